@@ -1,0 +1,108 @@
+import { eq } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
+import { tokens } from "../db/schema";
+import { database } from "../db/client";
+import { errors } from "./errors";
+import type { AppEnv } from "./app";
+
+export type Role = "admin" | "system" | "user";
+
+/** Who is calling: resolved once per request from whichever header carried the token. */
+export interface Principal {
+  /** Token record id; null for the ADMIN_TOKEN bootstrap secret. */
+  tokenId: string | null;
+  user: string;
+  role: Role;
+  projects: string[];
+  groups: string[];
+}
+
+/**
+ * The token from any of the four forms auth.md accepts: `Bearer T`, `Token T`,
+ * `X-Auth-Token: T`, or HTTP Basic with T as the password (pytest-monitor's
+ * `https://ci:T@host` URLs, freezerclient's X-Auth-Token).
+ */
+export function presentedToken(headers: Headers): string | null {
+  const x = headers.get("x-auth-token")?.trim();
+  if (x) return x;
+  const auth = headers.get("authorization")?.trim();
+  if (!auth) return null;
+  const space = auth.indexOf(" ");
+  if (space < 0) return null;
+  const scheme = auth.slice(0, space).toLowerCase();
+  const value = auth.slice(space + 1).trim();
+  if (scheme === "bearer" || scheme === "token") return value || null;
+  if (scheme === "basic") {
+    try {
+      const decoded = atob(value);
+      const colon = decoded.indexOf(":");
+      const password = colon < 0 ? decoded : decoded.slice(colon + 1);
+      return password || null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Compares digests, not the strings, so the time taken tells nothing about the secret. */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}
+
+export async function resolvePrincipal(env: Env, token: string): Promise<Principal | null> {
+  // Fail closed: with no ADMIN_TOKEN configured, no token is the admin.
+  const admin = (env as { ADMIN_TOKEN?: string }).ADMIN_TOKEN;
+  if (admin && (await sameSecret(token, admin))) {
+    return { tokenId: null, user: "admin", role: "admin", projects: [], groups: [] };
+  }
+  const [row] = await database(env)
+    .select()
+    .from(tokens)
+    .where(eq(tokens.tokenHash, await sha256Hex(token)))
+    .limit(1);
+  if (!row || row.revokedAt) return null;
+  return { tokenId: row.id, user: row.user, role: row.role, projects: row.projects, groups: row.groups };
+}
+
+/** Looks the token up (if any) and keeps the result in `c.var.principal`. */
+export async function principalOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Promise<Principal | null> {
+  if (c.var.principal !== undefined) return c.var.principal;
+  const token = presentedToken(c.req.raw.headers);
+  const principal = token ? await resolvePrincipal(c.env, token) : null;
+  c.set("principal", principal);
+  return principal;
+}
+
+/** Requires a valid token; `roles` narrows who may pass (admin always may). */
+export function requireToken(...roles: Role[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = await principalOf(c);
+    if (!principal) throw errors.unauthenticated();
+    if (roles.length && principal.role !== "admin" && !roles.includes(principal.role)) {
+      throw errors.forbidden("authorization failed");
+    }
+    await next();
+  };
+}
+
+/** The caller, for handlers behind `requireToken`. */
+export function caller(c: { var: { principal?: Principal | null } }): Principal {
+  const p = c.var.principal;
+  if (!p) throw errors.unauthenticated();
+  return p;
+}
+
+export function mayUseProject(p: Principal, projectId: string): boolean {
+  return p.role === "admin" || p.projects.includes(projectId);
+}

@@ -1,0 +1,44 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { HTTPException } from "hono/http-exception";
+import pkg from "../package.json";
+import { authRoutes } from "./auth/routes";
+import type { AppEnv } from "./http/app";
+import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
+import { requestId } from "./http/observe";
+import { monitorDialect } from "./monitor/dialect";
+import { monitorRoutes } from "./monitor/routes";
+
+const app = new OpenAPIHono<AppEnv>({ strict: false });
+
+/** Which family words the error of a request, by path. */
+const dialects = new DialectTable().add(/^\/api\/v1(\/|$)/, monitorDialect).add(/^\/auth(\/|$)/, plainDialect);
+
+app.use(requestId);
+
+app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
+
+app.route("/auth", authRoutes);
+app.route("/api/v1", monitorRoutes);
+
+app.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: { title: "OpsHub", version: pkg.version, description: "Operations telemetry: five APIs real tools already call." },
+});
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API" }));
+
+app.notFound((c) => renderError(c, dialects.for(c.req.path), errors.notFound()));
+
+app.onError((err, c) => {
+  const dialect = dialects.for(c.req.path);
+  if (err instanceof ApiError) return renderError(c, dialect, err);
+  if (err instanceof HTTPException && err.status < 500) {
+    return renderError(c, dialect, new ApiError("other", err.message, { status: err.status as 400 }));
+  }
+  console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err), stack: (err as Error)?.stack }));
+  return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
+});
+
+export default app;
+export { SessionTagCounter } from "./scheduler/session-tag-counter";
+export { DaemonPresence } from "./daemon/presence";

@@ -1,0 +1,2 @@
+import { familyRouter } from "../http/app";
+export const monitorRoutes = familyRouter();
