@@ -5,21 +5,42 @@ import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
 import type { AppEnv } from "./http/app";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
+import { d1CostReport } from "./http/d1-cost";
 import { requestId } from "./http/observe";
+import { daemonDialect } from "./daemon/dialect";
+import { daemonRoutes } from "./daemon/routes";
+import { logsDialect } from "./logs/dialect";
+import { logsRoutes } from "./logs/routes";
 import { monitorDialect } from "./monitor/dialect";
 import { monitorRoutes } from "./monitor/routes";
+import { schedulerDialect } from "./scheduler/dialect";
+import { schedulerRoutes } from "./scheduler/routes";
+import { telemetryDialect } from "./telemetry/dialect";
+import { telemetryRoutes } from "./telemetry/routes";
 
 const app = new OpenAPIHono<AppEnv>({ strict: false });
 
 /** Which family words the error of a request, by path. */
-const dialects = new DialectTable().add(/^\/api\/v1(\/|$)/, monitorDialect).add(/^\/auth(\/|$)/, plainDialect);
+const dialects = new DialectTable()
+  .add(/^\/api\/v1(\/|$)/, monitorDialect)
+  .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
+  .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
+  .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
+  .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
+  .add(/^\/auth(\/|$)/, plainDialect);
 
-app.use(requestId);
+app.use(requestId, d1CostReport);
 
 app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
 
 app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
+// Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
+app.route("/v2", telemetryRoutes);
+// The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.
+app.route("/", schedulerRoutes);
+app.route("/", daemonRoutes);
+app.route("/", logsRoutes);
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",

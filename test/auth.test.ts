@@ -95,3 +95,17 @@ describe("tokens", () => {
     expect(body).toEqual({ dataset_id: "d1", read_groups: ["g1"], write_groups: [], read_users: [], write_users: ["alice"] });
   });
 });
+
+describe("D1 cost report", () => {
+  it("reports the request's D1 queries and rows in Server-Timing", async () => {
+    const { token } = await mintToken({ user: "erin", role: "user" });
+    const res = await call("/auth/whoami", { token });
+    expect(res.status).toBe(200);
+    const timing = res.headers.get("server-timing") ?? "";
+    const m = timing.match(/d1;dur=[\d.]+;desc="queries=(\d+) rows_read=(\d+) rows_written=(\d+)"/);
+    expect(m, timing).not.toBeNull();
+    expect(Number(m![1])).toBe(1); // the token lookup
+    expect(Number(m![2])).toBe(1); // by its unique hash index: one row
+    expect(Number(m![3])).toBe(0);
+  });
+});

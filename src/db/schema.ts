@@ -129,3 +129,11 @@ export const monitorCounters = sqliteTable("monitor_counters", {
   name: text("name").primaryKey(),
   n: integer("n").notNull().default(0),
 });
+
+// ─── Task logs (src/logs) ───────────────────────────────────────────────────
+
+// ─── Daemon registry (src/daemon) ───────────────────────────────────────────
+
+// ─── Scheduler sessions and jobs (src/scheduler) ────────────────────────────
+
+// ─── Telemetry samples (src/telemetry) ──────────────────────────────────────

@@ -1,6 +1,7 @@
 import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { Handler, MiddlewareHandler } from "hono";
 import type { Principal } from "./auth";
+import type { D1Cost } from "./d1-cost";
 import { errors } from "./errors";
 
 export type AppEnv = {
@@ -9,6 +10,8 @@ export type AppEnv = {
     /** undefined: not looked up yet; null: no valid token. */
     principal?: Principal | null;
     requestId: string;
+    /** D1 work of this request (Durable Objects that write D1 for it may add theirs). */
+    d1Cost: D1Cost;
   };
 };
 

@@ -1,0 +1,3 @@
+import { familyRouter } from "../http/app";
+
+export const logsRoutes = familyRouter();

@@ -1,0 +1,4 @@
+import { plainDialect, type Dialect } from "../http/errors";
+
+/** TODO(issue): this family's error dialect, from its spec. */
+export const schedulerDialect: Dialect = { ...plainDialect, name: "scheduler" };
