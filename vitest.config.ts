@@ -2,22 +2,29 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/** Test files that run with small vars (page sizes…), in a project of their own. */
+const SMALL_VARS_TESTS = ["test/monitor-small-pages.test.ts"];
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // Test-only bindings: the migrations for test/setup.ts and a known admin token.
+  const workers = (vars: Record<string, string> = {}) =>
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: { bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: "test-admin-token", ...vars } },
+    });
   return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          // Test-only bindings: the migrations for test/setup.ts, a known admin token,
-          // and a small monitor page so paging is exercised with few rows.
-          bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: "test-admin-token" },
-        },
-      }),
-    ],
     test: {
-      include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/setup.ts"],
+      projects: [
+        {
+          plugins: [workers()],
+          test: { name: "workers", include: ["test/**/*.test.ts"], exclude: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+        },
+        {
+          plugins: [workers({ MONITOR_PAGE_SIZE: "3" })],
+          test: { name: "small-vars", include: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+        },
+      ],
     },
   };
 });

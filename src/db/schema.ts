@@ -110,6 +110,7 @@ export const monitorMetrics = sqliteTable(
     index("monitor_metrics_variant").on(t.itemVariant),
     index("monitor_metrics_kind").on(t.kind),
     index("monitor_metrics_component_item").on(t.component, t.item),
+    index("monitor_metrics_component_session").on(t.component, t.sessionH),
     index("monitor_metrics_component_variant").on(t.component, t.itemVariant),
     index("monitor_metrics_total_time").on(t.totalTime),
     index("monitor_metrics_user_time").on(t.userTime),
@@ -123,6 +124,22 @@ export const monitorComponents = sqliteTable("monitor_components", {
   seq: integer("seq").primaryKey(),
   name: text("name").notNull().unique(),
 });
+
+/** Distinct pipelines and builds in order of first appearance (lists without DISTINCT scans). */
+export const monitorPipelines = sqliteTable("monitor_pipelines", {
+  seq: integer("seq").primaryKey(),
+  branch: text("branch").notNull().unique(),
+});
+
+export const monitorBuilds = sqliteTable(
+  "monitor_builds",
+  {
+    seq: integer("seq").primaryKey(),
+    branch: text("branch").notNull(),
+    buildNo: text("build_no").notNull(),
+  },
+  (t) => [uniqueIndex("monitor_builds_key").on(t.branch, t.buildNo)],
+);
 
 /** Sizes of whole collections, updated in the batch that inserts (counts never scan). */
 export const monitorCounters = sqliteTable("monitor_counters", {

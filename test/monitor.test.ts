@@ -1,0 +1,332 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, callJson, mintToken } from "./helpers/http";
+import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } from "./helpers/monitor";
+
+const api = "/api/v1";
+const post = (path: string, json: unknown, token?: string) => callJson(`${api}${path}`, { method: "POST", json, token });
+const get = (path: string) => callJson(`${api}${path}`);
+const rowCount = async (table: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
+const hex = (n: number) => n.toString(16).padStart(32, "0");
+
+describe("what the plugin does (spec: 'What the plugin sends')", () => {
+  it("checks the context, creates it, opens a session and posts metrics, with Basic credentials", async () => {
+    const { token } = await mintToken({ user: "ci", role: "user" });
+    const basic = { Authorization: `Basic ${btoa(`ci:${token}`)}` };
+    const ctx = pluginContext("c0ffee00000000000000000000000001");
+
+    // 1. Unknown context: anything but a 200 with contexts[0].h.
+    const probe = await call(`${api}/contexts/${ctx.h}`, { token: null, headers: basic });
+    expect(probe.status).toBe(204);
+
+    // 2. Create it: 201 and a body with h; the float frequency comes back as integer MHz.
+    const created = await callJson(`${api}/contexts/`, { method: "POST", json: ctx, token: null, headers: basic });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ ...ctx, cpu_frequency: 2712 });
+    expect(created.body.python_info).toContain("\n");
+
+    // Now known: 200 with contexts[0].h.
+    const known = await callJson(`${api}/contexts/${ctx.h}`, { token: null, headers: basic });
+    expect(known.status).toBe(200);
+    expect(known.body.contexts[0].h).toBe(ctx.h);
+
+    // 3. The session, with CI keys and tags in its description.
+    const session = pluginSession("5e55100000000000000000000000aaaa", { ...ciDescription(), tag: "nightly" });
+    const s = await callJson(`${api}/sessions/`, { method: "POST", json: session, token: null, headers: basic });
+    expect(s.status).toBe(201);
+    expect(s.body).toEqual({
+      session_h: session.session_h,
+      run_date: session.run_date,
+      scm_ref: session.scm_ref,
+      tags: Object.entries(session.description).map(([k, v]) => ({ name: k, key: k, value: v })),
+    });
+
+    // 4. A metric after each passing test.
+    for (const m of metricsOf(session.session_h, 3, { context_h: ctx.h })) {
+      const r = await call(`${api}/metrics/`, { method: "POST", json: m, token: null, headers: basic });
+      expect(r.status).toBe(201);
+    }
+    expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
+  });
+
+  it("accepts a session with an empty description and a null scm_ref", async () => {
+    const r = await post("/sessions", { ...pluginSession(hex(0xe1)), scm_ref: null, description: {} });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ scm_ref: null, tags: [] });
+  });
+
+  it("refuses calls without a valid token in its dialect", async () => {
+    const r = await callJson(`${api}/sessions/`, { token: null });
+    expect(r.status).toBe(401);
+    expect(r.body).toEqual({ message: expect.any(String) });
+    expect((await call(`${api}/sessions/`, { token: "wrong" })).status).toBe(401);
+  });
+
+  it("accepts a metric naming a session and context that do not exist yet", async () => {
+    const r = await post("/metrics", pluginMetric({ session_h: hex(0xabc), context_h: hex(0xdef) }));
+    expect(r.status).toBe(201);
+  });
+});
+
+describe("re-posting is idempotent and never overwrites", () => {
+  it("answers 200 with the stored session when identical and 409 when different", async () => {
+    const session = pluginSession(hex(0x51), ciDescription("dev", "7"));
+    expect((await post("/sessions", session)).status).toBe(201);
+    const again = await post("/sessions", session);
+    expect(again.status).toBe(200);
+    expect(again.body.session_h).toBe(session.session_h);
+    const other = await post("/sessions", { ...session, description: { ...session.description, python: "3.12" } });
+    expect(other.status).toBe(409);
+    expect(other.body).toEqual({ message: expect.stringContaining(session.session_h) });
+    const stored = await get(`/sessions/${session.session_h}`);
+    expect(stored.body.sessions[0].tags).toContainEqual({ name: "python", key: "python", value: "3.11" });
+  });
+
+  it("answers 200 / 409 for contexts and for metrics", async () => {
+    const ctx = pluginContext(hex(0xc7));
+    expect((await post("/contexts", ctx)).status).toBe(201);
+    expect((await post("/contexts", ctx)).status).toBe(200);
+    expect((await post("/contexts", { ...ctx, ram_total: 1 })).status).toBe(409);
+    expect((await get(`/contexts/${ctx.h}`)).body.contexts[0].ram_total).toBe(15903);
+
+    const m = pluginMetric({ session_h: hex(0x3e) });
+    expect((await post("/metrics", m)).status).toBe(201);
+    expect((await post("/metrics", m)).status).toBe(200);
+    expect((await post("/metrics", { ...m, total_time: 99 })).status).toBe(409);
+    const stored = await get(`/sessions/${hex(0x3e)}/metrics`);
+    expect(stored.body.metrics).toEqual([m]);
+  });
+
+  it("stores one session when the same post races with itself", async () => {
+    const session = pluginSession(hex(0x7ace));
+    const before = (await get("/sessions/count")).body.count;
+    const statuses = (await Promise.all(Array.from({ length: 8 }, () => post("/sessions", session)))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(7);
+    expect((await get("/sessions/count")).body.count).toBe(before + 1);
+  });
+});
+
+describe("bad input is a 400 naming the field, and stores nothing", () => {
+  it("names a missing or mistyped field", async () => {
+    const { session_h: _, ...noHash } = pluginSession(hex(0xbad1));
+    const r = await post("/sessions", noHash);
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ errors: { session_h: expect.any(String) }, message: "Input payload validation failed" });
+
+    const ctx = await post("/contexts", { ...pluginContext(hex(0xbad2)), cpu_count: "eight" });
+    expect(ctx.status).toBe(400);
+    expect(Object.keys(ctx.body.errors)).toEqual(["cpu_count"]);
+
+    const { mem_usage: __, ...noMem } = pluginMetric();
+    const m = await post("/metrics", noMem);
+    expect(m.status).toBe(400);
+    expect(m.body.errors).toHaveProperty("mem_usage");
+
+    const { scm_ref: ___, ...noScm } = pluginSession(hex(0xbad3));
+    expect((await post("/sessions", noScm)).body.errors).toHaveProperty("scm_ref");
+  });
+
+  it("refuses a description that is not an object of strings", async () => {
+    for (const description of ["a=b", ["a"], { a: 1 }, null]) {
+      const r = await post("/sessions", { ...pluginSession(hex(0xbad4)), description });
+      expect(r.status, JSON.stringify(description)).toBe(400);
+      expect(r.body).toEqual({ message: "Bad description format" });
+    }
+    expect((await get(`/sessions/${hex(0xbad4)}`)).status).toBe(204);
+  });
+
+  it("answers malformed JSON with a 400 in the dialect", async () => {
+    const r = await callJson(`${api}/sessions/`, { method: "POST", body: '{"session_h": ', headers: { "content-type": "application/json" } });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ message: expect.stringMatching(/Malformed JSON/) });
+  });
+
+  it("stores nothing of a bulk post with one bad or conflicting metric", async () => {
+    const before = await rowCount("monitor_metrics");
+    const batch = metricsOf(hex(0xb01c), 40);
+    const bad = batch.map((m, i) => (i === 33 ? { ...m, cpu_usage: "high" } : m));
+    const r = await post("/metrics", bad);
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toHaveProperty("33.cpu_usage");
+    expect(await rowCount("monitor_metrics")).toBe(before);
+
+    expect((await post("/metrics", batch.slice(0, 1))).status).toBe(201);
+    const conflicting = batch.map((m, i) => (i === 0 ? { ...m, mem_usage: 1e9 } : m));
+    expect((await post("/metrics", conflicting)).status).toBe(409);
+    expect(await rowCount("monitor_metrics")).toBe(before + 1);
+
+    const ok = await post("/metrics", batch);
+    expect(ok.status).toBe(201);
+    expect(ok.body).toEqual({ count: 40 });
+    expect(await rowCount("monitor_metrics")).toBe(before + 40);
+    expect((await post("/metrics", batch)).status).toBe(200);
+    expect(await rowCount("monitor_metrics")).toBe(before + 40);
+  });
+
+  it("answers 405 for a method a route lacks and 404 for an unknown route, in the dialect", async () => {
+    const r = await callJson(`${api}/sessions/count`, { method: "DELETE" });
+    expect(r.status).toBe(405);
+    expect(r.body).toEqual({ message: expect.any(String) });
+    const nf = await callJson(`${api}/nothing/here/at/all`);
+    expect(nf.status).toBe(404);
+    expect(nf.body).toEqual({ message: expect.any(String) });
+  });
+});
+
+describe("counts, lookups and filters", () => {
+  it("counts whole collections from counters kept in the insert batch", async () => {
+    const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
+    expect(s.body.count).toBe(await rowCount("monitor_sessions"));
+    expect(c.body.count).toBe(await rowCount("monitor_contexts"));
+    expect(m.body.count).toBe(await rowCount("monitor_metrics"));
+    const res = await call(`${api}/metrics/count`);
+    // The admin token needs no lookup: the one row read is the counter's.
+    expect(res.headers.get("server-timing")).toMatch(/queries=1 rows_read=1 rows_written=0/);
+  });
+
+  it("treats % and _ literally in prefix and like matches", async () => {
+    await post("/sessions", pluginSession("ab%_literal"));
+    await post("/sessions", pluginSession("abXYliteral"));
+    const hit = await get("/sessions/ab%25_");
+    expect(hit.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["ab%_literal"]);
+    await post("/metrics", [pluginMetric({ session_h: hex(0x11e), item: "test_50%_off" }), pluginMetric({ session_h: hex(0x11e), item: "test_50x_off", item_start_time: "t2" })]);
+    const like = await get("/items/like/50%25_/metrics");
+    expect(like.body.metrics.map((m: { item: string }) => m.item)).toEqual(["test_50%_off"]);
+    expect((await get("/items/like/50%25_/metrics/count")).body).toEqual({ count: 1 });
+  });
+
+  it("filters sessions by flags with match_any and match_all", async () => {
+    await post("/sessions", pluginSession("f1ag0000000000000000000000000001", { python: "3.11", os: "linux" }));
+    await post("/sessions", pluginSession("f1ag0000000000000000000000000002", { python: "3.12", os: "linux" }));
+    await post("/sessions", pluginSession("f1ag0000000000000000000000000003", { python: "3.12", os: "" }));
+    const hashes = (r: { body: { sessions: Array<{ session_h: string }> } }) =>
+      r.body.sessions.map((s) => s.session_h).filter((h) => h.startsWith("f1ag"));
+    expect(hashes(await get("/sessions/?with_flags=python&restrict_flags=3.12"))).toEqual([
+      "f1ag0000000000000000000000000002",
+      "f1ag0000000000000000000000000003",
+    ]);
+    expect(hashes(await get("/sessions/?with_flags=python,os&restrict_flags=3.12&method=match_all"))).toEqual([
+      "f1ag0000000000000000000000000002",
+    ]);
+    expect(hashes(await get("/sessions/?with_flags=python,os&restrict_flags=3.11,linux&method=match_any"))).toEqual([
+      "f1ag0000000000000000000000000001",
+      "f1ag0000000000000000000000000002",
+    ]);
+  });
+
+  it("serves items, variants, scopes, scm filters and components", async () => {
+    const sh = "5c000000000000000000000000000001";
+    await post("/sessions", { ...pluginSession(sh), scm_ref: "feedbeef1234" });
+    await post("/metrics", [
+      pluginMetric({ session_h: sh, item: "test_a", item_variant: "test_a[x]", kind: "function", component: "auth" }),
+      pluginMetric({ session_h: sh, item: "test_b", item_variant: "test_b[y]", kind: "module", component: "auth", item_start_time: "t2" }),
+      pluginMetric({ session_h: sh, item: "test_a", item_variant: "test_a[z]", kind: "function", component: "billing", item_start_time: "t3" }),
+    ]);
+    const items = (r: { body: { metrics: Array<{ item_variant: string }> } }) => r.body.metrics.map((m) => m.item_variant);
+    expect(items(await get("/items/test_a/metrics"))).toEqual(expect.arrayContaining(["test_a[x]", "test_a[z]"]));
+    expect(items(await get("/variants/test_b[y]/metrics"))).toEqual(["test_b[y]"]);
+    expect(items(await get("/variants/like/_a[/metrics"))).toEqual(expect.arrayContaining(["test_a[x]", "test_a[z]"]));
+    expect(items(await get("/filters/scm/feedbeef/metrics"))).toEqual(["test_a[x]", "test_b[y]", "test_a[z]"]);
+    expect((await get("/filters/scm/feedbeef/metrics/count")).body).toEqual({ count: 3 });
+    expect((await get("/filters/scm/feedbeef/sessions")).body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([sh]);
+    expect(items(await get("/filters/scope/module/metrics"))).toContain("test_b[y]");
+    expect(items(await get("/components/auth/metrics"))).toEqual(["test_a[x]", "test_b[y]"]);
+    expect(items(await get("/components/auth/items/test_b/metrics"))).toEqual(["test_b[y]"]);
+    expect(items(await get("/components/billing/variants/test_a[z]/metrics"))).toEqual(["test_a[z]"]);
+    const comps = await get("/components/");
+    expect(comps.body.components).toEqual(expect.arrayContaining(["auth", "billing"]));
+    expect(comps.body).toMatchObject({ prev_url: null, next_url: null, total_page: 1 });
+    expect((await get("/components/bil")).body.components).toEqual(["billing"]);
+    expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components"));
+  });
+
+  it("lists pipelines, builds and their sessions, also by component", async () => {
+    await post("/sessions", pluginSession("919e0000000000000000000000000001", ciDescription("release", "10")));
+    await post("/sessions", pluginSession("919e0000000000000000000000000002", ciDescription("release", "9")));
+    await post("/sessions", pluginSession("919e0000000000000000000000000003", ciDescription("release", "10")));
+    await post("/metrics", pluginMetric({ session_h: "919e0000000000000000000000000002", component: "pipecomp" }));
+    expect((await get("/pipelines/")).body.pipelines).toContain("release");
+    const builds = await get("/pipelines/release/builds");
+    expect(builds.body).toEqual({ builds: ["10", "9"], total_page: 1, prev_url: null, next_url: null });
+    const sessionsOf10 = await get("/pipelines/release/builds/10/sessions");
+    expect(sessionsOf10.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([
+      "919e0000000000000000000000000001",
+      "919e0000000000000000000000000003",
+    ]);
+    expect((await get("/components/pipecomp/pipelines")).body).toEqual({ pipelines: ["release"] });
+    expect((await get("/components/pipecomp/pipelines/release/builds")).body.builds).toEqual(["9"]);
+    expect((await get("/components/pipecomp/pipelines/release/builds/9/sessions")).body.sessions).toHaveLength(1);
+  });
+
+  it("returns the head and tail of each resource, in every scope", async () => {
+    const sh = "4e5000000000000000000000000000aa";
+    await post("/sessions", pluginSession(sh, ciDescription("res", "1")));
+    await post("/metrics", metricsOf(sh, 30, { component: "rescomp" }));
+    const head = await get("/components/rescomp/resources/memory/head/3/metrics");
+    expect(head.status).toBe(200);
+    expect(head.body.metrics.map((m: { mem_usage: number }) => m.mem_usage)).toEqual([29 * 1.5 - 3, 28 * 1.5 - 3, 27 * 1.5 - 3]);
+    const tail = await get("/pipelines/res/builds/1/resources/total_time/tail/2/metrics");
+    expect(tail.body.metrics.map((m: { total_time: number }) => m.total_time)).toEqual([0, 0.1]);
+    expect((await get("/pipelines/res/resources/cpu/head/metrics")).body.metrics).toHaveLength(10);
+    const all = await get("/resources/user_time/head/1/metrics");
+    expect(all.body.metrics).toHaveLength(1);
+    const bad = await get("/resources/disk/head/metrics");
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/memory, cpu, kernel_time, user_time, total_time/);
+    expect((await get("/resources/memory/head/0/metrics")).status).toBe(400);
+  });
+});
+
+describe("paging at the default size of 500", () => {
+  it("pages 1201 metrics of a session as 500/500/201 with links that keep the route", async () => {
+    const sh = "9a9e0000000000000000000000000500";
+    const all = metricsOf(sh, 1201);
+    for (let i = 0; i < all.length; i += 1000) expect((await post("/metrics", all.slice(i, i + 1000))).status).toBe(201);
+    const p1 = await get(`/sessions/${sh}/metrics`);
+    expect(p1.body.total_page).toBe(3);
+    expect(p1.body.metrics).toHaveLength(500);
+    expect(p1.body).not.toHaveProperty("prev_url");
+    expect(p1.body.next_url).toBe(`${api}/sessions/${sh}/metrics?page=2`);
+    const last = await get(`/sessions/${sh}/metrics?page=-1`);
+    expect(last.body.metrics).toHaveLength(201);
+    expect(last.body.metrics[200]).toEqual(all[1200]);
+    expect(last.body.prev_url).toBe(`${api}/sessions/${sh}/metrics?page=2`);
+    expect(last.body).not.toHaveProperty("next_url");
+    expect((await get(`/sessions/${sh}/metrics?page=4`)).status).toBe(404);
+    expect((await get(`/sessions/${sh}/metrics?page=-4`)).status).toBe(404);
+    expect((await get(`/sessions/${sh}/metrics?page=two`)).status).toBe(400);
+  });
+});
+
+describe("every non-like filter is served by an index", () => {
+  const plan = async (sql: string) =>
+    (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).all<{ detail: string }>()).results.map((r) => r.detail).join(" | ");
+  const cases: Array<[string, string, RegExp]> = [
+    ["session metrics", "SELECT * FROM monitor_metrics WHERE session_h = 'x' ORDER BY seq LIMIT 500", /USING INDEX monitor_metrics_session/],
+    ["context metrics", "SELECT * FROM monitor_metrics WHERE context_h = 'x' ORDER BY seq", /USING INDEX monitor_metrics_context/],
+    ["item", "SELECT count(*) FROM monitor_metrics WHERE item = 'x'", /USING (COVERING )?INDEX monitor_metrics_item/],
+    ["variant", "SELECT * FROM monitor_metrics WHERE item_variant = 'x' ORDER BY seq", /USING INDEX monitor_metrics_variant/],
+    ["kind", "SELECT * FROM monitor_metrics WHERE kind = 'x' ORDER BY seq", /USING INDEX monitor_metrics_kind/],
+    ["component", "SELECT * FROM monitor_metrics WHERE component = 'x' ORDER BY seq", /USING INDEX monitor_metrics_component/],
+    ["component item", "SELECT * FROM monitor_metrics WHERE component = 'x' AND item = 'y'", /USING INDEX monitor_metrics_component_item/],
+    ["session prefix", "SELECT * FROM monitor_sessions WHERE session_h >= 'ab' AND session_h < 'ac'", /USING INDEX monitor_sessions_h/],
+    ["scm prefix", "SELECT * FROM monitor_sessions WHERE scm_ref >= 'ab' AND scm_ref < 'ac'", /USING INDEX monitor_sessions_scm/],
+    ["builds", "SELECT * FROM monitor_sessions WHERE pipeline_branch = 'a' AND pipeline_build_no = 'b'", /USING INDEX monitor_sessions_pipeline/],
+    ["flags", "SELECT session_seq FROM monitor_session_flags WHERE name = 'a' AND value = 'b'", /USING COVERING INDEX monitor_session_flags_pk/],
+    ["whole-collection page", "SELECT * FROM monitor_metrics WHERE seq > 1000 AND seq <= 1500 ORDER BY seq", /USING INTEGER PRIMARY KEY/],
+    ["memory head", "SELECT * FROM monitor_metrics ORDER BY mem_usage DESC LIMIT 10", /monitor_metrics_mem_usage/],
+    [
+      "pipeline metrics",
+      "SELECT * FROM monitor_metrics WHERE session_h IN (SELECT session_h FROM monitor_sessions WHERE pipeline_branch = 'p')",
+      /monitor_metrics_session.*monitor_sessions_pipeline|monitor_sessions_pipeline.*monitor_metrics_session/,
+    ],
+  ];
+  for (const [name, sql, expected] of cases) {
+    it(name, async () => {
+      const detail = await plan(sql);
+      expect(detail).toMatch(expected);
+      for (const step of detail.split(" | ").filter((d) => d.startsWith("SCAN"))) expect(step).toMatch(/USING/);
+    });
+  }
+});
