@@ -7,6 +7,7 @@ import type { AppEnv } from "./http/app";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
 import { d1CostReport } from "./http/d1-cost";
 import { requestId } from "./http/observe";
+import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
 import { daemonRoutes } from "./daemon/routes";
 import { logsDialect } from "./logs/dialect";
@@ -41,6 +42,8 @@ app.route("/v2", telemetryRoutes);
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
 app.route("/", logsRoutes);
+// The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
+app.route("/", dashboardRoutes);
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",

@@ -1,4 +1,210 @@
 import { DurableObject } from "cloudflare:workers";
+import { database } from "../db/client";
+import { countingD1, D1Cost } from "../http/d1-cost";
+import { LOG_KEEP, type Beat } from "./schemas";
+import { ownerOfDaemon, recordPresenceChange } from "./store";
 
-/** One per user: that user's live daemon state (issue #4 fills this in). */
-export class DaemonPresence extends DurableObject<Env> {}
+/** D1 work an RPC did, so the calling route can report it in Server-Timing. */
+export interface D1Work {
+  queries: number;
+  rowsRead: number;
+  rowsWritten: number;
+  ms: number;
+}
+
+export interface PresenceView {
+  /** Has this daemon ever beaten? */
+  known: boolean;
+  online: boolean;
+  entrypoints: string[];
+  lastBeat: number | null;
+}
+
+interface State {
+  user: string;
+  daemonId: string;
+  lastBeat: number;
+  /** Accepted beats so far, and the count the pending offline alarm was set at. */
+  beats: number;
+  alarmFor: number;
+  /** The status D1 holds for this daemon; a beat or alarm writes D1 only when it differs. */
+  recordedOnline: boolean;
+  entrypoints: string[];
+  /** Sorted `repo/item:tag` strings, as D1 holds them. */
+  tags: string[];
+  role: 0 | 1;
+}
+
+/**
+ * One per user, named by the user's daemon id (1:1 and never changing), so a beat
+ * reaches its object without looking anything up. Holds the live state: last beat,
+ * entrypoints, abnormal tags, the newest log lines. D1 hears only of changes: the
+ * online/offline flips and the tags that appear or go away.
+ */
+export class DaemonPresence extends DurableObject<Env> {
+  /** undefined: not read from storage yet; null: no accepted beat so far. */
+  private state: State | null | undefined;
+  /** Beats and the alarm run one at a time: each compares with the state the previous one left. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private get sql() {
+    return this.ctx.storage.sql;
+  }
+
+  /** Reads the state; storage is created only on the first accepted beat, so unknown ids leave nothing behind. */
+  private load(): State | null {
+    if (this.state !== undefined) return this.state;
+    const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'presence'").toArray().length > 0;
+    const row = exists ? this.sql.exec<Record<string, string | number>>("SELECT * FROM presence WHERE k = 1").toArray()[0] : undefined;
+    this.state = row
+      ? {
+          user: String(row.user),
+          daemonId: String(row.daemon_id),
+          lastBeat: Number(row.last_beat),
+          beats: Number(row.beats),
+          alarmFor: Number(row.alarm_for),
+          recordedOnline: row.recorded_online === 1,
+          entrypoints: JSON.parse(String(row.entrypoints)),
+          tags: JSON.parse(String(row.tags)),
+          role: Number(row.role) === 1 ? 1 : 0,
+        }
+      : null;
+    return this.state;
+  }
+
+  private save(s: State) {
+    this.sql.exec(
+      `INSERT INTO presence (k, user, daemon_id, last_beat, beats, alarm_for, recorded_online, entrypoints, tags, role) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (k) DO UPDATE SET user = excluded.user, daemon_id = excluded.daemon_id, last_beat = excluded.last_beat,
+         beats = excluded.beats, alarm_for = excluded.alarm_for, recorded_online = excluded.recorded_online,
+         entrypoints = excluded.entrypoints, tags = excluded.tags, role = excluded.role`,
+      s.user,
+      s.daemonId,
+      s.lastBeat,
+      s.beats,
+      s.alarmFor,
+      s.recordedOnline ? 1 : 0,
+      JSON.stringify(s.entrypoints),
+      JSON.stringify(s.tags),
+      s.role,
+    );
+    this.state = s;
+  }
+
+  private offlineAfterMs(): number {
+    const seconds = Number(this.env.DAEMON_OFFLINE_AFTER);
+    return (Number.isFinite(seconds) && seconds > 0 ? seconds : 30) * 1000;
+  }
+
+  private isOnline(s: State | null): boolean {
+    // The alarm records the flip; the age check covers an alarm that is late.
+    return !!s && s.recordedOnline && Date.now() - s.lastBeat < this.offlineAfterMs();
+  }
+
+  /**
+   * The daemon's beat: replaces entrypoints and tags, appends log lines, moves the
+   * offline alarm. `accepted: false` when the id was never handed out by `/daemon/id`.
+   */
+  beat(daemonId: string, beat: Beat): Promise<{ accepted: boolean; d1: D1Work }> {
+    return this.serially(async () => {
+      const cost = new D1Cost();
+      const db = database({ ...this.env, DB: countingD1(this.env.DB, cost) });
+      const before = this.load();
+      let user = before?.user;
+      if (!user) {
+        user = (await ownerOfDaemon(db, daemonId)) ?? undefined;
+        if (!user) return { accepted: false, d1: work(cost) };
+      }
+      const now = Date.now();
+      const previousTags = new Set(before?.tags ?? []);
+      const tags = new Set(beat.tags);
+      const change = {
+        status: before?.recordedOnline ? undefined : ("online" as const),
+        addedTags: beat.tags.filter((t) => !previousTags.has(t)),
+        removedTags: [...previousTags].filter((t) => !tags.has(t)),
+      };
+      // D1 first: if it fails, the state stays as it was and the next beat tries again.
+      await recordPresenceChange(db, daemonId, change, new Date(now).toISOString());
+
+      // The offline alarm is set once and moved on when it fires (see alarm()), not on
+      // every beat: a beat writes one row and its log lines, nothing more.
+      const pending = await this.ctx.storage.getAlarm();
+      const setAlarm = pending === null || pending <= now;
+      const beats = (before?.beats ?? 0) + 1;
+      this.ctx.storage.transactionSync(() => {
+        if (!before) this.createTables();
+        this.save({
+          user: user!,
+          daemonId,
+          lastBeat: now,
+          beats,
+          alarmFor: setAlarm ? beats : before!.alarmFor,
+          recordedOnline: true,
+          entrypoints: beat.entrypoints,
+          tags: beat.tags,
+          role: beat.role,
+        });
+        this.appendLog(beat.log);
+      });
+      if (setAlarm) await this.ctx.storage.setAlarm(now + this.offlineAfterMs());
+      return { accepted: true, d1: work(cost) };
+    });
+  }
+
+  /**
+   * The alarm stands at (a beat) + DAEMON_OFFLINE_AFTER. Newer beats since it was set:
+   * move it to the last beat + DAEMON_OFFLINE_AFTER. None: record the daemon offline (in D1 too).
+   */
+  override async alarm(): Promise<void> {
+    await this.serially(async () => {
+      const s = this.load();
+      if (!s || !s.recordedOnline) return;
+      if (s.beats !== s.alarmFor) {
+        this.save({ ...s, alarmFor: s.beats });
+        await this.ctx.storage.setAlarm(s.lastBeat + this.offlineAfterMs());
+        return;
+      }
+      await recordPresenceChange(database(this.env), s.daemonId, { status: "offline", addedTags: [], removedTags: [] }, new Date().toISOString());
+      this.save({ ...s, recordedOnline: false });
+    });
+  }
+
+  /** Status, entrypoints: read from here, so they are never stale. */
+  view(): PresenceView {
+    const s = this.load();
+    return { known: !!s, online: this.isOnline(s), entrypoints: s?.entrypoints ?? [], lastBeat: s?.lastBeat ?? null };
+  }
+
+  /** Log lines newest first, skipping `offset`, at most `limit`. */
+  logWindow(offset: number, limit: number): string[] {
+    if (!this.load()) return [];
+    return this.sql
+      .exec<{ line: string }>("SELECT line FROM log ORDER BY seq DESC LIMIT ? OFFSET ?", limit, offset)
+      .toArray()
+      .map((r) => r.line);
+  }
+
+  private createTables() {
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS presence (
+      k INTEGER PRIMARY KEY CHECK (k = 1), user TEXT NOT NULL, daemon_id TEXT NOT NULL, last_beat INTEGER NOT NULL,
+      beats INTEGER NOT NULL, alarm_for INTEGER NOT NULL,
+      recorded_online INTEGER NOT NULL, entrypoints TEXT NOT NULL, tags TEXT NOT NULL, role INTEGER NOT NULL)`);
+    this.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)");
+  }
+
+  private appendLog(lines: string[]) {
+    if (!lines.length) return;
+    for (const line of lines.slice(-LOG_KEEP)) this.sql.exec("INSERT INTO log (line) VALUES (?)", line);
+    this.sql.exec("DELETE FROM log WHERE seq <= (SELECT max(seq) FROM log) - ?", LOG_KEEP);
+  }
+}
+
+function work(c: D1Cost): D1Work {
+  return { queries: c.queries, rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, ms: c.ms };
+}

@@ -3,7 +3,7 @@
  * turns changes here into a SQL migration under migrations/.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // ─── Tokens and access (src/auth) ───────────────────────────────────────────
 
@@ -109,6 +109,7 @@ export const monitorMetrics = sqliteTable(
     index("monitor_metrics_item").on(t.item),
     index("monitor_metrics_variant").on(t.itemVariant),
     index("monitor_metrics_kind").on(t.kind),
+    index("monitor_metrics_component").on(t.component),
     index("monitor_metrics_component_item").on(t.component, t.item),
     index("monitor_metrics_component_session").on(t.component, t.sessionH),
     index("monitor_metrics_component_variant").on(t.component, t.itemVariant),
@@ -141,6 +142,20 @@ export const monitorBuilds = sqliteTable(
   (t) => [uniqueIndex("monitor_builds_key").on(t.branch, t.buildNo)],
 );
 
+/**
+ * Metrics per session, context, item, variant, kind and component, updated in the batch
+ * that inserts them: those counts (and the page totals of those lists) read one row.
+ */
+export const monitorMetricCounts = sqliteTable(
+  "monitor_metric_counts",
+  {
+    scope: text("scope", { enum: ["session", "context", "item", "variant", "kind", "component"] }).notNull(),
+    key: text("key").notNull(),
+    n: integer("n").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] })],
+);
+
 /** Sizes of whole collections, updated in the batch that inserts (counts never scan). */
 export const monitorCounters = sqliteTable("monitor_counters", {
   name: text("name").primaryKey(),
@@ -149,8 +164,179 @@ export const monitorCounters = sqliteTable("monitor_counters", {
 
 // ─── Task logs (src/logs) ───────────────────────────────────────────────────
 
+// A log's body is inline in `data` when it is at most LOG_INLINE_MAX UTF-8 bytes, else in
+// R2 under `logs/<log_id>` (`in_r2` = 1, `data` null). `timestamp` is made by the insert
+// itself from the newest row, so it is unique and increases in insertion order: it is the
+// sort key and the keyset of every list.
+
+export const logs = sqliteTable(
+  "logs",
+  {
+    seq: integer("seq").primaryKey(),
+    logId: text("log_id").notNull(),
+    name: text("name"),
+    datasetId: text("dataset_id"),
+    taskId: text("task_id"),
+    /** Microseconds since the epoch; `timestamp` is the same instant as IceProd writes it. */
+    tsUs: integer("ts_us").notNull(),
+    timestamp: text("timestamp").notNull(),
+    /** Any other string fields the poster sent, as a JSON object. */
+    extra: text("extra", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    data: text("data"),
+    inR2: integer("in_r2", { mode: "boolean" }).notNull().default(false),
+    /** Size of the body in UTF-8 bytes, wherever it lives. */
+    bodyBytes: integer("body_bytes").notNull(),
+  },
+  (t) => [
+    uniqueIndex("logs_log_id").on(t.logId),
+    uniqueIndex("logs_timestamp").on(t.timestamp),
+    index("logs_dataset_task_time").on(t.datasetId, t.taskId, t.timestamp),
+    index("logs_dataset_time").on(t.datasetId, t.timestamp),
+    index("logs_task_time").on(t.taskId, t.timestamp),
+    index("logs_name_time").on(t.name, t.timestamp),
+  ],
+);
+
+
 // ─── Daemon registry (src/daemon) ───────────────────────────────────────────
 
+/**
+ * One daemon per user. The id is what the daemon beats with (its only credential);
+ * `status` mirrors the presence object's last recorded change, so online/offline
+ * lists across users need no Durable Object calls.
+ */
+export const daemons = sqliteTable(
+  "daemons",
+  {
+    user: text("user").primaryKey(),
+    daemonId: text("daemon_id").notNull(),
+    status: text("status", { enum: ["online", "offline"] }).notNull().default("offline"),
+    statusChangedAt: text("status_changed_at"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("daemons_daemon_id").on(t.daemonId), index("daemons_status").on(t.status)],
+);
+
+/**
+ * The abnormal tags daemons report, one row per (tag, reporting daemon). The key's
+ * column order serves both tag-status queries (by item, by item+tag) from the index.
+ */
+export const daemonAbnormalTags = sqliteTable(
+  "daemon_abnormal_tags",
+  {
+    repname: text("repname").notNull(),
+    itemname: text("itemname").notNull(),
+    tagname: text("tagname").notNull(),
+    daemonId: text("daemon_id").notNull(),
+    since: text("since").notNull(),
+  },
+  (t) => [uniqueIndex("daemon_abnormal_tags_key").on(t.repname, t.itemname, t.tagname, t.daemonId)],
+);
+
 // ─── Scheduler sessions and jobs (src/scheduler) ────────────────────────────
+// Documents are JSON as the Freezer API serves them. A session row is written only by
+// its SessionTagCounter Durable Object (write-through); lists and searches read here.
+// `seq` (rowid) is creation order; the single-column project indexes keep rowid order,
+// so a project's page needs no sort.
+
+export const schedulerSessions = sqliteTable(
+  "scheduler_sessions",
+  {
+    seq: integer("seq").primaryKey(),
+    projectId: text("project_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    doc: text("doc", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [
+    uniqueIndex("scheduler_sessions_id").on(t.projectId, t.sessionId),
+    index("scheduler_sessions_project").on(t.projectId),
+  ],
+);
+
+/** `client_id` and `session_id` are lifted out of the document to be indexed filters. */
+export const schedulerJobs = sqliteTable(
+  "scheduler_jobs",
+  {
+    seq: integer("seq").primaryKey(),
+    projectId: text("project_id").notNull(),
+    jobId: text("job_id").notNull(),
+    clientId: text("client_id").notNull(),
+    sessionId: text("session_id").notNull().default(""),
+    doc: text("doc", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [
+    uniqueIndex("scheduler_jobs_id").on(t.projectId, t.jobId),
+    index("scheduler_jobs_project").on(t.projectId),
+    index("scheduler_jobs_client").on(t.projectId, t.clientId),
+    index("scheduler_jobs_session").on(t.projectId, t.sessionId),
+  ],
+);
 
 // ─── Telemetry samples (src/telemetry) ──────────────────────────────────────
+// Timestamps are integer microseconds since the epoch (UTC): exact for what clients
+// send, ordered, and bucketed by integer division for statistics.
+// Lists are newest first, `ORDER BY timestamp DESC, seq DESC`; every filter has a
+// (field, timestamp) index, whose implicit rowid tail is `seq`, so a page is an index
+// range that needs no sort and a cursor (timestamp, seq) resumes it.
+
+export const telemetrySamples = sqliteTable(
+  "telemetry_samples",
+  {
+    seq: integer("seq").primaryKey(),
+    /** Message id, derived from the content so a retried post finds the stored sample. */
+    id: text("id").notNull(),
+    meter: text("meter").notNull(),
+    displayName: text("display_name").notNull().default(""),
+    projectId: text("project_id").notNull().default(""),
+    resourceId: text("resource_id").notNull(),
+    resourceName: text("resource_name").notNull().default(""),
+    namespace: text("namespace").notNull().default(""),
+    type: text("type", { enum: ["gauge", "delta", "cumulative"] }).notNull(),
+    unit: text("unit").notNull().default(""),
+    volume: real("volume").notNull(),
+    timestamp: integer("timestamp").notNull(),
+    recordedAt: integer("recorded_at").notNull(),
+    userId: text("user_id").notNull().default(""),
+    source: text("source").notNull().default(""),
+    /** JSON object text, or "" when the sample has none. */
+    metadata: text("metadata").notNull().default(""),
+  },
+  (t) => [
+    uniqueIndex("telemetry_samples_id").on(t.id),
+    index("telemetry_samples_timestamp").on(t.timestamp),
+    index("telemetry_samples_project").on(t.projectId, t.timestamp),
+    index("telemetry_samples_resource").on(t.resourceId, t.timestamp),
+    index("telemetry_samples_resource_name").on(t.resourceName, t.timestamp),
+    index("telemetry_samples_meter").on(t.meter, t.timestamp),
+    index("telemetry_samples_namespace").on(t.namespace, t.timestamp),
+    index("telemetry_samples_user").on(t.userId, t.timestamp),
+    index("telemetry_samples_source").on(t.source, t.timestamp),
+  ],
+);
+
+/** Distinct meters (Ceilometer's `GET /v2/meters`), added by the batch that inserts their samples. */
+export const telemetryMeters = sqliteTable(
+  "telemetry_meters",
+  {
+    meter: text("meter").notNull(),
+    type: text("type", { enum: ["gauge", "delta", "cumulative"] }).notNull(),
+    unit: text("unit").notNull(),
+    resourceId: text("resource_id").notNull(),
+    projectId: text("project_id").notNull(),
+    userId: text("user_id").notNull(),
+    source: text("source").notNull(),
+  },
+  (t) => [
+    uniqueIndex("telemetry_meters_key").on(t.meter, t.resourceId, t.projectId, t.userId, t.source, t.type, t.unit),
+    index("telemetry_meters_project").on(t.projectId),
+    index("telemetry_meters_resource").on(t.resourceId),
+    index("telemetry_meters_user").on(t.userId),
+    index("telemetry_meters_source").on(t.source),
+  ],
+);
+
+/** Samples per project, kept by the inserting batch, so an unfiltered `Total` never counts rows. */
+export const telemetrySampleCounts = sqliteTable("telemetry_sample_counts", {
+  projectId: text("project_id").primaryKey(),
+  n: integer("n").notNull().default(0),
+});

@@ -1,3 +1,307 @@
-import { familyRouter } from "../http/app";
+import type { Context } from "hono";
+import type { z } from "zod";
+import { database } from "../db/client";
+import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
+import { readJson } from "../http/body";
+import { ApiError } from "../http/errors";
+import { parseInteger } from "../http/paging";
+import { datasetAccess, systemOnly } from "./access";
+import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
+import { LogCreated, LogDocument, LogError, LogPost, postedLog } from "./schemas";
+import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
 
+/** IceProd REST logs: task logs with their metadata in D1 and large bodies in R2. */
 export const logsRoutes = familyRouter();
+type C = Context<AppEnv>;
+
+const tags = ["logs"];
+const ID = "{[A-Za-z0-9_]+}";
+const LOG = `/logs/:log_id${ID}`;
+const DATASET = `/datasets/:dataset_id${ID}`;
+const TASK_LOGS = `${DATASET}/tasks/:task_id${ID}/logs`;
+const DEFAULT_LIST_KEYS = ["name", "data", "timestamp", "task_id", "dataset_id"];
+
+const logNotFound = () => new ApiError("not_found", "Log not found");
+const badRequest = (reason: string) => new ApiError("other", reason, { status: 400 });
+const json = (schema: z.ZodType) => ({ content: { "application/json": { schema } } });
+const errorsDoc = { 403: { description: "authentication or authorization failed", ...json(LogError) } };
+
+// ─── Documents ──────────────────────────────────────────────────────────────
+
+/** A log as IceProd returns it, without `data`: absent optional fields are left out. */
+function fieldsOf(row: LogRow): Record<string, string> {
+  const doc: Record<string, string> = { log_id: row.logId };
+  if (row.name !== null) doc.name = row.name;
+  if (row.datasetId !== null) doc.dataset_id = row.datasetId;
+  if (row.taskId !== null) doc.task_id = row.taskId;
+  doc.timestamp = row.timestamp;
+  return { ...row.extra, ...doc };
+}
+
+/**
+ * One document as JSON text, `data` last so an R2 body streams through escaped while
+ * everything before it is already sent. `keys` null means every field.
+ */
+async function* documentJson(bucket: R2Bucket, row: LogRow, keys: string[] | null): AsyncGenerator<string> {
+  let fields = fieldsOf(row);
+  if (keys) fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keys.includes(k)));
+  if (keys && !keys.includes("data")) {
+    yield JSON.stringify(fields);
+    return;
+  }
+  const head = JSON.stringify(fields);
+  yield head === "{}" ? `{"data":` : `${head.slice(0, -1)},"data":`;
+  if (row.inR2) yield* jsonStringFromR2(bucket, bodyKey(row.logId));
+  else yield JSON.stringify(row.data ?? "");
+  yield "}";
+}
+
+function streamedJson(parts: AsyncGenerator<string>, status = 200) {
+  return new Response(textStream(parts), { status, headers: { "content-type": "application/json; charset=utf-8" } });
+}
+
+const wantsData = (keys: string[] | null) => keys === null || keys.includes("data");
+const parseKeys = (raw: string | undefined) => (raw ? raw.split("|").filter(Boolean) : null);
+
+// ─── Posting ────────────────────────────────────────────────────────────────
+
+const newLogId = () => crypto.randomUUID().replaceAll("-", "");
+
+/** Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). */
+async function saveLog(c: C, logId: string, log: Omit<ReturnType<typeof postedLog>, "data">, stored: StoredBody) {
+  try {
+    await insertLog(database(c.env), {
+      logId,
+      name: log.name,
+      datasetId: log.datasetId,
+      taskId: log.taskId,
+      extra: log.extra,
+      data: stored.inline,
+      inR2: stored.inline === null,
+      bodyBytes: stored.bytes,
+    });
+  } catch (err) {
+    if (stored.inline === null) await c.env.LOG_BODIES.delete(bodyKey(logId));
+    throw err;
+  }
+  return c.json({ result: logId }, 201);
+}
+
+async function postJson(c: C, opts: { defaultName: string | null; datasetId?: string }) {
+  const { inlineMax, jsonMax } = bodyLimits(c.env);
+  const where = opts.datasetId ? `/datasets/${opts.datasetId}/logs/raw` : "/logs/raw";
+  const body = await readJson(c, {
+    maxBytes: jsonMax,
+    tooLarge: `log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`,
+  });
+  const log = postedLog(body, { name: opts.defaultName });
+  if (opts.datasetId) log.datasetId = opts.datasetId;
+  const logId = newLogId();
+  const stored = await storeText(c.env.LOG_BODIES, bodyKey(logId), log.data, inlineMax);
+  return saveLog(c, logId, log, stored);
+}
+
+async function postRaw(c: C, opts: { defaultName: string | null; datasetId?: string }) {
+  const q = (k: string) => c.req.query(k) || null;
+  const log = { name: q("name") ?? opts.defaultName, datasetId: opts.datasetId ?? q("dataset_id"), taskId: q("task_id"), extra: {} };
+  const declared = c.req.header("content-length");
+  let length: number | null = null;
+  if (declared !== undefined) {
+    length = parseInteger(declared);
+    if (length === null || length < 0) throw badRequest("bad Content-Length");
+  }
+  const logId = newLogId();
+  const stored = await storeUpload(c.env.LOG_BODIES, bodyKey(logId), c.req.raw.body, length, bodyLimits(c.env).inlineMax);
+  return saveLog(c, logId, log, stored);
+}
+
+const postDoc = { tags, request: { body: json(LogPost) }, responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc } };
+const rawDoc = (summary: string) => ({
+  tags,
+  summary,
+  request: { body: { content: { "text/plain": { schema: { type: "string" } } } } as never },
+  responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc },
+});
+
+endpoint(logsRoutes, "post", "/logs", { ...postDoc, summary: "Post a log (name defaults to \"log\")" }, systemOnly, (c) =>
+  postJson(c, { defaultName: "log" }),
+);
+endpoint(logsRoutes, "post", "/logs/raw", rawDoc("Upload a log's text as the raw body (?name=&dataset_id=&task_id=), streamed to R2"), systemOnly, (c) =>
+  postRaw(c, { defaultName: "log" }),
+);
+endpoint(logsRoutes, "post", `${DATASET}/logs`, { ...postDoc, summary: "Post a log of a dataset" }, datasetAccess("write"), (c) =>
+  postJson(c, { defaultName: null, datasetId: param(c, "dataset_id") }),
+);
+endpoint(logsRoutes, "post", `${DATASET}/logs/raw`, rawDoc("Upload a dataset's log as the raw body (?name=&task_id=)"), datasetAccess("write"), (c) =>
+  postRaw(c, { defaultName: null, datasetId: param(c, "dataset_id") }),
+);
+
+// ─── Reading ────────────────────────────────────────────────────────────────
+
+endpoint(
+  logsRoutes,
+  "get",
+  "/logs",
+  { tags, summary: "Search logs: from, to, name, dataset_id, task_id, keys (a|b), limit", responses: { 200: { description: "{log_id: document}" }, ...errorsDoc } },
+  systemOnly,
+  (c) => {
+    const q = (k: string) => c.req.query(k) || undefined;
+    const rawLimit = q("limit");
+    const limit = rawLimit === undefined ? 0 : parseInteger(rawLimit);
+    if (limit === null) throw badRequest("non-integer limit");
+    if (limit < 0) throw badRequest("limit must not be negative");
+    const keys = ["log_id", ...(parseKeys(q("keys")) ?? DEFAULT_LIST_KEYS)];
+    const rows = listLogs(database(c.env), {
+      from: q("from"),
+      to: q("to"),
+      name: q("name"),
+      datasetId: q("dataset_id"),
+      taskId: q("task_id"),
+      order: "asc",
+      limit,
+      withData: wantsData(keys),
+    });
+    const bucket = c.env.LOG_BODIES;
+    return streamedJson(
+      (async function* () {
+        yield "{";
+        let first = true;
+        for await (const row of rows) {
+          yield `${first ? "" : ","}${JSON.stringify(row.logId)}:`;
+          yield* documentJson(bucket, row, keys);
+          first = false;
+        }
+        yield "}";
+      })(),
+    );
+  },
+);
+
+async function oneLog(c: C, datasetId?: string) {
+  const row = await findLog(database(c.env), param(c, "log_id"), { datasetId, withData: true });
+  if (!row) throw logNotFound();
+  return streamedJson(documentJson(c.env.LOG_BODIES, row, null));
+}
+
+const docResponses = { 200: { description: "the log", ...json(LogDocument) }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc };
+endpoint(logsRoutes, "get", LOG, { tags, summary: "A log with its data", responses: docResponses }, systemOnly, (c) => oneLog(c));
+endpoint(logsRoutes, "get", `${DATASET}/logs/:log_id${ID}`, { tags, summary: "A log of the dataset", responses: docResponses }, datasetAccess("read"), (c) =>
+  oneLog(c, param(c, "dataset_id")),
+);
+
+/** The body alone as text/plain, honouring a single `Range`. */
+async function logData(c: C, datasetId?: string) {
+  const row = await findLog(database(c.env), param(c, "log_id"), { datasetId, withData: true });
+  if (!row) throw logNotFound();
+  const inline = row.inR2 ? null : new TextEncoder().encode(row.data ?? "");
+  const size = inline ? inline.byteLength : row.bodyBytes;
+  const range = parseRange(c.req.header("range"), size);
+  const headers = new Headers({ "content-type": "text/plain; charset=utf-8", "accept-ranges": "bytes" });
+  if (range === "unsatisfiable") {
+    headers.set("content-range", `bytes */${size}`);
+    headers.set("content-type", "application/json");
+    return new Response(JSON.stringify({ code: 416, error: "range not satisfiable" }), { status: 416, headers });
+  }
+  const { offset, length } = range ?? { offset: 0, length: size };
+  headers.set("content-length", String(length));
+  if (range) headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${size}`);
+  const status = range ? 206 : 200;
+  if (inline) return new Response(inline.subarray(offset, offset + length), { status, headers });
+  const object = length > 0 ? await c.env.LOG_BODIES.get(bodyKey(row.logId), { range: { offset, length } }) : null;
+  return new Response(object?.body ?? null, { status, headers });
+}
+
+const dataDoc = { tags, responses: { 200: { description: "the log text" }, 206: { description: "the requested range" }, 404: { description: "Log not found", ...json(LogError) } } };
+endpoint(logsRoutes, "get", `${LOG}/data`, { ...dataDoc, summary: "A log's body as text/plain (Range honoured)" }, systemOnly, (c) => logData(c));
+endpoint(logsRoutes, "get", `${DATASET}/logs/:log_id${ID}/data`, { ...dataDoc, summary: "A dataset log's body as text/plain" }, datasetAccess("read"), (c) =>
+  logData(c, param(c, "dataset_id")),
+);
+
+endpoint(
+  logsRoutes,
+  "get",
+  TASK_LOGS,
+  { tags, summary: "A task's logs: order (asc|desc), num, group (latest per name), keys", responses: { 200: { description: "{logs: [...]}" }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc } },
+  datasetAccess("read"),
+  async (c) => {
+    const q = (k: string) => c.req.query(k) || undefined;
+    const order = (q("order") ?? "desc").toLowerCase();
+    if (order !== "asc" && order !== "desc") throw badRequest('bad order param. should be "asc" or "desc".');
+    const rawNum = q("num");
+    const num = rawNum === undefined ? 0 : parseInteger(rawNum);
+    if (num === null || num < 0) throw badRequest("bad num param. must be int");
+    const group = (q("group") ?? "false").toLowerCase() === "true";
+    const keys = parseKeys(q("keys"));
+    const db = database(c.env);
+    const filter = { datasetId: param(c, "dataset_id"), taskId: param(c, "task_id"), order, withData: wantsData(keys) } as const;
+
+    // The first page is read before answering, so "nothing matches" can still be a 404.
+    const firstPage = group
+      ? await latestPerName(db, filter.datasetId, filter.taskId, { ...filter, num })
+      : await listPage(db, filter, null, num > 0 ? Math.min(num, PAGE_ROWS) : PAGE_ROWS);
+    if (firstPage.length === 0) throw logNotFound();
+    const rows = group ? firstPage : listLogs(db, { ...filter, limit: num }, firstPage);
+    const bucket = c.env.LOG_BODIES;
+    return streamedJson(
+      (async function* () {
+        yield `{"logs":[`;
+        let first = true;
+        for await (const row of rows) {
+          if (!first) yield ",";
+          yield* documentJson(bucket, row, keys);
+          first = false;
+        }
+        yield "]}";
+      })(),
+    );
+  },
+);
+
+// ─── Deleting ───────────────────────────────────────────────────────────────
+
+endpoint(logsRoutes, "delete", LOG, { tags, summary: "Delete a log and its body ({} also when absent)" }, systemOnly, async (c) => {
+  await deleteLogs(database(c.env), c.env.LOG_BODIES, { logId: param(c, "log_id") });
+  return c.json({});
+});
+
+endpoint(logsRoutes, "delete", TASK_LOGS, { tags, summary: "Delete a task's logs and their bodies" }, datasetAccess("write"), async (c) => {
+  await deleteLogs(database(c.env), c.env.LOG_BODIES, { datasetId: param(c, "dataset_id"), taskId: param(c, "task_id") });
+  return c.json({});
+});
+
+endpoint(
+  logsRoutes,
+  "delete",
+  `${DATASET}/logs`,
+  { tags, summary: "Delete every log of a dataset, streaming NDJSON progress", responses: { 200: { description: "application/x-ndjson progress lines" }, ...errorsDoc } },
+  datasetAccess("write"),
+  async (c) => {
+    const db = database(c.env);
+    const datasetId = param(c, "dataset_id");
+    const total = await countLogs(db, { datasetId });
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const encoder = new TextEncoder();
+    // Lines are not awaited: a client that hangs up does not stop the delete half-way.
+    const line = (o: object) => writer.write(encoder.encode(`${JSON.stringify(o)}\n`)).catch(() => {});
+    const work = (async () => {
+      try {
+        if (total > 0) {
+          await deleteLogs(db, c.env.LOG_BODIES, { datasetId }, async (deleted) => {
+            line({ status: "deleting", percent_complete: Math.min(100, Math.floor((deleted * 100) / total)), total });
+          });
+        }
+        line({ status: "complete", percent_complete: 100 });
+      } catch (err) {
+        console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err) }));
+        line({ status: "error", error: "deleting stopped; run the delete again to finish it" });
+      } finally {
+        await writer.close().catch(() => {});
+      }
+    })();
+    c.executionCtx.waitUntil(work);
+    return new Response(readable, { headers: { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-cache" } });
+  },
+);
+
+refuseOtherMethods(logsRoutes);

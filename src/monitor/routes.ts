@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import type { SQL } from "drizzle-orm";
 import { database, type Database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv, type EndpointDoc } from "../http/app";
 import { requireToken } from "../http/auth";
@@ -35,6 +34,7 @@ import {
   sessionOut,
   sessions,
   type Listing,
+  type MetricScope,
 } from "./store";
 import { z } from "zod";
 
@@ -82,8 +82,8 @@ async function sendPage<T>(c: C, key: string, listing: Listing<T>, nullLinks = f
 }
 
 const count = async (c: C, n: Promise<number>) => c.json({ count: await n });
-const metricsPage = (c: C, db: Database, where: SQL | undefined) => sendPage(c, "metrics", metrics.where(db, where));
-const metricsCount = (c: C, db: Database, where: SQL | undefined) => count(c, metrics.where(db, where).count());
+const metricsPage = (c: C, db: Database, scope: MetricScope) => sendPage(c, "metrics", metrics.in(db, scope));
+const metricsCount = (c: C, db: Database, scope: MetricScope) => count(c, metrics.in(db, scope).count());
 
 const SessionsPage = pageOf("sessions", SessionOut);
 const ContextsPage = pageOf("contexts", ContextOut);
@@ -236,8 +236,8 @@ get("/components/:prefix", doc("Component names starting with a prefix", NamesPa
 
 // ─── Resources: the n highest (head) or lowest (tail) metrics ───────────────
 
-const resourceScopes: Array<[string, (c: C, db: Database) => SQL | undefined]> = [
-  ["", () => undefined],
+const resourceScopes: Array<[string, (c: C, db: Database) => MetricScope]> = [
+  ["", () => metricScopes.all()],
   ["/components/:c", (c) => metricScopes.component(param(c, "c"))],
   ["/pipelines/:p", (c, db) => metricScopes.pipeline(db, param(c, "p"))],
   ["/pipelines/:p/builds/:b", (c, db) => metricScopes.pipeline(db, param(c, "p"), param(c, "b"))],

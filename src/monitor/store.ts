@@ -6,6 +6,7 @@ import {
   monitorComponents,
   monitorContexts,
   monitorCounters,
+  monitorMetricCounts,
   monitorMetrics,
   monitorPipelines,
   monitorSessionFlags,
@@ -114,10 +115,20 @@ function wholeCollection<T, R>(db: Database, table: Seqd & { seq: SQLiteColumn }
   };
 }
 
-/** Rows matching `where` in insertion order; `where` must be served by an index (or be a `like`). */
-function filtered<T, R>(db: Database, table: Seqd & { seq: SQLiteColumn }, where: SQL | undefined, out: (r: R) => T): Listing<T> {
+/**
+ * Rows matching `where` in insertion order; `where` must be served by an index (or be a
+ * `like`). With `counted`, the count is a one-row read of that counter.
+ */
+function filtered<T, R>(
+  db: Database,
+  table: Seqd & { seq: SQLiteColumn },
+  where: SQL | undefined,
+  out: (r: R) => T,
+  counted?: () => Promise<number>,
+): Listing<T> {
   return {
     count: async () => {
+      if (counted) return counted();
       const [row] = await db.select({ n: sql<number>`count(*)` }).from(table as typeof monitorMetrics).where(where);
       return row?.n ?? 0;
     },
@@ -326,33 +337,87 @@ function sessionsOfPipeline(db: Database, branch: string, build?: string) {
     .where(and(eq(monitorSessions.pipelineBranch, branch), build === undefined ? undefined : eq(monitorSessions.pipelineBuildNo, build)));
 }
 
-/** Where each metric route looks; every one but the `like` ones is served by an index. */
+type CountedScope = (typeof monitorMetricCounts.$inferSelect)["scope"];
+
+/** A set of metrics: where it is (served by an index but for `like`), and its counter if it has one. */
+export interface MetricScope {
+  where: SQL | undefined;
+  counter?: { scope: CountedScope; key: string };
+}
+const counted = (scope: CountedScope, column: SQLiteColumn, key: string): MetricScope => ({ where: eq(column, key), counter: { scope, key } });
+
+/** Where each metric route looks. */
 export const metricScopes = {
-  session: (h: string) => eq(m.sessionH, h),
-  context: (h: string) => eq(m.contextH, h),
-  item: (item: string) => eq(m.item, item),
-  itemLike: (text: string) => contains(m.item, text),
-  variant: (v: string) => eq(m.itemVariant, v),
-  variantLike: (text: string) => contains(m.itemVariant, text),
-  kind: (kind: string) => eq(m.kind, kind),
-  component: (c: string) => eq(m.component, c),
-  componentItem: (c: string, item: string) => and(eq(m.component, c), eq(m.item, item)),
-  componentVariant: (c: string, v: string) => and(eq(m.component, c), eq(m.itemVariant, v)),
-  scm: (db: Database, ref: string) =>
-    inArray(
+  all: (): MetricScope => ({ where: undefined }),
+  session: (h: string) => counted("session", m.sessionH, h),
+  context: (h: string) => counted("context", m.contextH, h),
+  item: (item: string) => counted("item", m.item, item),
+  itemLike: (text: string): MetricScope => ({ where: contains(m.item, text) }),
+  variant: (v: string) => counted("variant", m.itemVariant, v),
+  variantLike: (text: string): MetricScope => ({ where: contains(m.itemVariant, text) }),
+  kind: (kind: string) => counted("kind", m.kind, kind),
+  component: (c: string) => counted("component", m.component, c),
+  componentItem: (c: string, item: string): MetricScope => ({ where: and(eq(m.component, c), eq(m.item, item)) }),
+  componentVariant: (c: string, v: string): MetricScope => ({ where: and(eq(m.component, c), eq(m.itemVariant, v)) }),
+  scm: (db: Database, ref: string): MetricScope => ({
+    where: inArray(
       m.sessionH,
       db
         .select({ h: monitorSessions.sessionH })
         .from(monitorSessions)
         .where(startsWith(monitorSessions.scmRef, ref) ?? sql`${monitorSessions.scmRef} IS NOT NULL`),
     ),
-  pipeline: (db: Database, branch: string, build?: string) => inArray(m.sessionH, sessionsOfPipeline(db, branch, build)),
+  }),
+  pipeline: (db: Database, branch: string, build?: string): MetricScope => ({
+    where: inArray(m.sessionH, sessionsOfPipeline(db, branch, build)),
+  }),
 };
+
+async function metricCount(db: Database, c: { scope: CountedScope; key: string }) {
+  const [row] = await db
+    .select({ n: monitorMetricCounts.n })
+    .from(monitorMetricCounts)
+    .where(and(eq(monitorMetricCounts.scope, c.scope), eq(monitorMetricCounts.key, c.key)));
+  return row?.n ?? 0;
+}
 
 export const metrics = {
   all: (db: Database) => wholeCollection(db, monitorMetrics, "metrics", metricOut),
-  where: (db: Database, where: SQL | undefined) => filtered(db, monitorMetrics, where, metricOut),
+  in: (db: Database, scope: MetricScope) => {
+    const { counter } = scope;
+    return filtered(db, monitorMetrics, scope.where, metricOut, counter && (() => metricCount(db, counter)));
+  },
 };
+
+/** Per-key counter increments for freshly inserted metrics, as multi-row upserts (≤ 99 parameters each). */
+function countIncrements(db: Database, fresh: MetricIn[]) {
+  const tally = new Map<string, { scope: CountedScope; key: string; n: number }>();
+  const bump = (scope: CountedScope, key: string) => {
+    const id = `${scope}\u0000${key}`;
+    const t = tally.get(id);
+    if (t) t.n += 1;
+    else tally.set(id, { scope, key, n: 1 });
+  };
+  for (const x of fresh) {
+    bump("session", x.session_h);
+    bump("context", x.context_h);
+    bump("item", x.item);
+    bump("variant", x.item_variant);
+    bump("kind", x.kind);
+    bump("component", x.component);
+  }
+  const rows = [...tally.values()];
+  const statements = [];
+  for (let i = 0; i < rows.length; i += 33) {
+    statements.push(
+      db
+        .insert(monitorMetricCounts)
+        .values(rows.slice(i, i + 33))
+        .onConflictDoUpdate({ target: [monitorMetricCounts.scope, monitorMetricCounts.key], set: { n: sql`${monitorMetricCounts.n} + excluded.n` } }),
+    );
+  }
+  return statements;
+}
 
 const resourceColumn: Record<Resource, SQLiteColumn> = {
   memory: m.memUsage,
@@ -362,14 +427,17 @@ const resourceColumn: Record<Resource, SQLiteColumn> = {
   total_time: m.totalTime,
 };
 
-/** The n metrics with the highest (head) or lowest (tail) value of a resource. */
-export async function extremes(db: Database, resource: Resource, end: "head" | "tail", n: number, where?: SQL) {
+/**
+ * The n metrics with the highest (head) or lowest (tail) value of a resource. Ties go
+ * newest first for head and oldest first for tail: the order of the resource's index.
+ */
+export async function extremes(db: Database, resource: Resource, end: "head" | "tail", n: number, scope: MetricScope) {
   const col = resourceColumn[resource];
   const rows = await db
     .select()
     .from(m)
-    .where(where)
-    .orderBy(end === "head" ? desc(col) : asc(col), asc(m.seq))
+    .where(scope.where)
+    .orderBy(...(end === "head" ? [desc(col), desc(m.seq)] : [asc(col), asc(m.seq)]))
     .limit(n);
   return rows.map(metricOut);
 }
@@ -430,6 +498,7 @@ export async function createMetrics(db: Database, input: MetricIn[], retried = f
       inserts[0],
       ...inserts.slice(1),
       ...components,
+      ...countIncrements(db, fresh),
       refreshCounter(db, "metrics", monitorMetrics),
       refreshCounter(db, "components", monitorComponents),
     ]);

@@ -1,0 +1,151 @@
+// Test-run monitor (/api/v1, spec/monitor.md): metrics posted in bulk as pytest-monitor
+// data would look: 100 metrics per session, 10 sessions per context, a pool of items.
+import { createHash } from "node:crypto";
+import { inBatches } from "../lib/seed.mjs";
+
+const V1 = "/api/v1";
+const METRICS_PER_SESSION = 100;
+const ITEMS = 200;
+const COMPONENTS = ["", "api", "db", "ui", "auth"];
+const md5 = (s) => createHash("md5").update(s).digest("hex");
+const sessionH = (i) => md5(`bench-session-${i}`);
+const contextH = (i) => md5(`bench-context-${i}`);
+
+function metric(n) {
+  const s = Math.floor(n / METRICS_PER_SESSION);
+  const item = n % ITEMS;
+  return {
+    session_h: sessionH(s),
+    context_h: contextH(Math.floor(s / 10)),
+    item_start_time: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString().slice(0, 23),
+    item_path: `tests/test_mod${item % 20}.py`,
+    item: `test_case_${item}`,
+    item_variant: `test_case_${item}[p${n % 3}]`,
+    item_fs_loc: `tests/test_mod${item % 20}.py`,
+    kind: n % 10 === 0 ? "module" : "function",
+    component: COMPONENTS[item % COMPONENTS.length],
+    total_time: (n % 97) / 10,
+    user_time: (n % 89) / 10,
+    kernel_time: (n % 13) / 100,
+    cpu_usage: (n % 150) / 100,
+    mem_usage: (n % 500) + 0.5,
+  };
+}
+
+const session = (i) => ({
+  session_h: sessionH(i),
+  run_date: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString().slice(0, 19),
+  scm_ref: md5(`ref-${Math.floor(i / 5)}`).slice(0, 40),
+  description: { pipeline_branch: ["main", "release", "dev"][i % 3], pipeline_build_no: String(1000 + Math.floor(i / 3)), __ci__: "gitlab" },
+});
+
+const context = (i) => ({
+  h: contextH(i),
+  cpu_count: 8,
+  cpu_frequency: 2712,
+  cpu_type: "x86_64",
+  cpu_vendor: "GenuineIntel",
+  ram_total: 16384,
+  machine_node: `runner-${i}`,
+  machine_type: "x86_64",
+  machine_arch: "64bit",
+  system_info: "Linux 6.1",
+  python_info: "3.11.2 (main)\n[GCC 12.2.0]",
+});
+
+const withPage = (path, page) => `${path}${path.includes("?") ? "&" : "?"}page=${page}`;
+
+/**
+ * A deep page that is full: the one before the last, by its number and by the
+ * `next_url` of the page before it (this API's links are page numbers).
+ */
+async function deepPage(api, path) {
+  const pages = (await api.must({ path })).json?.total_page ?? 1;
+  const deep = Math.max(1, pages - 1);
+  if (deep === 1) return { byNumber: { path: withPage(path, 1) }, byLink: { path: withPage(path, 1) } };
+  const before = await api.must({ path: withPage(path, deep - 1) });
+  if (!before.json?.next_url) throw new Error(`${path} page ${deep - 1} has no next_url`);
+  return { byNumber: { path: withPage(path, deep) }, byLink: { path: before.json.next_url } };
+}
+
+let posted = 0;
+const fresh = () => `${Date.now()}-${posted++}`;
+
+export default {
+  name: "monitor",
+  title: "Test-run monitor (`/api/v1`)",
+  unit: "metrics",
+  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
+
+  async seed(ctx, from, to) {
+    const { api } = ctx;
+    const sessionsFrom = Math.ceil(from / METRICS_PER_SESSION);
+    const sessionsTo = Math.ceil(to / METRICS_PER_SESSION);
+    const contextsFrom = Math.ceil(sessionsFrom / 10);
+    const contextsTo = Math.ceil(sessionsTo / 10);
+    await inBatches(contextsFrom, contextsTo, 1, 8, (i) => api.must({ method: "POST", path: `${V1}/contexts/`, body: context(i) }));
+    await inBatches(sessionsFrom, sessionsTo, 1, 8, (i) => api.must({ method: "POST", path: `${V1}/sessions/`, body: session(i) }));
+    await inBatches(from, to, 1000, 2, (start, end) =>
+      api.must({ method: "POST", path: `${V1}/metrics/`, body: Array.from({ length: end - start }, (_, k) => metric(start + k)) }),
+    );
+  },
+
+  probes(ctx) {
+    const s = sessionH(0);
+    const deep = (path) => {
+      let found;
+      const get = async () => (found ??= await deepPage(ctx.api, path));
+      return { number: async () => (await get()).byNumber, link: async () => (await get()).byLink };
+    };
+    const all = deep(`${V1}/metrics/`);
+    const fn = deep(`${V1}/filters/scope/function/metrics`);
+    return [
+      { group: "count", label: "GET /metrics/count", req: { path: `${V1}/metrics/count` }, flat: true },
+      { group: "count", label: "GET /sessions/count", req: { path: `${V1}/sessions/count` }, flat: true },
+      { group: "count", label: "GET /filters/scope/function/metrics/count", req: { path: `${V1}/filters/scope/function/metrics/count` }, flat: true },
+      { group: "count", label: "GET /items/test_case_7/metrics/count", req: { path: `${V1}/items/test_case_7/metrics/count` }, flat: true },
+      { group: "filter", label: "GET /components/api/metrics", req: { path: `${V1}/components/api/metrics` } },
+      { group: "first page", label: "GET /metrics (page 1, 500 per page)", req: { path: `${V1}/metrics/` } },
+      { group: "deep page, by number", label: "GET /metrics?page=<last-1>", resolve: all.number },
+      { group: "deep page, by link", label: "GET /metrics, next_url of page <last-2>", resolve: all.link, flat: true },
+      { group: "first page", label: "GET /filters/scope/function/metrics", req: { path: `${V1}/filters/scope/function/metrics` } },
+      { group: "deep page, by number", label: "GET /filters/scope/function/metrics?page=<last-1>", resolve: fn.number },
+      { group: "deep page, by link", label: "GET /filters/scope/function/metrics, next_url of page <last-2>", resolve: fn.link, flat: true },
+      { group: "filter", label: "GET /sessions/<h>/metrics", req: { path: `${V1}/sessions/${s}/metrics` } },
+      { group: "filter", label: "GET /contexts/<h> (plugin's check)", req: { path: `${V1}/contexts/${contextH(0)}` } },
+      { group: "filter", label: "GET /sessions/<prefix 4>", req: { path: `${V1}/sessions/${s.slice(0, 4)}` } },
+      { group: "filter", label: "GET /sessions?with_flags=pipeline_branch&restrict_flags=main", req: { path: `${V1}/sessions/?with_flags=pipeline_branch&restrict_flags=main` } },
+      { group: "filter", label: "GET /items/like/case_1/metrics (contains: scans)", req: { path: `${V1}/items/like/case_1/metrics` } },
+      { group: "filter", label: "GET /resources/memory/head/10/metrics", req: { path: `${V1}/resources/memory/head/10/metrics` } },
+      { group: "filter", label: "GET /components/", req: { path: `${V1}/components/` } },
+      { group: "filter", label: "GET /pipelines/main/builds", req: { path: `${V1}/pipelines/main/builds` } },
+      { group: "write", label: "POST /metrics/ (one)", req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `probe-${fresh()}` } }) },
+      {
+        group: "write",
+        label: "POST /metrics/ (array of 1000)",
+        samples: 1,
+        req: () => {
+          const tag = fresh();
+          return { method: "POST", path: `${V1}/metrics/`, body: Array.from({ length: 1000 }, (_, k) => ({ ...metric(k), session_h: `probe-${tag}` })) };
+        },
+      },
+      { group: "write", label: "POST /sessions/", req: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }) },
+    ];
+  },
+
+  routes(ctx) {
+    const s = sessionH(0);
+    return [
+      { label: "GET /api/v1/metrics/count", kind: "read", make: () => ({ path: `${V1}/metrics/count` }) },
+      { label: "GET /api/v1/sessions/count", kind: "read", make: () => ({ path: `${V1}/sessions/count` }) },
+      { label: "GET /api/v1/contexts/<h> (plugin's check)", kind: "read", make: () => ({ path: `${V1}/contexts/${contextH(0)}` }) },
+      { label: "GET /api/v1/sessions/ (page 1)", kind: "read", make: () => ({ path: `${V1}/sessions/` }) },
+      { label: "GET /api/v1/sessions/<h>/metrics", kind: "read", make: () => ({ path: `${V1}/sessions/${s}/metrics` }) },
+      { label: "GET /api/v1/metrics/ (page 1, 500 rows)", kind: "read", make: () => ({ path: `${V1}/metrics/` }) },
+      { label: "GET /api/v1/filters/scope/function/metrics/count", kind: "read", make: () => ({ path: `${V1}/filters/scope/function/metrics/count` }) },
+      { label: "GET /api/v1/resources/memory/head/10/metrics", kind: "read", make: () => ({ path: `${V1}/resources/memory/head/10/metrics` }) },
+      { label: "POST /api/v1/metrics/ (one)", kind: "write", make: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `load-${fresh()}` } }) },
+      { label: "POST /api/v1/sessions/", kind: "write", make: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }) },
+    ];
+  },
+};

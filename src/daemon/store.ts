@@ -1,0 +1,121 @@
+import { and, countDistinct, eq, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Database } from "../db/client";
+import { daemonAbnormalTags, daemons } from "../db/schema";
+import { parseTagRef, type TagRef } from "./schemas";
+
+/** A fresh daemon id: 20 random bytes as 40 lowercase hex digits. */
+function newDaemonId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function daemonIdOf(db: Database, user: string): Promise<string | null> {
+  const [row] = await db.select({ id: daemons.daemonId }).from(daemons).where(eq(daemons.user, user)).limit(1);
+  return row?.id ?? null;
+}
+
+/** The user's daemon id, created on the first call; concurrent first calls agree on one. */
+export async function ensureDaemonId(db: Database, user: string): Promise<string> {
+  const existing = await daemonIdOf(db, user);
+  if (existing) return existing;
+  await db
+    .insert(daemons)
+    .values({ user, daemonId: newDaemonId(), createdAt: new Date().toISOString() })
+    .onConflictDoNothing({ target: daemons.user });
+  const id = await daemonIdOf(db, user);
+  if (!id) throw new Error("daemon id was not stored");
+  return id;
+}
+
+export async function ownerOfDaemon(db: Database, daemonId: string): Promise<string | null> {
+  const [row] = await db.select({ user: daemons.user }).from(daemons).where(eq(daemons.daemonId, daemonId)).limit(1);
+  return row?.user ?? null;
+}
+
+export interface PresenceChange {
+  status?: "online" | "offline";
+  addedTags: string[];
+  removedTags: string[];
+}
+
+/**
+ * Writes one presence change to D1 in one all-or-nothing batch: the status flip (if
+ * any) and the tags that appeared or went away. Writes nothing when nothing changed.
+ */
+export async function recordPresenceChange(db: Database, daemonId: string, change: PresenceChange, at: string): Promise<void> {
+  const [first, ...rest] = presenceChangeStatements(db, daemonId, change, at);
+  if (first) await db.batch([first, ...rest]);
+}
+
+function presenceChangeStatements(db: Database, daemonId: string, change: PresenceChange, at: string): BatchItem<"sqlite">[] {
+  const stmts: BatchItem<"sqlite">[] = [];
+  if (change.status) {
+    stmts.push(db.update(daemons).set({ status: change.status, statusChangedAt: at }).where(eq(daemons.daemonId, daemonId)));
+  }
+  for (const ref of change.removedTags.map(parseTagRef)) {
+    if (!ref) continue;
+    stmts.push(
+      db
+        .delete(daemonAbnormalTags)
+        .where(
+          and(
+            eq(daemonAbnormalTags.repname, ref.repname),
+            eq(daemonAbnormalTags.itemname, ref.itemname),
+            eq(daemonAbnormalTags.tagname, ref.tagname),
+            eq(daemonAbnormalTags.daemonId, daemonId),
+          ),
+        ),
+    );
+  }
+  const added = change.addedTags.map(parseTagRef).filter((r): r is TagRef => r !== null);
+  // 5 bound values a row; D1 binds at most 100 per statement.
+  for (let i = 0; i < added.length; i += 20) {
+    const rows = added.slice(i, i + 20).map((r) => ({ ...r, daemonId, since: at }));
+    stmts.push(db.insert(daemonAbnormalTags).values(rows).onConflictDoNothing());
+  }
+  return stmts;
+}
+
+export interface TagStatus {
+  status: "NORMAL" | "ABNORMAL";
+  total: number;
+  results: string[] | null;
+}
+
+const body = (refs: string[], total: number): TagStatus =>
+  total > 0 ? { status: "ABNORMAL", total, results: refs.length ? refs : null } : { status: "NORMAL", total: 0, results: null };
+
+/** Is this one tag abnormal for any daemon? One index probe. */
+export async function tagStatus(db: Database, ref: TagRef): Promise<TagStatus> {
+  const [row] = await db
+    .select({ one: sql<number>`1` })
+    .from(daemonAbnormalTags)
+    .where(
+      and(
+        eq(daemonAbnormalTags.repname, ref.repname),
+        eq(daemonAbnormalTags.itemname, ref.itemname),
+        eq(daemonAbnormalTags.tagname, ref.tagname),
+      ),
+    )
+    .limit(1);
+  return body(row ? [`${ref.repname}/${ref.itemname}:${ref.tagname}`] : [], row ? 1 : 0);
+}
+
+/** An item's abnormal tags, a page at a time, in tag order (read from the key index). */
+export async function itemTagStatus(db: Database, repname: string, itemname: string, page: number, size: number): Promise<TagStatus> {
+  const onItem = and(eq(daemonAbnormalTags.repname, repname), eq(daemonAbnormalTags.itemname, itemname));
+  const [[{ n }], rows] = await db.batch([
+    db.select({ n: countDistinct(daemonAbnormalTags.tagname) }).from(daemonAbnormalTags).where(onItem),
+    db
+      .selectDistinct({ tagname: daemonAbnormalTags.tagname })
+      .from(daemonAbnormalTags)
+      .where(onItem)
+      .orderBy(daemonAbnormalTags.tagname)
+      .limit(size)
+      .offset((page - 1) * size),
+  ]);
+  return body(
+    rows.map((r) => `${repname}/${itemname}:${r.tagname}`),
+    n,
+  );
+}

@@ -1,0 +1,187 @@
+/** Bodies the telemetry family accepts and answers, and the mapping from stored rows to them. */
+import { z } from "zod";
+import type { telemetryMeters, telemetrySamples } from "../db/schema";
+import { formatTimestamp, parseTimestamp } from "./query";
+
+export const SAMPLE_TYPES = ["gauge", "delta", "cumulative"] as const;
+/** Most samples one post may carry (one D1 batch). */
+export const MAX_SAMPLES_PER_POST = 1000;
+
+type SampleRow = typeof telemetrySamples.$inferSelect;
+type MeterRow = typeof telemetryMeters.$inferSelect;
+
+/** A sample as validated input, before the server adds its id and recorded_at. */
+export type NewSample = Omit<SampleRow, "seq" | "id" | "recordedAt">;
+
+// Ceilometer's columns are 255 characters; clients send null for what they leave unset.
+const name = z.string().min(1).max(255);
+const optionalText = z.string().max(255).nullish().transform((v) => v ?? "");
+const volume = z.number().refine(Number.isFinite, "must be a finite number");
+const timestamp = z
+  .string()
+  .nullish()
+  .transform((v, ctx) => {
+    if (v == null || v === "") return Date.now() * 1000;
+    const us = parseTimestamp(v);
+    if (us === null) {
+      ctx.addIssue({ code: "custom", message: `Value: '${v}'. Not an ISO 8601 datetime` });
+      return z.NEVER;
+    }
+    return us;
+  });
+const metadata = z
+  .union([z.record(z.string(), z.unknown()), z.literal(""), z.null()])
+  .optional()
+  .transform((v) => (v && Object.keys(v).length ? JSON.stringify(v) : ""));
+const serverMade = (field: string) =>
+  z.unknown().optional().refine((v) => v === undefined || v === null || v === "", `The ${field} must not be set`);
+
+/** `POST /v2/samples`: the sample fields of the spec. */
+export const sampleInput = z
+  .object({
+    meter: name,
+    type: z.enum(SAMPLE_TYPES),
+    unit: optionalText,
+    volume,
+    resource_id: name,
+    display_name: optionalText,
+    project_id: optionalText,
+    resource_name: optionalText,
+    namespace: optionalText,
+    user_id: optionalText,
+    source: optionalText,
+    timestamp,
+    metadata,
+    id: serverMade("id"),
+    message_id: serverMade("message_id"),
+  })
+  .transform(
+    (s): NewSample => ({
+      meter: s.meter,
+      type: s.type,
+      unit: s.unit,
+      volume: s.volume,
+      resourceId: s.resource_id,
+      displayName: s.display_name,
+      projectId: s.project_id,
+      resourceName: s.resource_name,
+      namespace: s.namespace,
+      userId: s.user_id,
+      source: s.source,
+      timestamp: s.timestamp,
+      metadata: s.metadata,
+    }),
+  );
+
+/** `POST /v2/meters/{meter}`: Ceilometer's OldSample. */
+export const oldSampleInput = z
+  .object({
+    counter_name: name,
+    counter_type: z.enum(SAMPLE_TYPES, { error: `The counter type must be: ${SAMPLE_TYPES.join(", ")}` }),
+    counter_unit: z.string().max(255),
+    counter_volume: volume,
+    resource_id: name,
+    user_id: optionalText,
+    project_id: optionalText,
+    source: optionalText,
+    timestamp,
+    resource_metadata: metadata,
+    message_id: serverMade("message_id"),
+  })
+  .transform(
+    (s): NewSample => ({
+      meter: s.counter_name,
+      type: s.counter_type,
+      unit: s.counter_unit,
+      volume: s.counter_volume,
+      resourceId: s.resource_id,
+      displayName: "",
+      projectId: s.project_id,
+      resourceName: "",
+      namespace: "",
+      userId: s.user_id,
+      source: s.source,
+      timestamp: s.timestamp,
+      metadata: s.resource_metadata,
+    }),
+  );
+
+const listOf = <S extends z.ZodType>(item: S) =>
+  z.array(item).min(1, "at least one sample").max(MAX_SAMPLES_PER_POST, `at most ${MAX_SAMPLES_PER_POST} samples per request`);
+export const samplesInput = listOf(sampleInput);
+export const oldSamplesInput = listOf(oldSampleInput);
+
+function metadataOf(text: string): Record<string, unknown> | "" {
+  return text ? (JSON.parse(text) as Record<string, unknown>) : "";
+}
+
+export function sampleBody(r: SampleRow) {
+  return {
+    id: r.id,
+    meter: r.meter,
+    display_name: r.displayName,
+    project_id: r.projectId,
+    resource_id: r.resourceId,
+    resource_name: r.resourceName,
+    namespace: r.namespace,
+    type: r.type,
+    unit: r.unit,
+    volume: r.volume,
+    timestamp: formatTimestamp(r.timestamp),
+    recorded_at: formatTimestamp(r.recordedAt),
+    user_id: r.userId,
+    source: r.source,
+    metadata: metadataOf(r.metadata),
+  };
+}
+
+export function oldSampleBody(r: SampleRow) {
+  return {
+    counter_name: r.meter,
+    counter_type: r.type,
+    counter_unit: r.unit,
+    counter_volume: r.volume,
+    message_id: r.id,
+    project_id: r.projectId,
+    resource_id: r.resourceId,
+    user_id: r.userId,
+    source: r.source,
+    timestamp: formatTimestamp(r.timestamp),
+    recorded_at: formatTimestamp(r.recordedAt),
+    resource_metadata: metadataOf(r.metadata) || {},
+  };
+}
+
+export function meterBody(m: MeterRow) {
+  return {
+    name: m.meter,
+    type: m.type,
+    unit: m.unit,
+    resource_id: m.resourceId,
+    project_id: m.projectId,
+    user_id: m.userId,
+    source: m.source,
+    // Ceilometer's meter id: base64 of "<resource_id>+<meter>".
+    meter_id: btoa(String.fromCharCode(...new TextEncoder().encode(`${m.resourceId}+${m.meter}`))),
+  };
+}
+
+// For /openapi.json.
+export const sampleDoc = z.object({
+  id: z.string(),
+  meter: z.string(),
+  display_name: z.string(),
+  project_id: z.string(),
+  resource_id: z.string(),
+  resource_name: z.string(),
+  namespace: z.string(),
+  type: z.enum(SAMPLE_TYPES),
+  unit: z.string(),
+  volume: z.number(),
+  timestamp: z.string(),
+  recorded_at: z.string(),
+  user_id: z.string(),
+  source: z.string(),
+  metadata: z.union([z.record(z.string(), z.unknown()), z.literal("")]),
+});
+export const errorDoc = z.object({ error: z.object({ code: z.number(), message: z.string(), title: z.string() }) });

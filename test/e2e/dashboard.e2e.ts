@@ -1,0 +1,232 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+
+// The dashboard as a person uses it: data goes in through the real APIs, then a headless
+// Chromium (Debian's, driven by playwright-core) signs in with a token and reads each view.
+const CHROMIUM = "/usr/bin/chromium";
+const base = () => inject("baseUrl");
+const admin = () => inject("adminToken");
+
+async function call(p: string, init: { method?: string; json?: unknown; token?: string; headers?: Record<string, string> } = {}) {
+  const res = await fetch(`${base()}${p}`, {
+    method: init.method ?? (init.json === undefined ? "GET" : "POST"),
+    headers: { Authorization: `Bearer ${init.token ?? admin()}`, "content-type": "application/json", ...init.headers },
+    body: init.json === undefined ? undefined : JSON.stringify(init.json),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+const hours = (n: number) => new Date(Date.now() - n * 3600_000);
+const PIPELINE = "dash-main";
+const ITEM = "test_dashboard_checkout";
+const DURATIONS = [1.0, 1.1, 0.9, 1.0, 2.5, 1.05]; // run 5 is slow
+const MEMORY = [50, 51, 50, 52, 50, 120]; // run 6 is big
+const VOLUMES = [10, 20, 30, 40, 50, 60, 70];
+const BIG_LOG = "0123456789abcdef".repeat(12_500); // 200,000 bytes: loaded by range, not whole
+
+async function seed() {
+  // Test runs: six sessions of one pipeline, one test each, with one slow and one big run.
+  const ctx = { h: "dash-ctx", cpu_count: 4, cpu_frequency: 2400, cpu_type: "", cpu_vendor: "", ram_total: 8192, machine_node: "ci-1", machine_type: "x86_64", machine_arch: "64bit", system_info: "Linux", python_info: "3.11" };
+  expect((await call("/api/v1/contexts/", { json: ctx })).status).toBe(201);
+  for (let i = 0; i < DURATIONS.length; i++) {
+    const session_h = `dashsession${i}`;
+    const s = await call("/api/v1/sessions/", {
+      json: { session_h, run_date: hours(10 - i).toISOString(), scm_ref: `c0ffee${i}0000`, description: { pipeline_branch: PIPELINE, pipeline_build_no: String(200 + i) } },
+    });
+    expect(s.status).toBe(201);
+    const m = await call("/api/v1/metrics/", {
+      json: {
+        session_h, context_h: "dash-ctx", item_start_time: hours(10 - i).toISOString(), item_path: "tests.test_shop", item: ITEM, item_variant: ITEM,
+        item_fs_loc: "tests/test_shop.py", kind: "function", component: "", total_time: DURATIONS[i], user_time: DURATIONS[i] * 0.8,
+        kernel_time: 0.01, cpu_usage: 0.9, mem_usage: MEMORY[i],
+      },
+    });
+    expect(m.status).toBe(201);
+  }
+
+  // Telemetry: seven samples of one meter within the last hours.
+  const samples = VOLUMES.map((volume, i) => ({
+    meter: "dash.cpu_util", type: "gauge", unit: "%", volume, resource_id: "vm-dash-1", project_id: "dashproj", timestamp: hours(7 - i).toISOString(),
+  }));
+  expect((await call("/v2/samples", { json: samples })).status).toBe(201);
+
+  // Logs: two names for a task (stdout twice: the newer is "latest"), one body big enough to page.
+  for (const [name, data] of [["stdout", "first attempt"], ["stderr", "warning: disk"], ["stdout", BIG_LOG]] as const) {
+    const r = await call("/datasets/dash_ds/logs", { json: { name, data, task_id: "task_1" } });
+    expect(r.status).toBe(201);
+  }
+
+  // Scheduler: a session with one job, started once (tag 0 → 1, running).
+  const session = await call("/v2/dashproj/sessions", { json: { description: "nightly backup", hold_off: 30, schedule: {} } });
+  expect(session.status).toBe(201);
+  const job = await call("/v2/dashproj/jobs", {
+    json: { job_id: "dash-job-1", client_id: "host-a", description: "db dump", job_actions: [{ freezer_action: { action: "backup", mode: "fs" } }], job_schedule: {} },
+  });
+  expect(job.status).toBe(201);
+  expect((await call(`/v2/dashproj/sessions/${session.body.session_id}/jobs/dash-job-1`, { method: "PUT" })).status).toBe(204);
+  const start = await call(`/v2/dashproj/sessions/${session.body.session_id}/action`, { json: { start: { job_id: "dash-job-1", current_tag: 0 } } });
+  expect(start.status).toBe(202);
+  return { sessionId: session.body.session_id as string };
+}
+
+/** A user's daemon beats with an entrypoint and an abnormal tag (just before its view is read: beats go stale). */
+async function seedDaemon() {
+  const alice = await call("/auth/tokens", { json: { user: "dash-alice", role: "user", projects: [], groups: [] } });
+  expect(alice.status).toBe(201);
+  const id = await call("/daemon/id", { token: alice.body.token });
+  expect(id.status).toBe(200);
+  const beat = await call("/heartbeat", {
+    json: { daemonid: id.body.daemonid, entrypoint: ["http://10.1.2.3:35800"], log: ["2026/11/23 12:00:00 started"], role: 0, abnormaltags: ["shop/orders:v2"] },
+  });
+  expect(beat.status).toBe(200);
+}
+
+let browser: BrowserContext;
+let page: Page;
+let profile: string;
+let seeded: { sessionId: string };
+
+describe("dashboard in headless Chromium", () => {
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`the dashboard test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`);
+    seeded = await seed();
+    profile = mkdtempSync(path.join(tmpdir(), "opshub-chromium-"));
+    // A fresh profile (user data dir) each run; a phone's width: the views must work there.
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 390, height: 844 },
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it("redirects / to the dashboard and asks for a token; a bad one is refused", async () => {
+    await page.goto(`${base()}/`);
+    expect(new URL(page.url()).pathname).toBe("/dashboard/");
+    await page.fill("input[name=token]", "not-a-token");
+    await page.click("form.signin button");
+    await page.getByText("That token was not accepted.").waitFor();
+  });
+
+  it("signs in once and keeps the token across reloads", async () => {
+    await page.fill("input[name=token]", admin());
+    await page.click("form.signin button");
+    await page.locator("[data-user]").waitFor();
+    await page.reload();
+    await expect(page.locator("[data-user]").textContent()).resolves.toBe("admin (admin)");
+  });
+
+  it("test runs: sessions by pipeline and commit, a test's trend with its regressions marked", async () => {
+    await page.goto(`${base()}/dashboard/#runs`);
+    await page.selectOption("select[name=pipeline]", PIPELINE);
+    const sessions = page.locator("table[data-table=sessions] tbody tr");
+    await expect.poll(() => sessions.count()).toBe(DURATIONS.length);
+    expect(await sessions.first().textContent()).toContain("c0ffee5");
+
+    await page.fill("input[name=commit]", "c0ffee3");
+    await page.click("form.filters button");
+    await expect.poll(() => sessions.count()).toBe(1);
+    await page.fill("input[name=commit]", "");
+
+    await page.fill("input[name=test]", ITEM);
+    await page.click("form.filters button");
+    const duration = page.locator("figure[data-chart=duration]");
+    await duration.locator("canvas").waitFor();
+    expect(await duration.getAttribute("data-points")).toBe(String(DURATIONS.length));
+    expect(await page.locator("figure[data-chart=memory]").getAttribute("data-points")).toBe(String(MEMORY.length));
+    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("2");
+    // The marks are drawn, not just counted: the regression red is on the duration canvas.
+    const redPixels = await duration.locator("canvas").evaluate((c: HTMLCanvasElement) => {
+      const px = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < px.length; i += 4) if (px[i] === 220 && px[i + 1] === 38 && px[i + 2] === 38) n++;
+      return n;
+    });
+    expect(redPixels).toBeGreaterThan(10);
+    // A phone's width: nothing makes the page scroll sideways (wide tables scroll in their box).
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const flagged = await page.locator("table[data-table=runs] tr.regression").allTextContents();
+    expect(flagged).toHaveLength(2);
+    expect(flagged[0]).toContain("slower");
+    expect(flagged[0]).toContain("2.5");
+    expect(flagged[1]).toContain("bigger");
+    expect(flagged[1]).toContain("120");
+    // The README's picture comes from here: DASHBOARD_SCREENSHOT=docs/dashboard.png npm run test:e2e
+    const shot = process.env.DASHBOARD_SCREENSHOT ?? "test-results/dashboard.png";
+    mkdirSync(path.dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot, fullPage: true });
+  });
+
+  it("daemons: who is online, since when, entrypoints and abnormal tags", async () => {
+    await seedDaemon();
+    await page.goto(`${base()}/dashboard/#daemons`);
+    const row = page.locator("table[data-table=daemons] tbody tr", { hasText: "dash-alice" });
+    await row.waitFor();
+    const text = await row.textContent();
+    expect(text).toContain("online");
+    expect(text).toContain("http://10.1.2.3:35800");
+    expect(text).toContain("shop/orders:v2");
+  });
+
+  it("telemetry: a meter's samples over a range as a chart, with the period's statistics", async () => {
+    await page.goto(`${base()}/dashboard/#telemetry`);
+    await page.selectOption("select[name=meter]", "dash.cpu_util");
+    await page.click("form.filters button");
+    const chart = page.locator("figure[data-chart=telemetry]");
+    await chart.locator("canvas").waitFor();
+    expect(await chart.getAttribute("data-points")).toBe(String(VOLUMES.length));
+    expect(await page.locator("[data-stat=samples]").textContent()).toBe("7");
+    expect(await page.locator("[data-stat=min]").textContent()).toBe("10");
+    expect(await page.locator("[data-stat=max]").textContent()).toBe("70");
+    expect(await page.locator("[data-stat=avg]").textContent()).toBe("40");
+
+    // A narrower range: only the samples inside it are drawn.
+    const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await page.fill("input[name=from]", local(hours(3.5)));
+    await page.click("form.filters button");
+    await expect.poll(() => page.locator("figure[data-chart=telemetry]").getAttribute("data-points")).toBe("3");
+    expect(await page.locator("[data-stat=samples]").textContent()).toBe("3");
+  });
+
+  it("logs: a task's latest log per name, the history, and a big body loaded by range", async () => {
+    await page.goto(`${base()}/dashboard/#logs`);
+    await page.fill("input[name=dataset]", "dash_ds");
+    await page.fill("input[name=task]", "task_1");
+    await page.click("form.filters button");
+    const latest = page.locator("table[data-table=latest] tbody tr");
+    await expect.poll(() => latest.count()).toBe(2);
+    expect(await page.locator("table[data-table=history] tbody tr").count()).toBe(3);
+    expect(await latest.first().textContent()).toContain("stdout");
+
+    await latest.first().locator("a").click();
+    const status = page.locator("p[data-loaded]");
+    await status.waitFor();
+    expect(await status.getAttribute("data-loaded")).toBe(String(64 * 1024));
+    expect(await status.getAttribute("data-size")).toBe(String(BIG_LOG.length));
+    await page.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => status.getAttribute("data-loaded")).toBe(String(128 * 1024));
+  });
+
+  it("scheduler: sessions with their tag, status and jobs", async () => {
+    await page.goto(`${base()}/dashboard/#scheduler`);
+    await page.fill("input[name=project]", "dashproj");
+    await page.click("form.filters button");
+    const row = page.locator("table[data-table=scheduler] tbody tr", { hasText: seeded.sessionId.slice(0, 8) });
+    await row.waitFor();
+    const cells = await row.locator("td").allTextContents();
+    expect(cells[1]).toBe("nightly backup");
+    expect(cells[2]).toBe("1");
+    expect(cells[3]).toBe("running");
+    expect(cells[6]).toContain("dash-job-1 host-a: running");
+  });
+});

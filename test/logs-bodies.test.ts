@@ -1,0 +1,227 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, callJson } from "./helpers/http";
+import { bucketKeys, expectGone, grantDataset, logRow, logsCallers, postLog, readLines } from "./helpers/logs";
+
+const MiB = 1024 * 1024;
+let t: Awaited<ReturnType<typeof logsCallers>>;
+
+beforeAll(async () => {
+  t = await logsCallers();
+  await grantDataset("bodies");
+});
+
+/** `n` characters of log text with everything JSON must escape, and 2- and 4-byte UTF-8. */
+function logText(n: number): string {
+  const unit = 'step 42 "quoted" back\\slash\ttab\u0001ctl é 🚀 done\n';
+  let text = unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+  // Never end on half a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(text)) text = `${text.slice(0, -1)}x`;
+  return text;
+}
+const utf8 = (s: string) => new TextEncoder().encode(s).byteLength;
+
+/** Deterministic 1 MiB chunks of log lines (chunk i starts with its number), generated as read. */
+function chunkAt(i: number, size: number): Uint8Array {
+  const line = new TextEncoder().encode(`chunk ${String(i).padStart(8, "0")} ${"x".repeat(48)}\n`);
+  const out = new Uint8Array(size);
+  for (let at = 0; at < size; at += line.byteLength) out.set(line.subarray(0, Math.min(line.byteLength, size - at)), at);
+  return out;
+}
+function generated(total: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      const n = Math.min(MiB, total - sent);
+      controller.enqueue(chunkAt(i++, n));
+      sent += n;
+    },
+  });
+}
+/** SHA-256 and size of a stream, reading it a chunk at a time. */
+async function digestOf(stream: ReadableStream<Uint8Array>): Promise<{ bytes: number; sha256: string }> {
+  const digest = new crypto.DigestStream("SHA-256");
+  let bytes = 0;
+  await stream
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, c) {
+          bytes += chunk.byteLength;
+          c.enqueue(chunk);
+        },
+      }),
+    )
+    .pipeTo(digest);
+  const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { bytes, sha256 };
+}
+
+describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible to clients", () => {
+  it("keeps 65,536 bytes inline and puts 65,537 in R2, both read back the same", async () => {
+    const atLimit = "é".repeat(32_768); // 65,536 bytes of UTF-8, 32,768 characters
+    const over = `${atLimit}a`;
+    const inlineId = await postLog({ data: atLimit, name: "edge" }, { token: t.system });
+    const r2Id = await postLog({ data: over, name: "edge" }, { token: t.system });
+    expect(await logRow(inlineId)).toMatchObject({ in_r2: 0, body_bytes: 65_536, data: atLimit });
+    expect(await logRow(r2Id)).toMatchObject({ in_r2: 1, body_bytes: 65_537, data: null });
+    expect(await env.LOG_BODIES.head(`logs/${inlineId}`)).toBeNull();
+    expect((await env.LOG_BODIES.head(`logs/${r2Id}`))!.size).toBe(65_537);
+    expect((await callJson(`/logs/${inlineId}`, { token: t.system })).body.data).toBe(atLimit);
+    expect((await callJson(`/logs/${r2Id}`, { token: t.system })).body.data).toBe(over);
+  });
+
+  for (const size of [2_000_000, 200_000]) {
+    it(`round-trips a ${size.toLocaleString("en")}-character body through R2 on every read path`, async () => {
+      const text = logText(size);
+      const id = await postLog({ data: text, name: "stdout", task_id: `big${size}` }, { token: t.writer, dataset: "bodies" });
+      expect(await logRow(id)).toMatchObject({ in_r2: 1, data: null, body_bytes: utf8(text) });
+      expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(utf8(text));
+
+      const one = await callJson(`/logs/${id}`, { token: t.system });
+      expect(one.body.data).toBe(text);
+      expect(one.body.data.length).toBe(size);
+      expect((await callJson(`/datasets/bodies/logs/${id}`, { token: t.reader })).body.data).toBe(text);
+      const task = await callJson(`/datasets/bodies/tasks/big${size}/logs`, { token: t.reader });
+      expect(task.body.logs).toHaveLength(1);
+      expect(task.body.logs[0].data).toBe(text);
+      const search = await callJson(`/logs?task_id=big${size}`, { token: t.system });
+      expect(search.body[id].data).toBe(text);
+      // Without data in keys the body is not part of the answer.
+      expect((await callJson(`/logs?task_id=big${size}&keys=name`, { token: t.system })).body).toEqual({ [id]: { log_id: id, name: "stdout" } });
+      const raw = await call(`/logs/${id}/data`, { token: t.system });
+      expect(raw.headers.get("content-type")).toContain("text/plain");
+      expect(new TextDecoder().decode(await raw.arrayBuffer())).toBe(text);
+    });
+  }
+
+  it("honours Range on /data, inline and in R2, and answers 416 past the end", async () => {
+    const text = logText(100_000);
+    const bytes = new TextEncoder().encode(text);
+    for (const data of [text, "short inline body"]) {
+      const id = await postLog({ data }, { token: t.system });
+      const b = new TextEncoder().encode(data);
+      const mid = await call(`/logs/${id}/data`, { token: t.system, headers: { Range: "bytes=5-14" } });
+      expect(mid.status).toBe(206);
+      expect(mid.headers.get("content-range")).toBe(`bytes 5-14/${b.byteLength}`);
+      expect(new Uint8Array(await mid.arrayBuffer())).toEqual(b.subarray(5, 15));
+      const tail = await call(`/logs/${id}/data`, { token: t.system, headers: { Range: "bytes=-4" } });
+      expect(new Uint8Array(await tail.arrayBuffer())).toEqual(b.subarray(b.byteLength - 4));
+      const past = await call(`/logs/${id}/data`, { token: t.system, headers: { Range: `bytes=${b.byteLength}-` } });
+      expect(past.status).toBe(416);
+      expect(past.headers.get("content-range")).toBe(`bytes */${b.byteLength}`);
+      await past.arrayBuffer();
+    }
+    expect(bytes.byteLength).toBeGreaterThan(100_000);
+  });
+});
+
+describe("JSON posts over LOG_JSON_MAX (32 MiB)", () => {
+  it("answers 413 naming the raw route, with or without Content-Length, and stores nothing", async () => {
+    const before = (await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n;
+    const big = JSON.stringify({ data: "x".repeat(32 * MiB + 10) });
+    const declared = await callJson("/logs", { method: "POST", body: big, token: t.system });
+    expect(declared.status).toBe(413);
+    expect(declared.body).toEqual({ code: 413, error: expect.stringContaining("POST /logs/raw") });
+    const chunked = await callJson("/datasets/bodies/logs", { method: "POST", body: generated(33 * MiB), token: t.writer });
+    expect(chunked.status).toBe(413);
+    expect(chunked.body.error).toContain("POST /datasets/bodies/logs/raw");
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n).toBe(before);
+  }, 60_000);
+});
+
+describe("raw uploads stream to R2", () => {
+  it("takes 100 MiB with Content-Length, stores every byte and streams it back", async () => {
+    const total = 100 * MiB;
+    const sent = await digestOf(generated(total));
+    const res = await callJson("/logs/raw?name=stdout&dataset_id=huge&task_id=t1", {
+      method: "POST",
+      body: generated(total),
+      headers: { "content-length": String(total) },
+      token: t.system,
+    });
+    expect(res.status).toBe(201);
+    const id = res.body.result as string;
+    expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(total);
+    expect(await logRow(id)).toMatchObject({ in_r2: 1, body_bytes: total, data: null });
+
+    const back = await call(`/logs/${id}/data`, { token: t.system });
+    expect(back.headers.get("content-length")).toBe(String(total));
+    expect(await digestOf(back.body!)).toEqual(sent);
+    // A range deep inside: chunk 73 starts at 73 MiB.
+    const range = await call(`/logs/${id}/data`, { token: t.system, headers: { Range: `bytes=${73 * MiB}-${73 * MiB + 13}` } });
+    expect(new TextDecoder().decode(await range.arrayBuffer())).toBe("chunk 00000073");
+
+    // The JSON answer streams the 100 MiB body too: count it as it comes, without parsing it whole.
+    const doc = await call(`/logs/${id}`, { token: t.system });
+    expect(doc.status).toBe(200);
+    const docSize = await digestOf(doc.body!);
+    expect(docSize.bytes).toBeGreaterThan(total + 100); // the body, escaped newlines (\n is two bytes), and the fields
+    expect(docSize.bytes).toBeLessThan(total * 1.1);
+
+    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({ status: 200, body: {} });
+    await expectGone([id]);
+  }, 300_000);
+
+  it("takes a body of unknown length through R2 multipart and answers it in JSON", async () => {
+    const total = 20 * MiB + 12_345; // parts of 8, 8 and 4+ MiB
+    const sent = await digestOf(generated(total));
+    const res = await callJson("/datasets/bodies/logs/raw?name=stderr&task_id=multi", { method: "POST", body: generated(total), token: t.writer });
+    expect(res.status).toBe(201);
+    const id = res.body.result as string;
+    expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(total);
+    expect(await digestOf((await call(`/datasets/bodies/logs/${id}/data`, { token: t.reader })).body!)).toEqual(sent);
+    const task = await callJson("/datasets/bodies/tasks/multi/logs", { token: t.reader });
+    expect(task.body.logs[0]).toMatchObject({ log_id: id, name: "stderr", dataset_id: "bodies", task_id: "multi" });
+    expect(task.body.logs[0].data.length).toBe(total);
+    expect(task.body.logs[0].data.slice(8 * MiB, 8 * MiB + 14)).toBe("chunk 00000008");
+
+    expect(await callJson("/datasets/bodies/tasks/multi/logs", { method: "DELETE", token: t.writer })).toMatchObject({ status: 200, body: {} });
+    await expectGone([id]);
+  }, 120_000);
+
+  it("keeps a small raw body inline and defaults the name only on /logs/raw", async () => {
+    const small = await callJson("/logs/raw?task_id=s", { method: "POST", body: generated(1000), token: t.system });
+    expect(small.status).toBe(201);
+    expect(await logRow(small.body.result)).toMatchObject({ in_r2: 0, body_bytes: 1000 });
+    expect((await callJson(`/logs/${small.body.result}`, { token: t.system })).body).toMatchObject({ name: "log", task_id: "s" });
+    const ds = await callJson("/datasets/bodies/logs/raw?dataset_id=other", { method: "POST", body: "plain text log\n", token: t.writer });
+    const doc = await callJson(`/datasets/bodies/logs/${ds.body.result}`, { token: t.reader });
+    expect(doc.body).toEqual({ log_id: ds.body.result, dataset_id: "bodies", data: "plain text log\n", timestamp: expect.any(String) });
+    // Bytes that are not UTF-8 are stored as U+FFFD, and /data agrees with the JSON answer.
+    const odd = await callJson("/logs/raw", { method: "POST", body: new Uint8Array([0x68, 0xff, 0x69]), token: t.system });
+    expect((await callJson(`/logs/${odd.body.result}`, { token: t.system })).body.data).toBe("h\uFFFDi");
+    const oddData = await call(`/logs/${odd.body.result}/data`, { token: t.system });
+    expect(oddData.headers.get("content-length")).toBe("5");
+    expect(await oddData.text()).toBe("h\uFFFDi");
+  });
+
+  it("leaves neither a row nor a body when an upload ends before its Content-Length", async () => {
+    // (A chunked upload cut off mid-way is checked over real HTTP in test/e2e/logs.e2e.ts:
+    // in-process request bodies report a client-side stream error as a plain end.)
+    const before = new Set(await bucketKeys());
+    const rowsBefore = (await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n;
+    const short = await callJson("/logs/raw?name=broken", { method: "POST", body: generated(3 * MiB), headers: { "content-length": String(4 * MiB) }, token: t.system });
+    expect(short.status).toBe(400);
+    expect(short.body).toEqual({ code: 400, error: expect.stringContaining("raw upload failed") });
+    expect((await bucketKeys()).filter((k) => !before.has(k))).toEqual([]);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n).toBe(rowsBefore);
+  }, 60_000);
+});
+
+describe("every delete path removes the bodies (orphan check on the bucket)", () => {
+  it("DELETE /datasets/{d}/logs removes R2 bodies with the rows", async () => {
+    await grantDataset("orphans");
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await postLog({ data: logText(70_000 + i), task_id: `o${i}` }, { token: t.writer, dataset: "orphans" }));
+    ids.push(await postLog({ data: "inline" }, { token: t.writer, dataset: "orphans" }));
+    for (const id of ids.slice(0, 3)) expect(await env.LOG_BODIES.head(`logs/${id}`)).not.toBeNull();
+    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer }));
+    expect(lines).toEqual([
+      { status: "deleting", percent_complete: 100, total: 4 },
+      { status: "complete", percent_complete: 100 },
+    ]);
+    await expectGone(ids);
+  });
+});
