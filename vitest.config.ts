@@ -15,6 +15,8 @@ export default defineConfig(async () => {
     });
   return {
     test: {
+      // Several workerd suites share two cores (and CI's machine): time limits are for hangs, not speed.
+      testTimeout: 30_000,
       projects: [
         {
           plugins: [workers()],
