@@ -5,6 +5,9 @@ import { defineConfig } from "vitest/config";
 /** Test files that run with small vars (page sizes…), in a project of their own. */
 const SMALL_VARS_TESTS = ["test/monitor-small-pages.test.ts"];
 
+/** Several workerd suites share two cores (as on CI's machine): a limit for hangs, not for speed. */
+const TEST_TIMEOUT = 30_000;
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   // Test-only bindings: the migrations for test/setup.ts and a known admin token.
@@ -15,16 +18,14 @@ export default defineConfig(async () => {
     });
   return {
     test: {
-      // Several workerd suites share two cores (and CI's machine): time limits are for hangs, not speed.
-      testTimeout: 30_000,
       projects: [
         {
           plugins: [workers()],
-          test: { name: "workers", include: ["test/**/*.test.ts"], exclude: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+          test: { name: "workers", testTimeout: TEST_TIMEOUT, include: ["test/**/*.test.ts"], exclude: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
         },
         {
           plugins: [workers({ MONITOR_PAGE_SIZE: "3" })],
-          test: { name: "small-vars", include: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+          test: { name: "small-vars", testTimeout: TEST_TIMEOUT, include: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
         },
       ],
     },
