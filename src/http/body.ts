@@ -36,10 +36,40 @@ export async function readJson(
   }
   const text = new TextDecoder().decode(concat(chunks, size));
   if (text.trim() === "") return opts.empty;
+  return parseJsonDocument(text);
+}
+
+/**
+ * How deep any JSON document the service accepts may nest (objects and arrays).
+ * SQLite's JSON functions refuse depth over 1000 and recursive code overflows long
+ * before a body limit is reached, so every document is refused at the door past this.
+ */
+export const JSON_MAX_DEPTH = 32;
+
+/** JSON.parse plus the depth limit: a 400 for malformed or too deeply nested text. */
+export function parseJsonDocument(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw errors.malformedJson();
+  }
+  assertJsonDepth(value);
+  return value;
+}
+
+/** Refuses a parsed document nested deeper than JSON_MAX_DEPTH. Iterative: no stack to overflow. */
+export function assertJsonDepth(value: unknown, what = "JSON document") {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > JSON_MAX_DEPTH) {
+      throw new ApiError("validation", `${what} nests deeper than ${JSON_MAX_DEPTH} levels`);
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+    }
   }
 }
 

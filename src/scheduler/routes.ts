@@ -3,7 +3,7 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
 import { caller, mayUseProject, principalOf } from "../http/auth";
-import { readJson } from "../http/body";
+import { assertJsonDepth, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { parseInteger } from "../http/paging";
 import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
@@ -84,6 +84,7 @@ async function searchOf(c: C): Promise<Search> {
     } catch {
       throw errors.malformedJson("The 'search' argument is not JSON");
     }
+    assertJsonDepth(raw, "The 'search' argument");
   } else raw = await readJson(c, { maxBytes: BODY_MAX, empty: {} });
   const search = parseFreezer(Search, raw);
   if (searchTerms(search) > MAX_SEARCH_TERMS) throw errors.badRequest(`A search may hold at most ${MAX_SEARCH_TERMS} terms`);
