@@ -10,6 +10,13 @@ const METERS = [
   ["vcpus", "gauge", "vcpu"],
 ];
 const T0 = Date.UTC(2026, 0, 1);
+
+function envSizes() {
+  const raw = process.env.TELEMETRY_BENCH_SIZES;
+  if (!raw) return null;
+  const list = raw.split(",").map(Number).filter((n) => n > 0);
+  return { quick: list, full: list };
+}
 const iso = (ms) => new Date(ms).toISOString().replace("Z", "+00:00");
 
 function sample(n, t = T0 + n * 10_000) {
@@ -67,7 +74,8 @@ export default {
   name: "telemetry",
   title: "Telemetry samples (`/v2/samples`)",
   unit: "samples",
-  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
+  // TELEMETRY_BENCH_SIZES=1000,100000 overrides both lists (e.g. --quick runs at 100k).
+  sizes: envSizes() ?? { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
 
   async seed(ctx, from, to) {
     await inBatches(from, to, 1000, 2, (start, end) =>
