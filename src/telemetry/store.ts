@@ -112,7 +112,14 @@ export function samplePageQuery(
 export function sampleCountQuery(db: Database, q: SampleQuery, scope: ProjectScope) {
   const src = pageSource(q, scope);
   const plain = db.select({ one: sql`1`.as("one") }).from(s);
-  const from = src.byMetadata ? (db.select({ one: sql`1`.as("one") }).from(md).crossJoin(s) as unknown as typeof plain) : plain;
+  let from = plain;
+  if (src.byMetadata && q.metadata.length === 1 && !q.equals.length && scope === null) {
+    // Nothing to check on the sample itself: the metadata index alone counts.
+    const [m] = q.metadata;
+    const where = and(eq(md.key, m.key), eq(md.kind, m.kind), eq(md.value, m.value), timeBounds(q, md.timestamp));
+    return db.select({ n: count() }).from(db.select({ one: sql`1`.as("one") }).from(md).where(where).limit(TOTAL_COUNT_LIMIT + 1).as("matches"));
+  }
+  if (src.byMetadata) from = db.select({ one: sql`1`.as("one") }).from(md).crossJoin(s) as unknown as typeof plain;
   const matches = from.where(src.where).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
   return db.select({ n: count() }).from(matches);
 }
