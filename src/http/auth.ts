@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { TokenCache, cacheTtlMs } from "../auth/cache";
 import { tokens } from "../db/schema";
-import { database } from "../db/client";
+import { primaryDatabase } from "../db/client";
 import { errors } from "./errors";
 import type { AppEnv } from "./app";
 
@@ -72,7 +72,8 @@ export async function resolvePrincipal(env: Env, token: string): Promise<Princip
   const cached = tokenCache.get(hash);
   if (cached !== undefined) return cached;
   const started = tokenCache.begin();
-  const [row] = await database(env).select().from(tokens).where(eq(tokens.tokenHash, hash)).limit(1);
+  // On the primary: a replica's lag must not add to the revocation bound.
+  const [row] = await primaryDatabase(env).select().from(tokens).where(eq(tokens.tokenHash, hash)).limit(1);
   const principal: Principal | null =
     !row || row.revokedAt
       ? null
