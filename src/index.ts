@@ -34,6 +34,16 @@ app.use(requestId, d1CostReport);
 
 app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
 
+/**
+ * D1 reachable, and the newest migration it has: one primary-key read (the last row of
+ * wrangler's `d1_migrations` table), no token, nothing about anyone's data. The
+ * benchmark's floor: no route that touches D1 can be cheaper.
+ */
+app.get("/health/d1", async (c) => {
+  const row = await c.env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
+  return c.json({ status: "ok", migration: row?.name ?? null });
+});
+
 app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".

@@ -41,6 +41,18 @@ describe("round trips beside queries", () => {
   });
 });
 
+describe("GET /health/d1", () => {
+  it("answers without a token with the newest migration, in one round trip reading one row", async () => {
+    const { status, body, res } = await callJson("/health/d1", { token: null });
+    expect(status).toBe(200);
+    const newest = await env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
+    expect(body).toEqual({ status: "ok", migration: newest!.name });
+    expect(body.migration).toMatch(/^\d{4}_/);
+    expect(d1Of(res)).toEqual({ roundTrips: 1, queries: 1, read: 1, written: 0 });
+    expect(res.headers.get("x-d1-bookmark")).toMatch(/^[0-9a-f]+(-[0-9a-f]+)+$/);
+  });
+});
+
 describe("D1 sessions and the x-d1-bookmark header", () => {
   it("returns the session's bookmark on every response that used D1, none on /health", async () => {
     const res = await call("/auth/tokens");

@@ -67,7 +67,7 @@ export default {
   name: "telemetry",
   title: "Telemetry samples (`/v2/samples`)",
   unit: "samples",
-  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
+  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000, 1_000_000] },
 
   async seed(ctx, from, to) {
     await inBatches(from, to, 1000, 2, (start, end) =>

@@ -66,7 +66,8 @@ export class RouteError extends Error {
  */
 export async function sampleCost(api, req, samples = 3) {
   const runs = [];
-  for (let i = 0; i < samples; i++) runs.push(await api.send(typeof req === "function" ? req(i) : req));
+  let sent;
+  for (let i = 0; i < samples; i++) runs.push(await api.send((sent = typeof req === "function" ? req(i) : req)));
   const med = (k) => {
     const xs = runs.map((r) => r.cost[k] ?? 0).sort((a, b) => a - b);
     return xs[Math.floor(xs.length / 2)];
@@ -80,9 +81,16 @@ export async function sampleCost(api, req, samples = 3) {
     written: med("written"),
     queries: med("queries"),
     roundTrips: med("roundTrips"),
+    records: recordsOf(sent),
     bytes: last.text.length,
     last,
   };
+}
+
+/** Records a write carries: an array body's length, else one (none for a bodiless GET). */
+export function recordsOf(req) {
+  if (!req || req.body === undefined) return (req?.method ?? "GET") === "GET" ? 0 : 1;
+  return Array.isArray(req.body) ? req.body.length : 1;
 }
 
 /**
