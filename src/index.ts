@@ -59,7 +59,10 @@ app.doc31("/openapi.json", {
   openapi: "3.1.0",
   info: { title: "OpsHub", version: pkg.version, description: "Operations telemetry: five APIs real tools already call." },
 });
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API" }));
+// The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
+// pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page
+// works offline and under a strict CSP.
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API", cdn: "/docs/assets/api-reference.js", withDefaultFonts: false }));
 
 app.notFound((c) => renderError(c, dialects.for(c.req.path), errors.notFound()));
 

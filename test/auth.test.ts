@@ -16,7 +16,11 @@ describe("health and documents", () => {
     expect(Object.keys(body.paths)).toContain("/auth/tokens");
     const docs = await call("/docs", { token: null });
     expect(docs.status).toBe(200);
-    expect(await docs.text()).toContain("/openapi.json");
+    const html = await docs.text();
+    expect(html).toContain("/openapi.json");
+    // The reference UI is this deployment's own asset, never a CDN's.
+    expect(html).toContain('src="/docs/assets/api-reference.js"');
+    expect(html).not.toMatch(/https?:\/\/[^"]*(jsdelivr|unpkg)/);
   });
 });
 
