@@ -5,7 +5,7 @@
 // autocannon at fixed concurrency against a bare GET /health measured in the same run,
 // and writes bench/RESULTS.md.
 //
-//   npm run bench                 full run (about 10-15 min on 2 cores)
+//   npm run bench                 full run (about 18 min on 2 cores, under 20)
 //   npm run bench -- --quick      small sizes, short runs (development); writes bench/.work/RESULTS.quick.md
 //   options: --only monitor,logs  --port 8795  --seconds 5  --connections 10  --big-mib 100  --out FILE
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -81,26 +81,76 @@ async function measureRoute(route) {
     row.read = sample.read;
     row.written = sample.written;
     row.queries = sample.queries;
+    row.roundTrips = sample.roundTrips;
+    row.records = route.records ?? sample.records;
     if (!sample.ok) {
       row.error = `${sample.status} ${sample.error ?? ""}`.trim();
       return row;
     }
     const r = await load(api, route.make, { connections, seconds, warmup: quick ? 0 : 1, countD1: route.kind === "write" || route.countD1 });
     Object.assign(row, { rps: r.rps, p50: r.p50, p99: r.p99, total: r.total, non2xx: r.non2xx, statusCodes: r.statusCodes });
-    if (r.d1) Object.assign(row, { read: r.d1.read, written: r.d1.written, queries: r.d1.queries, d1Totals: r.d1, d1FromLoad: true });
+    if (r.d1) Object.assign(row, { read: r.d1.read, written: r.d1.written, queries: r.d1.queries, roundTrips: r.d1.roundTrips, d1Totals: r.d1, d1FromLoad: true });
   } catch (e) {
     row.error = errorText(e);
   }
   return row;
 }
 
+/** The one-query floor: a single primary-key read, no token (src/index.ts). */
+const FLOOR = { path: "/health/d1", noAuth: true };
+
+/**
+ * Bare `GET /health`, then the floor `GET /health/d1`, at the same load: every route is
+ * reported against both, measured at the same moment of the run.
+ */
 async function healthBaseline(when) {
   const r = await load(api, () => ({ path: "/health" }), { connections, seconds, warmup: quick ? 0 : 1 });
   const b = { when, rps: r.rps, p50: r.p50, p99: r.p99, non2xx: r.non2xx };
+  try {
+    const cost = await sampleCost(api, FLOOR, 2);
+    if (!cost.ok) throw new Error(`${cost.status} ${cost.error ?? ""}`);
+    const f = await load(api, () => FLOOR, { connections, seconds, warmup: quick ? 0 : 1 });
+    b.floor = { rps: f.rps, p50: f.p50, p99: f.p99, non2xx: f.non2xx, read: cost.read, written: cost.written, queries: cost.queries, roundTrips: cost.roundTrips };
+  } catch (e) {
+    b.floor = { error: errorText(e) };
+  }
   results.baseline.push(b);
-  log(`GET /health ${when}: ${r.rps.toFixed(0)} req/s`);
+  log(`GET /health ${when}: ${r.rps.toFixed(0)} req/s; GET /health/d1: ${b.floor.error ?? `${b.floor.rps.toFixed(0)} req/s`}`);
   return b;
 }
+
+/**
+ * A user token against the admin token on the same route (`GET /auth/whoami`, which does
+ * nothing but resolve the caller): once an isolate has seen a token it costs no D1 query.
+ */
+async function tokenCost(baseline) {
+  const title = "Tokens: a user token costs what the admin token costs";
+  try {
+    const minted = await api.must({ method: "POST", path: "/auth/tokens", body: { user: "bench-user", role: "user", projects: ["p0"], groups: [] } });
+    const callers = [
+      ["admin token (`ADMIN_TOKEN`, no record)", {}],
+      ["user token (a D1 record, kept by the isolate once seen)", { authorization: `Bearer ${minted.json.token}` }],
+    ];
+    const rows = [];
+    for (const [label, headers] of callers) {
+      const req = () => ({ path: "/auth/whoami", headers });
+      const cold = await sampleCost(api, req, 1);
+      const r = await load(api, req, { connections, seconds, warmup: quick ? 0 : 1, countD1: true });
+      rows.push([label, n0(r.rps), `${(r.rps / baseline.rps).toFixed(2)}×`, String(r.p50), String(r.p99), String(cold.queries), (r.d1?.queries ?? 0).toFixed(3), (r.d1?.read ?? 0).toFixed(3)]);
+    }
+    return {
+      title,
+      headers: ["caller", "req/s", "× /health (end of run)", "p50 ms", "p99 ms", "D1 queries, first request", "D1 queries/req under load", "D1 rows read/req under load"],
+      rows,
+      notes: [
+        `\`GET /auth/whoami\` with each token for ${seconds} s at ${connections} connections, right after the last \`/health\` run. A token's record is looked up once per isolate and kept for \`AUTH_CACHE_SECONDS\` (10 s; docs/api/auth.md), so under load a user token costs no more D1 than the admin token.`,
+      ],
+    };
+  } catch (e) {
+    return { title, error: errorText(e) };
+  }
+}
+const n0 = (x) => Math.round(x).toLocaleString("en-US");
 
 try {
   // Growth: seed each family size after size and sample what each route reads there.
@@ -139,7 +189,7 @@ try {
         try {
           const req = probe.resolve ? await probe.resolve() : probe.req;
           const s = await sampleCost(api, typeof req === "function" ? req : () => req, probe.samples ?? 3);
-          Object.assign(cell, { read: s.read, written: s.written, queries: s.queries, status: s.status, bytes: s.bytes });
+          Object.assign(cell, { read: s.read, written: s.written, queries: s.queries, roundTrips: s.roundTrips, records: s.records, status: s.status, bytes: s.bytes });
           if (!s.ok) cell.error = `${s.status} ${s.error ?? ""}`.trim();
         } catch (e) {
           cell.error = errorText(e);
@@ -172,6 +222,7 @@ try {
   }
   const last = await healthBaseline("at the end");
   blocks.forEach((entry, i) => entry.health.push(blocks[i + 1]?.health[0] ?? last));
+  results.extras.push(await tokenCost(last));
 
   // Family extras: log bodies of 1 MB and 100 MB, heartbeats of many daemons.
   for (const family of families) {

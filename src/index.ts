@@ -34,6 +34,16 @@ app.use(requestId, d1CostReport);
 
 app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
 
+/**
+ * D1 reachable, and the newest migration it has: one primary-key read (the last row of
+ * wrangler's `d1_migrations` table), no token, nothing about anyone's data. The
+ * benchmark's floor: no route that touches D1 can be cheaper.
+ */
+app.get("/health/d1", async (c) => {
+  const row = await c.env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
+  return c.json({ status: "ok", migration: row?.name ?? null });
+});
+
 app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
@@ -49,7 +59,10 @@ app.doc31("/openapi.json", {
   openapi: "3.1.0",
   info: { title: "OpsHub", version: pkg.version, description: "Operations telemetry: five APIs real tools already call." },
 });
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API" }));
+// The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
+// pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page
+// works offline and under a strict CSP.
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API", cdn: "/docs/assets/api-reference.js", withDefaultFonts: false }));
 
 app.notFound((c) => renderError(c, dialects.for(c.req.path), errors.notFound()));
 

@@ -75,7 +75,7 @@ export default {
   name: "monitor",
   title: "Test-run monitor (`/api/v1`)",
   unit: "metrics",
-  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
+  sizes: { quick: [1000, 5000], full: [1000, 10_000, 100_000, 1_000_000] },
 
   async seed(ctx, from, to) {
     const { api } = ctx;

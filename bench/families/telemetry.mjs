@@ -70,7 +70,7 @@ export default {
   title: "Telemetry samples (`/v2/samples`)",
   unit: "samples",
   // TELEMETRY_BENCH_SIZES=1000,100000 overrides both lists (e.g. --quick runs at 100k).
-  sizes: envSizes() ?? { quick: [1000, 5000], full: [1000, 10_000, 100_000] },
+  sizes: envSizes() ?? { quick: [1000, 5000], full: [1000, 10_000, 100_000, 1_000_000] },
 
   async seed(ctx, from, to) {
     seeded = to;

@@ -1,14 +1,22 @@
 // Requests, D1 cost from Server-Timing, and autocannon runs.
 import autocannon from "autocannon";
 
-/** `d1;dur=..;desc="queries=N rows_read=R rows_written=W"` → numbers; no header means no D1 work. */
+/**
+ * `d1;dur=..;desc="round_trips=T queries=N rows_read=R rows_written=W"` → numbers; no
+ * header means no D1 work. Keys are read one by one, so a service that sends no
+ * `round_trips` yet (older builds) still parses: its round trips are then unknown.
+ */
 export function d1Cost(headers) {
   let raw = "";
   if (typeof headers.get === "function") raw = headers.get("server-timing") ?? "";
   else for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === "server-timing") raw = [v].flat().join(", ");
-  const m = /d1;dur=([\d.]+);desc="queries=(\d+) rows_read=(\d+) rows_written=(\d+)"/.exec(raw);
-  if (!m) return { ms: 0, queries: 0, read: 0, written: 0 };
-  return { ms: Number(m[1]), queries: Number(m[2]), read: Number(m[3]), written: Number(m[4]) };
+  const m = /(?:^|,)\s*d1;dur=([\d.]+);desc="([^"]*)"/.exec(raw);
+  if (!m) return { ms: 0, roundTrips: 0, queries: 0, read: 0, written: 0 };
+  const key = (k) => {
+    const v = new RegExp(`(?:^| )${k}=(\\d+)`).exec(m[2]);
+    return v ? Number(v[1]) : undefined;
+  };
+  return { ms: Number(m[1]), roundTrips: key("round_trips"), queries: key("queries") ?? 0, read: key("rows_read") ?? 0, written: key("rows_written") ?? 0 };
 }
 
 /** A request as the bench describes it: { method, path, headers, body (string|object) }. */
@@ -58,9 +66,10 @@ export class RouteError extends Error {
  */
 export async function sampleCost(api, req, samples = 3) {
   const runs = [];
-  for (let i = 0; i < samples; i++) runs.push(await api.send(typeof req === "function" ? req(i) : req));
+  let sent;
+  for (let i = 0; i < samples; i++) runs.push(await api.send((sent = typeof req === "function" ? req(i) : req)));
   const med = (k) => {
-    const xs = runs.map((r) => r.cost[k]).sort((a, b) => a - b);
+    const xs = runs.map((r) => r.cost[k] ?? 0).sort((a, b) => a - b);
     return xs[Math.floor(xs.length / 2)];
   };
   const last = runs.at(-1);
@@ -71,9 +80,17 @@ export async function sampleCost(api, req, samples = 3) {
     read: med("read"),
     written: med("written"),
     queries: med("queries"),
+    roundTrips: med("roundTrips"),
+    records: recordsOf(sent),
     bytes: last.text.length,
     last,
   };
+}
+
+/** Records a write carries: an array body's length, else one (none for a bodiless GET). */
+export function recordsOf(req) {
+  if (!req || req.body === undefined) return (req?.method ?? "GET") === "GET" ? 0 : 1;
+  return Array.isArray(req.body) ? req.body.length : 1;
 }
 
 /**
@@ -83,7 +100,7 @@ export async function sampleCost(api, req, samples = 3) {
  */
 export async function load(api, make, { connections, seconds, countD1 = false, warmup = 0 }) {
   let i = 0;
-  const d1 = { responses: 0, read: 0, written: 0, queries: 0 };
+  const d1 = { responses: 0, read: 0, written: 0, queries: 0, roundTrips: 0 };
   const request = {
     setupRequest: (r) => {
       const req = make(i++);
@@ -99,6 +116,7 @@ export async function load(api, make, { connections, seconds, countD1 = false, w
       d1.read += c.read;
       d1.written += c.written;
       d1.queries += c.queries;
+      d1.roundTrips += c.roundTrips ?? 0;
     };
   }
   if (warmup) {
@@ -120,6 +138,6 @@ export async function load(api, make, { connections, seconds, countD1 = false, w
     p99: result.latency.p99,
     non2xx,
     statusCodes: result.statusCodeStats,
-    d1: countD1 && d1.responses ? { read: d1.read / d1.responses, written: d1.written / d1.responses, queries: d1.queries / d1.responses, responses: d1.responses, totalRead: d1.read, totalWritten: d1.written } : null,
+    d1: countD1 && d1.responses ? { read: d1.read / d1.responses, written: d1.written / d1.responses, queries: d1.queries / d1.responses, roundTrips: d1.roundTrips / d1.responses, responses: d1.responses, totalRead: d1.read, totalWritten: d1.written } : null,
   };
 }

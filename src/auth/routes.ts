@@ -1,6 +1,6 @@
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
-import { caller, requireToken } from "../http/auth";
+import { caller, requireToken, tokenCache } from "../http/auth";
 import { readJson, parseInput } from "../http/body";
 import { errors } from "../http/errors";
 import { DatasetAccessBody, TokenCreate } from "./schemas";
@@ -14,6 +14,7 @@ const admin = requireToken("admin");
 endpoint(authRoutes, "post", "/tokens", { tags, summary: "Mint a token (shown once)", request: { body: { content: { "application/json": { schema: TokenCreate } } } } }, admin, async (c) => {
   const input = parseInput(TokenCreate, await readJson(c));
   const { token, record } = await createToken(database(c.env), input);
+  tokenCache.forget(record.tokenHash);
   const { revoked_at: _, ...view } = tokenView(record);
   return c.json({ ...view, token }, 201);
 });
@@ -24,7 +25,10 @@ endpoint(authRoutes, "get", "/tokens", { tags, summary: "List token records (nev
 });
 
 endpoint(authRoutes, "delete", "/tokens/:id", { tags, summary: "Revoke a token at once" }, admin, async (c) => {
-  if (!(await revokeToken(database(c.env), param(c, "id")))) throw errors.notFound("no such token");
+  const revoked = await revokeToken(database(c.env), param(c, "id"));
+  // Refused from the next request on in this isolate; elsewhere within AUTH_CACHE_SECONDS.
+  tokenCache.forgetTokenId(param(c, "id"));
+  if (!revoked) throw errors.notFound("no such token");
   return c.json({ id: param(c, "id"), revoked: true });
 });
 

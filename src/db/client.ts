@@ -3,7 +3,20 @@ import * as schema from "./schema";
 
 export type Database = DrizzleD1Database<typeof schema>;
 
-/** Drizzle over the request's D1 binding (cheap: it only wraps the binding). */
+/**
+ * Drizzle over the request's D1 binding (cheap: it only wraps the binding). In a
+ * request that is a D1 session (src/http/d1-cost.ts): reads may come from a replica
+ * that holds at least the state of the client's bookmark; writes go to the primary.
+ */
 export function database(env: Env): Database {
   return drizzle(env.DB, { schema });
+}
+
+/**
+ * Drizzle over a session that starts on the primary: for the few reads that must see
+ * the latest commit whatever the caller's bookmark (a token's record, so a revocation
+ * is not hidden by replica lag).
+ */
+export function primaryDatabase(env: Env): Database {
+  return drizzle(env.DB.withSession("first-primary") as unknown as D1Database, { schema });
 }

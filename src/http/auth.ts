@@ -1,7 +1,8 @@
 import { eq } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
+import { TokenCache, cacheTtlMs } from "../auth/cache";
 import { tokens } from "../db/schema";
-import { database } from "../db/client";
+import { primaryDatabase } from "../db/client";
 import { errors } from "./errors";
 import type { AppEnv } from "./app";
 
@@ -60,20 +61,28 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(da, db);
 }
 
+/** Tokens resolved in this isolate (src/auth/cache.ts): a warm isolate answers them without D1. */
+export const tokenCache = new TokenCache<Principal>();
+
 export async function resolvePrincipal(env: Env, token: string): Promise<Principal | null> {
   // Fail closed: with no ADMIN_TOKEN configured, no token is the admin.
   const admin = (env as { ADMIN_TOKEN?: string }).ADMIN_TOKEN;
-  if (admin && (await sameSecret(token, admin))) {
-    return { tokenId: null, user: "admin", role: "admin", projects: [], groups: [] };
-  }
-  const [row] = await database(env)
-    .select()
-    .from(tokens)
-    .where(eq(tokens.tokenHash, await sha256Hex(token)))
-    .limit(1);
-  if (!row || row.revokedAt) return null;
-  return { tokenId: row.id, user: row.user, role: row.role, projects: row.projects, groups: row.groups };
+  if (admin && (await sameSecret(token, admin))) return ADMIN;
+  const hash = await sha256Hex(token);
+  const cached = tokenCache.get(hash);
+  if (cached !== undefined) return cached;
+  const started = tokenCache.begin();
+  // On the primary: a replica's lag must not add to the revocation bound.
+  const [row] = await primaryDatabase(env).select().from(tokens).where(eq(tokens.tokenHash, hash)).limit(1);
+  const principal: Principal | null =
+    !row || row.revokedAt
+      ? null
+      : Object.freeze({ tokenId: row.id, user: row.user, role: row.role, projects: Object.freeze([...row.projects]) as string[], groups: Object.freeze([...row.groups]) as string[] });
+  tokenCache.set(hash, principal, row?.id ?? null, cacheTtlMs(env), started);
+  return principal;
 }
+
+const ADMIN: Principal = Object.freeze({ tokenId: null, user: "admin", role: "admin", projects: Object.freeze([]) as unknown as string[], groups: Object.freeze([]) as unknown as string[] });
 
 /** Looks the token up (if any) and keeps the result in `c.var.principal`. */
 export async function principalOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Promise<Principal | null> {

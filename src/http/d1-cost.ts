@@ -3,50 +3,63 @@ import type { AppEnv } from "./app";
 
 /** D1 work done for one request: what the benchmark reads and operators see in Server-Timing. */
 export class D1Cost {
+  /** Calls that went to D1: a `batch` is one, each `.all/.run/.first/.raw` outside a batch is one. */
+  roundTrips = 0;
   queries = 0;
   rowsRead = 0;
   rowsWritten = 0;
   ms = 0;
+  /** One statement's meta (a Durable Object's statements count as queries; their round trips come with `addWork`). */
   add(meta: Partial<D1Meta> | undefined) {
     this.queries += 1;
     this.rowsRead += meta?.rows_read ?? 0;
     this.rowsWritten += meta?.rows_written ?? 0;
     this.ms += meta?.duration ?? 0;
   }
+  /** Work measured by another D1Cost (a Durable Object's, sent back with its answer). */
+  addWork(w: { roundTrips?: number; queries: number; rowsRead: number; rowsWritten: number; ms: number }) {
+    this.roundTrips += w.roundTrips ?? 0;
+    this.queries += w.queries;
+    this.rowsRead += w.rowsRead;
+    this.rowsWritten += w.rowsWritten;
+    this.ms += w.ms;
+  }
+  /** New keys go first, so parsers that read `queries=… rows_read=… rows_written=…"` keep working. */
   header(): string {
-    return `d1;dur=${this.ms.toFixed(2)};desc="queries=${this.queries} rows_read=${this.rowsRead} rows_written=${this.rowsWritten}"`;
+    return `d1;dur=${this.ms.toFixed(2)};desc="round_trips=${this.roundTrips} queries=${this.queries} rows_read=${this.rowsRead} rows_written=${this.rowsWritten}"`;
   }
 }
 
+/** The binding or one of its sessions: both prepare and batch; only the binding has `exec`. */
+type D1Client = Pick<D1Database, "prepare" | "batch">;
+
 /**
- * Wraps a D1 binding so every statement's `meta` is added to `cost`. D1's `raw()`
- * returns no meta, so it is answered from `all()` with each row's values in column
- * order — the mapping drizzle itself uses for batches (joins must not select two
- * columns of the same name).
+ * Wraps a D1 binding, or a session of it, so every statement's `meta` is added to
+ * `cost`. D1's `raw()` returns no meta, so it is answered from `all()` with each row's
+ * values in column order — the mapping drizzle itself uses for batches (joins must not
+ * select two columns of the same name). `root` is the plain binding behind a session:
+ * it answers `exec` (a session has none; it goes to the primary) and `withSession`,
+ * whose sessions are counted into the same cost.
  */
-export function countingD1(db: D1Database, cost: D1Cost): D1Database {
+export function countingD1(db: D1Client, cost: D1Cost, root: D1Database = db as D1Database): D1Database {
   const wrap = (stmt: D1PreparedStatement): D1PreparedStatement => {
     const counted = Object.create(stmt) as D1PreparedStatement;
+    const trip = async <T>(r: Promise<D1Result<T>>) => {
+      const result = await r;
+      cost.roundTrips += 1;
+      cost.add(result.meta);
+      return result;
+    };
     counted.bind = (...values: unknown[]) => wrap(stmt.bind(...values));
-    counted.all = async <T>() => {
-      const r = await stmt.all<T>();
-      cost.add(r.meta);
-      return r;
-    };
-    counted.run = async <T>() => {
-      const r = await stmt.run<T>();
-      cost.add(r.meta);
-      return r;
-    };
+    counted.all = <T>() => trip(stmt.all<T>());
+    counted.run = <T>() => trip(stmt.run<T>());
     counted.first = (async (column?: string) => {
-      const r = await stmt.all<Record<string, unknown>>();
-      cost.add(r.meta);
+      const r = await trip(stmt.all<Record<string, unknown>>());
       const row = r.results[0] ?? null;
       return column === undefined || row === null ? row : row[column];
     }) as D1PreparedStatement["first"];
     counted.raw = (async (options?: { columnNames?: boolean }) => {
-      const r = await stmt.all<Record<string, unknown>>();
-      cost.add(r.meta);
+      const r = await trip(stmt.all<Record<string, unknown>>());
       const rows = r.results.map((row) => Object.values(row));
       if (options?.columnNames) return [Object.keys(r.results[0] ?? {}), ...rows];
       return rows;
@@ -54,31 +67,58 @@ export function countingD1(db: D1Database, cost: D1Cost): D1Database {
     (counted as unknown as { inner: D1PreparedStatement }).inner = stmt;
     return counted;
   };
-  const counted = Object.create(db) as D1Database;
+  const counted = Object.create(root) as D1Database;
   counted.prepare = (query: string) => wrap(db.prepare(query));
   counted.batch = async <T>(stmts: D1PreparedStatement[]) => {
     const inner = stmts.map((s) => (s as unknown as { inner?: D1PreparedStatement }).inner ?? s);
     const results = await db.batch<T>(inner);
+    cost.roundTrips += 1;
     for (const r of results) cost.add(r.meta);
     return results;
   };
   counted.exec = async (query: string) => {
-    const r = await db.exec(query);
+    const r = await root.exec(query);
+    cost.roundTrips += 1;
     cost.queries += r.count;
     cost.ms += r.duration;
     return r;
   };
+  counted.withSession = (constraintOrBookmark?: string) => {
+    const session = root.withSession(constraintOrBookmark);
+    return Object.assign(countingD1(session, cost, root), { getBookmark: () => session.getBookmark() }) as unknown as D1DatabaseSession;
+  };
   return counted;
 }
 
+/** Header a client sends back to read its own writes, and in which each response names the state it saw. */
+export const BOOKMARK_HEADER = "x-d1-bookmark";
+
 /**
- * Gives the request an env whose DB counts its cost, and reports it as
- * `Server-Timing: d1;dur=…;desc="queries=… rows_read=… rows_written=…"`.
+ * A bookmark as D1 hands them out (hex groups joined by dashes), or one of the two
+ * session constraints; anything else is ignored rather than sent to D1.
+ */
+export function bookmarkOf(value: string | undefined): string | null {
+  const v = value?.trim();
+  if (!v) return null;
+  if (v === "first-primary" || v === "first-unconstrained") return v;
+  return v.length <= 128 && /^[0-9a-f]+(-[0-9a-f]+){1,7}$/i.test(v) ? v : null;
+}
+
+/**
+ * Gives the request an env whose DB is a D1 session (read replicas may answer it;
+ * with the client's `x-d1-bookmark` it sees at least that state) that counts its cost,
+ * reported as `Server-Timing: d1;dur=…;desc="round_trips=… queries=… rows_read=…
+ * rows_written=…"`, and returns the session's bookmark in `x-d1-bookmark`. Durable
+ * Objects that write D1 keep their plain binding (their env is their own).
  */
 export const d1CostReport: MiddlewareHandler<AppEnv> = async (c, next) => {
   const cost = new D1Cost();
   c.set("d1Cost", cost);
-  c.env = { ...c.env, DB: countingD1(c.env.DB, cost) };
+  const root = c.env.DB;
+  const session = root.withSession(bookmarkOf(c.req.header(BOOKMARK_HEADER)) ?? "first-unconstrained");
+  c.env = { ...c.env, DB: countingD1(session, cost, root) };
   await next();
   if (cost.queries > 0) c.res.headers.append("Server-Timing", cost.header());
+  const bookmark = session.getBookmark();
+  if (bookmark) c.res.headers.set(BOOKMARK_HEADER, bookmark);
 };

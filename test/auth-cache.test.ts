@@ -1,0 +1,107 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
+import { resolvePrincipal } from "../src/http/auth";
+import { call, callJson, mintToken } from "./helpers/http";
+
+/** D1 queries a response reports (no Server-Timing d1 entry: none at all). */
+const queriesOf = (res: Response) => Number(/queries=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? 0);
+
+/** A cache on a clock the test moves by hand. */
+function clocked(maxEntries?: number) {
+  const clock = { t: 1_000_000 };
+  return { clock, cache: new TokenCache<string>(() => clock.t, maxEntries) };
+}
+
+describe("token cache (clock injected)", () => {
+  it("answers a token until its lifetime ends, then asks again", () => {
+    const { clock, cache } = clocked();
+    cache.set("h1", "alice", "tok_1", 10_000);
+    clock.t += 9_999;
+    expect(cache.get("h1")).toBe("alice");
+    clock.t += 1;
+    expect(cache.get("h1")).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it("remembers a refusal for at most a second, whatever the lifetime", () => {
+    const { clock, cache } = clocked();
+    cache.set("bad", null, null, 10_000);
+    expect(cache.get("bad")).toBeNull();
+    clock.t += AUTH_CACHE_NEGATIVE_MS;
+    expect(cache.get("bad")).toBeUndefined();
+  });
+
+  it("forgets a revoked token at once, and a lookup that raced the revocation is not kept", () => {
+    const { cache } = clocked();
+    cache.set("h1", "alice", "tok_1", 10_000);
+    cache.set("h2", "bob", "tok_2", 10_000);
+    const started = cache.begin(); // a lookup of tok_1 starts, reads the row before the revocation…
+    cache.forgetTokenId("tok_1");
+    expect(cache.get("h1")).toBeUndefined();
+    expect(cache.get("h2")).toBe("bob");
+    cache.set("h1", "alice", "tok_1", 10_000, started); // …and ends after it: dropped
+    expect(cache.get("h1")).toBeUndefined();
+    cache.set("h1", "alice", "tok_1", 10_000, cache.begin());
+    expect(cache.get("h1")).toBe("alice");
+  });
+
+  it("forgets a remembered refusal when the token is minted in this isolate", () => {
+    const { cache } = clocked();
+    cache.set("fresh", null, null, 10_000);
+    expect(cache.get("fresh")).toBeNull();
+    cache.forget("fresh");
+    expect(cache.get("fresh")).toBeUndefined();
+  });
+
+  it("holds at most its bound, dropping the oldest entry", () => {
+    const { cache } = clocked(3);
+    for (const h of ["a", "b", "c", "d"]) cache.set(h, h, null, 10_000);
+    expect(cache.size).toBe(3);
+    expect(cache.get("a")).toBeUndefined();
+    expect(cache.get("d")).toBe("d");
+  });
+
+  it("takes its lifetime from AUTH_CACHE_SECONDS: default 10 s, 0 turns it off, at most 60 s", () => {
+    expect(cacheTtlMs({})).toBe(10_000);
+    expect(cacheTtlMs({ AUTH_CACHE_SECONDS: "0" })).toBe(0);
+    expect(cacheTtlMs({ AUTH_CACHE_SECONDS: "2.5" })).toBe(2_500);
+    expect(cacheTtlMs({ AUTH_CACHE_SECONDS: "3600" })).toBe(60_000);
+    expect(cacheTtlMs({ AUTH_CACHE_SECONDS: "soon" })).toBe(10_000);
+    expect(env.AUTH_CACHE_SECONDS).toBe("10");
+  });
+});
+
+describe("token lookups on a warm isolate", () => {
+  it("costs no D1 query once the token was seen", async () => {
+    const { token } = await mintToken({ user: "warm-ann", role: "user", projects: ["p1"] });
+    const first = await callJson("/auth/whoami", { token });
+    expect(first.status).toBe(200);
+    expect(queriesOf(first.res)).toBe(1);
+    const again = await callJson("/auth/whoami", { token });
+    expect(again.body).toMatchObject({ user: "warm-ann", role: "user", projects: ["p1"] });
+    expect(queriesOf(again.res)).toBe(0);
+    expect(again.res.headers.get("server-timing") ?? "").not.toContain("d1;");
+  });
+
+  it("refuses a token revoked through this isolate from the next request on", async () => {
+    const { token, id } = await mintToken({ user: "warm-ben", role: "user" });
+    expect((await call("/auth/whoami", { token })).status).toBe(200);
+    expect((await call("/auth/whoami", { token })).status).toBe(200); // cached now
+    expect((await call(`/auth/tokens/${id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await call("/auth/whoami", { token })).status).toBe(401);
+  });
+
+  it("keeps a token revoked elsewhere only while cached; with the cache off it is refused at once", async () => {
+    const { token, id } = await mintToken({ user: "warm-cy", role: "user" });
+    const revokeElsewhere = () => env.DB.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?").bind(new Date().toISOString(), id).run();
+    const off = { ...env, AUTH_CACHE_SECONDS: "0" };
+    expect(await resolvePrincipal(off, token)).toMatchObject({ user: "warm-cy" });
+    expect(await resolvePrincipal(env, token)).toMatchObject({ user: "warm-cy" }); // now cached
+    await revokeElsewhere(); // another isolate's revocation: this isolate was not told
+    expect(await resolvePrincipal(env, token)).toMatchObject({ user: "warm-cy" }); // within the bound
+    const { tokenCache } = await import("../src/http/auth");
+    tokenCache.clear(); // the bound passed (its expiry is shown on the injected clock above)
+    expect(await resolvePrincipal(env, token)).toBeNull();
+  });
+});
