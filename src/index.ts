@@ -27,6 +27,9 @@ const dialects = new DialectTable()
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
   .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
+  // The DataHub daemon and web UI put `/api` before every path and read only `code`:
+  // any other `/api/...` miss must still carry one.
+  .add(/^\/api(\/|$)/, daemonDialect)
   .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
   .add(/^\/auth(\/|$)/, plainDialect);
 
@@ -41,6 +44,8 @@ app.route("/v2", telemetryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
+// Where the real daemon calls it: `$DATAHUB_SERVER/api/heartbeat` (see docs/api/daemon.md).
+app.route("/api", daemonRoutes);
 app.route("/", logsRoutes);
 // The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
 app.route("/", dashboardRoutes);
