@@ -6,7 +6,7 @@ import { authRoutes } from "./auth/routes";
 import type { AppEnv } from "./http/app";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
 import { d1CostReport } from "./http/d1-cost";
-import { requestId } from "./http/observe";
+import { logFailure, requestId } from "./http/observe";
 import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
 import { daemonRoutes } from "./daemon/routes";
@@ -64,7 +64,7 @@ app.onError((err, c) => {
   if (err instanceof HTTPException && err.status < 500) {
     return renderError(c, dialect, new ApiError("other", err.message, { status: err.status as 400 }));
   }
-  console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err), stack: (err as Error)?.stack }));
+  logFailure(c, `${c.req.method} ${c.req.routePath}`, err);
   return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
 });
 

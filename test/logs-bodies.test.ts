@@ -217,7 +217,7 @@ describe("every delete path removes the bodies (orphan check on the bucket)", ()
     for (let i = 0; i < 3; i++) ids.push(await postLog({ data: logText(70_000 + i), task_id: `o${i}` }, { token: t.writer, dataset: "orphans" }));
     ids.push(await postLog({ data: "inline" }, { token: t.writer, dataset: "orphans" }));
     for (const id of ids.slice(0, 3)) expect(await env.LOG_BODIES.head(`logs/${id}`)).not.toBeNull();
-    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer }));
+    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer, headers: { Accept: "application/x-ndjson" } }));
     expect(lines).toEqual([
       { status: "deleting", percent_complete: 100, total: 4 },
       { status: "complete", percent_complete: 100 },

@@ -4,6 +4,7 @@
  * answer embeds an R2 body without reading it whole.
  */
 import { ApiError } from "../http/errors";
+import { errorSummary } from "../http/observe";
 import { parseInteger } from "../http/paging";
 
 export const bodyKey = (logId: string) => `logs/${logId}`;
@@ -59,7 +60,7 @@ export async function storeUpload(
     } catch (err) {
       await piped.catch(() => {});
       await bucket.delete(key).catch(() => {});
-      console.warn(JSON.stringify({ rawUpload: key, error: String(err) }));
+      console.warn(JSON.stringify({ rawUpload: key, error: errorSummary(err) }));
       throw badUpload(`the body did not match its Content-Length of ${declaredLength} bytes`);
     }
     return { inline: null, bytes: declaredLength };
@@ -111,7 +112,7 @@ export async function storeUpload(
   } catch (err) {
     await upload.abort().catch(() => {});
     await reader.cancel().catch(() => {});
-    console.warn(JSON.stringify({ rawUpload: key, error: String(err) }));
+    console.warn(JSON.stringify({ rawUpload: key, error: errorSummary(err) }));
     throw badUpload("the body broke off before its end");
   }
 }

@@ -1,9 +1,11 @@
 import type { Context } from "hono";
+import { accepts } from "hono/accepts";
 import type { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
 import { readJson } from "../http/body";
 import { ApiError } from "../http/errors";
+import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/paging";
 import { datasetAccess, systemOnly } from "./access";
 import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
@@ -269,15 +271,44 @@ endpoint(logsRoutes, "delete", TASK_LOGS, { tags, summary: "Delete a task's logs
   return c.json({});
 });
 
+const deleteStopped = () => "deleting stopped; run the delete again to finish it";
+
+/**
+ * NDJSON progress only for a caller that asks for it (`Accept: application/x-ndjson`:
+ * the dashboard, `curl -N`); everyone else (IceProd's RestClient sends no Accept and
+ * decodes one JSON document) gets the final status once the delete is done.
+ */
+const wantsProgress = (c: C) =>
+  accepts(c, { header: "Accept", supports: ["application/json", "application/x-ndjson"], default: "application/json" }) === "application/x-ndjson";
+
 endpoint(
   logsRoutes,
   "delete",
   `${DATASET}/logs`,
-  { tags, summary: "Delete every log of a dataset, streaming NDJSON progress", responses: { 200: { description: "application/x-ndjson progress lines" }, ...errorsDoc } },
+  {
+    tags,
+    summary: "Delete every log of a dataset: one JSON status, or NDJSON progress with Accept: application/x-ndjson",
+    responses: {
+      200: {
+        description: '`{"status":"complete","percent_complete":100}`; with `Accept: application/x-ndjson`, progress lines as it goes, that one last',
+      },
+      503: { description: "the delete stopped half-way; running it again finishes it", ...json(LogError) },
+      ...errorsDoc,
+    },
+  },
   datasetAccess("write"),
   async (c) => {
     const db = database(c.env);
     const datasetId = param(c, "dataset_id");
+    if (!wantsProgress(c)) {
+      try {
+        await deleteLogs(db, c.env.LOG_BODIES, { datasetId });
+      } catch (err) {
+        logFailure(c, "dataset logs delete", err);
+        throw new ApiError("other", deleteStopped(), { status: 503 });
+      }
+      return c.json({ status: "complete", percent_complete: 100 });
+    }
     const total = await countLogs(db, { datasetId });
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
@@ -293,8 +324,8 @@ endpoint(
         }
         line({ status: "complete", percent_complete: 100 });
       } catch (err) {
-        console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err) }));
-        line({ status: "error", error: "deleting stopped; run the delete again to finish it" });
+        logFailure(c, "dataset logs delete", err);
+        line({ status: "error", error: deleteStopped() });
       } finally {
         await writer.close().catch(() => {});
       }
