@@ -143,16 +143,11 @@ class ByteBuffer {
   }
 }
 
-/** The body of an R2-held log as a JSON string literal, escaped chunk by chunk. */
-export async function* jsonStringFromR2(bucket: R2Bucket, key: string): AsyncGenerator<string> {
-  const object = await bucket.get(key);
-  if (!object) {
-    yield '""';
-    return;
-  }
+/** The body of an R2-held log (already opened) as a JSON string literal, escaped chunk by chunk. */
+export async function* jsonStringFromR2(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   yield '"';
   // The decoder holds back a split UTF-8 sequence, so each chunk escapes on its own.
-  const reader = object.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -41,19 +41,40 @@ function fieldsOf(row: LogRow): Record<string, string> {
 }
 
 /**
- * One document as JSON text, `data` last so an R2 body streams through escaped while
- * everything before it is already sent. `keys` null means every field.
+ * A row's body if it lives in R2 and the answer includes `data`: opened before anything
+ * of the document is sent, so a body that is gone is known in time. `undefined`: not
+ * needed; `null`: the row names a body R2 no longer holds (a delete stopped half-way:
+ * bodies go first, then rows).
  */
-async function* documentJson(bucket: R2Bucket, row: LogRow, keys: string[] | null): AsyncGenerator<string> {
+async function openBody(bucket: R2Bucket, row: LogRow, keys: string[] | null): Promise<ReadableStream<Uint8Array> | null | undefined> {
+  if (!row.inR2 || !wantsData(keys)) return undefined;
+  const object = await bucket.get(bodyKey(row.logId));
+  return object ? object.body : null;
+}
+
+/** 404: what a client should make of a log whose delete is half done. */
+const bodyGone = () => new ApiError("not_found", "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)");
+
+/** Lists leave out a log whose body is gone (it is being deleted) and say so in the Worker's log. */
+function skipBodyless(c: C, row: LogRow) {
+  console.warn(JSON.stringify({ requestId: c.var.requestId, logBodyMissing: row.logId }));
+}
+
+/**
+ * One document as JSON text, `data` last so an R2 body streams through escaped while
+ * everything before it is already sent. `keys` null means every field; `body` is the
+ * opened R2 body of a row that keeps it there.
+ */
+async function* documentJson(row: LogRow, keys: string[] | null, body?: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let fields = fieldsOf(row);
   if (keys) fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keys.includes(k)));
-  if (keys && !keys.includes("data")) {
+  if (!wantsData(keys)) {
     yield JSON.stringify(fields);
     return;
   }
   const head = JSON.stringify(fields);
   yield head === "{}" ? `{"data":` : `${head.slice(0, -1)},"data":`;
-  if (row.inR2) yield* jsonStringFromR2(bucket, bodyKey(row.logId));
+  if (body) yield* jsonStringFromR2(body);
   else yield JSON.stringify(row.data ?? "");
   yield "}";
 }
@@ -169,8 +190,13 @@ endpoint(
         yield "{";
         let first = true;
         for await (const row of rows) {
+          const body = await openBody(bucket, row, keys);
+          if (body === null) {
+            skipBodyless(c, row);
+            continue;
+          }
           yield `${first ? "" : ","}${JSON.stringify(row.logId)}:`;
-          yield* documentJson(bucket, row, keys);
+          yield* documentJson(row, keys, body);
           first = false;
         }
         yield "}";
@@ -182,7 +208,9 @@ endpoint(
 async function oneLog(c: C, datasetId?: string) {
   const row = await findLog(database(c.env), param(c, "log_id"), { datasetId, withData: true });
   if (!row) throw logNotFound();
-  return streamedJson(documentJson(c.env.LOG_BODIES, row, null));
+  const body = await openBody(c.env.LOG_BODIES, row, null);
+  if (body === null) throw bodyGone();
+  return streamedJson(documentJson(row, null, body));
 }
 
 const docResponses = { 200: { description: "the log", ...json(LogDocument) }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc };
@@ -209,8 +237,11 @@ async function logData(c: C, datasetId?: string) {
   if (range) headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${size}`);
   const status = range ? 206 : 200;
   if (inline) return new Response(inline.subarray(offset, offset + length), { status, headers });
-  const object = length > 0 ? await c.env.LOG_BODIES.get(bodyKey(row.logId), { range: { offset, length } }) : null;
-  return new Response(object?.body ?? null, { status, headers });
+  if (length === 0) return new Response(null, { status, headers });
+  const object = await c.env.LOG_BODIES.get(bodyKey(row.logId), { range: { offset, length } });
+  // Never a Content-Length with no body behind it.
+  if (!object) throw bodyGone();
+  return new Response(object.body, { status, headers });
 }
 
 const dataDoc = { tags, responses: { 200: { description: "the log text" }, 206: { description: "the requested range" }, 404: { description: "Log not found", ...json(LogError) } } };
@@ -249,8 +280,13 @@ endpoint(
         yield `{"logs":[`;
         let first = true;
         for await (const row of rows) {
+          const body = await openBody(bucket, row, keys);
+          if (body === null) {
+            skipBodyless(c, row);
+            continue;
+          }
           if (!first) yield ",";
-          yield* documentJson(bucket, row, keys);
+          yield* documentJson(row, keys, body);
           first = false;
         }
         yield "]}";
