@@ -159,6 +159,17 @@ describe("GET /logs (search)", () => {
     expect(await callJson("/logs?dataset_id=nothing", { token: t.system })).toMatchObject({ status: 200, body: {} });
     expect(await callJson("/logs?limit=ten", { token: t.system })).toMatchObject({ status: 400, body: { code: 400, error: "non-integer limit" } });
   });
+
+  it("reports the D1 cost of the list in Server-Timing, though the answer streams", async () => {
+    const res = await call("/logs?dataset_id=search&task_id=s2", { token: t.system });
+    expect(res.status).toBe(200);
+    const m = /queries=(\d+) rows_read=(\d+)/.exec(res.headers.get("server-timing") ?? "");
+    expect(m).not.toBeNull();
+    // The token lookup and the page of two logs.
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(await res.json())).toEqual([ids[2], ids[3]]);
+  });
 });
 
 describe("/datasets/{d}/logs", () => {

@@ -23,16 +23,6 @@ export function bodyLimits(env: Env) {
 /** Where a stored body went: kept as text for the D1 row, or written to R2. */
 export type StoredBody = { inline: string; bytes: number } | { inline: null; bytes: number };
 
-/** A body that arrived whole (a JSON post): inline when small, else one R2 put. */
-export async function storeText(bucket: R2Bucket, key: string, text: string, inlineMax: number): Promise<StoredBody> {
-  // UTF-8 is at most 3 bytes per UTF-16 unit: short strings need no encoding to decide.
-  if (text.length * 3 <= inlineMax) return { inline: text, bytes: utf8Length(text) };
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.byteLength <= inlineMax) return { inline: text, bytes: bytes.byteLength };
-  await bucket.put(key, bytes, { httpMetadata: { contentType: "text/plain; charset=utf-8" } });
-  return { inline: null, bytes: bytes.byteLength };
-}
-
 function utf8Length(text: string) {
   return new TextEncoder().encode(text).byteLength;
 }

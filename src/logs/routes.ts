@@ -3,13 +3,13 @@ import { accepts } from "hono/accepts";
 import type { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
-import { readJson } from "../http/body";
-import { ApiError } from "../http/errors";
+import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/paging";
 import { datasetAccess, systemOnly } from "./access";
-import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
-import { LogCreated, LogDocument, LogError, LogPost, postedLog } from "./schemas";
+import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeUpload, textStream, type StoredBody } from "./bodies";
+import { readLogPost } from "./json-post";
+import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
 import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
 
 /** IceProd REST logs: task logs with their metadata in D1 and large bodies in R2. */
@@ -91,7 +91,7 @@ const parseKeys = (raw: string | undefined) => (raw ? raw.split("|").filter(Bool
 const newLogId = () => crypto.randomUUID().replaceAll("-", "");
 
 /** Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). */
-async function saveLog(c: C, logId: string, log: Omit<ReturnType<typeof postedLog>, "data">, stored: StoredBody) {
+async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored: StoredBody) {
   try {
     await insertLog(database(c.env), {
       logId,
@@ -110,18 +110,37 @@ async function saveLog(c: C, logId: string, log: Omit<ReturnType<typeof postedLo
   return c.json({ result: logId }, 201);
 }
 
+/**
+ * A JSON post, parsed as it arrives (src/logs/json-post.ts): `data` is unescaped straight
+ * into the body store, so even a LOG_JSON_MAX body is never held whole.
+ */
 async function postJson(c: C, opts: { defaultName: string | null; datasetId?: string }) {
   const { inlineMax, jsonMax } = bodyLimits(c.env);
   const where = opts.datasetId ? `/datasets/${opts.datasetId}/logs/raw` : "/logs/raw";
-  const body = await readJson(c, {
-    maxBytes: jsonMax,
-    tooLarge: `log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`,
-  });
-  const log = postedLog(body, { name: opts.defaultName });
-  if (opts.datasetId) log.datasetId = opts.datasetId;
+  const tooLarge = () =>
+    errors.tooLarge(`log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`);
+  if (Number(c.req.header("content-length") ?? NaN) > jsonMax) throw tooLarge();
   const logId = newLogId();
-  const stored = await storeText(c.env.LOG_BODIES, bodyKey(logId), log.data, inlineMax);
-  return saveLog(c, logId, log, stored);
+  const bucket = c.env.LOG_BODIES;
+  const post = await readLogPost(c.req.raw.body, {
+    maxBytes: jsonMax,
+    tooLarge,
+    sink: {
+      start: (text) => storeUpload(bucket, bodyKey(logId), text, null, inlineMax),
+      discard: async (stored) => {
+        if (stored.inline === null) await bucket.delete(bodyKey(logId));
+      },
+    },
+  });
+  let log: Omit<PostedLog, "data">;
+  try {
+    log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", { name: opts.defaultName });
+  } catch (err) {
+    if (post.data?.stored.inline === null) await bucket.delete(bodyKey(logId));
+    throw err;
+  }
+  if (opts.datasetId) log.datasetId = opts.datasetId;
+  return saveLog(c, logId, log, post.data!.stored);
 }
 
 async function postRaw(c: C, opts: { defaultName: string | null; datasetId?: string }) {
@@ -167,23 +186,27 @@ endpoint(
   "/logs",
   { tags, summary: "Search logs: from, to, name, dataset_id, task_id, keys (a|b), limit", responses: { 200: { description: "{log_id: document}" }, ...errorsDoc } },
   systemOnly,
-  (c) => {
+  async (c) => {
     const q = (k: string) => c.req.query(k) || undefined;
     const rawLimit = q("limit");
     const limit = rawLimit === undefined ? 0 : parseInteger(rawLimit);
     if (limit === null) throw badRequest("non-integer limit");
     if (limit < 0) throw badRequest("limit must not be negative");
     const keys = ["log_id", ...(parseKeys(q("keys")) ?? DEFAULT_LIST_KEYS)];
-    const rows = listLogs(database(c.env), {
+    const db = database(c.env);
+    const filter = {
       from: q("from"),
       to: q("to"),
       name: q("name"),
       datasetId: q("dataset_id"),
       taskId: q("task_id"),
       order: "asc",
-      limit,
       withData: wantsData(keys),
-    });
+    } as const;
+    // The first page is read before answering, so its D1 cost is in Server-Timing (a
+    // list of up to PAGE_ROWS logs is then all of it; later pages stream after the headers).
+    const firstPage = await listPage(db, filter, null, limit > 0 ? Math.min(limit, PAGE_ROWS) : PAGE_ROWS);
+    const rows = listLogs(db, { ...filter, limit }, firstPage);
     const bucket = c.env.LOG_BODIES;
     return streamedJson(
       (async function* () {
