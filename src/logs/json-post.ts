@@ -75,10 +75,39 @@ class FlatObjectParser {
     this.dataBuf = [];
   }
 
+  /** The end of `data` text held back from the last feed: a `\\` or `\\uXX` cut by the chunk. */
+  private carry = "";
+
   private scan(text: string, events: Event[]) {
     let i = 0;
-    const n = text.length;
+    let n = text.length;
     while (i < n) {
+      // `data`'s text (nearly all of a big post): unescaped a chunk at a time by JSON.parse itself.
+      if (this.state === S.Str && this.into === "data") {
+        const src = this.carry + text.slice(i);
+        this.carry = "";
+        let q = src.indexOf('"');
+        while (q >= 0 && backslashesBefore(src, q) % 2 === 1) q = src.indexOf('"', q + 1);
+        let seg = q >= 0 ? src.slice(0, q) : src;
+        if (q < 0) {
+          const cut = partialEscape(seg);
+          this.carry = seg.slice(cut);
+          seg = seg.slice(0, cut);
+        }
+        if (seg) {
+          try {
+            this.dataBuf.push(JSON.parse(`"${seg}"`) as string);
+          } catch {
+            throw malformed();
+          }
+        }
+        if (q < 0) return;
+        text = src;
+        n = src.length;
+        i = q + 1;
+        this.endString(events);
+        continue;
+      }
       switch (this.state) {
         case S.Top:
         case S.KeyOrEnd:
@@ -221,6 +250,21 @@ class FlatObjectParser {
     } else this.fields[this.key] = value;
     this.state = S.AfterValue;
   }
+}
+
+function backslashesBefore(s: string, at: number): number {
+  let k = 0;
+  while (at - k - 1 >= 0 && s.charCodeAt(at - k - 1) === 0x5c) k++;
+  return k;
+}
+
+/** Where an escape cut off by the end of `seg` starts (`seg.length` when none is). */
+function partialEscape(seg: string): number {
+  const trailing = backslashesBefore(seg, seg.length);
+  if (trailing % 2 === 1) return seg.length - 1;
+  const u = seg.lastIndexOf("\\u");
+  if (u >= 0 && seg.length - u < 6 && backslashesBefore(seg, u) % 2 === 0) return u;
+  return seg.length;
 }
 
 /** Encodes unescaped text to UTF-8, holding back a high surrogate whose pair is still to come. */
