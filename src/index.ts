@@ -6,7 +6,7 @@ import { authRoutes } from "./auth/routes";
 import type { AppEnv } from "./http/app";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
 import { d1CostReport } from "./http/d1-cost";
-import { requestId } from "./http/observe";
+import { logFailure, requestId } from "./http/observe";
 import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
 import { daemonRoutes } from "./daemon/routes";
@@ -27,6 +27,9 @@ const dialects = new DialectTable()
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
   .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
+  // The DataHub daemon and web UI put `/api` before every path and read only `code`:
+  // any other `/api/...` miss must still carry one.
+  .add(/^\/api(\/|$)/, daemonDialect)
   .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
   .add(/^\/auth(\/|$)/, plainDialect);
 
@@ -51,6 +54,8 @@ app.route("/v2", telemetryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
+// Where the real daemon calls it: `$DATAHUB_SERVER/api/heartbeat` (see docs/api/daemon.md).
+app.route("/api", daemonRoutes);
 app.route("/", logsRoutes);
 // The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
 app.route("/", dashboardRoutes);
@@ -72,7 +77,7 @@ app.onError((err, c) => {
   if (err instanceof HTTPException && err.status < 500) {
     return renderError(c, dialect, new ApiError("other", err.message, { status: err.status as 400 }));
   }
-  console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err), stack: (err as Error)?.stack }));
+  logFailure(c, `${c.req.method} ${c.req.routePath}`, err);
   return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
 });
 

@@ -380,3 +380,131 @@ describe("D1 is written only when something changed", () => {
     expect(n).toBe(1);
   });
 });
+
+/** A beat exactly as DataHub v2.1.0 sends it: no Content-Type, no token, the body as its Go client marshals it. */
+function goBeat(path: string, body: Record<string, unknown>) {
+  return call(path, { method: "POST", token: null, body: new TextEncoder().encode(JSON.stringify(body)) });
+}
+
+describe("the daemon family under /api, where the real daemon calls it", () => {
+  // What the daemon's logger queues: a timestamp, then the message in brackets with ANSI colours, then a newline.
+  const colouredLines = [
+    "2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mdaemon.HeartBeat() heartbeat.go:97 Post https://hub/api/heartbeat: EOF]\n",
+    "2026/12/01 21:29:14 [\u001b[32m[INFO] \u001b[0m\"quoted\" \\ back\\slash {brace} <tag>]\n",
+  ];
+
+  it("takes the daemon's beat at /api/heartbeat with no Content-Type, ignoring clientrypoint", async () => {
+    const d = await registered("api-rita");
+    const res = await goBeat("/api/heartbeat", {
+      daemonid: d.daemonId,
+      entrypoint: ["http://127.0.0.1:35800"],
+      role: 0,
+      clientrypoint: "127.0.0.1:35600?daemonauth=0123456789abcdef0123456789abcdef",
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ code: 0, msg: "OK", data: {} });
+    for (const path of ["/daemon/status", "/api/daemon/status"]) {
+      expect((await callJson(path, { token: d.token })).body).toEqual({ status: "online", entrypoint: ["http://127.0.0.1:35800"] });
+    }
+    expect((await callJson(`/api/heartbeat/status/${d.user}`, { token: null })).body).toEqual({ status: "online" });
+    expect((await callJson(`/api/daemon/ep/${d.user}`, { token: d.token })).body).toEqual({ entrypoint: ["http://127.0.0.1:35800"] });
+    expect((await callJson("/api/daemon/id", { token: d.token })).body).toEqual({ daemonid: d.daemonId });
+    // clientrypoint is not stored anywhere the API shows.
+    expect(JSON.stringify(await runInDurableObject(presence(d.daemonId), (_o, state) => state.storage.sql.exec("SELECT * FROM presence").toArray()))).not.toContain("daemonauth");
+  });
+
+  it("stores colour-coded log lines byte for byte, newline and all", async () => {
+    const d = await registered("api-sam");
+    const res = await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: null, log: colouredLines, role: 0 });
+    expect(res.status).toBe(200);
+    const { body } = await callJson("/api/daemon/log/0?range=1", { token: d.token });
+    expect(body).toEqual({ log: [colouredLines[1], colouredLines[0]] });
+  });
+
+  it("accepts a beat carrying more queued lines than are kept, keeping the newest 1000", async () => {
+    const d = await registered("api-tara");
+    const queued = Array.from({ length: 1500 }, (_, i) => `2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mretry ${i}]\n`);
+    expect((await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: null, log: queued, role: 0 })).status).toBe(200);
+    const { body } = await callJson("/daemon/log/0?range=1000", { token: d.token });
+    expect(body.log).toHaveLength(1000);
+    expect(body.log[0]).toBe(queued[1499]);
+    expect(body.log[999]).toBe(queued[500]);
+  });
+
+  it("publishes and clears abnormal tags from a role 1 beat at /api/heartbeat", async () => {
+    const d = await registered("api-uma");
+    await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: ["http://127.0.0.1:35800"], role: 1, abnormaltags: ["uma/weather:2015"] });
+    expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather&tagname=2015", { token: null })).body).toEqual({
+      status: "ABNORMAL",
+      total: 1,
+      results: ["uma/weather:2015"],
+    });
+    await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: ["http://127.0.0.1:35800"], role: 1 });
+    expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather", { token: null })).body).toEqual({ status: "NORMAL", total: 0, results: null });
+  });
+
+  it("refuses unknown and empty ids with the daemon's codes at /api/heartbeat", async () => {
+    const unknown = await goBeat("/api/heartbeat", { daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: null, role: 0 });
+    expect(unknown.status).toBe(403);
+    expect(await unknown.json()).toEqual({ code: 6002, msg: "user not registered yet" });
+    const empty = await goBeat("/api/heartbeat", { daemonid: "", entrypoint: null, role: 0 });
+    expect(await empty.json()).toEqual({ code: 6201, msg: "daemonid is empty" });
+  });
+
+  it("answers every other /api path in the daemon's dialect, with a code, and leaves /api/v1 to the monitor", async () => {
+    for (const path of ["/api/x", "/api", "/api/", "/api/notifications?forclient=1", "/api/heartbeat/status", "/api/v2/x"]) {
+      const { status, body } = await callJson(path, { token: null });
+      expect(status, path).toBe(404);
+      expect(body, path).toEqual({ code: 1009, msg: "not found" });
+    }
+    const wrongMethod = await callJson("/api/heartbeat", { method: "GET", token: null });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.body).toEqual({ code: 1007, msg: "method not allowed" });
+    const tooBig = await call("/api/heartbeat", { method: "POST", token: null, body: "x".repeat(2 * 1024 * 1024 + 1) });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { code: number }).code).toBe(1007);
+    // The monitor keeps its own dialect under /api/v1.
+    const monitorMiss = await callJson("/api/v1/nowhere");
+    expect(monitorMiss.status).toBe(404);
+    expect(monitorMiss.body).not.toHaveProperty("code");
+  });
+});
+
+describe("presence objects are named only by well-formed daemon ids", () => {
+  it("refuses ids that are not 40 lowercase hex before naming any object", async () => {
+    const d = await registered("name-vera");
+    for (const daemonid of [d.daemonId.toUpperCase(), `${d.daemonId}/x`, `${d.daemonId} `, `../${d.daemonId}`, d.daemonId.slice(1)]) {
+      const { status, body } = await beat(daemonid);
+      expect(status, daemonid).toBe(403);
+      expect(body).toEqual({ code: 6002, msg: "user not registered yet" });
+    }
+    expect((await callJson("/daemon/status", { token: d.token })).body.status).toBe("offline");
+  });
+
+  it("records a beat only against the daemon its object holds", async () => {
+    const a = await registered("name-walt");
+    const b = await registered("name-xena");
+    await beat(a.daemonId);
+    // An object holding a's state cannot be made to accept b's id.
+    const refused = await runInDurableObject(presence(a.daemonId), (o) => o.beat(b.daemonId, { entrypoints: ["http://evil:1"], log: [], role: 0, tags: [] }));
+    expect(refused.accepted).toBe(false);
+    expect((await callJson(`/daemon/ep/${a.user}`, { token: a.token })).body).toEqual({ entrypoint: ["http://211.10.23.23:35800"] });
+    expect((await callJson("/daemon/status", { token: b.token })).body.status).toBe("offline");
+  });
+
+  it("makes a daemon's first beat one D1 round trip, tags included, and writes nothing for an unknown id", async () => {
+    const d = await registered("name-yuri");
+    const first = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, abnormaltags: ["yuri/i:a", "yuri/i:b"] } });
+    expect(first.status).toBe(200);
+    const w = d1Work(first);
+    // One batch: the owner lookup, the status flip, one insert for both tags.
+    expect(w.queries).toBe(3);
+    expect(w.rowsWritten).toBeLessThanOrEqual(1 + 2 + 2 * 2); // the status row and its index, each tag row and its key
+    const ghost = "abababababababababababababababababababab";
+    const unknown = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: ghost, abnormaltags: ["ghost/i:a"] } });
+    expect(unknown.status).toBe(403);
+    expect(d1Work(unknown).rowsWritten).toBe(0);
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind(ghost).first<{ n: number }>())!;
+    expect(n).toBe(0);
+  });
+});

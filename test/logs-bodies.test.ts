@@ -40,6 +40,34 @@ function generated(total: number): ReadableStream<Uint8Array> {
     },
   });
 }
+/** `total` bytes of "x", a MiB at a time: valid inside a JSON string. */
+function xs(total: number): ReadableStream<Uint8Array> {
+  const chunk = new Uint8Array(MiB).fill(0x78);
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      controller.enqueue(chunk.subarray(0, Math.min(MiB, total - sent)));
+      sent += MiB;
+    },
+  });
+}
+/** `head`, then everything `rest` yields. */
+function concatStreams(head: Uint8Array, rest: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = rest.getReader();
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (first) {
+        first = false;
+        return controller.enqueue(head);
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+  });
+}
 /** SHA-256 and size of a stream, reading it a chunk at a time. */
 async function digestOf(stream: ReadableStream<Uint8Array>): Promise<{ bytes: number; sha256: string }> {
   const digest = new crypto.DigestStream("SHA-256");
@@ -120,14 +148,19 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
 describe("JSON posts over LOG_JSON_MAX (32 MiB)", () => {
   it("answers 413 naming the raw route, with or without Content-Length, and stores nothing", async () => {
     const before = (await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n;
+    const keysBefore = new Set(await bucketKeys());
     const big = JSON.stringify({ data: "x".repeat(32 * MiB + 10) });
     const declared = await callJson("/logs", { method: "POST", body: big, token: t.system });
     expect(declared.status).toBe(413);
     expect(declared.body).toEqual({ code: 413, error: expect.stringContaining("POST /logs/raw") });
-    const chunked = await callJson("/datasets/bodies/logs", { method: "POST", body: generated(33 * MiB), token: t.writer });
+    // A JSON document of unknown length, counted as it arrives.
+    const opening = new TextEncoder().encode('{"name":"stdout","data":"');
+    const chunked = await callJson("/datasets/bodies/logs", { method: "POST", body: concatStreams(opening, xs(33 * MiB)), token: t.writer });
     expect(chunked.status).toBe(413);
     expect(chunked.body.error).toContain("POST /datasets/bodies/logs/raw");
     expect((await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n).toBe(before);
+    // The chunked one had streamed 32 MiB of data into an R2 upload by then: it was aborted.
+    expect((await bucketKeys()).filter((k) => !keysBefore.has(k))).toEqual([]);
   }, 60_000);
 });
 
@@ -217,7 +250,7 @@ describe("every delete path removes the bodies (orphan check on the bucket)", ()
     for (let i = 0; i < 3; i++) ids.push(await postLog({ data: logText(70_000 + i), task_id: `o${i}` }, { token: t.writer, dataset: "orphans" }));
     ids.push(await postLog({ data: "inline" }, { token: t.writer, dataset: "orphans" }));
     for (const id of ids.slice(0, 3)) expect(await env.LOG_BODIES.head(`logs/${id}`)).not.toBeNull();
-    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer }));
+    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer, headers: { Accept: "application/x-ndjson" } }));
     expect(lines).toEqual([
       { status: "deleting", percent_complete: 100, total: 4 },
       { status: "complete", percent_complete: 100 },

@@ -159,6 +159,17 @@ describe("GET /logs (search)", () => {
     expect(await callJson("/logs?dataset_id=nothing", { token: t.system })).toMatchObject({ status: 200, body: {} });
     expect(await callJson("/logs?limit=ten", { token: t.system })).toMatchObject({ status: 400, body: { code: 400, error: "non-integer limit" } });
   });
+
+  it("reports the D1 cost of the list in Server-Timing, though the answer streams", async () => {
+    const res = await call("/logs?dataset_id=search&task_id=s2", { token: t.system });
+    expect(res.status).toBe(200);
+    const m = /queries=(\d+) rows_read=(\d+)/.exec(res.headers.get("server-timing") ?? "");
+    expect(m).not.toBeNull();
+    // The token lookup and the page of two logs.
+    expect(Number(m![1])).toBeGreaterThanOrEqual(1);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(await res.json())).toEqual([ids[2], ids[3]]);
+  });
 });
 
 describe("/datasets/{d}/logs", () => {
@@ -258,7 +269,9 @@ describe("DELETE /datasets/{d}/tasks/{t}/logs", () => {
   });
 });
 
-describe("DELETE /datasets/{d}/logs (NDJSON progress)", () => {
+const ndjson = { Accept: "application/x-ndjson" };
+
+describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON status to others)", () => {
   it("streams deleting lines with the total, then complete, and deletes every log of the dataset", async () => {
     await grantDataset("bulk");
     // 230 logs: three batches of at most 100.
@@ -270,7 +283,7 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress)", () => {
     const keep = await postLog({ data: "keep" }, { token: t.writer, dataset: "tdel2" }).catch(() => null);
     expect(keep).toBeNull(); // tdel2 has no record: the writer may not post there
 
-    const res = await call("/datasets/bulk/logs", { method: "DELETE", token: t.writer });
+    const res = await call("/datasets/bulk/logs", { method: "DELETE", token: t.writer, headers: ndjson });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/x-ndjson");
     const lines = (await readLines(res)) as Array<{ status: string; percent_complete: number; total?: number }>;
@@ -284,11 +297,33 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress)", () => {
 
   it("answers an empty dataset with the complete line only, and errors before any line", async () => {
     await grantDataset("emptyds");
-    const res = await call("/datasets/emptyds/logs", { method: "DELETE", token: t.writer });
+    const res = await call("/datasets/emptyds/logs", { method: "DELETE", token: t.writer, headers: ndjson });
     expect(await readLines(res)).toEqual([{ status: "complete", percent_complete: 100 }]);
     const refused = await callJson("/datasets/emptyds/logs", { method: "DELETE", token: t.reader });
     expect(refused).toMatchObject({ status: 403, body: { code: 403, error: "authorization failed" } });
     expect((await callJson("/datasets/unknownds/logs", { method: "DELETE", token: t.writer })).body).toEqual({ code: 403, error: "attr not found" });
+  });
+
+  it("answers a caller that does not ask for NDJSON with one JSON object, after deleting everything", async () => {
+    await grantDataset("plainds");
+    // No Accept (IceProd's RestClient), curl's */*, JSON explicitly, and NDJSON refused by q=0.
+    const accepts = [undefined, "*/*", "application/json", "application/json, application/x-ndjson;q=0.5", "application/x-ndjson;q=0"];
+    for (const accept of accepts) {
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await postLog({ data: `p${i}`, task_id: "t" }, { token: t.writer, dataset: "plainds" }));
+      const res = await call("/datasets/plainds/logs", { method: "DELETE", token: t.writer, headers: accept ? { Accept: accept } : {} });
+      expect(res.status, accept).toBe(200);
+      expect(res.headers.get("content-type"), accept).toMatch(/^application\/json/);
+      // The whole body is one JSON document: what `json.loads(r.content)` needs.
+      expect(JSON.parse(await res.text()), accept).toEqual({ status: "complete", percent_complete: 100 });
+      await expectGone(ids);
+    }
+    // Asking for NDJSON in any of the usual ways streams lines.
+    for (const accept of ["application/x-ndjson", "application/json;q=0.5, application/x-ndjson", "Application/X-NDJSON"]) {
+      const res = await call("/datasets/plainds/logs", { method: "DELETE", token: t.writer, headers: { Accept: accept } });
+      expect(res.headers.get("content-type"), accept).toContain("application/x-ndjson");
+      expect(await readLines(res)).toEqual([{ status: "complete", percent_complete: 100 }]);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-// Daemon registry and heartbeat (/daemon, /heartbeat, spec/daemon.md): N users, each with
+// Daemon registry and heartbeat (/daemon, /heartbeat, docs/api/daemon.md): N users, each with
 // a token and a daemon id; every daemon beats once with its entrypoint (and, for one in
 // five, abnormal tags), then the load beats them all round-robin with nothing changed,
 // which must write nothing to D1, and once with the tags flipping on every beat.

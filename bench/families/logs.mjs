@@ -1,4 +1,4 @@
-// Task logs (/logs, /datasets/..., spec/logs.md): small logs posted one by one (the API
+// Task logs (/logs, /datasets/..., docs/api/logs.md): small logs posted one by one (the API
 // has no bulk route), then bodies of 1 MB and 100 MB through R2 with the Worker's memory
 // watched from outside (RSS of the workerd processes).
 import { createHash } from "node:crypto";

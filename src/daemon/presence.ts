@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { database } from "../db/client";
 import { countingD1, D1Cost } from "../http/d1-cost";
 import { LOG_KEEP, type Beat } from "./schemas";
-import { ownerOfDaemon, recordPresenceChange } from "./store";
+import { recordPresenceChange } from "./store";
 
 /** D1 work an RPC did, so the calling route can report it in Server-Timing. */
 export interface D1Work {
@@ -116,11 +116,9 @@ export class DaemonPresence extends DurableObject<Env> {
       const cost = new D1Cost();
       const db = database({ ...this.env, DB: countingD1(this.env.DB, cost) });
       const before = this.load();
-      let user = before?.user;
-      if (!user) {
-        user = (await ownerOfDaemon(db, daemonId)) ?? undefined;
-        if (!user) return { accepted: false, d1: work(cost) };
-      }
+      // Named by this id: a state saved under another id would mean a naming bug, never
+      // a reason to record this beat against someone else's daemon.
+      if (before && before.daemonId !== daemonId) return { accepted: false, d1: work(cost) };
       const now = Date.now();
       const previousTags = new Set(before?.tags ?? []);
       const tags = new Set(beat.tags);
@@ -130,7 +128,11 @@ export class DaemonPresence extends DurableObject<Env> {
         removedTags: [...previousTags].filter((t) => !tags.has(t)),
       };
       // D1 first: if it fails, the state stays as it was and the next beat tries again.
-      await recordPresenceChange(db, daemonId, change, new Date(now).toISOString());
+      // The first beat looks its owner up in the same batch (the writes are guarded by the
+      // daemon's row, so an unknown id writes nothing).
+      const { owner } = await recordPresenceChange(db, daemonId, change, new Date(now).toISOString(), { withOwner: !before });
+      const user = before?.user ?? owner;
+      if (!user) return { accepted: false, d1: work(cost) };
 
       // The offline alarm is set once and moved on when it fires (see alarm()), not on
       // every beat: a beat writes one row and its log lines, nothing more.
@@ -140,7 +142,7 @@ export class DaemonPresence extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         if (!before) this.createTables();
         this.save({
-          user: user!,
+          user,
           daemonId,
           lastBeat: now,
           beats,

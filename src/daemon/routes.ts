@@ -26,7 +26,8 @@ import {
 import { daemonIdOf, ensureDaemonId, itemTagStatus, tagStatus } from "./store";
 
 /**
- * DataHub's daemon registry and heartbeat (spec/daemon.md), mounted at "/". Routes
+ * DataHub's daemon registry and heartbeat (docs/api/daemon.md), mounted at "/" and at
+ * "/api" (where the real daemon and web UI call it). Routes
  * carry their own auth: the beat is authenticated by its daemon id alone and
  * `/heartbeat/status/:user` and `/daemon/tags/status` are public.
  */
@@ -46,10 +47,21 @@ const doc = (summary: string, ok: z.ZodType, extra: EndpointDoc = {}): EndpointD
 });
 const publicRoute: EndpointDoc = { security: [] };
 
-/** A beat carries a short JSON document; anything bigger is not a daemon's. */
-const HEARTBEAT_MAX_BYTES = 512 * 1024;
+/**
+ * A beat is a short JSON document, but it carries every line the daemon logged since
+ * its last beat got through: 2 MiB holds about a day of an unreachable server's retries.
+ */
+const HEARTBEAT_MAX_BYTES = 2 * 1024 * 1024;
 
-const presenceOf = (c: C, daemonId: string) => c.env.DAEMON_PRESENCE.get(c.env.DAEMON_PRESENCE.idFromName(daemonId));
+/**
+ * The presence object of a daemon id. The object is named by the id itself, so only a
+ * well-formed id (40 lowercase hex, as `/daemon/id` makes them) may name one: nothing a
+ * caller sends can reach an object under any other name.
+ */
+function presenceOf(c: C, daemonId: string) {
+  if (!DAEMON_ID.test(daemonId)) throw refused(DaemonCode.notRegistered, "user not registered yet");
+  return c.env.DAEMON_PRESENCE.get(c.env.DAEMON_PRESENCE.idFromName(daemonId));
+}
 
 /** The D1 work a presence object did for this request, in its Server-Timing. */
 function reportD1(c: C, w: D1Work) {
@@ -176,7 +188,6 @@ endpoint(
     const daemonId = (raw as { daemonid?: unknown }).daemonid;
     if (daemonId === undefined || daemonId === null || daemonId === "") throw refused(DaemonCode.daemonIdEmpty, "daemonid is empty");
     const beat = parseInput(HeartbeatBody, raw, "invalid parameters");
-    if (!DAEMON_ID.test(beat.daemonid)) throw refused(DaemonCode.notRegistered, "user not registered yet");
     const { accepted, d1 } = await presenceOf(c, beat.daemonid).beat(beat.daemonid, normaliseBeat(beat));
     reportD1(c, d1);
     if (!accepted) throw refused(DaemonCode.notRegistered, "user not registered yet");

@@ -6,6 +6,13 @@ export const DAEMON_ID = /^[0-9a-f]{40}$/;
 /** The newest log lines kept per user. */
 export const LOG_KEEP = 1000;
 
+/**
+ * Longest log line a beat may carry. The daemon queues every line it logs until a beat
+ * gets through, so a beat after an outage may bring many more than LOG_KEEP lines: all
+ * are accepted (the body cap bounds them) and the newest LOG_KEEP kept.
+ */
+export const LOG_LINE_MAX = 16 * 1024;
+
 /** `repo/item:tag`, the way daemons name a tag (the tag itself may hold ':'). */
 export interface TagRef {
   repname: string;
@@ -25,11 +32,14 @@ const TagRefString = z
   .max(512)
   .refine((s) => parseTagRef(s) !== null, { message: 'expected "repo/item:tag"' });
 
-/** A daemon's beat, as the DataHub daemon sends it every 5 s. */
+/**
+ * A daemon's beat, as the DataHub daemon sends it every 5 s. Fields it adds that are not
+ * read here (`clientrypoint`, the daemon's own CLI address) are accepted and dropped.
+ */
 export const HeartbeatBody = z.object({
   daemonid: z.string(),
   entrypoint: z.array(z.string().min(1).max(512)).max(32).nullable().optional(),
-  log: z.array(z.string().max(4096)).max(LOG_KEEP).nullable().optional(),
+  log: z.array(z.string().max(LOG_LINE_MAX)).nullable().optional(),
   role: z.union([z.literal(0), z.literal(1)]).optional(),
   abnormaltags: z.array(TagRefString).max(1000).nullable().optional(),
 });

@@ -27,11 +27,6 @@ export async function ensureDaemonId(db: Database, user: string): Promise<string
   return id;
 }
 
-export async function ownerOfDaemon(db: Database, daemonId: string): Promise<string | null> {
-  const [row] = await db.select({ user: daemons.user }).from(daemons).where(eq(daemons.daemonId, daemonId)).limit(1);
-  return row?.user ?? null;
-}
-
 export interface PresenceChange {
   status?: "online" | "offline";
   addedTags: string[];
@@ -41,11 +36,29 @@ export interface PresenceChange {
 /**
  * Writes one presence change to D1 in one all-or-nothing batch: the status flip (if
  * any) and the tags that appeared or went away. Writes nothing when nothing changed.
+ * `withOwner` (a daemon's first beat) adds the owner lookup to the same batch, so the
+ * beat is still one round trip; every write is keyed or guarded by the daemon's row,
+ * so an id that was never handed out writes nothing.
  */
-export async function recordPresenceChange(db: Database, daemonId: string, change: PresenceChange, at: string): Promise<void> {
-  const [first, ...rest] = presenceChangeStatements(db, daemonId, change, at);
+export async function recordPresenceChange(
+  db: Database,
+  daemonId: string,
+  change: PresenceChange,
+  at: string,
+  opts: { withOwner?: boolean } = {},
+): Promise<{ owner?: string | null }> {
+  const writes = presenceChangeStatements(db, daemonId, change, at);
+  if (opts.withOwner) {
+    const [owners] = await db.batch([ownerQuery(db, daemonId), ...writes]);
+    return { owner: owners[0]?.user ?? null };
+  }
+  const [first, ...rest] = writes;
   if (first) await db.batch([first, ...rest]);
+  return {};
 }
+
+const ownerQuery = (db: Database, daemonId: string) =>
+  db.select({ user: daemons.user }).from(daemons).where(eq(daemons.daemonId, daemonId)).limit(1);
 
 function presenceChangeStatements(db: Database, daemonId: string, change: PresenceChange, at: string): BatchItem<"sqlite">[] {
   const stmts: BatchItem<"sqlite">[] = [];
@@ -68,10 +81,27 @@ function presenceChangeStatements(db: Database, daemonId: string, change: Presen
     );
   }
   const added = change.addedTags.map(parseTagRef).filter((r): r is TagRef => r !== null);
-  // 5 bound values a row; D1 binds at most 100 per statement.
-  for (let i = 0; i < added.length; i += 20) {
-    const rows = added.slice(i, i + 20).map((r) => ({ ...r, daemonId, since: at }));
-    stmts.push(db.insert(daemonAbnormalTags).values(rows).onConflictDoNothing());
+  if (added.length) {
+    // One statement for any number of tags (they travel as one JSON parameter), joined
+    // with the daemon's row so nothing is inserted for an id that was never handed out.
+    const list = JSON.stringify(added.map((r) => [r.repname, r.itemname, r.tagname]));
+    stmts.push(
+      db
+        .insert(daemonAbnormalTags)
+        .select(
+          db
+            .select({
+              repname: sql<string>`json_extract(value, '$[0]')`.as("repname"),
+              itemname: sql<string>`json_extract(value, '$[1]')`.as("itemname"),
+              tagname: sql<string>`json_extract(value, '$[2]')`.as("tagname"),
+              daemonId: sql<string>`${daemonId}`.as("daemon_id"),
+              since: sql<string>`${at}`.as("since"),
+            })
+            .from(sql`json_each(${list})`)
+            .where(sql`EXISTS (SELECT 1 FROM ${daemons} WHERE ${daemons.daemonId} = ${daemonId})`),
+        )
+        .onConflictDoNothing(),
+    );
   }
   return stmts;
 }

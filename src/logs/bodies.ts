@@ -4,6 +4,7 @@
  * answer embeds an R2 body without reading it whole.
  */
 import { ApiError } from "../http/errors";
+import { errorSummary } from "../http/observe";
 import { parseInteger } from "../http/paging";
 
 export const bodyKey = (logId: string) => `logs/${logId}`;
@@ -21,16 +22,6 @@ export function bodyLimits(env: Env) {
 
 /** Where a stored body went: kept as text for the D1 row, or written to R2. */
 export type StoredBody = { inline: string; bytes: number } | { inline: null; bytes: number };
-
-/** A body that arrived whole (a JSON post): inline when small, else one R2 put. */
-export async function storeText(bucket: R2Bucket, key: string, text: string, inlineMax: number): Promise<StoredBody> {
-  // UTF-8 is at most 3 bytes per UTF-16 unit: short strings need no encoding to decide.
-  if (text.length * 3 <= inlineMax) return { inline: text, bytes: utf8Length(text) };
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.byteLength <= inlineMax) return { inline: text, bytes: bytes.byteLength };
-  await bucket.put(key, bytes, { httpMetadata: { contentType: "text/plain; charset=utf-8" } });
-  return { inline: null, bytes: bytes.byteLength };
-}
 
 function utf8Length(text: string) {
   return new TextEncoder().encode(text).byteLength;
@@ -59,7 +50,7 @@ export async function storeUpload(
     } catch (err) {
       await piped.catch(() => {});
       await bucket.delete(key).catch(() => {});
-      console.warn(JSON.stringify({ rawUpload: key, error: String(err) }));
+      console.warn(JSON.stringify({ rawUpload: key, error: errorSummary(err) }));
       throw badUpload(`the body did not match its Content-Length of ${declaredLength} bytes`);
     }
     return { inline: null, bytes: declaredLength };
@@ -111,7 +102,7 @@ export async function storeUpload(
   } catch (err) {
     await upload.abort().catch(() => {});
     await reader.cancel().catch(() => {});
-    console.warn(JSON.stringify({ rawUpload: key, error: String(err) }));
+    console.warn(JSON.stringify({ rawUpload: key, error: errorSummary(err) }));
     throw badUpload("the body broke off before its end");
   }
 }
@@ -142,16 +133,11 @@ class ByteBuffer {
   }
 }
 
-/** The body of an R2-held log as a JSON string literal, escaped chunk by chunk. */
-export async function* jsonStringFromR2(bucket: R2Bucket, key: string): AsyncGenerator<string> {
-  const object = await bucket.get(key);
-  if (!object) {
-    yield '""';
-    return;
-  }
+/** The body of an R2-held log (already opened) as a JSON string literal, escaped chunk by chunk. */
+export async function* jsonStringFromR2(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   yield '"';
   // The decoder holds back a split UTF-8 sequence, so each chunk escapes on its own.
-  const reader = object.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -1,13 +1,15 @@
 import type { Context } from "hono";
+import { accepts } from "hono/accepts";
 import type { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
-import { readJson } from "../http/body";
-import { ApiError } from "../http/errors";
+import { ApiError, errors } from "../http/errors";
+import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/paging";
 import { datasetAccess, systemOnly } from "./access";
-import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
-import { LogCreated, LogDocument, LogError, LogPost, postedLog } from "./schemas";
+import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeUpload, textStream, type StoredBody } from "./bodies";
+import { readLogPost } from "./json-post";
+import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
 import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
 
 /** IceProd REST logs: task logs with their metadata in D1 and large bodies in R2. */
@@ -39,19 +41,40 @@ function fieldsOf(row: LogRow): Record<string, string> {
 }
 
 /**
- * One document as JSON text, `data` last so an R2 body streams through escaped while
- * everything before it is already sent. `keys` null means every field.
+ * A row's body if it lives in R2 and the answer includes `data`: opened before anything
+ * of the document is sent, so a body that is gone is known in time. `undefined`: not
+ * needed; `null`: the row names a body R2 no longer holds (a delete stopped half-way:
+ * bodies go first, then rows).
  */
-async function* documentJson(bucket: R2Bucket, row: LogRow, keys: string[] | null): AsyncGenerator<string> {
+async function openBody(bucket: R2Bucket, row: LogRow, keys: string[] | null): Promise<ReadableStream<Uint8Array> | null | undefined> {
+  if (!row.inR2 || !wantsData(keys)) return undefined;
+  const object = await bucket.get(bodyKey(row.logId));
+  return object ? object.body : null;
+}
+
+/** 404: what a client should make of a log whose delete is half done. */
+const bodyGone = () => new ApiError("not_found", "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)");
+
+/** Lists leave out a log whose body is gone (it is being deleted) and say so in the Worker's log. */
+function skipBodyless(c: C, row: LogRow) {
+  console.warn(JSON.stringify({ requestId: c.var.requestId, logBodyMissing: row.logId }));
+}
+
+/**
+ * One document as JSON text, `data` last so an R2 body streams through escaped while
+ * everything before it is already sent. `keys` null means every field; `body` is the
+ * opened R2 body of a row that keeps it there.
+ */
+async function* documentJson(row: LogRow, keys: string[] | null, body?: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let fields = fieldsOf(row);
   if (keys) fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keys.includes(k)));
-  if (keys && !keys.includes("data")) {
+  if (!wantsData(keys)) {
     yield JSON.stringify(fields);
     return;
   }
   const head = JSON.stringify(fields);
   yield head === "{}" ? `{"data":` : `${head.slice(0, -1)},"data":`;
-  if (row.inR2) yield* jsonStringFromR2(bucket, bodyKey(row.logId));
+  if (body) yield* jsonStringFromR2(body);
   else yield JSON.stringify(row.data ?? "");
   yield "}";
 }
@@ -68,7 +91,7 @@ const parseKeys = (raw: string | undefined) => (raw ? raw.split("|").filter(Bool
 const newLogId = () => crypto.randomUUID().replaceAll("-", "");
 
 /** Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). */
-async function saveLog(c: C, logId: string, log: Omit<ReturnType<typeof postedLog>, "data">, stored: StoredBody) {
+async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored: StoredBody) {
   try {
     await insertLog(database(c.env), {
       logId,
@@ -87,18 +110,37 @@ async function saveLog(c: C, logId: string, log: Omit<ReturnType<typeof postedLo
   return c.json({ result: logId }, 201);
 }
 
+/**
+ * A JSON post, parsed as it arrives (src/logs/json-post.ts): `data` is unescaped straight
+ * into the body store, so even a LOG_JSON_MAX body is never held whole.
+ */
 async function postJson(c: C, opts: { defaultName: string | null; datasetId?: string }) {
   const { inlineMax, jsonMax } = bodyLimits(c.env);
   const where = opts.datasetId ? `/datasets/${opts.datasetId}/logs/raw` : "/logs/raw";
-  const body = await readJson(c, {
-    maxBytes: jsonMax,
-    tooLarge: `log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`,
-  });
-  const log = postedLog(body, { name: opts.defaultName });
-  if (opts.datasetId) log.datasetId = opts.datasetId;
+  const tooLarge = () =>
+    errors.tooLarge(`log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`);
+  if (Number(c.req.header("content-length") ?? NaN) > jsonMax) throw tooLarge();
   const logId = newLogId();
-  const stored = await storeText(c.env.LOG_BODIES, bodyKey(logId), log.data, inlineMax);
-  return saveLog(c, logId, log, stored);
+  const bucket = c.env.LOG_BODIES;
+  const post = await readLogPost(c.req.raw.body, {
+    maxBytes: jsonMax,
+    tooLarge,
+    sink: {
+      start: (text) => storeUpload(bucket, bodyKey(logId), text, null, inlineMax),
+      discard: async (stored) => {
+        if (stored.inline === null) await bucket.delete(bodyKey(logId));
+      },
+    },
+  });
+  let log: Omit<PostedLog, "data">;
+  try {
+    log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", { name: opts.defaultName });
+  } catch (err) {
+    if (post.data?.stored.inline === null) await bucket.delete(bodyKey(logId));
+    throw err;
+  }
+  if (opts.datasetId) log.datasetId = opts.datasetId;
+  return saveLog(c, logId, log, post.data!.stored);
 }
 
 async function postRaw(c: C, opts: { defaultName: string | null; datasetId?: string }) {
@@ -144,31 +186,40 @@ endpoint(
   "/logs",
   { tags, summary: "Search logs: from, to, name, dataset_id, task_id, keys (a|b), limit", responses: { 200: { description: "{log_id: document}" }, ...errorsDoc } },
   systemOnly,
-  (c) => {
+  async (c) => {
     const q = (k: string) => c.req.query(k) || undefined;
     const rawLimit = q("limit");
     const limit = rawLimit === undefined ? 0 : parseInteger(rawLimit);
     if (limit === null) throw badRequest("non-integer limit");
     if (limit < 0) throw badRequest("limit must not be negative");
     const keys = ["log_id", ...(parseKeys(q("keys")) ?? DEFAULT_LIST_KEYS)];
-    const rows = listLogs(database(c.env), {
+    const db = database(c.env);
+    const filter = {
       from: q("from"),
       to: q("to"),
       name: q("name"),
       datasetId: q("dataset_id"),
       taskId: q("task_id"),
       order: "asc",
-      limit,
       withData: wantsData(keys),
-    });
+    } as const;
+    // The first page is read before answering, so its D1 cost is in Server-Timing (a
+    // list of up to PAGE_ROWS logs is then all of it; later pages stream after the headers).
+    const firstPage = await listPage(db, filter, null, limit > 0 ? Math.min(limit, PAGE_ROWS) : PAGE_ROWS);
+    const rows = listLogs(db, { ...filter, limit }, firstPage);
     const bucket = c.env.LOG_BODIES;
     return streamedJson(
       (async function* () {
         yield "{";
         let first = true;
         for await (const row of rows) {
+          const body = await openBody(bucket, row, keys);
+          if (body === null) {
+            skipBodyless(c, row);
+            continue;
+          }
           yield `${first ? "" : ","}${JSON.stringify(row.logId)}:`;
-          yield* documentJson(bucket, row, keys);
+          yield* documentJson(row, keys, body);
           first = false;
         }
         yield "}";
@@ -180,7 +231,9 @@ endpoint(
 async function oneLog(c: C, datasetId?: string) {
   const row = await findLog(database(c.env), param(c, "log_id"), { datasetId, withData: true });
   if (!row) throw logNotFound();
-  return streamedJson(documentJson(c.env.LOG_BODIES, row, null));
+  const body = await openBody(c.env.LOG_BODIES, row, null);
+  if (body === null) throw bodyGone();
+  return streamedJson(documentJson(row, null, body));
 }
 
 const docResponses = { 200: { description: "the log", ...json(LogDocument) }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc };
@@ -207,8 +260,11 @@ async function logData(c: C, datasetId?: string) {
   if (range) headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${size}`);
   const status = range ? 206 : 200;
   if (inline) return new Response(inline.subarray(offset, offset + length), { status, headers });
-  const object = length > 0 ? await c.env.LOG_BODIES.get(bodyKey(row.logId), { range: { offset, length } }) : null;
-  return new Response(object?.body ?? null, { status, headers });
+  if (length === 0) return new Response(null, { status, headers });
+  const object = await c.env.LOG_BODIES.get(bodyKey(row.logId), { range: { offset, length } });
+  // Never a Content-Length with no body behind it.
+  if (!object) throw bodyGone();
+  return new Response(object.body, { status, headers });
 }
 
 const dataDoc = { tags, responses: { 200: { description: "the log text" }, 206: { description: "the requested range" }, 404: { description: "Log not found", ...json(LogError) } } };
@@ -247,8 +303,13 @@ endpoint(
         yield `{"logs":[`;
         let first = true;
         for await (const row of rows) {
+          const body = await openBody(bucket, row, keys);
+          if (body === null) {
+            skipBodyless(c, row);
+            continue;
+          }
           if (!first) yield ",";
-          yield* documentJson(bucket, row, keys);
+          yield* documentJson(row, keys, body);
           first = false;
         }
         yield "]}";
@@ -269,15 +330,44 @@ endpoint(logsRoutes, "delete", TASK_LOGS, { tags, summary: "Delete a task's logs
   return c.json({});
 });
 
+const deleteStopped = () => "deleting stopped; run the delete again to finish it";
+
+/**
+ * NDJSON progress only for a caller that asks for it (`Accept: application/x-ndjson`:
+ * the dashboard, `curl -N`); everyone else (IceProd's RestClient sends no Accept and
+ * decodes one JSON document) gets the final status once the delete is done.
+ */
+const wantsProgress = (c: C) =>
+  accepts(c, { header: "Accept", supports: ["application/json", "application/x-ndjson"], default: "application/json" }) === "application/x-ndjson";
+
 endpoint(
   logsRoutes,
   "delete",
   `${DATASET}/logs`,
-  { tags, summary: "Delete every log of a dataset, streaming NDJSON progress", responses: { 200: { description: "application/x-ndjson progress lines" }, ...errorsDoc } },
+  {
+    tags,
+    summary: "Delete every log of a dataset: one JSON status, or NDJSON progress with Accept: application/x-ndjson",
+    responses: {
+      200: {
+        description: '`{"status":"complete","percent_complete":100}`; with `Accept: application/x-ndjson`, progress lines as it goes, that one last',
+      },
+      503: { description: "the delete stopped half-way; running it again finishes it", ...json(LogError) },
+      ...errorsDoc,
+    },
+  },
   datasetAccess("write"),
   async (c) => {
     const db = database(c.env);
     const datasetId = param(c, "dataset_id");
+    if (!wantsProgress(c)) {
+      try {
+        await deleteLogs(db, c.env.LOG_BODIES, { datasetId });
+      } catch (err) {
+        logFailure(c, "dataset logs delete", err);
+        throw new ApiError("other", deleteStopped(), { status: 503 });
+      }
+      return c.json({ status: "complete", percent_complete: 100 });
+    }
     const total = await countLogs(db, { datasetId });
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
@@ -293,8 +383,8 @@ endpoint(
         }
         line({ status: "complete", percent_complete: 100 });
       } catch (err) {
-        console.error(JSON.stringify({ requestId: c.var.requestId, error: String(err) }));
-        line({ status: "error", error: "deleting stopped; run the delete again to finish it" });
+        logFailure(c, "dataset logs delete", err);
+        line({ status: "error", error: deleteStopped() });
       } finally {
         await writer.close().catch(() => {});
       }

@@ -27,24 +27,24 @@ const bad = (reason: string) => new ApiError("validation", reason, { status: 400
 export const FIELDS_MAX_BYTES = 64 * 1024;
 
 /**
- * Reads a posted log the way IceProd does (`data` required, everything else kept),
- * but refuses non-string values instead of storing them: the spec's documents hold strings.
+ * A posted log's fields the way IceProd reads them (`data` required, everything else
+ * kept), from what src/logs/json-post.ts parsed: the values are strings or null there
+ * (anything else is refused while parsing, as the documents hold strings). `data` itself
+ * went straight to the body store; `data` says whether it was there and a string.
  */
-export function postedLog(body: unknown, defaults: { name: string | null }): PostedLog {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("body must be a JSON object");
-  const record = body as Record<string, unknown>;
-  if (!("data" in record)) throw bad("data field not in body");
+export function postedFields(
+  fields: Record<string, string | null>,
+  data: "string" | "null" | "absent",
+  defaults: { name: string | null },
+): Omit<PostedLog, "data"> {
+  if (data === "absent") throw bad("data field not in body");
+  if (data === "null") throw bad("data field must be a string");
   const extra: Record<string, string> = {};
-  for (const [key, value] of Object.entries(record)) {
-    if (SERVER_FIELDS.has(key)) continue;
+  for (const [key, value] of Object.entries(fields)) {
     // null is "not given" for the optional fields a client may send empty.
-    if (value === null && key !== "data") continue;
-    if (typeof value !== "string") throw bad(`${key} field must be a string`);
-    if (!["data", "name", "dataset_id", "task_id"].includes(key)) extra[key] = value;
+    if (SERVER_FIELDS.has(key) || value === null) continue;
+    if (!["name", "dataset_id", "task_id"].includes(key)) extra[key] = value;
   }
-  let fieldBytes = 0;
-  for (const [key, value] of Object.entries(record)) if (key !== "data" && typeof value === "string") fieldBytes += key.length + value.length;
-  if (fieldBytes > FIELDS_MAX_BYTES) throw bad(`fields other than data total over ${FIELDS_MAX_BYTES} characters`);
-  const opt = (k: string) => (typeof record[k] === "string" ? (record[k] as string) : null);
-  return { data: record.data as string, name: opt("name") ?? defaults.name, datasetId: opt("dataset_id"), taskId: opt("task_id"), extra };
+  const opt = (k: string) => fields[k] ?? null;
+  return { name: opt("name") ?? defaults.name, datasetId: opt("dataset_id"), taskId: opt("task_id"), extra };
 }

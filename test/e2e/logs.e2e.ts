@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 
@@ -101,12 +102,27 @@ describe("IceProd logs over real HTTP", () => {
     expect(await json("/logs?name=cutoff&keys=name", { token: pilot })).toMatchObject({ status: 200, body: {} });
   });
 
-  it("deletes a dataset's logs streaming NDJSON progress", async () => {
-    const res = await api("/datasets/d1234/logs", { method: "DELETE", token: website });
+  it("deletes a dataset's logs streaming NDJSON progress to a caller that asks for it", async () => {
+    const res = await api("/datasets/d1234/logs", { method: "DELETE", token: website, headers: { Accept: "application/x-ndjson" } });
     expect(res.status).toBe(200);
     const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines[0]).toEqual({ status: "deleting", percent_complete: 100, total: 6 });
     expect(lines.at(-1)).toEqual({ status: "complete", percent_complete: 100 });
     expect((await json("/datasets/d1234/tasks/t5678/logs", { token: website })).status).toBe(404);
+  });
+
+  it("serves IceProd's RestClient, dataset delete included, as one JSON document per call", async () => {
+    const access = await json("/auth/datasets/d9999", { method: "PUT", json: { read_groups: ["simprod"], write_groups: ["simprod"], read_users: [], write_users: [] } });
+    expect(access.status).toBe(200);
+    // Debian's python3 with python3-requests, the HTTP library rest_tools builds on.
+    const r = spawnSync("/usr/bin/python3", ["test/e2e/rest_tools_replay.py", base(), website, "d9999"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.posted).toHaveLength(2);
+    for (const p of out.posted) expect(p.result).toMatch(/^[0-9a-f]{32}$/);
+    expect(out.logs.logs.map((l: { name: string }) => l.name).sort()).toEqual(["stderr", "stdout"]);
+    expect(out.logs.logs.find((l: { name: string }) => l.name === "stdout").data).toBe("stdout \u001b[31mtext\u001b[0m\n");
+    expect(out.deleted).toEqual({ status: "complete", percent_complete: 100 });
+    expect(out.after).toBe(404);
   });
 });
