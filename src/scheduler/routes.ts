@@ -9,7 +9,7 @@ import { parseInteger } from "../http/paging";
 import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
 import { mountKeystoneShim } from "./keystone";
 import { JOB_ID, JobBody, JobPatch, parseFreezer, parseTag, Search, SessionBody, SessionPatch } from "./schemas";
-import type { Outcome, SessionAction } from "./session-tag-counter";
+import { unreadableJob, type Outcome, type SessionAction } from "./session-tag-counter";
 import {
   deleteJob,
   getJob,
@@ -22,6 +22,7 @@ import {
   searchTerms,
   setJobEvent,
   updateJobIfUnchanged,
+  sessionObjectName,
   type Page,
   type SessionRef,
 } from "./store";
@@ -96,7 +97,7 @@ const listDoc = { request: { query: z.object({ limit: z.string().optional(), off
 // ─── Sessions ───────────────────────────────────────────────────────────────
 
 function sessionStub(c: C, ref: SessionRef) {
-  return c.env.SESSION_TAGS.get(c.env.SESSION_TAGS.idFromName(`${ref.projectId}/${ref.sessionId}`));
+  return c.env.SESSION_TAGS.get(c.env.SESSION_TAGS.idFromName(sessionObjectName(ref)));
 }
 
 /** Unwraps a Durable Object outcome, counting the D1 work it did for this request. */
@@ -106,7 +107,18 @@ function settled<T>(c: C, outcome: Outcome<T>): T {
   return outcome.value;
 }
 
-const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), sessionId: param(c, "session_id") });
+/**
+ * An id of an existing session or job. Every stored id matches `[\w-]+` (made by the server
+ * or checked on creation), so any other text names nothing: 404 before D1 or a Durable
+ * Object is touched (an encoded `/` in it cannot reach another project's session).
+ */
+function existingId(c: C, name: "session_id" | "job_id"): string {
+  const id = param(c, name);
+  if (!JOB_ID.test(id)) throw errors.notFound(`No ${name === "job_id" ? "job" : "session"} found with the given ID`);
+  return id;
+}
+
+const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), sessionId: existingId(c, "session_id") });
 
 const sessionBodyDoc = { request: { body: { content: { "application/json": { schema: SessionBody } } } } };
 
@@ -119,7 +131,7 @@ endpoint(schedulerRoutes, "get", SESSIONS, { tags, summary: "List sessions (crea
 endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session", ...sessionBodyDoc }, projectAccess, async (c) => {
   const input = parseFreezer(SessionBody, await body(c));
   const ref = { projectId: param(c, "project_id"), sessionId: newId() };
-  settled(c, await sessionStub(c, ref).put(ref, input, owner(c)));
+  settled(c, await sessionStub(c, ref).put(ref, input, owner(c), true));
   return c.json({ session_id: ref.sessionId }, 201);
 });
 
@@ -152,13 +164,13 @@ endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id`, { tags, summary: 
 
 endpoint(schedulerRoutes, "put", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Add a job to the session" }, projectAccess, async (c) => {
   const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).addJob(ref, param(c, "job_id")));
+  settled(c, await sessionStub(c, ref).addJob(ref, existingId(c, "job_id")));
   return c.body(null, 204);
 });
 
 endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Remove a job from the session (the job is stopped)" }, projectAccess, async (c) => {
   const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).removeJob(ref, param(c, "job_id")));
+  settled(c, await sessionStub(c, ref).removeJob(ref, existingId(c, "job_id")));
   return c.body(null, 204);
 });
 
@@ -222,7 +234,7 @@ endpoint(schedulerRoutes, "post", JOBS, { tags, summary: "Create a job", ...jobB
   return c.json({ job_id: doc.job_id }, 201);
 });
 
-const jobRef = (c: C) => ({ projectId: param(c, "project_id"), jobId: param(c, "job_id") });
+const jobRef = (c: C) => ({ projectId: param(c, "project_id"), jobId: existingId(c, "job_id") });
 
 endpoint(schedulerRoutes, "get", `${JOBS}/:job_id`, { tags, summary: "A job" }, projectAccess, async (c) => {
   const { projectId, jobId } = jobRef(c);
@@ -230,6 +242,12 @@ endpoint(schedulerRoutes, "get", `${JOBS}/:job_id`, { tags, summary: "A job" }, 
   if (!doc) throw errors.notFound("No job found with the given ID");
   return c.json(doc);
 });
+
+/** A job stored before the depth limit, which SQLite cannot change in place (see unreadableJob). */
+const unreadableJobError = (jobId: string) => {
+  const r = unreadableJob(jobId);
+  return new ApiError(r.kind, r.message, { status: r.status });
+};
 
 /** Attempts at a job PATCH when concurrent writers keep moving its version. */
 const PATCH_ATTEMPTS = 5;
@@ -243,13 +261,14 @@ endpoint(schedulerRoutes, "patch", `${JOBS}/:job_id`, { tags, summary: "Merge ch
     const doc = await getJob(db, projectId, jobId);
     if (!doc) throw errors.notFound("No job found with the given ID");
     const next = patchedJob(doc, patch);
+    // A job stored before the depth limit is taken only with a patch that brings it within it.
+    assertJsonDepth(next, "The job's document (stored before the depth limit) with this patch");
     if (await updateJobIfUnchanged(db, doc, next)) return c.json({ job_id: jobId, version: next.version });
   }
   throw errors.conflict("The job kept changing while it was being updated; try again");
 });
 
 endpoint(schedulerRoutes, "post", `${JOBS}/:job_id`, { tags, summary: "Replace (or create) the job with this id", ...jobBodyDoc }, projectAccess, async (c) => {
-  const { projectId } = jobRef(c);
   const jobId = newDocumentId(c, "job_id");
   const input = parseFreezer(JobBody, await body(c));
   const version = await replaceJob(database(c.env), jobFrom(input, jobId, owner(c), nowSeconds()));
@@ -278,7 +297,9 @@ endpoint(
     }
     const event = Object.keys(raw)[0];
     if (!EVENTS.includes(event)) throw new ApiError("method_not_allowed", "Bad Event Method", { status: 405 });
-    if (!(await setJobEvent(database(c.env), projectId, jobId, event))) throw errors.notFound("No job found with the given ID");
+    const outcome = await setJobEvent(database(c.env), projectId, jobId, event);
+    if (outcome === "missing") throw errors.notFound("No job found with the given ID");
+    if (outcome === "unreadable") throw unreadableJobError(jobId);
     return c.json({ result: "success" }, 202);
   },
 );
