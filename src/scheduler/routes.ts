@@ -13,8 +13,10 @@ import { unreadableJob, type Outcome, type SessionAction } from "./session-tag-c
 import {
   deleteJob,
   getJob,
-  getSession,
+  getJobText,
+  getSessionText,
   insertJob,
+  listBody,
   listJobs,
   listSessions,
   MAX_SEARCH_TERMS,
@@ -92,6 +94,9 @@ async function searchOf(c: C): Promise<Search> {
   return search;
 }
 
+/** Documents are stored as the JSON text they are sent as: passed through, not parsed and re-serialised. */
+const jsonText = (c: C, text: string) => c.body(text, 200, { "content-type": "application/json" });
+
 const listDoc = { request: { query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }) } };
 
 // ─── Sessions ───────────────────────────────────────────────────────────────
@@ -125,7 +130,7 @@ const sessionBodyDoc = { request: { body: { content: { "application/json": { sch
 endpoint(schedulerRoutes, "get", SESSIONS, { tags, summary: "List sessions (creation order; optional search)", ...listDoc }, projectAccess, async (c) => {
   const page = pageOf(c);
   const sessions = await listSessions(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return c.json({ sessions });
+  return jsonText(c, listBody("sessions", sessions));
 });
 
 endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session", ...sessionBodyDoc }, projectAccess, async (c) => {
@@ -136,9 +141,9 @@ endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session",
 });
 
 endpoint(schedulerRoutes, "get", `${SESSIONS}/:session_id`, { tags, summary: "A session with its jobs" }, projectAccess, async (c) => {
-  const doc = await getSession(database(c.env), sessionRef(c));
+  const doc = await getSessionText(database(c.env), sessionRef(c));
   if (!doc) throw errors.notFound("No session found with the given ID");
-  return c.json(doc);
+  return jsonText(c, doc);
 });
 
 endpoint(schedulerRoutes, "patch", `${SESSIONS}/:session_id`, { tags, summary: "Merge changes into a session" }, projectAccess, async (c) => {
@@ -224,7 +229,7 @@ const jobBodyDoc = { request: { body: { content: { "application/json": { schema:
 endpoint(schedulerRoutes, "get", JOBS, { tags, summary: "List jobs (creation order; optional search, e.g. by client_id)", ...listDoc }, projectAccess, async (c) => {
   const page = pageOf(c);
   const jobs = await listJobs(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return c.json({ jobs });
+  return jsonText(c, listBody("jobs", jobs));
 });
 
 endpoint(schedulerRoutes, "post", JOBS, { tags, summary: "Create a job", ...jobBodyDoc }, projectAccess, async (c) => {
@@ -238,9 +243,9 @@ const jobRef = (c: C) => ({ projectId: param(c, "project_id"), jobId: existingId
 
 endpoint(schedulerRoutes, "get", `${JOBS}/:job_id`, { tags, summary: "A job" }, projectAccess, async (c) => {
   const { projectId, jobId } = jobRef(c);
-  const doc = await getJob(database(c.env), projectId, jobId);
+  const doc = await getJobText(database(c.env), projectId, jobId);
   if (!doc) throw errors.notFound("No job found with the given ID");
-  return c.json(doc);
+  return jsonText(c, doc);
 });
 
 /** A job stored before the depth limit, which SQLite cannot change in place (see unreadableJob). */

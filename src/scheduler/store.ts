@@ -24,6 +24,12 @@ const sessionKey = (ref: SessionRef) =>
 
 const docVersion = sql`json_extract(${schedulerSessions.doc}, '$.version')`;
 
+/** A document column as its stored text: a `sql` field skips drizzle's JSON decoding. */
+const docText = (column: typeof schedulerSessions.doc | typeof schedulerJobs.doc) => sql<string>`${column}`;
+
+/** A list's JSON body from stored document texts: `{"<key>":[doc,doc,...]}`. */
+export const listBody = (key: string, docs: string[]) => `{"${key}":[${docs.join(",")}]}`;
+
 /** Reads the session row for its Durable Object (`run` keeps D1's metadata, for the request's cost). */
 export async function readSession(db: Database, ref: SessionRef): Promise<{ doc: SessionDoc | null; meta: D1Meta }> {
   const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{ doc: string }>;
@@ -54,9 +60,10 @@ export const updateSession = (db: Database, doc: SessionDoc) =>
 
 export const deleteSession = (db: Database, ref: SessionRef) => db.delete(schedulerSessions).where(sessionKey(ref));
 
-export async function getSession(db: Database, ref: SessionRef): Promise<SessionDoc | null> {
-  const [row] = await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1);
-  return (row?.doc as unknown as SessionDoc) ?? null;
+/** The stored JSON text of a session, sent as it is (no parse and re-serialise per request). */
+export async function getSessionText(db: Database, ref: SessionRef): Promise<string | null> {
+  const [row] = await db.select({ doc: docText(schedulerSessions.doc) }).from(schedulerSessions).where(sessionKey(ref)).limit(1);
+  return row?.doc ?? null;
 }
 
 // ─── Jobs ───────────────────────────────────────────────────────────────────
@@ -66,6 +73,11 @@ const jobKey = (projectId: string, jobId: string) => and(eq(schedulerJobs.projec
 export async function getJob(db: Database, projectId: string, jobId: string): Promise<JobDoc | null> {
   const [row] = await db.select({ doc: schedulerJobs.doc }).from(schedulerJobs).where(jobKey(projectId, jobId)).limit(1);
   return (row?.doc as unknown as JobDoc) ?? null;
+}
+
+export async function getJobText(db: Database, projectId: string, jobId: string): Promise<string | null> {
+  const [row] = await db.select({ doc: docText(schedulerJobs.doc) }).from(schedulerJobs).where(jobKey(projectId, jobId)).limit(1);
+  return row?.doc ?? null;
 }
 
 const jobRow = (doc: JobDoc) => ({
@@ -334,31 +346,33 @@ function readable(doc: SQL, where: SQL[]): SQL[] {
   return where.length === 0 ? [] : [sql`CASE WHEN json_valid(${doc}) THEN ${and(...where)} ELSE 0 END`];
 }
 
-export async function listSessions(db: Database, projectId: string, search: Search, page: Page) {
+/** A page of session documents as their stored JSON texts. */
+export async function listSessions(db: Database, projectId: string, search: Search, page: Page): Promise<string[]> {
   const { where } = searchConditions(sql`${schedulerSessions.doc}`, sessionShape, search, {});
   const rows = await db
-    .select({ doc: schedulerSessions.doc })
+    .select({ doc: docText(schedulerSessions.doc) })
     .from(schedulerSessions)
     .where(and(eq(schedulerSessions.projectId, projectId), ...readable(sql`${schedulerSessions.doc}`, where)))
     .orderBy(asc(schedulerSessions.seq))
     .limit(page.limit)
     .offset(page.offset);
-  return rows.map((r) => r.doc as unknown as SessionDoc);
+  return rows.map((r) => r.doc);
 }
 
-export async function listJobs(db: Database, projectId: string, search: Search, page: Page) {
+/** A page of job documents as their stored JSON texts. */
+export async function listJobs(db: Database, projectId: string, search: Search, page: Page): Promise<string[]> {
   const { where, lifted } = searchConditions(sql`${schedulerJobs.doc}`, jobShape, search, {
     client_id: sql`${schedulerJobs.clientId}`,
     session_id: sql`${schedulerJobs.sessionId}`,
   });
   const rows = await db
-    .select({ doc: schedulerJobs.doc })
+    .select({ doc: docText(schedulerJobs.doc) })
     .from(schedulerJobs)
     .where(and(eq(schedulerJobs.projectId, projectId), ...lifted, ...readable(sql`${schedulerJobs.doc}`, where)))
     .orderBy(asc(schedulerJobs.seq))
     .limit(page.limit)
     .offset(page.offset);
-  return rows.map((r) => r.doc as unknown as JobDoc);
+  return rows.map((r) => r.doc);
 }
 
 /** Counts pairs and `_all` terms so a search stays under D1's bound-parameter cap. */
