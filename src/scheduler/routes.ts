@@ -29,7 +29,7 @@ import {
   type SessionRef,
 } from "./store";
 
-/** OpenStack Freezer v2 sessions and jobs (spec/scheduler.md), plus the Keystone shim its client logs in through. */
+/** OpenStack Freezer v2 sessions and jobs (docs/api/scheduler.md), plus the Keystone shim its client logs in through. */
 export const schedulerRoutes = familyRouter();
 const tags = ["scheduler"];
 type C = Context<AppEnv>;
