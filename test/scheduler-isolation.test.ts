@@ -151,6 +151,37 @@ describe("a job in another session moves", () => {
   });
 });
 
+describe("the depth limit at every scheduler door", () => {
+  it("refuses a document one level past the limit on every route that takes a body, and changes nothing", async () => {
+    const p = unique("door");
+    const s = await createSession(p);
+    const j = await createJob(p, { job_id: "door-job" });
+    await addJob(p, s, j);
+    const before = [await getSession(p, s), await getJob(p, j)];
+    const deep = JSON.parse(`${"[".repeat(JSON_MAX_DEPTH)}${"]".repeat(JSON_MAX_DEPTH)}`);
+    const action = { freezer_action: { action: "backup", mode: "fs", extra: deep } };
+    const cases: Array<[string, string, unknown]> = [
+      ["POST", `/v2/${p}/sessions/`, { schedule: {}, description: "x", extra: deep }],
+      ["POST", `/v2/${p}/sessions/${s}`, { schedule: {}, junk: deep }],
+      ["PATCH", `/v2/${p}/sessions/${s}`, { description: "x", junk: deep }],
+      ["POST", `/v2/${p}/sessions/${s}/action`, { start: { job_id: j, current_tag: deep } }],
+      ["POST", `/v2/${p}/jobs/`, { client_id: "c", job_actions: [action], job_schedule: {} }],
+      ["POST", `/v2/${p}/jobs/${j}`, { client_id: "c", job_actions: [action], job_schedule: {} }],
+      ["PATCH", `/v2/${p}/jobs/${j}`, { job_actions: [action] }],
+      ["POST", `/v2/${p}/jobs/${j}/event`, { stop: deep }],
+    ];
+    for (const [method, path, json] of cases) {
+      const res = await callJson(path, { method, json });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(res.body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
+    }
+    const search = await callJson(`/v2/${p}/jobs/?search=${encodeURIComponent(JSON.stringify({ match: [{ a: deep }] }))}`);
+    expect(search.status).toBe(400);
+    expect([await getSession(p, s), await getJob(p, j)]).toEqual(before);
+    expect((await callJson(`/v2/${p}/sessions/`)).body.sessions).toHaveLength(1);
+  });
+});
+
 describe("a job stored before the depth limit", () => {
   const deepActions = `[${"[".repeat(1200)}${"]".repeat(1200)}]`;
   async function storeDeepJob(p: string, jobId: string, sessionId = "") {
