@@ -256,8 +256,12 @@ export class SessionTagCounter extends DurableObject<Env> {
       await this.commit(doc, addJobWrites(this.db, doc, jobId, job.sessionId), order);
       if (job.sessionId && job.sessionId !== ref.sessionId) {
         // The other session's row changed in that batch; its object must not answer from its copy.
+        // Should this call fail, the move stands: that object's next write is refused (stale
+        // version) and it reads the row again.
         const other = { projectId: ref.projectId, sessionId: job.sessionId };
-        await this.env.SESSION_TAGS.get(this.env.SESSION_TAGS.idFromName(sessionObjectName(other))).forget();
+        await this.env.SESSION_TAGS.get(this.env.SESSION_TAGS.idFromName(sessionObjectName(other)))
+          .forget()
+          .catch(() => {});
       }
       return null;
     });
