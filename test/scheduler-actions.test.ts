@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { sessionObjectName } from "../src/scheduler/store";
 import { callJson } from "./helpers/http";
 import { act, addJob, ageRun, createJob, createSession, getSession } from "./helpers/scheduler";
 
@@ -18,6 +19,8 @@ async function sessionWithJobs(count: number, body: Record<string, unknown> = {}
   }
   return { p, s, jobs };
 }
+
+const sessionObject = (projectId: string, sessionId: string) => env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
 
 const start = (p: string, s: string, job_id: string, current_tag: unknown) => act(p, s, { start: { job_id, current_tag } });
 const end = (p: string, s: string, job_id: string, result: string) => act(p, s, { end: { job_id, current_tag: 0, result } });
@@ -76,14 +79,13 @@ describe("start", () => {
 
   it("uses a hold-off of 60 seconds where a stored session lacks one", async () => {
     const { p, s, jobs } = await sessionWithJobs(1);
-    const name = `${p}/${s}`;
-    const stub = env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(name));
-    await runInDurableObject(stub, (_, state) => {
-      const doc = state.storage.kv.get<Record<string, unknown>>("doc")!;
-      delete doc.hold_off;
-      doc.time_start = Math.floor(Date.now() / 1000) - 45;
-      state.storage.kv.put("doc", doc);
-    });
+    // A row as an older version stored it; the object reads D1 again once its copy is dropped.
+    await env.DB.prepare(
+      "UPDATE scheduler_sessions SET doc = json_set(json_remove(doc, '$.hold_off'), '$.time_start', ?) WHERE project_id = ? AND session_id = ?",
+    )
+      .bind(Math.floor(Date.now() / 1000) - 45, p, s)
+      .run();
+    await sessionObject(p, s).forget();
     // 45 s ago is inside a 60 s window: the current tag is held off.
     expect((await start(p, s, jobs[0], 0)).body).toEqual({ result: "hold-off", session_tag: 0 });
   });
@@ -118,8 +120,8 @@ describe("start", () => {
     const { p, s, jobs } = await sessionWithJobs(2);
     await start(p, s, jobs[0], 0);
     await end(p, s, jobs[0], "success");
-    const stub = env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(`${p}/${s}`));
-    const held = await runInDurableObject(stub, (_, state) => state.storage.kv.get("doc"));
+    const held = await runInDurableObject(sessionObject(p, s), (_, state) => state.storage.kv.get("doc"));
+    expect(held).toMatchObject({ session_id: s, project_id: p });
     const row = await env.DB.prepare("SELECT doc FROM scheduler_sessions WHERE project_id = ? AND session_id = ?").bind(p, s).first<{ doc: string }>();
     expect(JSON.parse(row!.doc)).toEqual(held);
     expect(await getSession(p, s)).toEqual(held);

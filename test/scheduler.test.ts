@@ -351,18 +351,20 @@ describe("jobs in sessions", () => {
     expect(Object.keys((await getSession(p, s)).jobs)).toEqual([j]);
   });
 
-  it("refuses unknown jobs and jobs of another session", async () => {
+  it("refuses unknown jobs; a job in another session moves, leaving that session's map", async () => {
     const p = project();
     const s1 = await createSession(p);
-    const s2 = await createSession(p);
+    const s2 = await createSession(p, { session_tag: 7 });
     const j = await createJob(p);
     const unknown = await callJson(`/v2/${p}/sessions/${s1}/jobs/nope`, { method: "PUT" });
     expect(unknown.status).toBe(404);
     await addJob(p, s1, j);
-    const taken = await callJson(`/v2/${p}/sessions/${s2}/jobs/${j}`, { method: "PUT" });
-    expect(taken.status).toBe(409);
-    expect((await getSession(p, s2)).jobs).toEqual({});
-    expect((await getJob(p, j)).session_id).toBe(s1);
+    const v1 = (await getSession(p, s1)).version;
+    const moved = await call(`/v2/${p}/sessions/${s2}/jobs/${j}`, { method: "PUT" });
+    expect(moved.status).toBe(204);
+    expect(Object.keys((await getSession(p, s2)).jobs)).toEqual([j]);
+    expect(await getSession(p, s1)).toMatchObject({ jobs: {}, version: v1 + 1 });
+    expect(await getJob(p, j)).toMatchObject({ session_id: s2, session_tag: 7 });
   });
 
   it("removing a job takes it out of the map and stops it", async () => {

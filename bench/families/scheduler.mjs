@@ -1,4 +1,4 @@
-// Scheduler sessions and jobs (/v2/{project}/sessions|jobs, spec/scheduler.md): sessions
+// Scheduler sessions and jobs (/v2/{project}/sessions|jobs, docs/api/scheduler.md): sessions
 // are created one by one (each one is a Durable Object writing through to D1; the API
 // has no bulk route); a few of them get a job so start/end actions can be driven.
 import { inBatches } from "../lib/seed.mjs";

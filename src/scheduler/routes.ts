@@ -9,12 +9,14 @@ import { parseInteger } from "../http/paging";
 import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
 import { mountKeystoneShim } from "./keystone";
 import { JOB_ID, JobBody, JobPatch, parseFreezer, parseTag, Search, SessionBody, SessionPatch } from "./schemas";
-import type { Outcome, SessionAction } from "./session-tag-counter";
+import { unreadableJob, type Outcome, type SessionAction } from "./session-tag-counter";
 import {
   deleteJob,
   getJob,
-  getSession,
+  getJobText,
+  getSessionText,
   insertJob,
+  listBody,
   listJobs,
   listSessions,
   MAX_SEARCH_TERMS,
@@ -22,11 +24,12 @@ import {
   searchTerms,
   setJobEvent,
   updateJobIfUnchanged,
+  sessionObjectName,
   type Page,
   type SessionRef,
 } from "./store";
 
-/** OpenStack Freezer v2 sessions and jobs (spec/scheduler.md), plus the Keystone shim its client logs in through. */
+/** OpenStack Freezer v2 sessions and jobs (docs/api/scheduler.md), plus the Keystone shim its client logs in through. */
 export const schedulerRoutes = familyRouter();
 const tags = ["scheduler"];
 type C = Context<AppEnv>;
@@ -91,12 +94,15 @@ async function searchOf(c: C): Promise<Search> {
   return search;
 }
 
+/** Documents are stored as the JSON text they are sent as: passed through, not parsed and re-serialised. */
+const jsonText = (c: C, text: string) => c.body(text, 200, { "content-type": "application/json" });
+
 const listDoc = { request: { query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }) } };
 
 // ─── Sessions ───────────────────────────────────────────────────────────────
 
 function sessionStub(c: C, ref: SessionRef) {
-  return c.env.SESSION_TAGS.get(c.env.SESSION_TAGS.idFromName(`${ref.projectId}/${ref.sessionId}`));
+  return c.env.SESSION_TAGS.get(c.env.SESSION_TAGS.idFromName(sessionObjectName(ref)));
 }
 
 /** Unwraps a Durable Object outcome, counting the D1 work it did for this request. */
@@ -106,27 +112,38 @@ function settled<T>(c: C, outcome: Outcome<T>): T {
   return outcome.value;
 }
 
-const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), sessionId: param(c, "session_id") });
+/**
+ * An id of an existing session or job. Every stored id matches `[\w-]+` (made by the server
+ * or checked on creation), so any other text names nothing: 404 before D1 or a Durable
+ * Object is touched (an encoded `/` in it cannot reach another project's session).
+ */
+function existingId(c: C, name: "session_id" | "job_id"): string {
+  const id = param(c, name);
+  if (!JOB_ID.test(id)) throw errors.notFound(`No ${name === "job_id" ? "job" : "session"} found with the given ID`);
+  return id;
+}
+
+const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), sessionId: existingId(c, "session_id") });
 
 const sessionBodyDoc = { request: { body: { content: { "application/json": { schema: SessionBody } } } } };
 
 endpoint(schedulerRoutes, "get", SESSIONS, { tags, summary: "List sessions (creation order; optional search)", ...listDoc }, projectAccess, async (c) => {
   const page = pageOf(c);
   const sessions = await listSessions(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return c.json({ sessions });
+  return jsonText(c, listBody("sessions", sessions));
 });
 
 endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session", ...sessionBodyDoc }, projectAccess, async (c) => {
   const input = parseFreezer(SessionBody, await body(c));
   const ref = { projectId: param(c, "project_id"), sessionId: newId() };
-  settled(c, await sessionStub(c, ref).put(ref, input, owner(c)));
+  settled(c, await sessionStub(c, ref).put(ref, input, owner(c), true));
   return c.json({ session_id: ref.sessionId }, 201);
 });
 
 endpoint(schedulerRoutes, "get", `${SESSIONS}/:session_id`, { tags, summary: "A session with its jobs" }, projectAccess, async (c) => {
-  const doc = await getSession(database(c.env), sessionRef(c));
+  const doc = await getSessionText(database(c.env), sessionRef(c));
   if (!doc) throw errors.notFound("No session found with the given ID");
-  return c.json(doc);
+  return jsonText(c, doc);
 });
 
 endpoint(schedulerRoutes, "patch", `${SESSIONS}/:session_id`, { tags, summary: "Merge changes into a session" }, projectAccess, async (c) => {
@@ -152,13 +169,13 @@ endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id`, { tags, summary: 
 
 endpoint(schedulerRoutes, "put", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Add a job to the session" }, projectAccess, async (c) => {
   const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).addJob(ref, param(c, "job_id")));
+  settled(c, await sessionStub(c, ref).addJob(ref, existingId(c, "job_id")));
   return c.body(null, 204);
 });
 
 endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Remove a job from the session (the job is stopped)" }, projectAccess, async (c) => {
   const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).removeJob(ref, param(c, "job_id")));
+  settled(c, await sessionStub(c, ref).removeJob(ref, existingId(c, "job_id")));
   return c.body(null, 204);
 });
 
@@ -212,7 +229,7 @@ const jobBodyDoc = { request: { body: { content: { "application/json": { schema:
 endpoint(schedulerRoutes, "get", JOBS, { tags, summary: "List jobs (creation order; optional search, e.g. by client_id)", ...listDoc }, projectAccess, async (c) => {
   const page = pageOf(c);
   const jobs = await listJobs(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return c.json({ jobs });
+  return jsonText(c, listBody("jobs", jobs));
 });
 
 endpoint(schedulerRoutes, "post", JOBS, { tags, summary: "Create a job", ...jobBodyDoc }, projectAccess, async (c) => {
@@ -222,14 +239,20 @@ endpoint(schedulerRoutes, "post", JOBS, { tags, summary: "Create a job", ...jobB
   return c.json({ job_id: doc.job_id }, 201);
 });
 
-const jobRef = (c: C) => ({ projectId: param(c, "project_id"), jobId: param(c, "job_id") });
+const jobRef = (c: C) => ({ projectId: param(c, "project_id"), jobId: existingId(c, "job_id") });
 
 endpoint(schedulerRoutes, "get", `${JOBS}/:job_id`, { tags, summary: "A job" }, projectAccess, async (c) => {
   const { projectId, jobId } = jobRef(c);
-  const doc = await getJob(database(c.env), projectId, jobId);
+  const doc = await getJobText(database(c.env), projectId, jobId);
   if (!doc) throw errors.notFound("No job found with the given ID");
-  return c.json(doc);
+  return jsonText(c, doc);
 });
+
+/** A job stored before the depth limit, which SQLite cannot change in place (see unreadableJob). */
+const unreadableJobError = (jobId: string) => {
+  const r = unreadableJob(jobId);
+  return new ApiError(r.kind, r.message, { status: r.status });
+};
 
 /** Attempts at a job PATCH when concurrent writers keep moving its version. */
 const PATCH_ATTEMPTS = 5;
@@ -243,13 +266,14 @@ endpoint(schedulerRoutes, "patch", `${JOBS}/:job_id`, { tags, summary: "Merge ch
     const doc = await getJob(db, projectId, jobId);
     if (!doc) throw errors.notFound("No job found with the given ID");
     const next = patchedJob(doc, patch);
+    // A job stored before the depth limit is taken only with a patch that brings it within it.
+    assertJsonDepth(next, "The job's document (stored before the depth limit) with this patch");
     if (await updateJobIfUnchanged(db, doc, next)) return c.json({ job_id: jobId, version: next.version });
   }
   throw errors.conflict("The job kept changing while it was being updated; try again");
 });
 
 endpoint(schedulerRoutes, "post", `${JOBS}/:job_id`, { tags, summary: "Replace (or create) the job with this id", ...jobBodyDoc }, projectAccess, async (c) => {
-  const { projectId } = jobRef(c);
   const jobId = newDocumentId(c, "job_id");
   const input = parseFreezer(JobBody, await body(c));
   const version = await replaceJob(database(c.env), jobFrom(input, jobId, owner(c), nowSeconds()));
@@ -278,7 +302,9 @@ endpoint(
     }
     const event = Object.keys(raw)[0];
     if (!EVENTS.includes(event)) throw new ApiError("method_not_allowed", "Bad Event Method", { status: 405 });
-    if (!(await setJobEvent(database(c.env), projectId, jobId, event))) throw errors.notFound("No job found with the given ID");
+    const outcome = await setJobEvent(database(c.env), projectId, jobId, event);
+    if (outcome === "missing") throw errors.notFound("No job found with the given ID");
+    if (outcome === "unreadable") throw unreadableJobError(jobId);
     return c.json({ result: "success" }, 202);
   },
 );

@@ -1,17 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
 import { database, type Database } from "../db/client";
+import type { BatchItem } from "drizzle-orm/batch";
+import { JSON_MAX_DEPTH } from "../http/body";
 import type { ErrorKind } from "../http/errors";
 import { LEGACY_HOLD_OFF, NEVER, nowSeconds, patchedSession, sessionFrom, type Owner, type SessionDoc } from "./documents";
 import type { SessionBody, SessionPatch } from "./schemas";
 import {
-  attachJob,
+  addJobWrites,
   deleteSession,
   detachAllJobs,
   detachJob,
   getJob,
-  insertSession,
+  putSession,
+  readJobForSession,
+  readSession,
+  removeJobWrites,
+  sessionObjectName,
   updateSession,
-  updateSessionIfAttached,
   type SessionRef,
 } from "./store";
 
@@ -94,11 +99,21 @@ export type SessionAction =
   | { action: "start"; jobId: string; tag: number }
   | { action: "end"; jobId: string; result: string };
 
+/** A conditional write changed nothing: another writer moved the row since it was read. */
+class Stale {}
+
+/** Attempts at an operation whose row keeps moving under it (a job moving between sessions). */
+const ATTEMPTS = 3;
+
 /**
- * One per scheduler session (named `project/session`): every change to the session
- * runs here, one at a time, so racing agents see a single tag. The document lives in
- * this object's storage and is written through to D1 (lists and reads use D1) before
- * it is kept here: a failed D1 write changes nothing.
+ * One per scheduler session, named by `sessionObjectName`: every change to the session
+ * runs here, one at a time, so racing agents see a single tag. D1 holds the document;
+ * this object keeps a copy (and the order jobs were added in) so a start reads nothing.
+ * Every D1 write is conditioned on the version the copy holds: when another writer moved
+ * the row (a job moving to another session leaves this map), the write changes nothing,
+ * the copy is dropped and the operation runs again on the row as it is. The copy is
+ * dropped before each write and kept again after it, so whatever fails in between, the
+ * object never holds a document D1 does not: it only ever holds D1's row or nothing.
  */
 export class SessionTagCounter extends DurableObject<Env> {
   private tail: Promise<unknown> = Promise.resolve();
@@ -109,7 +124,15 @@ export class SessionTagCounter extends DurableObject<Env> {
       const d1: D1Meta[] = [];
       this.d1 = d1; // one change at a time, so one list per change
       try {
-        return { ok: true, value: await work(), d1 };
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return { ok: true, value: await work(), d1 };
+          } catch (e) {
+            if (!(e instanceof Stale)) throw e;
+            this.drop();
+            if (attempt === ATTEMPTS) throw new Refusal("other", 409, "The session kept changing while it was being updated; try again");
+          }
+        }
       } catch (e) {
         if (e instanceof Refusal) return { ok: false, kind: e.kind, status: e.status, message: e.message };
         throw e;
@@ -123,8 +146,22 @@ export class SessionTagCounter extends DurableObject<Env> {
   private d1: D1Meta[] = [];
   private readonly db: Database = database(this.env);
 
-  private stored(): SessionDoc | undefined {
-    return this.ctx.storage.kv.get<SessionDoc>("doc");
+  /** The session as D1 holds it: the kept copy, else the row (kept for the next call). */
+  private async current(ref: SessionRef): Promise<SessionDoc | undefined> {
+    const kept = this.ctx.storage.kv.get<SessionDoc>("doc");
+    // The name holds both ids, so a kept copy is always this pair's; checked all the same.
+    if (kept && kept.project_id === ref.projectId && kept.session_id === ref.sessionId) return kept;
+    const generation = this.generation;
+    const { doc, meta } = await readSession(this.db, ref);
+    this.d1.push(meta);
+    if (doc && generation === this.generation) this.ctx.storage.kv.put("doc", doc);
+    return doc ?? undefined;
+  }
+
+  private async existing(ref: SessionRef): Promise<SessionDoc> {
+    const doc = await this.current(ref);
+    if (!doc) throw noSession();
+    return structuredClone(doc);
   }
 
   /** Job ids in the order they were added (a JSON object puts numeric-looking keys first). */
@@ -134,39 +171,52 @@ export class SessionTagCounter extends DurableObject<Env> {
     return order;
   }
 
-  private keep(doc: SessionDoc, order?: string[]) {
-    this.ctx.storage.kv.put("doc", doc);
+  /** Counts `forget` calls, so a copy read before one is not kept after it. */
+  private generation = 0;
+
+  private drop() {
+    this.ctx.storage.kv.delete("doc");
+  }
+
+  /** Called by the session a job moved to: this session's row changed behind its copy. */
+  forget() {
+    this.generation += 1;
+    this.drop();
+  }
+
+  /**
+   * Runs `writes` (one batch) with the copy dropped; keeps `doc` when the first write
+   * changed a row, else the row moved since it was read: Stale.
+   */
+  private async commit(doc: SessionDoc | null, writes: readonly [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]], order?: string[]) {
+    this.drop();
+    const generation = this.generation;
+    const results = (await this.db.batch(writes)) as unknown as D1Result[];
+    for (const r of results) if (r?.meta) this.d1.push(r.meta);
+    if (results[0].meta.changes !== 1) throw new Stale();
+    if (doc && generation === this.generation) this.ctx.storage.kv.put("doc", doc);
     if (order) this.ctx.storage.kv.put("order", order);
   }
 
-  private existing(): SessionDoc {
-    const doc = this.stored();
-    if (!doc) throw noSession();
-    return doc;
-  }
-
-  private note(results: unknown[]) {
-    for (const r of results) {
-      const meta = (r as { meta?: D1Meta })?.meta;
-      if (meta) this.d1.push(meta);
-    }
-  }
-
-  /** Creates the session, or replaces it keeping its jobs (POST with an id). */
-  put(ref: SessionRef, body: SessionBody, owner: Owner): Promise<Outcome<{ version: number }>> {
+  /**
+   * Creates the session, or replaces it keeping its jobs (POST with an id). `fresh`: the
+   * id was just made by the server, so there is no row to read first.
+   */
+  put(ref: SessionRef, body: SessionBody, owner: Owner, fresh = false): Promise<Outcome<{ version: number }>> {
+    let first = fresh;
     return this.serially(async () => {
-      const doc = sessionFrom(body, ref.sessionId, owner, this.stored());
-      this.note([await insertSession(this.db, doc).run()]);
-      this.keep(doc);
+      const previous = first ? undefined : await this.current(ref);
+      first = false;
+      const doc = sessionFrom(body, ref.sessionId, owner, previous);
+      await this.commit(doc, [putSession(this.db, doc, previous?.version ?? null)]);
       return { version: doc.version };
     });
   }
 
   patch(ref: SessionRef, patch: SessionPatch): Promise<Outcome<{ version: number }>> {
     return this.serially(async () => {
-      const doc = patchedSession(this.existing(), patch);
-      this.note([await updateSession(this.db, doc).run()]);
-      this.keep(doc);
+      const doc = patchedSession(await this.existing(ref), patch);
+      await this.commit(doc, [updateSession(this.db, doc)]);
       return { version: doc.version };
     });
   }
@@ -174,26 +224,27 @@ export class SessionTagCounter extends DurableObject<Env> {
   /** Deletes the session and detaches its jobs, in one batch. */
   remove(ref: SessionRef): Promise<Outcome<null>> {
     return this.serially(async () => {
-      this.existing();
-      this.note(await this.db.batch([detachAllJobs(this.db, ref), deleteSession(this.db, ref)]));
-      this.ctx.storage.kv.delete("doc");
+      await this.existing(ref);
+      await this.commit(null, [deleteSession(this.db, ref), detachAllJobs(this.db, ref)]);
       this.ctx.storage.kv.delete("order");
       return null;
     });
   }
 
-  /** The session records the job; the job gets the session's id, tag and schedule. */
+  /**
+   * The session records the job; the job gets the session's id, tag and schedule. A job
+   * in another session moves: it leaves that session's map in the same batch.
+   */
   addJob(ref: SessionRef, jobId: string): Promise<Outcome<null>> {
     return this.serially(async () => {
-      const doc = structuredClone(this.existing());
-      const job = await getJob(this.db, ref.projectId, jobId);
+      const doc = await this.existing(ref);
+      const { job, meta } = await readJobForSession(this.db, ref.projectId, jobId);
+      this.d1.push(meta);
       if (!job) throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
-      if (job.session_id && job.session_id !== ref.sessionId) {
-        throw new Refusal("conflict", 409, `Job ${jobId} already belongs to session ${job.session_id}`);
-      }
-      const s = job.job_schedule ?? {};
+      if (!job.readable) throw unreadableJob(jobId);
+      const s = job.doc.job_schedule ?? {};
       doc.jobs[jobId] = {
-        client_id: job.client_id,
+        client_id: job.doc.client_id,
         status: (s.status as string) ?? "",
         result: (s.result as string) ?? "",
         time_started: (s.time_started as number) ?? NEVER,
@@ -201,16 +252,17 @@ export class SessionTagCounter extends DurableObject<Env> {
       };
       doc.version += 1;
       const order = this.order(doc);
-      const [jobWrite, sessionWrite] = await this.db.batch([
-        attachJob(this.db, ref, jobId, doc.session_tag, doc.schedule),
-        updateSessionIfAttached(this.db, doc, jobId),
-      ]);
-      this.note([jobWrite, sessionWrite]);
-      // The job moved to another session (or vanished) since it was read: nothing was written.
-      if ((sessionWrite as D1Result).meta.changes !== 1) {
-        throw new Refusal("conflict", 409, `Job ${jobId} was changed by another request; try again`);
+      // Stale also when the job moved since it was read: the next attempt reads it again.
+      await this.commit(doc, addJobWrites(this.db, doc, jobId, job.sessionId), order);
+      if (job.sessionId && job.sessionId !== ref.sessionId) {
+        // The other session's row changed in that batch; its object must not answer from its copy.
+        // Should this call fail, the move stands: that object's next write is refused (stale
+        // version) and it reads the row again.
+        const other = { projectId: ref.projectId, sessionId: job.sessionId };
+        await this.env.SESSION_TAGS.get(this.env.SESSION_TAGS.idFromName(sessionObjectName(other)))
+          .forget()
+          .catch(() => {});
       }
-      this.keep(doc, order);
       return null;
     });
   }
@@ -218,18 +270,17 @@ export class SessionTagCounter extends DurableObject<Env> {
   /** The job leaves the map and is stopped; a job that is not in the session is left as it is. */
   removeJob(ref: SessionRef, jobId: string): Promise<Outcome<null>> {
     return this.serially(async () => {
-      const doc = structuredClone(this.existing());
-      const inMap = jobId in doc.jobs;
-      if (!inMap) {
+      const doc = await this.existing(ref);
+      if (!(jobId in doc.jobs)) {
         // Already removed (a retry) or never added: a known job answers the same, an unknown one 404.
         if (!(await getJob(this.db, ref.projectId, jobId))) throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
-        this.note([await detachJob(this.db, ref, jobId).run()]);
+        const r = (await detachJob(this.db, doc, jobId).run()) as unknown as D1Result;
+        this.d1.push(r.meta);
         return null;
       }
       delete doc.jobs[jobId];
       doc.version += 1;
-      this.note(await this.db.batch([detachJob(this.db, ref, jobId), updateSession(this.db, doc)]));
-      this.keep(doc, this.order(doc));
+      await this.commit(doc, removeJobWrites(this.db, doc, jobId), this.order(doc));
       return null;
     });
   }
@@ -237,7 +288,7 @@ export class SessionTagCounter extends DurableObject<Env> {
   /** `start` / `end` of the spec; answers `{result, session_tag}`. */
   act(ref: SessionRef, action: SessionAction): Promise<Outcome<{ result: string; session_tag: number }>> {
     return this.serially(async () => {
-      const doc = structuredClone(this.existing());
+      const doc = await this.existing(ref);
       const now = nowSeconds();
       if (action.action === "start") {
         const { result, changed } = startRun(doc, action.jobId, action.tag, now);
@@ -252,7 +303,14 @@ export class SessionTagCounter extends DurableObject<Env> {
 
   private async write(doc: SessionDoc) {
     doc.version += 1;
-    this.note([await updateSession(this.db, doc).run()]);
-    this.keep(doc);
+    await this.commit(doc, [updateSession(this.db, doc)]);
   }
 }
+
+/** A job stored before the depth limit: SQLite cannot change it in place; replacing it repairs it. */
+export const unreadableJob = (jobId: string) =>
+  new Refusal(
+    "other",
+    409,
+    `Job ${jobId} was stored before the JSON depth limit (${JSON_MAX_DEPTH} levels) and nests deeper than the database can read: replace it (POST /v2/{project_id}/jobs/${jobId}) or delete it`,
+  );
