@@ -127,13 +127,59 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
     expect((await post("/sessions", noScm)).body.errors).toHaveProperty("scm_ref");
   });
 
-  it("refuses a description that is not an object of strings", async () => {
-    for (const description of ["a=b", ["a"], { a: 1 }, null]) {
+  it("refuses a description that is not an object of JSON scalars", async () => {
+    for (const description of ["a=b", ["a"], { a: { b: 1 } }, { a: [1] }, null]) {
       const r = await post("/sessions", { ...pluginSession(hex(0xbad4)), description });
       expect(r.status, JSON.stringify(description)).toBe(400);
       expect(r.body).toEqual({ message: "Bad description format" });
     }
     expect((await get(`/sessions/${hex(0xbad4)}`)).status).toBe(204);
+  });
+
+  it("accepts JSON scalars as description values and shows them as the reference's string tags", async () => {
+    const h = hex(0x5ca1);
+    const r = await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } });
+    expect(r.status).toBe(201);
+    expect(r.body.tags).toEqual([
+      { name: "pipeline_branch", key: "pipeline_branch", value: "scalars" },
+      { name: "pipeline_build_no", key: "pipeline_build_no", value: "1" },
+      { name: "fast", key: "fast", value: "true" },
+      { name: "ratio", key: "ratio", value: "0.5" },
+      { name: "none", key: "none", value: null },
+    ]);
+    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } })).status).toBe(200);
+    // The number 1 and the string "1" are different descriptions: nothing stored is overwritten.
+    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: "1", fast: true, ratio: 0.5, none: null } })).status).toBe(409);
+    expect((await get("/pipelines/scalars/builds")).body.builds).toEqual(["1"]);
+    expect((await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map((s: { session_h: string }) => s.session_h)).toContain(h);
+  });
+
+  it("caps description entries at 64 with a 400 naming the field, storing nothing", async () => {
+    const flagsBefore = await rowCount("monitor_session_flags");
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    const r = await post("/sessions", { ...pluginSession(hex(0xca9)), description: many });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ errors: { description: "at most 64 entries" }, message: "Input payload validation failed" });
+    expect(await rowCount("monitor_session_flags")).toBe(flagsBefore);
+    const { k64: _, ...most } = many;
+    expect((await post("/sessions", { ...pluginSession(hex(0xca9)), description: most })).status).toBe(201);
+    expect(await rowCount("monitor_session_flags")).toBe(flagsBefore + 64);
+  });
+
+  it("caps with_flags and restrict_flags at 32 names with a 400 (D1 binds at most 100 parameters)", async () => {
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `flag${i}`).join(",");
+    for (const query of [`with_flags=${names(33)}`, `with_flags=a&restrict_flags=${names(33)}`, `with_tags=${names(60)}`, `with_flags=${names(60)}&method=match_all`]) {
+      const r = await get(`/sessions/?${query}`);
+      expect(r.status, query).toBe(400);
+      expect(r.body.message, query).toMatch(/at most 32/);
+    }
+    const h = hex(0xf1a932);
+    await post("/sessions", pluginSession(h, Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`flag${i}`, `flag${i}`]))));
+    for (const method of ["match_any", "match_all"]) {
+      const ok = await get(`/sessions/?with_flags=${names(32)}&restrict_flags=${names(32)}&method=${method}`);
+      expect(ok.status, method).toBe(200);
+      expect(ok.body.sessions.map((s: { session_h: string }) => s.session_h), method).toEqual([h]);
+    }
   });
 
   it("answers malformed JSON with a 400 in the dialect", async () => {

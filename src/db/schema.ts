@@ -29,6 +29,8 @@ export const datasetAccess = sqliteTable("dataset_access", {
 });
 
 // ─── Test-run monitor (src/monitor) ─────────────────────────────────────────
+
+export type DescriptionValue = string | number | boolean | null;
 // `seq` is the rowid: rows are never deleted, so it is dense (1..N) and a page of a
 // whole collection is a rowid range, whatever its depth.
 
@@ -39,8 +41,9 @@ export const monitorSessions = sqliteTable(
     sessionH: text("session_h").notNull(),
     runDate: text("run_date").notNull(),
     scmRef: text("scm_ref"),
-    description: text("description", { mode: "json" }).$type<Record<string, string>>().notNull(),
-    /** description.pipeline_branch / pipeline_build_no, lifted out to be indexed. */
+    /** Values are JSON scalars: the plugin sends strings, other clients numbers, booleans or null. */
+    description: text("description", { mode: "json" }).$type<Record<string, DescriptionValue>>().notNull(),
+    /** description.pipeline_branch / pipeline_build_no as text, lifted out to be indexed. */
     pipelineBranch: text("pipeline_branch"),
     pipelineBuildNo: text("pipeline_build_no"),
   },

@@ -10,6 +10,8 @@ import {
   ContextOut,
   Count,
   Description,
+  DESCRIPTION_MAX_ENTRIES,
+  FLAGS_MAX,
   MetricIn,
   MetricOut,
   MetricsIn,
@@ -107,6 +109,9 @@ endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", Sessio
   }
   const description = Description.safeParse(input.description);
   if (!description.success || Array.isArray(input.description)) throw errors.badRequest("Bad description format");
+  if (Object.keys(description.data).length > DESCRIPTION_MAX_ENTRIES) {
+    throw errors.badRequest("Input payload validation failed", { description: `at most ${DESCRIPTION_MAX_ENTRIES} entries` });
+  }
   const { outcome, stored } = await createSession(database(c.env), { ...input, description: description.data });
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
 });
@@ -142,8 +147,13 @@ endpoint(
 
 /** `with_flags=a,b&restrict_flags=v1,v2&method=match_any|…`, flags and values paired by position. */
 function flagFilter(c: C) {
-  const names = (c.req.query("with_flags") ?? "").split(",").map((x) => x.trim());
+  // `with_tags` is what the reference's client library sends for `with_flags`.
+  const names = (c.req.query("with_flags") ?? c.req.query("with_tags") ?? "").split(",").map((x) => x.trim());
   const values = (c.req.query("restrict_flags") ?? "").split(",").map((x) => x.trim());
+  if (names.length > FLAGS_MAX || values.length > FLAGS_MAX) {
+    const field = names.length > FLAGS_MAX ? "with_flags" : "restrict_flags";
+    throw errors.badRequest(`Too many flags: at most ${FLAGS_MAX}`, { [field]: `at most ${FLAGS_MAX} comma-separated names` });
+  }
   const flags = names.flatMap((name, i) => (name ? [{ name, value: values[i] ? values[i] : null }] : []));
   return { flags, any: (c.req.query("method") ?? "match_any") === "match_any" };
 }

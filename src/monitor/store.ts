@@ -11,6 +11,7 @@ import {
   monitorPipelines,
   monitorSessionFlags,
   monitorSessions,
+  type DescriptionValue,
 } from "../db/schema";
 import type { ContextIn, MetricIn, Resource } from "./schemas";
 
@@ -26,9 +27,12 @@ export function sessionOut(r: SessionRow) {
     run_date: r.runDate,
     scm_ref: r.scmRef,
     // `name` is what the plugin and reference server use, `key` what the published docs show.
-    tags: Object.entries(r.description).map(([k, v]) => ({ name: k, key: k, value: v })),
+    tags: Object.entries(r.description).map(([k, v]) => ({ name: k, key: k, value: scalarText(v) })),
   };
 }
+
+/** A description value as the reference's string field shows it: numbers and booleans as JSON text, null stays null. */
+export const scalarText = (v: DescriptionValue): string | null => (v === null || typeof v === "string" ? v : JSON.stringify(v));
 
 export function contextOut(r: ContextRow) {
   return {
@@ -195,12 +199,13 @@ export const sessions = {
    * Served by the (name, value, session) index of monitor_session_flags.
    */
   withFlags: (db: Database, flags: Array<{ name: string; value: string | null }>, any: boolean) => {
-    const one = (f: { name: string; value: string | null }) =>
-      sql`SELECT ${monitorSessionFlags.sessionSeq} FROM ${monitorSessionFlags} WHERE ${monitorSessionFlags.name} = ${f.name} AND ${
-        f.value === null ? sql`${monitorSessionFlags.value} <> ''` : sql`${monitorSessionFlags.value} = ${f.value}`
-      }`;
-    const matching = sql.join(flags.map(one), any ? sql` UNION ` : sql` INTERSECT `);
-    return filtered(db, monitorSessions, sql`${monitorSessions.seq} IN (${matching})`, sessionOut);
+    const f = monitorSessionFlags;
+    const term = (x: { name: string; value: string | null }) =>
+      x.value === null ? sql`(${f.name} = ${x.name} AND ${f.value} <> '')` : sql`(${f.name} = ${x.name} AND ${f.value} = ${x.value})`;
+    const matching = (terms: SQL[]) => sql`${monitorSessions.seq} IN (SELECT ${f.sessionSeq} FROM ${f} WHERE ${sql.join(terms, sql` OR `)})`;
+    // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
+    const where = any ? matching(flags.map(term)) : sql.join(flags.map((x) => matching([term(x)])), sql` AND `);
+    return filtered(db, monitorSessions, where, sessionOut);
   },
 };
 
@@ -227,7 +232,7 @@ export type Upsert<T> = { outcome: "created" | "identical" | "conflict"; stored:
  */
 export async function createSession(
   db: Database,
-  s: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, string> },
+  s: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, DescriptionValue> },
 ): Promise<Upsert<SessionRow>> {
   const compare = (row: SessionRow): Upsert<SessionRow> => ({
     outcome:
@@ -237,13 +242,13 @@ export async function createSession(
   const existing = await findSession(db, s.session_h);
   if (existing) return compare(existing);
 
-  const branch = s.description.pipeline_branch || null;
-  const build = s.description.pipeline_build_no || null;
+  const branch = scalarText(s.description.pipeline_branch ?? null) || null;
+  const build = scalarText(s.description.pipeline_build_no ?? null) || null;
   // Flags take the new session's rowid, read inside the same batch.
   const flagInserts = Object.entries(s.description).map(([name, value]) =>
     db.insert(monitorSessionFlags).select(
       db
-        .select({ sessionSeq: monitorSessions.seq, name: sql<string>`${name}`.as("name"), value: sql<string>`${value}`.as("value") })
+        .select({ sessionSeq: monitorSessions.seq, name: sql<string>`${name}`.as("name"), value: sql<string>`${scalarText(value) ?? ""}`.as("value") })
         .from(monitorSessions)
         .where(eq(monitorSessions.sessionH, s.session_h)),
     ),
@@ -273,7 +278,7 @@ export async function createSession(
   return { outcome: "created", stored: (await findSession(db, s.session_h))! };
 }
 
-function sameRecord(a: Record<string, string>, b: Record<string, string>) {
+function sameRecord(a: Record<string, DescriptionValue>, b: Record<string, DescriptionValue>) {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
