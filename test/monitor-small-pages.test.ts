@@ -27,12 +27,13 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     expect(p1.body).toEqual({
       sessions: expect.any(Array),
       total_page: 3,
-      next_url: `${api}/sessions/dead?page=2`,
+      next_url: expect.stringMatching(/^\/api\/v1\/sessions\/dead\?page=2&cursor=a\d+\.3$/),
     });
     expect(p1.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead0", "dead1", "dead2"]);
     const p2 = await get("/sessions/dead?page=2");
-    expect(p2.body.prev_url).toBe(`${api}/sessions/dead?page=1`);
-    expect(p2.body.next_url).toBe(`${api}/sessions/dead?page=3`);
+    expect(p2.body.prev_url).toMatch(/^\/api\/v1\/sessions\/dead\?page=1&cursor=b\d+\.3$/);
+    expect(p2.body.next_url).toMatch(/^\/api\/v1\/sessions\/dead\?page=3&cursor=a\d+\.3$/);
+    expect((await get(p1.body.next_url.slice(api.length))).body).toEqual(p2.body);
     expect(p2.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead3", "dead4", "dead5"]);
     const last = await get("/sessions/dead?page=-1");
     expect(last.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead6"]);
@@ -46,11 +47,11 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     for (let i = 0; i < 4; i++) await post("/sessions", pluginSession(`keep${i}`, { suite: "smoke" }));
     const p1 = await get("/sessions/?with_flags=suite&restrict_flags=smoke");
     expect(p1.body.total_page).toBe(2);
-    expect(p1.body.next_url).toBe(`${api}/sessions/?with_flags=suite&restrict_flags=smoke&page=2`);
+    expect(p1.body.next_url).toMatch(/^\/api\/v1\/sessions\/\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
     const p2 = await get(p1.body.next_url.slice(api.length));
     expect(p2.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["keep3"]);
     const bare = await get("/sessions?with_flags=suite&restrict_flags=smoke");
-    expect(bare.body.next_url).toBe(`${api}/sessions?with_flags=suite&restrict_flags=smoke&page=2`);
+    expect(bare.body.next_url).toMatch(/^\/api\/v1\/sessions\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
   });
 
   it("pages the whole metric collection in insertion order, every row exactly once", async () => {
@@ -71,20 +72,20 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     expect(mine).toEqual([...mine].sort());
   });
 
-  it("sends null links on the component and build lists", async () => {
+  it("sends null links on build lists and leaves them out of the component list, as the reference does", async () => {
     for (let i = 0; i < 4; i++) {
       await post("/metrics", pluginMetric({ component: `comp${i}`, item_start_time: `c${i}`, session_h: "c0c0" }));
       await post("/sessions", pluginSession(`b${i}`, ciDescription("nightly", String(i))));
     }
     const comps = await get("/components/comp");
-    expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, prev_url: null, next_url: `${api}/components/comp?page=2` });
+    expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, next_url: `${api}/components/comp?page=2` });
     const builds = await get("/pipelines/nightly/builds?page=2");
-    expect(builds.body).toEqual({ builds: ["3"], total_page: 2, prev_url: `${api}/pipelines/nightly/builds?page=1`, next_url: null });
+    expect(builds.body).toEqual({ pipeline: "nightly", builds: ["3"], total_page: 2, prev_url: `${api}/pipelines/nightly/builds?page=1`, next_url: null });
   });
 
   it("does not page resources", async () => {
     await post("/metrics", metricsOf("4e54000000000000000000000000000b", 8, { component: "nopage" }));
-    const r = await get("/components/nopage/resources/memory/tail/5/metrics");
+    const r = await get("/resources/memory/components/nopage/tail/5/metrics");
     expect(Object.keys(r.body)).toEqual(["metrics"]);
     expect(r.body.metrics).toHaveLength(5);
   });

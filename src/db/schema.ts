@@ -31,8 +31,8 @@ export const datasetAccess = sqliteTable("dataset_access", {
 // ─── Test-run monitor (src/monitor) ─────────────────────────────────────────
 
 export type DescriptionValue = string | number | boolean | null;
-// `seq` is the rowid: rows are never deleted, so it is dense (1..N) and a page of a
-// whole collection is a rowid range, whatever its depth.
+// `seq` is the rowid: rows are never deleted, so it is dense (1..N): a whole collection's
+// size is max(seq) and its page N a rowid range; filtered lists step by seq (a keyset).
 
 export const monitorSessions = sqliteTable(
   "monitor_sessions",
@@ -144,26 +144,6 @@ export const monitorBuilds = sqliteTable(
   },
   (t) => [uniqueIndex("monitor_builds_key").on(t.branch, t.buildNo)],
 );
-
-/**
- * Metrics per session, context, item, variant, kind and component, updated in the batch
- * that inserts them: those counts (and the page totals of those lists) read one row.
- */
-export const monitorMetricCounts = sqliteTable(
-  "monitor_metric_counts",
-  {
-    scope: text("scope", { enum: ["session", "context", "item", "variant", "kind", "component"] }).notNull(),
-    key: text("key").notNull(),
-    n: integer("n").notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.scope, t.key] })],
-);
-
-/** Sizes of whole collections, updated in the batch that inserts (counts never scan). */
-export const monitorCounters = sqliteTable("monitor_counters", {
-  name: text("name").primaryKey(),
-  n: integer("n").notNull().default(0),
-});
 
 // ─── Task logs (src/logs) ───────────────────────────────────────────────────
 
