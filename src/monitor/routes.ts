@@ -43,7 +43,7 @@ import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";
 
-/** pytest-monitor's remote server (spec/monitor.md), mounted at /api/v1. Any token reads and writes. */
+/** pytest-monitor's remote server (docs/api/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
 // The API description is public, like /openapi.json: registered before the token check.
 monitorRoutes.get("/swagger.json", (c) => c.json(swaggerDocument(monitorRoutes, pkg.version)));
