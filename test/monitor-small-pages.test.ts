@@ -90,3 +90,29 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     expect(r.body.metrics).toHaveLength(5);
   });
 });
+
+describe("following links reads one page at any depth", () => {
+  it("steps through the metrics of an SCM filter in insertion order, each step bounded by the sessions it matches", async () => {
+    // 8 sessions, 30 metrics each, posted interleaved; the filter matches every other session.
+    for (let i = 0; i < 8; i++) await post("/sessions", { ...pluginSession(`5c3a1k${i}`), scm_ref: i % 2 ? `other${i}` : `walkref${i}` });
+    const perSession = Array.from({ length: 8 }, (_, i) => metricsOf(`5c3a1k${i}`, 30));
+    for (let k = 0; k < 30; k++) expect((await post("/metrics", perSession.map((ms) => ms[k]))).status).toBe(201);
+    const expected = Array.from({ length: 30 }, (_, k) => [0, 2, 4, 6].map((i) => `5c3a1k${i}/${perSession[i][k].item_start_time}`)).flat();
+
+    const seen: string[] = [];
+    const reads: number[] = [];
+    let next: string | undefined = "/filters/scm/walkref/metrics";
+    while (next) {
+      const r: { body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string }; res: Response } = await get(next);
+      seen.push(...r.body.metrics.map((m) => `${m.session_h}/${m.item_start_time}`));
+      reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
+      next = r.body.next_url?.slice(api.length);
+    }
+    expect(seen).toEqual(expected);
+    expect(reads).toHaveLength(40);
+    // 120 matches: the first page counts them; a later step reads a page's worth per matching session.
+    // Later steps cost the same at any depth, and less than the matches a full scan would read.
+    expect(Math.max(...reads.slice(1))).toBe(reads[1]);
+    expect(reads[1]).toBeLessThan(120);
+  });
+});

@@ -289,7 +289,7 @@ for (const [what, exact, like] of [
 get("/filters/scm/:ref/sessions", doc("Sessions whose SCM reference starts with ref", SessionsPage), (c, db) =>
   sendPage(c, db, "sessions", sessions.withScmPrefix(db, param(c, "ref"))),
 );
-get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.scm(db, param(c, "ref"))));
+get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) => sendPage(c, db, "metrics", metrics.ofScm(db, param(c, "ref"))));
 get("/filters/scm/:ref/metrics/count", doc("Number of metrics of those sessions", Count), (c, db) =>
   metricsCount(c, db, metricScopes.scm(db, param(c, "ref"))),
 );

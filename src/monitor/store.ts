@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import {
   monitorBuilds,
@@ -347,6 +347,35 @@ export const metricScopes = {
 export const metrics = {
   all: (db: Database) => wholeCollection(db, m, metricOut),
   in: (db: Database, scope: MetricScope) => (scope === undefined ? metrics.all(db) : filtered(db, m, scope, metricOut)),
+  /**
+   * Metrics of the sessions whose SCM reference starts with ref. A keyset step takes at
+   * most a page from each such session (by its index, from the cursor on) and keeps the
+   * first page of those: it reads a page per matching session, not every later match.
+   */
+  ofScm: (db: Database, ref: string): Listing<MetricIn> => {
+    const base = filtered(db, m, metricScopes.scm(db, ref), metricOut);
+    const x = alias(m, "x");
+    return {
+      ...base,
+      rows: (w) => {
+        if (!("after" in w || "before" in w)) return base.rows(w);
+        const after = "after" in w;
+        const perSession = db
+          .select({ seq: x.seq })
+          .from(x)
+          .where(and(sql`${x.sessionH} = ${s.sessionH}`, after ? gt(x.seq, w.after) : lt(x.seq, w.before)))
+          .orderBy(after ? asc(x.seq) : desc(x.seq))
+          .limit(w.limit);
+        return db
+          .select(getTableColumns(m))
+          .from(s)
+          .innerJoin(m, inArray(m.seq, perSession))
+          .where(scmPrefix(ref))
+          .orderBy(after ? asc(m.seq) : desc(m.seq))
+          .limit(w.limit);
+      },
+    };
+  },
 };
 
 const resourceColumn: Record<Resource, SQLiteColumn> = {
