@@ -116,3 +116,35 @@ describe("following links reads one page at any depth", () => {
     expect(reads[1]).toBeLessThan(120);
   });
 });
+
+describe("following links of a flag filter", () => {
+  it("reads a page from the flag index per step, forwards and backwards", async () => {
+    const mine: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const h = `f1agwalk${String(i).padStart(2, "0")}`;
+      await post("/sessions", pluginSession(h, { walk: i % 2 ? "odd" : "even" }));
+      if (i % 2 === 0) mine.push(h);
+    }
+    const walk = async (first: string, link: "next_url" | "prev_url") => {
+      const seen: string[] = [];
+      const reads: number[] = [];
+      let at: string | undefined = first;
+      while (at) {
+        const r: { body: Record<string, any>; res: Response } = await get(at);
+        seen.push(...r.body.sessions.map((x: { session_h: string }) => x.session_h));
+        reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
+        at = r.body[link]?.slice(api.length);
+      }
+      return { seen, reads };
+    };
+    const forwards = await walk("/sessions/?with_flags=walk&restrict_flags=even", "next_url");
+    expect(forwards.seen).toEqual(mine);
+    const backwards = await walk("/sessions/?with_flags=walk&restrict_flags=even&page=-1", "prev_url");
+    expect(backwards.seen).toEqual([...mine].reverse().reduce<string[][]>((pages, h, i) => (i % 3 ? pages[pages.length - 1].unshift(h) : pages.push([h]), pages), []).flat());
+    // 30 matches: every step after the first reads the same few rows, wherever it is.
+    for (const { reads } of [forwards, backwards]) {
+      expect(Math.max(...reads.slice(1))).toBe(reads[1]);
+      expect(reads[1]).toBeLessThan(30);
+    }
+  });
+});

@@ -202,14 +202,20 @@ export const sessions = {
    * value means description.a present and non-empty; `any` ORs them, else AND.
    * Served by the (name, value, session) index of monitor_session_flags.
    */
-  withFlags: (db: Database, flags: Array<{ name: string; value: string | null }>, any: boolean) => {
+  withFlags: (db: Database, flags: Array<{ name: string; value: string | null }>, any: boolean): Listing<ReturnType<typeof sessionOut>> => {
     const f = monitorSessionFlags;
     const term = (x: { name: string; value: string | null }) =>
       x.value === null ? sql`(${f.name} = ${x.name} AND ${f.value} <> '')` : sql`(${f.name} = ${x.name} AND ${f.value} = ${x.value})`;
-    const matching = (terms: SQL[]) => sql`${s.seq} IN (SELECT ${f.sessionSeq} FROM ${f} WHERE ${sql.join(terms, sql` OR `)})`;
+    /** Sessions matching some of `terms`; a keyset step takes only its page from the flag index. */
+    const matching = (terms: SQL[], w?: Window) => {
+      const step = w && "after" in w ? sql` AND ${f.sessionSeq} > ${w.after} ORDER BY ${f.sessionSeq} LIMIT ${w.limit}` : w && "before" in w ? sql` AND ${f.sessionSeq} < ${w.before} ORDER BY ${f.sessionSeq} DESC LIMIT ${w.limit}` : sql``;
+      return sql`${s.seq} IN (SELECT ${f.sessionSeq} FROM ${f} WHERE (${sql.join(terms, sql` OR `)})${step})`;
+    };
     // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
-    const where = any ? matching(flags.map(term)) : sql.join(flags.map((x) => matching([term(x)])), sql` AND `);
-    return filtered(db, s, where, sessionOut);
+    const where = (w?: Window) => (any ? matching(flags.map(term), w) : sql.join(flags.map((x) => matching([term(x)])), sql` AND `));
+    const base = filtered(db, s, where(), sessionOut);
+    // Any: the page of each step is the first rows of one subquery. All: the intersection is filtered by the outer step.
+    return any ? { ...base, rows: (w) => ("offset" in w ? base.rows(w) : filtered(db, s, where(w), sessionOut).rows(w)) } : base;
   },
 };
 
