@@ -49,6 +49,16 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
     expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
   });
 
+  it("takes posts on /sessions/<h> (hash from the path when the body has none) and /contexts/<h>, as the reference", async () => {
+    const { session_h: _, ...noHash } = pluginSession(hex(0x9a7));
+    const s = await post(`/sessions/${hex(0x9a7)}`, noHash);
+    expect(s.status).toBe(201);
+    expect(s.body.session_h).toBe(hex(0x9a7));
+    const ctx = pluginContext(hex(0x9a8));
+    expect((await post(`/contexts/${ctx.h}`, ctx)).status).toBe(201);
+    expect((await get(`/contexts/${ctx.h}`)).body.contexts[0]).toMatchObject({ h: ctx.h, context_h: ctx.h });
+  });
+
   it("accepts a session with an empty description and a null scm_ref", async () => {
     const r = await post("/sessions", { ...pluginSession(hex(0xe1)), scm_ref: null, description: {} });
     expect(r.status).toBe(201);

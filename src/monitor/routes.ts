@@ -192,11 +192,14 @@ endpoint(monitorRoutes, "post", "/sessions/:h", doc("Record a test session whose
   postSession(c, param(c, "h")),
 );
 
-endpoint(monitorRoutes, "post", "/contexts", doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }), async (c) => {
+async function postContext(c: C) {
   const input = parseInput(ContextIn, await readJson(c));
   const { outcome, stored } = await createContext(database(c.env), input);
   return created(c, "Context", input.h, outcome, contextOut(stored));
-});
+}
+endpoint(monitorRoutes, "post", "/contexts", doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
+// The reference takes the same post on /contexts/<h> (the hash still comes from the body).
+endpoint(monitorRoutes, "post", "/contexts/:h", doc("Record an execution context (the path's hash is not read)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
 
 endpoint(
   monitorRoutes,
