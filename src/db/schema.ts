@@ -113,8 +113,9 @@ export const monitorMetrics = sqliteTable(
     index("monitor_metrics_variant").on(t.itemVariant),
     index("monitor_metrics_kind").on(t.kind),
     index("monitor_metrics_component").on(t.component),
+    // (component, session) is not indexed: the component's index reads as many rows for the
+    // sessions of a component, and on D1 an index entry written with every metric costs more.
     index("monitor_metrics_component_item").on(t.component, t.item),
-    index("monitor_metrics_component_session").on(t.component, t.sessionH),
     index("monitor_metrics_component_variant").on(t.component, t.itemVariant),
     index("monitor_metrics_total_time").on(t.totalTime),
     index("monitor_metrics_user_time").on(t.userTime),

@@ -1,0 +1,1 @@
+DROP INDEX `monitor_metrics_component_session`;
