@@ -27,12 +27,13 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     expect(p1.body).toEqual({
       sessions: expect.any(Array),
       total_page: 3,
-      next_url: `${api}/sessions/dead?page=2`,
+      next_url: expect.stringMatching(/^\/api\/v1\/sessions\/dead\?page=2&cursor=a\d+\.3$/),
     });
     expect(p1.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead0", "dead1", "dead2"]);
     const p2 = await get("/sessions/dead?page=2");
-    expect(p2.body.prev_url).toBe(`${api}/sessions/dead?page=1`);
-    expect(p2.body.next_url).toBe(`${api}/sessions/dead?page=3`);
+    expect(p2.body.prev_url).toMatch(/^\/api\/v1\/sessions\/dead\?page=1&cursor=b\d+\.3$/);
+    expect(p2.body.next_url).toMatch(/^\/api\/v1\/sessions\/dead\?page=3&cursor=a\d+\.3$/);
+    expect((await get(p1.body.next_url.slice(api.length))).body).toEqual(p2.body);
     expect(p2.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead3", "dead4", "dead5"]);
     const last = await get("/sessions/dead?page=-1");
     expect(last.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["dead6"]);
@@ -46,11 +47,11 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     for (let i = 0; i < 4; i++) await post("/sessions", pluginSession(`keep${i}`, { suite: "smoke" }));
     const p1 = await get("/sessions/?with_flags=suite&restrict_flags=smoke");
     expect(p1.body.total_page).toBe(2);
-    expect(p1.body.next_url).toBe(`${api}/sessions/?with_flags=suite&restrict_flags=smoke&page=2`);
+    expect(p1.body.next_url).toMatch(/^\/api\/v1\/sessions\/\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
     const p2 = await get(p1.body.next_url.slice(api.length));
     expect(p2.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["keep3"]);
     const bare = await get("/sessions?with_flags=suite&restrict_flags=smoke");
-    expect(bare.body.next_url).toBe(`${api}/sessions?with_flags=suite&restrict_flags=smoke&page=2`);
+    expect(bare.body.next_url).toMatch(/^\/api\/v1\/sessions\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
   });
 
   it("pages the whole metric collection in insertion order, every row exactly once", async () => {
@@ -71,21 +72,79 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     expect(mine).toEqual([...mine].sort());
   });
 
-  it("sends null links on the component and build lists", async () => {
+  it("sends null links on build lists and leaves them out of the component list, as the reference does", async () => {
     for (let i = 0; i < 4; i++) {
       await post("/metrics", pluginMetric({ component: `comp${i}`, item_start_time: `c${i}`, session_h: "c0c0" }));
       await post("/sessions", pluginSession(`b${i}`, ciDescription("nightly", String(i))));
     }
     const comps = await get("/components/comp");
-    expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, prev_url: null, next_url: `${api}/components/comp?page=2` });
+    expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, next_url: `${api}/components/comp?page=2` });
     const builds = await get("/pipelines/nightly/builds?page=2");
-    expect(builds.body).toEqual({ builds: ["3"], total_page: 2, prev_url: `${api}/pipelines/nightly/builds?page=1`, next_url: null });
+    expect(builds.body).toEqual({ pipeline: "nightly", builds: ["3"], total_page: 2, prev_url: `${api}/pipelines/nightly/builds?page=1`, next_url: null });
   });
 
   it("does not page resources", async () => {
     await post("/metrics", metricsOf("4e54000000000000000000000000000b", 8, { component: "nopage" }));
-    const r = await get("/components/nopage/resources/memory/tail/5/metrics");
+    const r = await get("/resources/memory/components/nopage/tail/5/metrics");
     expect(Object.keys(r.body)).toEqual(["metrics"]);
     expect(r.body.metrics).toHaveLength(5);
+  });
+});
+
+describe("following links reads one page at any depth", () => {
+  it("steps through the metrics of an SCM filter in insertion order, each step bounded by the sessions it matches", async () => {
+    // 8 sessions, 30 metrics each, posted interleaved; the filter matches every other session.
+    for (let i = 0; i < 8; i++) await post("/sessions", { ...pluginSession(`5c3a1k${i}`), scm_ref: i % 2 ? `other${i}` : `walkref${i}` });
+    const perSession = Array.from({ length: 8 }, (_, i) => metricsOf(`5c3a1k${i}`, 30));
+    for (let k = 0; k < 30; k++) expect((await post("/metrics", perSession.map((ms) => ms[k]))).status).toBe(201);
+    const expected = Array.from({ length: 30 }, (_, k) => [0, 2, 4, 6].map((i) => `5c3a1k${i}/${perSession[i][k].item_start_time}`)).flat();
+
+    const seen: string[] = [];
+    const reads: number[] = [];
+    let next: string | undefined = "/filters/scm/walkref/metrics";
+    while (next) {
+      const r: { body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string }; res: Response } = await get(next);
+      seen.push(...r.body.metrics.map((m) => `${m.session_h}/${m.item_start_time}`));
+      reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
+      next = r.body.next_url?.slice(api.length);
+    }
+    expect(seen).toEqual(expected);
+    expect(reads).toHaveLength(40);
+    // 120 matches: the first page counts them; a later step reads a page's worth per matching session.
+    // Later steps cost the same at any depth, and less than the matches a full scan would read.
+    expect(Math.max(...reads.slice(1))).toBe(reads[1]);
+    expect(reads[1]).toBeLessThan(120);
+  });
+});
+
+describe("following links of a flag filter", () => {
+  it("reads a page from the flag index per step, forwards and backwards", async () => {
+    const mine: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const h = `f1agwalk${String(i).padStart(2, "0")}`;
+      await post("/sessions", pluginSession(h, { walk: i % 2 ? "odd" : "even" }));
+      if (i % 2 === 0) mine.push(h);
+    }
+    const walk = async (first: string, link: "next_url" | "prev_url") => {
+      const seen: string[] = [];
+      const reads: number[] = [];
+      let at: string | undefined = first;
+      while (at) {
+        const r: { body: Record<string, any>; res: Response } = await get(at);
+        seen.push(...r.body.sessions.map((x: { session_h: string }) => x.session_h));
+        reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
+        at = r.body[link]?.slice(api.length);
+      }
+      return { seen, reads };
+    };
+    const forwards = await walk("/sessions/?with_flags=walk&restrict_flags=even", "next_url");
+    expect(forwards.seen).toEqual(mine);
+    const backwards = await walk("/sessions/?with_flags=walk&restrict_flags=even&page=-1", "prev_url");
+    expect(backwards.seen).toEqual([...mine].reverse().reduce<string[][]>((pages, h, i) => (i % 3 ? pages[pages.length - 1].unshift(h) : pages.push([h]), pages), []).flat());
+    // 30 matches: every step after the first reads the same few rows, wherever it is.
+    for (const { reads } of [forwards, backwards]) {
+      expect(Math.max(...reads.slice(1))).toBe(reads[1]);
+      expect(reads[1]).toBeLessThan(30);
+    }
   });
 });

@@ -22,7 +22,7 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
     // 2. Create it: 201 and a body with h; the float frequency comes back as integer MHz.
     const created = await callJson(`${api}/contexts/`, { method: "POST", json: ctx, token: null, headers: basic });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ ...ctx, cpu_frequency: 2712 });
+    expect(created.body).toEqual({ ...ctx, context_h: ctx.h, cpu_frequency: 2712 });
     expect(created.body.python_info).toContain("\n");
 
     // Now known: 200 with contexts[0].h.
@@ -47,6 +47,16 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
       expect(r.status).toBe(201);
     }
     expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
+  });
+
+  it("takes posts on /sessions/<h> (hash from the path when the body has none) and /contexts/<h>, as the reference", async () => {
+    const { session_h: _, ...noHash } = pluginSession(hex(0x9a7));
+    const s = await post(`/sessions/${hex(0x9a7)}`, noHash);
+    expect(s.status).toBe(201);
+    expect(s.body.session_h).toBe(hex(0x9a7));
+    const ctx = pluginContext(hex(0x9a8));
+    expect((await post(`/contexts/${ctx.h}`, ctx)).status).toBe(201);
+    expect((await get(`/contexts/${ctx.h}`)).body.contexts[0]).toMatchObject({ h: ctx.h, context_h: ctx.h });
   });
 
   it("accepts a session with an empty description and a null scm_ref", async () => {
@@ -127,13 +137,59 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
     expect((await post("/sessions", noScm)).body.errors).toHaveProperty("scm_ref");
   });
 
-  it("refuses a description that is not an object of strings", async () => {
-    for (const description of ["a=b", ["a"], { a: 1 }, null]) {
+  it("refuses a description that is not an object of JSON scalars", async () => {
+    for (const description of ["a=b", ["a"], { a: { b: 1 } }, { a: [1] }, null]) {
       const r = await post("/sessions", { ...pluginSession(hex(0xbad4)), description });
       expect(r.status, JSON.stringify(description)).toBe(400);
       expect(r.body).toEqual({ message: "Bad description format" });
     }
     expect((await get(`/sessions/${hex(0xbad4)}`)).status).toBe(204);
+  });
+
+  it("accepts JSON scalars as description values and shows them as the reference's string tags", async () => {
+    const h = hex(0x5ca1);
+    const r = await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } });
+    expect(r.status).toBe(201);
+    expect(r.body.tags).toEqual([
+      { name: "pipeline_branch", key: "pipeline_branch", value: "scalars" },
+      { name: "pipeline_build_no", key: "pipeline_build_no", value: "1" },
+      { name: "fast", key: "fast", value: "true" },
+      { name: "ratio", key: "ratio", value: "0.5" },
+      { name: "none", key: "none", value: null },
+    ]);
+    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } })).status).toBe(200);
+    // The number 1 and the string "1" are different descriptions: nothing stored is overwritten.
+    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: "1", fast: true, ratio: 0.5, none: null } })).status).toBe(409);
+    expect((await get("/pipelines/scalars/builds")).body.builds).toEqual(["1"]);
+    expect((await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map((s: { session_h: string }) => s.session_h)).toContain(h);
+  });
+
+  it("caps description entries at 64 with a 400 naming the field, storing nothing", async () => {
+    const flagsBefore = await rowCount("monitor_session_flags");
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    const r = await post("/sessions", { ...pluginSession(hex(0xca9)), description: many });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ errors: { description: "at most 64 entries" }, message: "Input payload validation failed" });
+    expect(await rowCount("monitor_session_flags")).toBe(flagsBefore);
+    const { k64: _, ...most } = many;
+    expect((await post("/sessions", { ...pluginSession(hex(0xca9)), description: most })).status).toBe(201);
+    expect(await rowCount("monitor_session_flags")).toBe(flagsBefore + 64);
+  });
+
+  it("caps with_flags and restrict_flags at 32 names with a 400 (D1 binds at most 100 parameters)", async () => {
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `flag${i}`).join(",");
+    for (const query of [`with_flags=${names(33)}`, `with_flags=a&restrict_flags=${names(33)}`, `with_tags=${names(60)}`, `with_flags=${names(60)}&method=match_all`]) {
+      const r = await get(`/sessions/?${query}`);
+      expect(r.status, query).toBe(400);
+      expect(r.body.message, query).toMatch(/at most 32/);
+    }
+    const h = hex(0xf1a932);
+    await post("/sessions", pluginSession(h, Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`flag${i}`, `flag${i}`]))));
+    for (const method of ["match_any", "match_all"]) {
+      const ok = await get(`/sessions/?with_flags=${names(32)}&restrict_flags=${names(32)}&method=${method}`);
+      expect(ok.status, method).toBe(200);
+      expect(ok.body.sessions.map((s: { session_h: string }) => s.session_h), method).toEqual([h]);
+    }
   });
 
   it("answers malformed JSON with a 400 in the dialect", async () => {
@@ -175,17 +231,17 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 });
 
 describe("counts, lookups and filters", () => {
-  it("counts whole collections from counters kept in the insert batch", async () => {
+  it("counts whole collections from max(seq): one row read, nothing kept up to date on insert", async () => {
     const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
     expect(s.body.count).toBe(await rowCount("monitor_sessions"));
     expect(c.body.count).toBe(await rowCount("monitor_contexts"));
     expect(m.body.count).toBe(await rowCount("monitor_metrics"));
     const res = await call(`${api}/metrics/count`);
-    // The admin token needs no lookup: the one row read is the counter's.
+    // The admin token needs no lookup: rows are never deleted, so max(seq) is the count.
     expect(res.headers.get("server-timing")).toMatch(/queries=1 rows_read=1 rows_written=0/);
   });
 
-  it("keeps per-key metric counters equal to the rows, also under racing retries", async () => {
+  it("counts a key's metrics exactly from its index, also under racing retries", async () => {
     const sh = "c0de0000000000000000000000000c01";
     const batch = metricsOf(sh, 60, { component: "countme" });
     const statuses = (await Promise.all([post("/metrics", batch), post("/metrics", batch), post("/metrics", batch.slice(0, 30))])).map((r) => r.status);
@@ -202,7 +258,7 @@ describe("counts, lookups and filters", () => {
     for (const [path, where] of checks) {
       const res = await call(`${api}${path}`);
       expect(((await res.json()) as { count: number }).count, path).toBe(await truth(where));
-      expect(res.headers.get("server-timing"), path).toMatch(/queries=1 rows_read=1 /);
+      expect(res.headers.get("server-timing"), path).toMatch(/queries=1 rows_read=\d+ rows_written=0/);
     }
     expect(await truth(`session_h = '${sh}'`)).toBe(60);
   });
@@ -258,7 +314,8 @@ describe("counts, lookups and filters", () => {
     expect(items(await get("/components/billing/variants/test_a[z]/metrics"))).toEqual(["test_a[z]"]);
     const comps = await get("/components/");
     expect(comps.body.components).toEqual(expect.arrayContaining(["auth", "billing"]));
-    expect(comps.body).toMatchObject({ prev_url: null, next_url: null, total_page: 1 });
+    // As the reference (skip_none): absent links are left out of the components list.
+    expect(comps.body).toEqual({ components: expect.any(Array), total_page: 1 });
     expect((await get("/components/bil")).body.components).toEqual(["billing"]);
     expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components"));
   });
@@ -270,27 +327,50 @@ describe("counts, lookups and filters", () => {
     await post("/metrics", pluginMetric({ session_h: "919e0000000000000000000000000002", component: "pipecomp" }));
     expect((await get("/pipelines/")).body.pipelines).toContain("release");
     const builds = await get("/pipelines/release/builds");
-    expect(builds.body).toEqual({ builds: ["10", "9"], total_page: 1, prev_url: null, next_url: null });
+    expect(builds.body).toEqual({ pipeline: "release", builds: ["10", "9"], total_page: 1, prev_url: null, next_url: null });
     const sessionsOf10 = await get("/pipelines/release/builds/10/sessions");
-    expect(sessionsOf10.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([
-      "919e0000000000000000000000000001",
-      "919e0000000000000000000000000003",
-    ]);
-    expect((await get("/components/pipecomp/pipelines")).body).toEqual({ pipelines: ["release"] });
-    expect((await get("/components/pipecomp/pipelines/release/builds")).body.builds).toEqual(["9"]);
-    expect((await get("/components/pipecomp/pipelines/release/builds/9/sessions")).body.sessions).toHaveLength(1);
+    expect(sessionsOf10.body).toEqual({
+      pipeline: "release",
+      build: "10",
+      sessions: ["919e0000000000000000000000000001", "919e0000000000000000000000000003"],
+      total_page: 1,
+      prev_url: null,
+      next_url: null,
+    });
+    expect((await get("/components/pipecomp/pipelines")).body).toEqual({ component: "pipecomp", pipelines: ["release"], total_page: 1, prev_url: null, next_url: null });
+    expect((await get("/components/pipecomp/pipelines/release/builds")).body).toEqual({
+      component: "pipecomp",
+      pipeline: "release",
+      builds: ["9"],
+      total_page: 1,
+      prev_url: null,
+      next_url: null,
+    });
+    expect((await get("/components/pipecomp/pipelines/release/builds/9/sessions")).body).toEqual({
+      component: "pipecomp",
+      pipeline: "release",
+      build: "9",
+      sessions: ["919e0000000000000000000000000002"],
+      total_page: 1,
+      prev_url: null,
+      next_url: null,
+    });
+    // Empty envelopes answer 200 with an empty list, as the reference does (its envelope is never empty).
+    expect((await get("/pipelines/nowhere/builds")).body).toEqual({ pipeline: "nowhere", builds: [], total_page: 0, prev_url: null, next_url: null });
   });
 
   it("returns the head and tail of each resource, in every scope", async () => {
     const sh = "4e5000000000000000000000000000aa";
     await post("/sessions", pluginSession(sh, ciDescription("res", "1")));
     await post("/metrics", metricsOf(sh, 30, { component: "rescomp" }));
-    const head = await get("/components/rescomp/resources/memory/head/3/metrics");
+    const head = await get("/resources/memory/components/rescomp/head/3/metrics");
     expect(head.status).toBe(200);
     expect(head.body.metrics.map((m: { mem_usage: number }) => m.mem_usage)).toEqual([29 * 1.5 - 3, 28 * 1.5 - 3, 27 * 1.5 - 3]);
-    const tail = await get("/pipelines/res/builds/1/resources/total_time/tail/2/metrics");
+    const tail = await get("/resources/total_time/pipelines/res/builds/1/tail/2/metrics");
     expect(tail.body.metrics.map((m: { total_time: number }) => m.total_time)).toEqual([0, 0.1]);
-    expect((await get("/pipelines/res/resources/cpu/head/metrics")).body.metrics).toHaveLength(10);
+    expect((await get("/resources/cpu/pipelines/res/head/metrics")).body.metrics).toHaveLength(10);
+    // The scope comes after the resource, as in the reference: the other order is not a route.
+    expect((await get("/components/rescomp/resources/memory/head/3/metrics")).status).toBe(404);
     const all = await get("/resources/user_time/head/1/metrics");
     expect(all.body.metrics).toHaveLength(1);
     const bad = await get("/resources/disk/head/metrics");
@@ -309,12 +389,29 @@ describe("paging at the default size of 500", () => {
     expect(p1.body.total_page).toBe(3);
     expect(p1.body.metrics).toHaveLength(500);
     expect(p1.body).not.toHaveProperty("prev_url");
-    expect(p1.body.next_url).toBe(`${api}/sessions/${sh}/metrics?page=2`);
+    // The link carries a keyset step: the rows after the page's last one, and the page count.
+    expect(p1.body.next_url).toMatch(new RegExp(`^${api}/sessions/${sh}/metrics\\?page=2&cursor=a\\d+\\.3$`));
+    const p2 = await call(p1.body.next_url);
+    const p2body = (await p2.json()) as { metrics: unknown[]; next_url: string; prev_url: string; total_page: number };
+    expect(p2body.metrics).toEqual(all.slice(500, 1000));
+    expect(p2body.total_page).toBe(3);
+    // Following a link reads its page (and the one row that says whether another follows), never the count.
+    expect(p2.headers.get("server-timing")).toMatch(/queries=1 rows_read=501 /);
+    const p3 = await get(p2body.next_url.slice(api.length));
+    expect(p3.body.metrics).toEqual(all.slice(1000));
+    expect(p3.body).not.toHaveProperty("next_url");
+    const back = await get(p3.body.prev_url.slice(api.length));
+    expect(back.body.metrics).toEqual(all.slice(500, 1000));
+    expect(back.body.prev_url).toMatch(/page=1&cursor=b\d+\.3$/);
+    expect((await get(back.body.prev_url.slice(api.length))).body.metrics).toEqual(all.slice(0, 500));
     const last = await get(`/sessions/${sh}/metrics?page=-1`);
     expect(last.body.metrics).toHaveLength(201);
     expect(last.body.metrics[200]).toEqual(all[1200]);
-    expect(last.body.prev_url).toBe(`${api}/sessions/${sh}/metrics?page=2`);
+    expect(last.body.prev_url).toMatch(new RegExp(`^${api}/sessions/${sh}/metrics\\?page=2&cursor=b\\d+\\.3$`));
     expect(last.body).not.toHaveProperty("next_url");
+    expect((await get(`/sessions/${sh}/metrics?page=-2`)).body.metrics).toEqual(all.slice(500, 1000));
+    expect((await get(`/sessions/${sh}/metrics?cursor=x1.2`)).status).toBe(400);
+    expect((await get(`/metrics/?cursor=a1.2`)).status).toBe(400);
     expect((await get(`/sessions/${sh}/metrics?page=4`)).status).toBe(404);
     expect((await get(`/sessions/${sh}/metrics?page=-4`)).status).toBe(404);
     expect((await get(`/sessions/${sh}/metrics?page=two`)).status).toBe(400);
@@ -331,7 +428,8 @@ describe("every non-like filter is served by an index", () => {
     ["variant", "SELECT * FROM monitor_metrics WHERE item_variant = 'x' ORDER BY seq", /USING INDEX monitor_metrics_variant/],
     ["kind", "SELECT * FROM monitor_metrics WHERE kind = 'x' ORDER BY seq", /USING INDEX monitor_metrics_kind/],
     ["component", "SELECT * FROM monitor_metrics WHERE component = 'x' ORDER BY seq LIMIT 500", /USING INDEX monitor_metrics_component \(/],
-    ["metric counters", "SELECT n FROM monitor_metric_counts WHERE scope = 'item' AND key = 'x'", /USING INDEX sqlite_autoindex_monitor_metric_counts_1/],
+    ["count of a key's metrics", "SELECT count(*) FROM monitor_metrics WHERE session_h = 'x'", /USING COVERING INDEX monitor_metrics_session/],
+    ["keyset step", "SELECT * FROM monitor_metrics WHERE kind = 'x' AND seq > 1000 ORDER BY seq LIMIT 501", /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\?\)/],
     ["component item", "SELECT * FROM monitor_metrics WHERE component = 'x' AND item = 'y'", /USING INDEX monitor_metrics_component_item/],
     ["session prefix", "SELECT * FROM monitor_sessions WHERE session_h >= 'ab' AND session_h < 'ac'", /USING INDEX monitor_sessions_h/],
     ["scm prefix", "SELECT * FROM monitor_sessions WHERE scm_ref >= 'ab' AND scm_ref < 'ac'", /USING INDEX monitor_sessions_scm/],

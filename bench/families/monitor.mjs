@@ -1,4 +1,4 @@
-// Test-run monitor (/api/v1, spec/monitor.md): metrics posted in bulk as pytest-monitor
+// Test-run monitor (/api/v1, docs/api/monitor.md): metrics posted in bulk as pytest-monitor
 // data would look: 100 metrics per session, 10 sessions per context, a pool of items.
 import { createHash } from "node:crypto";
 import { inBatches } from "../lib/seed.mjs";
@@ -57,7 +57,8 @@ const withPage = (path, page) => `${path}${path.includes("?") ? "&" : "?"}page=$
 
 /**
  * A deep page that is full: the one before the last, by its number and by the
- * `next_url` of the page before it (this API's links are page numbers).
+ * `next_url` of the page before it (a page number for whole collections, a keyset
+ * cursor `&cursor=a<seq>.<pages>` for filtered lists: that step reads only its page).
  */
 async function deepPage(api, path) {
   const pages = (await api.must({ path })).json?.total_page ?? 1;
@@ -112,6 +113,8 @@ export default {
       { group: "deep page, by number", label: "GET /filters/scope/function/metrics?page=<last-1>", resolve: fn.number },
       { group: "deep page, by link", label: "GET /filters/scope/function/metrics, next_url of page <last-2>", resolve: fn.link, flat: true },
       { group: "filter", label: "GET /sessions/<h>/metrics", req: { path: `${V1}/sessions/${s}/metrics` } },
+      { group: "filter", label: "GET /pipelines/main/builds/<b>/sessions (hashes)", req: { path: `${V1}/pipelines/main/builds/1000/sessions` } },
+      { group: "filter", label: "GET /resources/memory/components/api/head/10/metrics", req: { path: `${V1}/resources/memory/components/api/head/10/metrics` } },
       { group: "filter", label: "GET /contexts/<h> (plugin's check)", req: { path: `${V1}/contexts/${contextH(0)}` } },
       { group: "filter", label: "GET /sessions/<prefix 4>", req: { path: `${V1}/sessions/${s.slice(0, 4)}` } },
       { group: "filter", label: "GET /sessions?with_flags=pipeline_branch&restrict_flags=main", req: { path: `${V1}/sessions/?with_flags=pipeline_branch&restrict_flags=main` } },
@@ -120,6 +123,9 @@ export default {
       { group: "filter", label: "GET /components/", req: { path: `${V1}/components/` } },
       { group: "filter", label: "GET /pipelines/main/builds", req: { path: `${V1}/pipelines/main/builds` } },
       { group: "write", label: "POST /metrics/ (one)", req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `probe-${fresh()}` } }) },
+      // A retried post (identical metric stored already): skipped by the insert itself, nothing written.
+      { group: "write", label: "POST /metrics/ (one, a retry)", req: () => ({ method: "POST", path: `${V1}/metrics/`, body: metric(0) }) },
+      { group: "write", label: "POST /contexts/ (new)", req: () => ({ method: "POST", path: `${V1}/contexts/`, body: { ...context(0), h: md5(fresh()) } }) },
       {
         group: "write",
         label: "POST /metrics/ (array of 1000)",

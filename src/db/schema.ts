@@ -29,8 +29,10 @@ export const datasetAccess = sqliteTable("dataset_access", {
 });
 
 // ─── Test-run monitor (src/monitor) ─────────────────────────────────────────
-// `seq` is the rowid: rows are never deleted, so it is dense (1..N) and a page of a
-// whole collection is a rowid range, whatever its depth.
+
+export type DescriptionValue = string | number | boolean | null;
+// `seq` is the rowid: rows are never deleted, so it is dense (1..N): a whole collection's
+// size is max(seq) and its page N a rowid range; filtered lists step by seq (a keyset).
 
 export const monitorSessions = sqliteTable(
   "monitor_sessions",
@@ -39,8 +41,9 @@ export const monitorSessions = sqliteTable(
     sessionH: text("session_h").notNull(),
     runDate: text("run_date").notNull(),
     scmRef: text("scm_ref"),
-    description: text("description", { mode: "json" }).$type<Record<string, string>>().notNull(),
-    /** description.pipeline_branch / pipeline_build_no, lifted out to be indexed. */
+    /** Values are JSON scalars: the plugin sends strings, other clients numbers, booleans or null. */
+    description: text("description", { mode: "json" }).$type<Record<string, DescriptionValue>>().notNull(),
+    /** description.pipeline_branch / pipeline_build_no as text, lifted out to be indexed. */
     pipelineBranch: text("pipeline_branch"),
     pipelineBuildNo: text("pipeline_build_no"),
   },
@@ -110,8 +113,9 @@ export const monitorMetrics = sqliteTable(
     index("monitor_metrics_variant").on(t.itemVariant),
     index("monitor_metrics_kind").on(t.kind),
     index("monitor_metrics_component").on(t.component),
+    // (component, session) is not indexed: the component's index reads as many rows for the
+    // sessions of a component, and on D1 an index entry written with every metric costs more.
     index("monitor_metrics_component_item").on(t.component, t.item),
-    index("monitor_metrics_component_session").on(t.component, t.sessionH),
     index("monitor_metrics_component_variant").on(t.component, t.itemVariant),
     index("monitor_metrics_total_time").on(t.totalTime),
     index("monitor_metrics_user_time").on(t.userTime),
@@ -141,26 +145,6 @@ export const monitorBuilds = sqliteTable(
   },
   (t) => [uniqueIndex("monitor_builds_key").on(t.branch, t.buildNo)],
 );
-
-/**
- * Metrics per session, context, item, variant, kind and component, updated in the batch
- * that inserts them: those counts (and the page totals of those lists) read one row.
- */
-export const monitorMetricCounts = sqliteTable(
-  "monitor_metric_counts",
-  {
-    scope: text("scope", { enum: ["session", "context", "item", "variant", "kind", "component"] }).notNull(),
-    key: text("key").notNull(),
-    n: integer("n").notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.scope, t.key] })],
-);
-
-/** Sizes of whole collections, updated in the batch that inserts (counts never scan). */
-export const monitorCounters = sqliteTable("monitor_counters", {
-  name: text("name").primaryKey(),
-  n: integer("n").notNull().default(0),
-});
 
 // ─── Task logs (src/logs) ───────────────────────────────────────────────────
 

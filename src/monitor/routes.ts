@@ -10,6 +10,8 @@ import {
   ContextOut,
   Count,
   Description,
+  DESCRIPTION_MAX_ENTRIES,
+  FLAGS_MAX,
   MetricIn,
   MetricOut,
   MetricsIn,
@@ -35,11 +37,16 @@ import {
   sessions,
   type Listing,
   type MetricScope,
+  type Statement,
 } from "./store";
 import { z } from "zod";
+import pkg from "../../package.json";
+import { swaggerDocument } from "./swagger";
 
-/** pytest-monitor's remote server (spec/monitor.md), mounted at /api/v1. Any token reads and writes. */
+/** pytest-monitor's remote server (docs/api/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
+// The API description is public, like /openapi.json: registered before the token check.
+monitorRoutes.get("/swagger.json", (c) => c.json(swaggerDocument(monitorRoutes, pkg.version)));
 monitorRoutes.use("*", requireToken());
 
 type C = Context<AppEnv>;
@@ -54,42 +61,106 @@ const doc = (summary: string, out?: z.ZodType, extra: EndpointDoc = {}): Endpoin
 const get = (path: string, d: EndpointDoc, handler: (c: C, db: Database) => Promise<Response>) =>
   endpoint(monitorRoutes, "get", path, d, (c) => handler(c, database(c.env)));
 
-// ─── Paging (spec: "Pagination") ────────────────────────────────────────────
+// ─── Paging (docs/api/monitor.md: "Pagination") ─────────────────────────────
 
 /**
- * One page of a listing: `?page=N` (1-based, negative from the end), 204 for an
- * empty first page, 404 past the end, relative links that keep the other arguments.
- * The component and pipeline lists send null links instead of omitting them.
+ * A keyset step carried by `next_url` / `prev_url` of filtered lists: `a<seq>` (rows after)
+ * or `b<seq>` (rows before), then `.<pages>`, the page count when paging began, so a
+ * step reads only its page instead of counting every match again.
  */
-async function sendPage<T>(c: C, key: string, listing: Listing<T>, nullLinks = false) {
+const CURSOR = /^([ab])(\d{1,15})\.(\d{1,15})$/;
+
+/** `page` from the query, else from a JSON body (the reference reads both), else 1. */
+async function requestedPage(c: C): Promise<number> {
+  let raw: unknown = c.req.query("page");
+  if (raw === undefined && c.req.raw.body) {
+    const body = await readJson(c, { maxBytes: 64 * 1024 });
+    if (body !== null && typeof body === "object" && !Array.isArray(body)) raw = (body as Record<string, unknown>).page;
+  }
+  if (raw === undefined) return 1;
+  const page = typeof raw === "number" && Number.isSafeInteger(raw) ? raw : typeof raw === "string" ? parseInteger(raw) : null;
+  if (page === null || page === 0) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
+  return page;
+}
+
+/** Links: null instead of absent, and extra keys, for the envelopes the reference marshals without skip_none. */
+type Envelope = Record<string, unknown>;
+
+/**
+ * One page of a listing in one D1 round trip: `?page=N` (1-based, negative from the end;
+ * count and page go in one batch), or a keyset step from a link (one statement). 204 for
+ * an empty first page (200 with an empty list for envelopes, as the reference answers),
+ * 404 past the end, relative links that keep the route and the other arguments.
+ */
+async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>, envelope?: Envelope) {
   const size = Math.max(1, parseInteger(c.env.MONITOR_PAGE_SIZE) ?? 500);
-  const raw = c.req.query("page");
-  const requested = raw === undefined ? 1 : parseInteger(raw);
-  if (requested === null) throw errors.badRequest("page must be an integer", { page: "must be an integer" });
-  const total = await listing.count();
-  if (total === 0 && (requested === 1 || requested === -1)) return c.body(null, 204);
-  const pages = pageCount(total, size);
-  const page = resolvePage(requested, pages);
-  if (page === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
-  const items = await listing.page((page - 1) * size, size);
+  const requested = await requestedPage(c);
+  const rawCursor = c.req.query("cursor");
+  const cursor = rawCursor === undefined ? null : CURSOR.exec(rawCursor);
+  if (rawCursor !== undefined && (!cursor || !listing.seq)) throw errors.badRequest("cursor is not one this server sent", { cursor: "use the links of a previous page" });
+
+  let rows: unknown[];
+  let page: number;
+  let pages: number;
+  let hasPrev: boolean;
+  let hasNext: boolean;
+  if (cursor) {
+    const [, way, seq, total] = cursor;
+    pages = Number(total);
+    const found = (await db.batch([listing.rows(way === "a" ? { after: Number(seq), limit: size + 1 } : { before: Number(seq), limit: size + 1 })]))[0] as unknown[];
+    if (found.length === 0) throw errors.notFound(`Page ${requested} does not exist.`);
+    const more = found.length > size;
+    rows = found.slice(0, size);
+    if (way === "b") rows.reverse();
+    page = Math.abs(requested);
+    hasPrev = way === "b" ? more : page > 1;
+    hasNext = way === "a" ? more : true;
+  } else {
+    // From the end, `-k` needs at most k pages of rows walking backwards, whatever the total.
+    const window = requested > 0 ? { offset: (requested - 1) * size, limit: size } : { offset: 0, fromEnd: true, limit: -requested * size };
+    const [counted, found] = (await db.batch([listing.count, listing.rows(window)])) as [Array<{ n: number }>, unknown[]];
+    const total = counted[0]?.n ?? 0;
+    pages = pageCount(total, size);
+    if (total === 0 && (requested === 1 || requested === -1)) {
+      if (!envelope) return c.body(null, 204);
+    } else {
+      const p = resolvePage(requested, pages);
+      if (p === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
+    }
+    page = Math.max(1, resolvePage(requested, pages) ?? 1);
+    if (requested > 0) rows = found;
+    else {
+      const first = (page - 1) * size;
+      const last = Math.min(page * size, total);
+      rows = found.slice(total - last, total - first).reverse();
+    }
+    hasPrev = page > 1;
+    hasNext = page < pages;
+  }
+
   const url = new URL(c.req.url);
-  const body: Record<string, unknown> = { [key]: items, total_page: pages };
-  if (page > 1) body.prev_url = relativeLink(url, { page: page - 1 });
-  else if (nullLinks) body.prev_url = null;
-  if (page < pages) body.next_url = relativeLink(url, { page: page + 1 });
-  else if (nullLinks) body.next_url = null;
+  const link = (p: number, step: string | null) => relativeLink(url, { page: p, cursor: listing.seq && step ? `${step}.${pages}` : null });
+  const body: Record<string, unknown> = { ...envelope, [key]: rows.map(listing.out), total_page: pages };
+  const seqOf = listing.seq;
+  if (hasPrev) body.prev_url = link(page - 1, seqOf ? `b${seqOf(rows[0])}` : null);
+  else if (envelope) body.prev_url = null;
+  if (hasNext) body.next_url = link(page + 1, seqOf ? `a${seqOf(rows.at(-1))}` : null);
+  else if (envelope) body.next_url = null;
   return c.json(body);
 }
 
-const count = async (c: C, n: Promise<number>) => c.json({ count: await n });
-const metricsPage = (c: C, db: Database, scope: MetricScope) => sendPage(c, "metrics", metrics.in(db, scope));
-const metricsCount = (c: C, db: Database, scope: MetricScope) => count(c, metrics.in(db, scope).count());
+const count = async (c: C, db: Database, statement: Statement) => {
+  const [[row]] = (await db.batch([statement])) as [Array<{ n: number }>];
+  return c.json({ count: row?.n ?? 0 });
+};
+const metricsPage = (c: C, db: Database, scope: MetricScope) => sendPage(c, db, "metrics", metrics.in(db, scope));
+const metricsCount = (c: C, db: Database, scope: MetricScope) => count(c, db, metrics.in(db, scope).count);
 
 const SessionsPage = pageOf("sessions", SessionOut);
 const ContextsPage = pageOf("contexts", ContextOut);
 const MetricsPage = pageOf("metrics", MetricOut);
-const NamesPage = (key: string) =>
-  z.object({ [key]: z.array(z.string()), total_page: z.number(), prev_url: z.string().nullable(), next_url: z.string().nullable() });
+const links = { total_page: z.number(), prev_url: z.string().nullable(), next_url: z.string().nullable() };
+const NamesPage = (key: string) => z.object({ [key]: z.array(z.string()), total_page: z.number(), prev_url: z.string().optional(), next_url: z.string().optional() });
 
 // ─── Writes ─────────────────────────────────────────────────────────────────
 
@@ -99,23 +170,36 @@ function created<T>(c: C, what: string, key: string, outcome: "created" | "ident
   return c.json(body as object, outcome === "created" ? 201 : 200);
 }
 
-endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }), async (c) => {
+async function postSession(c: C, pathHash?: string) {
   const body = await readJson(c);
-  const input = parseInput(SessionIn, body);
-  if (!Object.hasOwn(body as object, "description")) {
+  // POST /sessions/<h> takes the hash from the path when the body has none (as the reference does).
+  const withHash = pathHash !== undefined && body !== null && typeof body === "object" && !Array.isArray(body) && !Object.hasOwn(body, "session_h") ? { ...body, session_h: pathHash } : body;
+  const input = parseInput(SessionIn, withHash);
+  if (!Object.hasOwn(withHash as object, "description")) {
     throw errors.badRequest("Input payload validation failed", { description: "Missing required parameter" });
   }
   const description = Description.safeParse(input.description);
   if (!description.success || Array.isArray(input.description)) throw errors.badRequest("Bad description format");
+  if (Object.keys(description.data).length > DESCRIPTION_MAX_ENTRIES) {
+    throw errors.badRequest("Input payload validation failed", { description: `at most ${DESCRIPTION_MAX_ENTRIES} entries` });
+  }
   const { outcome, stored } = await createSession(database(c.env), { ...input, description: description.data });
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
-});
+}
 
-endpoint(monitorRoutes, "post", "/contexts", doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }), async (c) => {
+endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }), (c) => postSession(c));
+endpoint(monitorRoutes, "post", "/sessions/:h", doc("Record a test session whose hash is in the path", SessionOut, { request: { body: json(SessionIn) } }), (c) =>
+  postSession(c, param(c, "h")),
+);
+
+async function postContext(c: C) {
   const input = parseInput(ContextIn, await readJson(c));
   const { outcome, stored } = await createContext(database(c.env), input);
   return created(c, "Context", input.h, outcome, contextOut(stored));
-});
+}
+endpoint(monitorRoutes, "post", "/contexts", doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
+// The reference takes the same post on /contexts/<h> (the hash still comes from the body).
+endpoint(monitorRoutes, "post", "/contexts/:h", doc("Record an execution context (the path's hash is not read)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
 
 endpoint(
   monitorRoutes,
@@ -142,37 +226,52 @@ endpoint(
 
 /** `with_flags=a,b&restrict_flags=v1,v2&method=match_any|…`, flags and values paired by position. */
 function flagFilter(c: C) {
-  const names = (c.req.query("with_flags") ?? "").split(",").map((x) => x.trim());
+  // `with_tags` is what the reference's client library sends for `with_flags`.
+  const names = (c.req.query("with_flags") ?? c.req.query("with_tags") ?? "").split(",").map((x) => x.trim());
   const values = (c.req.query("restrict_flags") ?? "").split(",").map((x) => x.trim());
+  if (names.length > FLAGS_MAX || values.length > FLAGS_MAX) {
+    const field = names.length > FLAGS_MAX ? "with_flags" : "restrict_flags";
+    throw errors.badRequest(`Too many flags: at most ${FLAGS_MAX}`, { [field]: `at most ${FLAGS_MAX} comma-separated names` });
+  }
   const flags = names.flatMap((name, i) => (name ? [{ name, value: values[i] ? values[i] : null }] : []));
   return { flags, any: (c.req.query("method") ?? "match_any") === "match_any" };
 }
 
 get("/sessions", doc("List sessions, optionally filtered by description flags", SessionsPage), (c, db) => {
   const { flags, any } = flagFilter(c);
-  return sendPage(c, "sessions", flags.length ? sessions.withFlags(db, flags, any) : sessions.all(db));
+  return sendPage(c, db, "sessions", flags.length ? sessions.withFlags(db, flags, any) : sessions.all(db));
 });
-get("/sessions/count", doc("Number of sessions", Count), (c, db) => count(c, sessions.all(db).count()));
+get("/sessions/count", doc("Number of sessions", Count), (c, db) => count(c, db, sessions.all(db).count));
 get("/sessions/:h/metrics", doc("Metrics of a session", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.session(param(c, "h"))));
 get("/sessions/:h/metrics/count", doc("Number of metrics of a session", Count), (c, db) => metricsCount(c, db, metricScopes.session(param(c, "h"))));
 get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", SessionsPage), (c, db) =>
-  sendPage(c, "sessions", sessions.withPrefix(db, param(c, "prefix"))),
+  sendPage(c, db, "sessions", sessions.withPrefix(db, param(c, "prefix"))),
 );
 
 // ─── Contexts ───────────────────────────────────────────────────────────────
 
-get("/contexts", doc("List execution contexts", ContextsPage), (c, db) => sendPage(c, "contexts", contexts.all(db)));
-get("/contexts/count", doc("Number of contexts", Count), (c, db) => count(c, contexts.all(db).count()));
+get("/contexts", doc("List execution contexts", ContextsPage), (c, db) => sendPage(c, db, "contexts", contexts.all(db)));
+get("/contexts/count", doc("Number of contexts", Count), (c, db) => count(c, db, contexts.all(db).count));
 get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.context(param(c, "h"))));
 get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, db) => metricsCount(c, db, metricScopes.context(param(c, "h"))));
-get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), (c, db) =>
-  sendPage(c, "contexts", contexts.withPrefix(db, param(c, "prefix"))),
-);
+get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), async (c, db) => {
+  const prefix = param(c, "prefix");
+  // The plugin's first call (`GET /contexts/<h>`): one indexed lookup.
+  if (c.req.query("page") !== undefined || c.req.query("cursor") !== undefined || c.req.raw.body) {
+    return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
+  }
+  // A first page that is not full needs no count: its rows are all there is.
+  const size = Math.max(1, parseInteger(c.env.MONITOR_PAGE_SIZE) ?? 500);
+  const [found] = await db.batch([contexts.prefixHead(db, prefix, size + 1)]);
+  if (found.length > size) return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
+  if (found.length === 0) return c.body(null, 204);
+  return c.json({ contexts: found.map(contextOut), total_page: 1 });
+});
 
 // ─── Metrics by item, variant, SCM reference, scope ─────────────────────────
 
-get("/metrics", doc("List all metrics", MetricsPage), (c, db) => sendPage(c, "metrics", metrics.all(db)));
-get("/metrics/count", doc("Number of metrics", Count), (c, db) => count(c, metrics.all(db).count()));
+get("/metrics", doc("List all metrics", MetricsPage), (c, db) => sendPage(c, db, "metrics", metrics.all(db)));
+get("/metrics/count", doc("Number of metrics", Count), (c, db) => count(c, db, metrics.all(db).count));
 
 for (const [what, exact, like] of [
   ["items", metricScopes.item, metricScopes.itemLike],
@@ -191,9 +290,9 @@ for (const [what, exact, like] of [
 }
 
 get("/filters/scm/:ref/sessions", doc("Sessions whose SCM reference starts with ref", SessionsPage), (c, db) =>
-  sendPage(c, "sessions", sessions.withScmPrefix(db, param(c, "ref"))),
+  sendPage(c, db, "sessions", sessions.withScmPrefix(db, param(c, "ref"))),
 );
-get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.scm(db, param(c, "ref"))));
+get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) => sendPage(c, db, "metrics", metrics.ofScm(db, param(c, "ref"))));
 get("/filters/scm/:ref/metrics/count", doc("Number of metrics of those sessions", Count), (c, db) =>
   metricsCount(c, db, metricScopes.scm(db, param(c, "ref"))),
 );
@@ -204,9 +303,15 @@ get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Cou
 
 // ─── Components ─────────────────────────────────────────────────────────────
 
-get("/components", doc("Distinct component names", NamesPage("components")), (c, db) => sendPage(c, "components", components.list(db), true));
-get("/components/count", doc("Number of components", Count), (c, db) => count(c, components.count(db)));
+get("/components", doc("Distinct component names", NamesPage("components")), (c, db) => sendPage(c, db, "components", components.list(db)));
+get("/components/count", doc("Number of components", Count), (c, db) => count(c, db, components.count(db)));
 get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, db) => metricsPage(c, db, metricScopes.component("")));
+get("/components/items/:item/metrics", doc('Metrics of an item of the unnamed component ("")', MetricsPage), (c, db) =>
+  metricsPage(c, db, metricScopes.componentItem("", param(c, "item"))),
+);
+get("/components/variants/:v/metrics", doc('Metrics of a variant of the unnamed component ("")', MetricsPage), (c, db) =>
+  metricsPage(c, db, metricScopes.componentVariant("", param(c, "v"))),
+);
 get("/components/:c/metrics", doc("Metrics of a component", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.component(param(c, "c"))));
 get("/components/:c/items/:item/metrics", doc("Metrics of an item of a component", MetricsPage), (c, db) =>
   metricsPage(c, db, metricScopes.componentItem(param(c, "c"), param(c, "item"))),
@@ -217,25 +322,36 @@ get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a compone
 
 // ─── Pipelines and builds (description.pipeline_branch / pipeline_build_no) ─
 
+get("/pipelines", doc("Pipelines, in order of first appearance (204 when there are none)", z.object({ pipelines: z.array(z.string()) })), async (c, db) => {
+  const [rows] = await db.batch([pipelines.all(db)]);
+  return rows.length ? c.json({ pipelines: rows.map((r) => r.name) }) : c.body(null, 204);
+});
+get(
+  "/components/:c/pipelines",
+  doc("Pipelines whose sessions have metrics of a component", z.object({ component: z.string(), pipelines: z.array(z.string()), ...links })),
+  (c, db) => sendPage(c, db, "pipelines", pipelines.ofComponent(db, param(c, "c")), { component: param(c, "c") }),
+);
 for (const scope of ["", "/components/:c"]) {
   const component = (c: C) => (scope ? param(c, "c") : undefined);
-  get(`${scope}/pipelines`, doc("Pipelines, in order of first appearance", z.object({ pipelines: z.array(z.string()) })), async (c, db) =>
-    c.json({ pipelines: await pipelines.list(db, component(c)) }),
+  const envelope = (c: C, extra: Envelope) => ({ ...(scope ? { component: param(c, "c") } : {}), pipeline: param(c, "p"), ...extra });
+  const componentKey = scope ? { component: z.string() } : {};
+  get(`${scope}/pipelines/:p/builds`, doc("Builds of a pipeline", z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links })), (c, db) =>
+    sendPage(c, db, "builds", pipelines.builds(db, param(c, "p"), component(c)), envelope(c, {})),
   );
-  get(`${scope}/pipelines/:p/builds`, doc("Builds of a pipeline", NamesPage("builds")), (c, db) =>
-    sendPage(c, "builds", pipelines.builds(db, param(c, "p"), component(c)), true),
-  );
-  get(`${scope}/pipelines/:p/builds/:b/sessions`, doc("Sessions of a build", SessionsPage), (c, db) =>
-    sendPage(c, "sessions", sessions.inBuild(db, param(c, "p"), param(c, "b"), component(c))),
+  get(
+    `${scope}/pipelines/:p/builds/:b/sessions`,
+    doc("Hashes of the sessions of a build", z.object({ ...componentKey, pipeline: z.string(), build: z.string(), sessions: z.array(z.string()), ...links })),
+    (c, db) => sendPage(c, db, "sessions", sessions.inBuild(db, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
   );
 }
 
 get("/components/:prefix", doc("Component names starting with a prefix", NamesPage("components")), (c, db) =>
-  sendPage(c, "components", components.list(db, param(c, "prefix")), true),
+  sendPage(c, db, "components", components.list(db, param(c, "prefix"))),
 );
 
 // ─── Resources: the n highest (head) or lowest (tail) metrics ───────────────
 
+/** Scopes come after the resource, as in the reference: `/resources/<r>/components/<c>/head/metrics`. */
 const resourceScopes: Array<[string, (c: C, db: Database) => MetricScope]> = [
   ["", () => metricScopes.all()],
   ["/components/:c", (c) => metricScopes.component(param(c, "c"))],
@@ -261,7 +377,7 @@ function countOf(c: C): number {
 }
 
 for (const [scope, where] of resourceScopes) {
-  for (const path of [`${scope}/resources/:r/:end{head|tail}/metrics`, `${scope}/resources/:r/:end{head|tail}/:n/metrics`]) {
+  for (const path of [`/resources/:r${scope}/:end{head|tail}/metrics`, `/resources/:r${scope}/:end{head|tail}/:n/metrics`]) {
     get(path, doc("Metrics with the highest (head) or lowest (tail) memory, cpu, kernel_time, user_time or total_time", z.object({ metrics: z.array(MetricOut) })), async (c, db) => {
       const rows = await extremes(db, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, db));
       return c.json({ metrics: rows });

@@ -13,8 +13,16 @@ export const SessionIn = z.object({
 });
 export type SessionIn = z.infer<typeof SessionIn>;
 
-/** description: a flat object of string values (the plugin's CI keys and --tag k=v). */
-export const Description = z.record(z.string(), z.string());
+/** The most entries a session description may hold: each is a row of the flag index (docs/api/monitor.md). */
+export const DESCRIPTION_MAX_ENTRIES = 64;
+/** The most flags one `with_flags` (or values one `restrict_flags`) may name. */
+export const FLAGS_MAX = 32;
+
+/**
+ * description: a flat object of JSON scalars. The plugin sends strings (CI keys and
+ * --tag k=v); other clients send numbers (`pipeline_build_no: 1`), booleans or null.
+ */
+export const Description = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]));
 
 export const ContextIn = z.object({
   h: z.string().min(1),
@@ -59,7 +67,7 @@ export const SessionOut = z.object({
   session_h: z.string(),
   run_date: z.string(),
   scm_ref: z.string().nullable(),
-  tags: z.array(z.object({ name: z.string(), key: z.string(), value: z.string() })),
+  tags: z.array(z.object({ name: z.string(), key: z.string(), value: z.string().nullable() })),
 });
 export const ContextOut = ContextIn.extend({ cpu_frequency: z.number().int(), cpu_vendor: z.string() });
 export const MetricOut = MetricIn;

@@ -1,22 +1,24 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
-import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import {
   monitorBuilds,
   monitorComponents,
   monitorContexts,
-  monitorCounters,
-  monitorMetricCounts,
   monitorMetrics,
   monitorPipelines,
   monitorSessionFlags,
   monitorSessions,
+  type DescriptionValue,
 } from "../db/schema";
 import type { ContextIn, MetricIn, Resource } from "./schemas";
 
 type SessionRow = typeof monitorSessions.$inferSelect;
 type ContextRow = typeof monitorContexts.$inferSelect;
 type MetricRow = typeof monitorMetrics.$inferSelect;
+/** One statement of a D1 batch: every request sends its statements in one round trip. */
+export type Statement = BatchItem<"sqlite">;
 
 // ─── Shapes on the wire ─────────────────────────────────────────────────────
 
@@ -26,13 +28,18 @@ export function sessionOut(r: SessionRow) {
     run_date: r.runDate,
     scm_ref: r.scmRef,
     // `name` is what the plugin and reference server use, `key` what the published docs show.
-    tags: Object.entries(r.description).map(([k, v]) => ({ name: k, key: k, value: v })),
+    tags: Object.entries(r.description).map(([k, v]) => ({ name: k, key: k, value: scalarText(v) })),
   };
 }
+
+/** A description value as the reference's string field shows it: numbers and booleans as JSON text, null stays null. */
+export const scalarText = (v: DescriptionValue): string | null => (v === null || typeof v === "string" ? v : JSON.stringify(v));
 
 export function contextOut(r: ContextRow) {
   return {
     h: r.h,
+    // The reference's client library reads `context_h`, its server sends `h`: both.
+    context_h: r.h,
     cpu_count: r.cpuCount,
     cpu_frequency: r.cpuFrequency,
     cpu_type: r.cpuType,
@@ -65,83 +72,78 @@ export function metricOut(r: MetricRow): MetricIn {
   };
 }
 
-const metricRow = (m: MetricIn) => ({
-  sessionH: m.session_h,
-  contextH: m.context_h,
-  itemStartTime: m.item_start_time,
-  itemPath: m.item_path,
-  item: m.item,
-  itemVariant: m.item_variant,
-  itemFsLoc: m.item_fs_loc,
-  kind: m.kind,
-  component: m.component,
-  totalTime: m.total_time,
-  userTime: m.user_time,
-  kernelTime: m.kernel_time,
-  cpuUsage: m.cpu_usage,
-  memUsage: m.mem_usage,
-});
+// ─── Listings: statements for a count and a page, sent together ─────────────
 
-// ─── Listings: a count and a page, served by an index or a rowid range ──────
+/**
+ * Which rows a page holds: `offset` rows in from the start, or from the end walking
+ * backwards (`fromEnd`, newest first), or a keyset step: the rows after / before a seq.
+ */
+export type Window = { limit: number } & ({ offset: number; fromEnd?: boolean } | { after: number } | { before: number });
 
 export interface Listing<T> {
-  count(): Promise<number>;
-  page(offset: number, limit: number): Promise<T[]>;
+  /** A statement answering `[{ n }]`: how many rows the list holds. */
+  count: Statement;
+  /** A statement answering the rows of a window (newest first when walking backwards). */
+  rows(w: Window): Statement;
+  out(row: unknown): T;
+  /** The seq of a row, for lists that step by keyset (filtered lists of seq-keyed tables). */
+  seq?: (row: unknown) => number;
 }
 
 type Seqd = typeof monitorSessions | typeof monitorContexts | typeof monitorMetrics;
-type CounterName = "sessions" | "contexts" | "metrics" | "components";
-
-async function counter(db: Database, name: CounterName): Promise<number> {
-  const [row] = await db.select({ n: monitorCounters.n }).from(monitorCounters).where(eq(monitorCounters.name, name));
-  return row?.n ?? 0;
-}
 
 /**
- * A whole collection: the count comes from its counter and a page is a rowid range
- * (rows are never deleted, so seq is dense), so any page reads only its own rows.
+ * A whole collection: its size is max(seq) (rows are never deleted, seq is dense: one
+ * row read) and page N is the rowid range ((N-1)·size, N·size], whatever its depth.
  */
-function wholeCollection<T, R>(db: Database, table: Seqd & { seq: SQLiteColumn }, name: CounterName, out: (r: R) => T): Listing<T> {
+function wholeCollection<T, R>(db: Database, table: Seqd, out: (r: R) => T): Listing<T> {
+  const t = table as typeof monitorMetrics;
   return {
-    count: () => counter(db, name),
-    page: async (offset, limit) => {
-      const rows = await db
-        .select()
-        .from(table as typeof monitorMetrics)
-        .where(and(gt(table.seq, offset), lte(table.seq, offset + limit)))
-        .orderBy(asc(table.seq));
-      return (rows as unknown as R[]).map(out);
+    count: db.select({ n: sql<number>`coalesce(max(${t.seq}), 0)` }).from(t),
+    rows: (w) => {
+      const q = db.select().from(t);
+      if ("after" in w) return q.where(gt(t.seq, w.after)).orderBy(asc(t.seq)).limit(w.limit);
+      if ("before" in w) return q.where(lt(t.seq, w.before)).orderBy(desc(t.seq)).limit(w.limit);
+      if (w.fromEnd) return q.orderBy(desc(t.seq)).limit(w.limit).offset(w.offset);
+      return q.where(and(gt(t.seq, w.offset), lte(t.seq, w.offset + w.limit))).orderBy(asc(t.seq));
     },
+    out: out as (r: unknown) => T,
   };
 }
 
 /**
- * Rows matching `where` in insertion order; `where` must be served by an index (or be a
- * `like`). With `counted`, the count is a one-row read of that counter.
+ * Rows matching `where` in insertion order; `where` must be served by an index that keeps
+ * rowid order (or be a `like`), so a keyset step reads only its page. The count reads the
+ * matching index range: cheaper on D1 than a counter row written with every metric.
  */
-function filtered<T, R>(
-  db: Database,
-  table: Seqd & { seq: SQLiteColumn },
-  where: SQL | undefined,
-  out: (r: R) => T,
-  counted?: () => Promise<number>,
-): Listing<T> {
+function filtered<T, R>(db: Database, table: Seqd, where: SQL | undefined, out: (r: R) => T): Listing<T> {
+  const t = table as typeof monitorMetrics;
   return {
-    count: async () => {
-      if (counted) return counted();
-      const [row] = await db.select({ n: sql<number>`count(*)` }).from(table as typeof monitorMetrics).where(where);
-      return row?.n ?? 0;
-    },
-    page: async (offset, limit) => {
-      const rows = await db
-        .select()
-        .from(table as typeof monitorMetrics)
+    count: db.select({ n: sql<number>`count(*)` }).from(t).where(where),
+    rows: (w) => {
+      const q = db.select().from(t);
+      if ("after" in w) return q.where(and(where, gt(t.seq, w.after))).orderBy(asc(t.seq)).limit(w.limit);
+      if ("before" in w) return q.where(and(where, lt(t.seq, w.before))).orderBy(desc(t.seq)).limit(w.limit);
+      return q
         .where(where)
-        .orderBy(asc(table.seq))
-        .limit(limit)
-        .offset(offset);
-      return (rows as unknown as R[]).map(out);
+        .orderBy(w.fromEnd ? desc(t.seq) : asc(t.seq))
+        .limit(w.limit)
+        .offset(w.offset);
     },
+    out: out as (r: unknown) => T,
+    seq: (r) => (r as { seq: number }).seq,
+  };
+}
+
+/** A list of names (components, builds…) paged by offset: small tables, and the reference's links are page numbers. */
+function names(count: Statement, rows: (order: "asc" | "desc", limit: number, offset: number) => Statement): Listing<string> {
+  return {
+    count,
+    rows: (w) => {
+      if (!("offset" in w)) throw new Error("name lists page by offset");
+      return rows(w.fromEnd ? "desc" : "asc", w.limit, w.offset);
+    },
+    out: (r) => (r as { name: string }).name,
   };
 }
 
@@ -173,107 +175,114 @@ const contains = (column: SQLiteColumn, text: string) => sql`instr(${column}, ${
 
 // ─── Sessions ───────────────────────────────────────────────────────────────
 
+const s = monitorSessions;
+const m = monitorMetrics;
+
+/** Sub-select of the sessions (by hash) that have metrics of a component. */
+function sessionsOfComponent(db: Database, component: string) {
+  return db.selectDistinct({ h: m.sessionH }).from(m).where(eq(m.component, component));
+}
+
+const inBuild = (branch: string, build: string) => and(eq(s.pipelineBranch, branch), eq(s.pipelineBuildNo, build));
+
 export const sessions = {
-  all: (db: Database) => wholeCollection(db, monitorSessions, "sessions", sessionOut),
-  withPrefix: (db: Database, prefix: string) => filtered(db, monitorSessions, startsWith(monitorSessions.sessionH, prefix), sessionOut),
-  withScmPrefix: (db: Database, ref: string) =>
-    filtered(db, monitorSessions, startsWith(monitorSessions.scmRef, ref) ?? sql`${monitorSessions.scmRef} IS NOT NULL`, sessionOut),
+  all: (db: Database) => wholeCollection(db, s, sessionOut),
+  withPrefix: (db: Database, prefix: string) => filtered(db, s, startsWith(s.sessionH, prefix), sessionOut),
+  withScmPrefix: (db: Database, ref: string) => filtered(db, s, scmPrefix(ref), sessionOut),
+  /** Hashes of a build's sessions (the reference lists hashes here, not sessions). */
   inBuild: (db: Database, branch: string, build: string, component?: string) =>
     filtered(
       db,
-      monitorSessions,
-      and(
-        eq(monitorSessions.pipelineBranch, branch),
-        eq(monitorSessions.pipelineBuildNo, build),
-        component === undefined ? undefined : inArray(monitorSessions.sessionH, sessionsOfComponent(db, component)),
-      ),
-      sessionOut,
+      s,
+      and(inBuild(branch, build), component === undefined ? undefined : inArray(s.sessionH, sessionsOfComponent(db, component))),
+      (r: SessionRow) => r.sessionH,
     ),
   /**
    * Flag filters: flag `a` with value `v` means description.a == v, a flag with no
    * value means description.a present and non-empty; `any` ORs them, else AND.
    * Served by the (name, value, session) index of monitor_session_flags.
    */
-  withFlags: (db: Database, flags: Array<{ name: string; value: string | null }>, any: boolean) => {
-    const one = (f: { name: string; value: string | null }) =>
-      sql`SELECT ${monitorSessionFlags.sessionSeq} FROM ${monitorSessionFlags} WHERE ${monitorSessionFlags.name} = ${f.name} AND ${
-        f.value === null ? sql`${monitorSessionFlags.value} <> ''` : sql`${monitorSessionFlags.value} = ${f.value}`
-      }`;
-    const matching = sql.join(flags.map(one), any ? sql` UNION ` : sql` INTERSECT `);
-    return filtered(db, monitorSessions, sql`${monitorSessions.seq} IN (${matching})`, sessionOut);
+  withFlags: (db: Database, flags: Array<{ name: string; value: string | null }>, any: boolean): Listing<ReturnType<typeof sessionOut>> => {
+    const f = monitorSessionFlags;
+    const term = (x: { name: string; value: string | null }) =>
+      x.value === null ? sql`(${f.name} = ${x.name} AND ${f.value} <> '')` : sql`(${f.name} = ${x.name} AND ${f.value} = ${x.value})`;
+    /** Sessions matching some of `terms`; a keyset step takes only its page from the flag index. */
+    const matching = (terms: SQL[], w?: Window) => {
+      const step = w && "after" in w ? sql` AND ${f.sessionSeq} > ${w.after} ORDER BY ${f.sessionSeq} LIMIT ${w.limit}` : w && "before" in w ? sql` AND ${f.sessionSeq} < ${w.before} ORDER BY ${f.sessionSeq} DESC LIMIT ${w.limit}` : sql``;
+      return sql`${s.seq} IN (SELECT ${f.sessionSeq} FROM ${f} WHERE (${sql.join(terms, sql` OR `)})${step})`;
+    };
+    // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
+    const where = (w?: Window) => (any ? matching(flags.map(term), w) : sql.join(flags.map((x) => matching([term(x)])), sql` AND `));
+    const base = filtered(db, s, where(), sessionOut);
+    // Any: the page of each step is the first rows of one subquery. All: the intersection is filtered by the outer step.
+    return any ? { ...base, rows: (w) => ("offset" in w ? base.rows(w) : filtered(db, s, where(w), sessionOut).rows(w)) } : base;
   },
 };
 
-export async function findSession(db: Database, h: string): Promise<SessionRow | undefined> {
-  const [row] = await db.select().from(monitorSessions).where(eq(monitorSessions.sessionH, h)).limit(1);
-  return row;
-}
-
-/** Keeps a whole-collection counter equal to the table's dense rowid high-water mark. */
-function refreshCounter(db: Database, name: CounterName, table: Seqd | typeof monitorComponents) {
-  return db
-    .insert(monitorCounters)
-    .values({ name, n: sql`(SELECT coalesce(max(seq), 0) FROM ${table})` })
-    .onConflictDoUpdate({ target: monitorCounters.name, set: { n: sql`excluded.n` } });
-}
-
-const isUniqueViolation = (e: unknown) => /UNIQUE constraint failed/i.test(String((e as Error)?.message ?? e));
+const scmPrefix = (ref: string) => startsWith(s.scmRef, ref) ?? sql`${s.scmRef} IS NOT NULL`;
 
 export type Upsert<T> = { outcome: "created" | "identical" | "conflict"; stored: T };
+/**
+ * A raw SQL statement that can go into `db.batch` (drizzle's D1 batch expects a prepared
+ * statement that `db.run(sql)` does not carry); its batch result is D1's, with `meta`.
+ */
+function rawStatement(db: Database, query: SQL): Statement {
+  const raw = db.run(query);
+  const built = raw.getQuery();
+  const prepared = { getQuery: () => built, stmt: (db as Database & { $client: D1Database }).$client.prepare(built.sql), mapResult: (r: unknown) => r };
+  return Object.assign(Object.create(raw), { _prepare: () => prepared }) as Statement;
+}
+const changes = (r: unknown) => (r as { meta?: { changes?: number } }).meta?.changes ?? 0;
+/** D1 binds at most 100 parameters a statement. */
+const MAX_PARAMS = 100;
 
 /**
- * Inserts a session with its flags, pipeline and build in one batch. An existing
- * session is never overwritten: identical → "identical", different → "conflict".
+ * Stores a session with its flags, pipeline and build in one batch (one round trip) and
+ * reads back what is stored. An existing session is never overwritten: its flags,
+ * pipeline and build are only added when the stored description is the posted one.
  */
 export async function createSession(
   db: Database,
-  s: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, string> },
+  input: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, DescriptionValue> },
 ): Promise<Upsert<SessionRow>> {
-  const compare = (row: SessionRow): Upsert<SessionRow> => ({
-    outcome:
-      row.runDate === s.run_date && row.scmRef === s.scm_ref && sameRecord(row.description, s.description) ? "identical" : "conflict",
-    stored: row,
-  });
-  const existing = await findSession(db, s.session_h);
-  if (existing) return compare(existing);
-
-  const branch = s.description.pipeline_branch || null;
-  const build = s.description.pipeline_build_no || null;
-  // Flags take the new session's rowid, read inside the same batch.
-  const flagInserts = Object.entries(s.description).map(([name, value]) =>
-    db.insert(monitorSessionFlags).select(
-      db
-        .select({ sessionSeq: monitorSessions.seq, name: sql<string>`${name}`.as("name"), value: sql<string>`${value}`.as("value") })
-        .from(monitorSessions)
-        .where(eq(monitorSessions.sessionH, s.session_h)),
-    ),
-  );
-  try {
-    await db.batch([
-      db.insert(monitorSessions).values({
-        sessionH: s.session_h,
-        runDate: s.run_date,
-        scmRef: s.scm_ref,
-        description: s.description,
-        pipelineBranch: branch,
-        pipelineBuildNo: build,
-      }),
-      ...flagInserts,
-      ...(branch ? [db.insert(monitorPipelines).values({ branch }).onConflictDoNothing()] : []),
-      ...(branch && build ? [db.insert(monitorBuilds).values({ branch, buildNo: build }).onConflictDoNothing()] : []),
-      refreshCounter(db, "sessions", monitorSessions),
-    ]);
-  } catch (e) {
-    // Lost a race with an identical (or not) post of the same session: answer as for a repost.
-    if (!isUniqueViolation(e)) throw e;
-    const row = await findSession(db, s.session_h);
-    if (!row) throw e;
-    return compare(row);
+  const text = JSON.stringify(input.description);
+  const branch = scalarText(input.description.pipeline_branch ?? null) || null;
+  const build = scalarText(input.description.pipeline_build_no ?? null) || null;
+  const isThisSession = sql`SELECT ${s.seq} FROM ${s} WHERE ${s.sessionH} = ${input.session_h} AND ${s.description} = ${text}`;
+  const entries = Object.entries(input.description);
+  const perInsert = Math.floor((MAX_PARAMS - 4) / 2); // 4: the session check, twice
+  const flagInserts: Statement[] = [];
+  for (let i = 0; i < entries.length; i += perInsert) {
+    const values = sql.join(
+      entries.slice(i, i + perInsert).map(([name, value]) => sql`(${name}, ${scalarText(value) ?? ""})`),
+      sql`, `,
+    );
+    flagInserts.push(
+      rawStatement(
+        db,
+        sql`INSERT OR IGNORE INTO ${monitorSessionFlags} (session_seq, name, value) SELECT (${isThisSession}), column1, column2 FROM (VALUES ${values}) WHERE EXISTS (${isThisSession})`,
+      ),
+    );
   }
-  return { outcome: "created", stored: (await findSession(db, s.session_h))! };
+  const [inserted, ...rest] = await db.batch([
+    db
+      .insert(s)
+      .values({ sessionH: input.session_h, runDate: input.run_date, scmRef: input.scm_ref, description: input.description, pipelineBranch: branch, pipelineBuildNo: build })
+      .onConflictDoNothing({ target: s.sessionH }),
+    ...flagInserts,
+    ...(branch ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorPipelines} (branch) SELECT ${branch} WHERE EXISTS (${isThisSession})`)] : []),
+    ...(branch && build
+      ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorBuilds} (branch, build_no) SELECT ${branch}, ${build} WHERE EXISTS (${isThisSession})`)]
+      : []),
+    db.select().from(s).where(eq(s.sessionH, input.session_h)),
+  ] as [Statement, ...Statement[]]);
+  const stored = (rest.at(-1) as SessionRow[])[0];
+  if (changes(inserted) > 0) return { outcome: "created", stored };
+  const same = stored.runDate === input.run_date && stored.scmRef === input.scm_ref && sameRecord(stored.description, input.description);
+  return { outcome: same ? "identical" : "conflict", stored };
 }
 
-function sameRecord(a: Record<string, string>, b: Record<string, string>) {
+function sameRecord(a: Record<string, DescriptionValue>, b: Record<string, DescriptionValue>) {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
@@ -281,15 +290,14 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>) {
 // ─── Contexts ───────────────────────────────────────────────────────────────
 
 export const contexts = {
-  all: (db: Database) => wholeCollection(db, monitorContexts, "contexts", contextOut),
+  all: (db: Database) => wholeCollection(db, monitorContexts, contextOut),
   withPrefix: (db: Database, prefix: string) => filtered(db, monitorContexts, startsWith(monitorContexts.h, prefix), contextOut),
+  /** The first rows of a prefix, without a count: the plugin's full hash matches at most one. */
+  prefixHead: (db: Database, prefix: string, limit: number) =>
+    db.select().from(monitorContexts).where(startsWith(monitorContexts.h, prefix)).orderBy(asc(monitorContexts.seq)).limit(limit),
 };
 
-async function findContext(db: Database, h: string) {
-  const [row] = await db.select().from(monitorContexts).where(eq(monitorContexts.h, h)).limit(1);
-  return row;
-}
-
+/** Stores a context unless its hash is known (one batch), then reads back what is stored. */
 export async function createContext(db: Database, ctx: ContextIn): Promise<Upsert<ContextRow>> {
   const row = {
     h: ctx.h,
@@ -304,120 +312,77 @@ export async function createContext(db: Database, ctx: ContextIn): Promise<Upser
     systemInfo: ctx.system_info,
     pythonInfo: ctx.python_info,
   };
-  const compare = (stored: ContextRow): Upsert<ContextRow> => ({
-    outcome: (Object.keys(row) as Array<keyof typeof row>).every((k) => stored[k] === row[k]) ? "identical" : "conflict",
-    stored,
-  });
-  const existing = await findContext(db, ctx.h);
-  if (existing) return compare(existing);
-  try {
-    await db.batch([db.insert(monitorContexts).values(row), refreshCounter(db, "contexts", monitorContexts)]);
-  } catch (e) {
-    if (!isUniqueViolation(e)) throw e;
-    const stored = await findContext(db, ctx.h);
-    if (!stored) throw e;
-    return compare(stored);
-  }
-  return { outcome: "created", stored: (await findContext(db, ctx.h))! };
+  const [inserted, [stored]] = await db.batch([
+    db.insert(monitorContexts).values(row).onConflictDoNothing({ target: monitorContexts.h }),
+    db.select().from(monitorContexts).where(eq(monitorContexts.h, ctx.h)),
+  ]);
+  if (changes(inserted) > 0) return { outcome: "created", stored };
+  const same = (Object.keys(row) as Array<keyof typeof row>).every((k) => stored[k] === row[k]);
+  return { outcome: same ? "identical" : "conflict", stored };
 }
 
 // ─── Metrics ────────────────────────────────────────────────────────────────
 
-const m = monitorMetrics;
-
-/** Sub-select of the sessions (by hash) that have metrics of a component. */
-function sessionsOfComponent(db: Database, component: string) {
-  return db.selectDistinct({ h: m.sessionH }).from(m).where(eq(m.component, component));
-}
-
 function sessionsOfPipeline(db: Database, branch: string, build?: string) {
   return db
-    .select({ h: monitorSessions.sessionH })
-    .from(monitorSessions)
-    .where(and(eq(monitorSessions.pipelineBranch, branch), build === undefined ? undefined : eq(monitorSessions.pipelineBuildNo, build)));
+    .select({ h: s.sessionH })
+    .from(s)
+    .where(and(eq(s.pipelineBranch, branch), build === undefined ? undefined : eq(s.pipelineBuildNo, build)));
 }
 
-type CountedScope = (typeof monitorMetricCounts.$inferSelect)["scope"];
-
-/** A set of metrics: where it is (served by an index but for `like`), and its counter if it has one. */
-export interface MetricScope {
-  where: SQL | undefined;
-  counter?: { scope: CountedScope; key: string };
-}
-const counted = (scope: CountedScope, column: SQLiteColumn, key: string): MetricScope => ({ where: eq(column, key), counter: { scope, key } });
+/** A set of metrics, by a condition served by an index (but for `like`). */
+export type MetricScope = SQL | undefined;
 
 /** Where each metric route looks. */
 export const metricScopes = {
-  all: (): MetricScope => ({ where: undefined }),
-  session: (h: string) => counted("session", m.sessionH, h),
-  context: (h: string) => counted("context", m.contextH, h),
-  item: (item: string) => counted("item", m.item, item),
-  itemLike: (text: string): MetricScope => ({ where: contains(m.item, text) }),
-  variant: (v: string) => counted("variant", m.itemVariant, v),
-  variantLike: (text: string): MetricScope => ({ where: contains(m.itemVariant, text) }),
-  kind: (kind: string) => counted("kind", m.kind, kind),
-  component: (c: string) => counted("component", m.component, c),
-  componentItem: (c: string, item: string): MetricScope => ({ where: and(eq(m.component, c), eq(m.item, item)) }),
-  componentVariant: (c: string, v: string): MetricScope => ({ where: and(eq(m.component, c), eq(m.itemVariant, v)) }),
-  scm: (db: Database, ref: string): MetricScope => ({
-    where: inArray(
-      m.sessionH,
-      db
-        .select({ h: monitorSessions.sessionH })
-        .from(monitorSessions)
-        .where(startsWith(monitorSessions.scmRef, ref) ?? sql`${monitorSessions.scmRef} IS NOT NULL`),
-    ),
-  }),
-  pipeline: (db: Database, branch: string, build?: string): MetricScope => ({
-    where: inArray(m.sessionH, sessionsOfPipeline(db, branch, build)),
-  }),
+  all: (): MetricScope => undefined,
+  session: (h: string) => eq(m.sessionH, h),
+  context: (h: string) => eq(m.contextH, h),
+  item: (item: string) => eq(m.item, item),
+  itemLike: (text: string) => contains(m.item, text),
+  variant: (v: string) => eq(m.itemVariant, v),
+  variantLike: (text: string) => contains(m.itemVariant, text),
+  kind: (kind: string) => eq(m.kind, kind),
+  component: (c: string) => eq(m.component, c),
+  componentItem: (c: string, item: string) => and(eq(m.component, c), eq(m.item, item)),
+  componentVariant: (c: string, v: string) => and(eq(m.component, c), eq(m.itemVariant, v)),
+  scm: (db: Database, ref: string) => inArray(m.sessionH, db.select({ h: s.sessionH }).from(s).where(scmPrefix(ref))),
+  pipeline: (db: Database, branch: string, build?: string) => inArray(m.sessionH, sessionsOfPipeline(db, branch, build)),
 };
-
-async function metricCount(db: Database, c: { scope: CountedScope; key: string }) {
-  const [row] = await db
-    .select({ n: monitorMetricCounts.n })
-    .from(monitorMetricCounts)
-    .where(and(eq(monitorMetricCounts.scope, c.scope), eq(monitorMetricCounts.key, c.key)));
-  return row?.n ?? 0;
-}
 
 export const metrics = {
-  all: (db: Database) => wholeCollection(db, monitorMetrics, "metrics", metricOut),
-  in: (db: Database, scope: MetricScope) => {
-    const { counter } = scope;
-    return filtered(db, monitorMetrics, scope.where, metricOut, counter && (() => metricCount(db, counter)));
+  all: (db: Database) => wholeCollection(db, m, metricOut),
+  in: (db: Database, scope: MetricScope) => (scope === undefined ? metrics.all(db) : filtered(db, m, scope, metricOut)),
+  /**
+   * Metrics of the sessions whose SCM reference starts with ref. A keyset step takes at
+   * most a page from each such session (by its index, from the cursor on) and keeps the
+   * first page of those: it reads a page per matching session, not every later match.
+   */
+  ofScm: (db: Database, ref: string): Listing<MetricIn> => {
+    const base = filtered(db, m, metricScopes.scm(db, ref), metricOut);
+    const x = alias(m, "x");
+    return {
+      ...base,
+      rows: (w) => {
+        if (!("after" in w || "before" in w)) return base.rows(w);
+        const after = "after" in w;
+        const perSession = db
+          .select({ seq: x.seq })
+          .from(x)
+          .where(and(sql`${x.sessionH} = ${s.sessionH}`, after ? gt(x.seq, w.after) : lt(x.seq, w.before)))
+          .orderBy(after ? asc(x.seq) : desc(x.seq))
+          .limit(w.limit);
+        return db
+          .select(getTableColumns(m))
+          .from(s)
+          .innerJoin(m, inArray(m.seq, perSession))
+          .where(scmPrefix(ref))
+          .orderBy(after ? asc(m.seq) : desc(m.seq))
+          .limit(w.limit);
+      },
+    };
   },
 };
-
-/** Per-key counter increments for freshly inserted metrics, as multi-row upserts (≤ 99 parameters each). */
-function countIncrements(db: Database, fresh: MetricIn[]) {
-  const tally = new Map<string, { scope: CountedScope; key: string; n: number }>();
-  const bump = (scope: CountedScope, key: string) => {
-    const id = `${scope}\u0000${key}`;
-    const t = tally.get(id);
-    if (t) t.n += 1;
-    else tally.set(id, { scope, key, n: 1 });
-  };
-  for (const x of fresh) {
-    bump("session", x.session_h);
-    bump("context", x.context_h);
-    bump("item", x.item);
-    bump("variant", x.item_variant);
-    bump("kind", x.kind);
-    bump("component", x.component);
-  }
-  const rows = [...tally.values()];
-  const statements = [];
-  for (let i = 0; i < rows.length; i += 33) {
-    statements.push(
-      db
-        .insert(monitorMetricCounts)
-        .values(rows.slice(i, i + 33))
-        .onConflictDoUpdate({ target: [monitorMetricCounts.scope, monitorMetricCounts.key], set: { n: sql`${monitorMetricCounts.n} + excluded.n` } }),
-    );
-  }
-  return statements;
-}
 
 const resourceColumn: Record<Resource, SQLiteColumn> = {
   memory: m.memUsage,
@@ -436,157 +401,160 @@ export async function extremes(db: Database, resource: Resource, end: "head" | "
   const rows = await db
     .select()
     .from(m)
-    .where(scope.where)
+    .where(scope)
     .orderBy(...(end === "head" ? [desc(col), desc(m.seq)] : [asc(col), asc(m.seq)]))
     .limit(n);
   return rows.map(metricOut);
 }
 
-/** D1 binds at most 100 parameters a statement: 14 columns → 7 metrics an INSERT. */
-const METRICS_PER_INSERT = Math.floor(100 / 14);
-const KEYS_PER_LOOKUP = Math.floor(100 / 5);
-
+/** A metric's columns in insert order, and the five that make its identity (the unique key). */
+const METRIC_COLUMNS = [
+  "session_h", "context_h", "item_start_time", "item_path", "item", "item_variant", "item_fs_loc",
+  "kind", "component", "total_time", "user_time", "kernel_time", "cpu_usage", "mem_usage",
+] as const;
+const METRICS_PER_INSERT = Math.floor(MAX_PARAMS / METRIC_COLUMNS.length);
+const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
 const metricKey = (x: MetricIn) => JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
 const sameMetric = (a: MetricIn, b: MetricIn) => (Object.keys(a) as Array<keyof MetricIn>).every((k) => a[k] === b[k]);
-
-export type MetricsOutcome =
-  | { outcome: "created" | "identical"; stored: MetricIn[] }
-  | { outcome: "conflict"; index: number; stored: MetricIn };
+const isUniqueViolation = (e: unknown) => /UNIQUE constraint failed/i.test(String((e as Error)?.message ?? e) + String((e as Error)?.cause ?? ""));
 
 /**
- * Stores metrics all or nothing in one batch (inserts, components, counters).
- * A metric whose key is stored already is skipped when identical (a retried post)
- * and refuses the whole post when different.
+ * Inserts a chunk of metrics, skipping each one stored already with identical content.
+ * One stored with the same key and other content is not skipped: its insert breaks the
+ * unique key and the whole batch rolls back (a conflict).
  */
-export async function createMetrics(db: Database, input: MetricIn[], retried = false): Promise<MetricsOutcome> {
-  const stored = new Map<string, MetricIn>();
-  for (let i = 0; i < input.length; i += KEYS_PER_LOOKUP) {
-    const chunk = input.slice(i, i + KEYS_PER_LOOKUP);
-    const keys = sql.join(
-      chunk.map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
-      sql`, `,
-    );
-    const rows = await db
-      .select()
-      .from(m)
-      .where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
-    for (const r of rows) stored.set(metricKey(metricOut(r)), metricOut(r));
-  }
+function insertMetrics(db: Database, chunk: MetricIn[]): Statement {
+  const cols = sql.raw(METRIC_COLUMNS.join(", "));
+  const values = sql.join(
+    chunk.map((x) => sql`(${sql.join(metricValues(x).map((v) => sql`${v}`), sql`, `)})`),
+    sql`, `,
+  );
+  const same = sql.raw(METRIC_COLUMNS.map((c, i) => `stored.${c} = v.column${i + 1}`).join(" AND "));
+  return rawStatement(
+    db,
+    sql`INSERT INTO ${m} (${cols}) SELECT * FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM ${m} AS stored WHERE ${same})`,
+  );
+}
+
+export type MetricsOutcome = { outcome: "created" | "identical" } | { outcome: "conflict"; index: number };
+
+/**
+ * Stores metrics all or nothing in one batch (metrics and new component names). A metric
+ * stored already is skipped when identical (a retried post) and refuses the whole post
+ * when different; nothing is read first: the unique key decides.
+ */
+export async function createMetrics(db: Database, input: MetricIn[]): Promise<MetricsOutcome> {
   const fresh: MetricIn[] = [];
   const seen = new Map<string, MetricIn>();
   for (const [index, x] of input.entries()) {
-    const key = metricKey(x);
-    const prior = stored.get(key) ?? seen.get(key);
-    if (prior) {
-      if (!sameMetric(prior, x)) return { outcome: "conflict", index, stored: prior };
-      continue;
-    }
-    seen.set(key, x);
-    fresh.push(x);
+    const prior = seen.get(metricKey(x));
+    if (prior && !sameMetric(prior, x)) return { outcome: "conflict", index };
+    if (!prior) fresh.push(x);
+    seen.set(metricKey(x), x);
   }
-  if (fresh.length === 0) return { outcome: "identical", stored: input };
-
-  const inserts = [];
-  for (let i = 0; i < fresh.length; i += METRICS_PER_INSERT) {
-    inserts.push(db.insert(m).values(fresh.slice(i, i + METRICS_PER_INSERT).map(metricRow)));
+  const statements: Statement[] = [];
+  for (let i = 0; i < fresh.length; i += METRICS_PER_INSERT) statements.push(insertMetrics(db, fresh.slice(i, i + METRICS_PER_INSERT)));
+  const components = [...new Set(fresh.map((x) => x.component))];
+  for (let i = 0; i < components.length; i += MAX_PARAMS - 1) {
+    statements.push(
+      db
+        .insert(monitorComponents)
+        .values(components.slice(i, i + MAX_PARAMS - 1).map((name) => ({ name })))
+        .onConflictDoNothing(),
+    );
   }
-  const components = [...new Set(fresh.map((x) => x.component))].map((name) =>
-    db.insert(monitorComponents).values({ name }).onConflictDoNothing(),
-  );
   try {
-    await db.batch([
-      inserts[0],
-      ...inserts.slice(1),
-      ...components,
-      ...countIncrements(db, fresh),
-      refreshCounter(db, "metrics", monitorMetrics),
-      refreshCounter(db, "components", monitorComponents),
-    ]);
+    const results = await db.batch(statements as [Statement, ...Statement[]]);
+    const inserted = results.slice(0, Math.ceil(fresh.length / METRICS_PER_INSERT)).reduce((n: number, r) => n + changes(r), 0);
+    return { outcome: inserted > 0 ? "created" : "identical" };
   } catch (e) {
-    // A concurrent post stored one of these keys first: look again, once.
-    if (isUniqueViolation(e) && !retried) return createMetrics(db, input, true);
-    throw e;
+    if (!isUniqueViolation(e)) throw e;
+    return { outcome: "conflict", index: await firstConflict(db, fresh, input) };
   }
-  return { outcome: "created", stored: input };
+}
+
+/** After a refused post: which metric of it differs from the stored one (an error path, so a second query is fine). */
+async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[]): Promise<number> {
+  const stored = new Map<string, MetricIn>();
+  const perLookup = Math.floor(MAX_PARAMS / 5);
+  for (let i = 0; i < fresh.length; i += perLookup) {
+    const keys = sql.join(
+      fresh.slice(i, i + perLookup).map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
+      sql`, `,
+    );
+    const rows = await db.select().from(m).where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
+    for (const r of rows) stored.set(metricKey(metricOut(r)), metricOut(r));
+  }
+  const index = input.findIndex((x) => {
+    const prior = stored.get(metricKey(x));
+    return prior !== undefined && !sameMetric(prior, x);
+  });
+  return Math.max(index, 0);
 }
 
 // ─── Components and pipelines ───────────────────────────────────────────────
 
+const c = monitorComponents;
+
 export const components = {
-  count: (db: Database) => counter(db, "components"),
+  count: (db: Database) => db.select({ n: sql<number>`coalesce(max(${c.seq}), 0)` }).from(c),
   list: (db: Database, prefix = ""): Listing<string> => {
-    const where = startsWith(monitorComponents.name, prefix);
-    return {
-      count: async () =>
-        prefix === ""
-          ? counter(db, "components")
-          : ((await db.select({ n: sql<number>`count(*)` }).from(monitorComponents).where(where))[0]?.n ?? 0),
-      page: async (offset, limit) =>
-        (
-          await db
-            .select({ name: monitorComponents.name })
-            .from(monitorComponents)
-            .where(where)
-            .orderBy(asc(monitorComponents.seq))
-            .limit(limit)
-            .offset(offset)
-        ).map((r) => r.name),
-    };
+    const where = startsWith(c.name, prefix);
+    return names(
+      prefix === "" ? components.count(db) : db.select({ n: sql<number>`count(*)` }).from(c).where(where),
+      (order, limit, offset) =>
+        db
+          .select({ name: c.name })
+          .from(c)
+          .where(where)
+          .orderBy(order === "asc" ? asc(c.seq) : desc(c.seq))
+          .limit(limit)
+          .offset(offset),
+    );
   },
 };
 
-const s = monitorSessions;
-
 export const pipelines = {
-  /** Every pipeline, or those whose sessions have metrics of `component`, in order of first appearance. */
-  list: async (db: Database, component?: string): Promise<string[]> => {
-    if (component === undefined) {
-      return (await db.select({ b: monitorPipelines.branch }).from(monitorPipelines).orderBy(asc(monitorPipelines.seq))).map((r) => r.b);
-    }
-    const rows = await db
-      .select({ b: s.pipelineBranch })
-      .from(s)
-      .where(and(sql`${s.pipelineBranch} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component))))
-      .groupBy(s.pipelineBranch)
-      .orderBy(sql`min(${s.seq})`);
-    return rows.map((r) => r.b!);
+  /** Every pipeline in order of first appearance (not paged, as in the reference). */
+  all: (db: Database) => db.select({ name: monitorPipelines.branch }).from(monitorPipelines).orderBy(asc(monitorPipelines.seq)),
+  /** Pipelines whose sessions have metrics of a component, in order of first appearance. */
+  ofComponent: (db: Database, component: string): Listing<string> => {
+    const where = and(sql`${s.pipelineBranch} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component)));
+    return names(db.select({ n: sql<number>`count(DISTINCT ${s.pipelineBranch})` }).from(s).where(where), (order, limit, offset) =>
+      db
+        .select({ name: sql<string>`${s.pipelineBranch}` })
+        .from(s)
+        .where(where)
+        .groupBy(s.pipelineBranch)
+        .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
+        .limit(limit)
+        .offset(offset),
+    );
   },
   builds: (db: Database, branch: string, component?: string): Listing<string> => {
     if (component === undefined) {
-      const where = eq(monitorBuilds.branch, branch);
-      return {
-        count: async () => (await db.select({ n: sql<number>`count(*)` }).from(monitorBuilds).where(where))[0]?.n ?? 0,
-        page: async (offset, limit) =>
-          (
-            await db
-              .select({ b: monitorBuilds.buildNo })
-              .from(monitorBuilds)
-              .where(where)
-              .orderBy(asc(monitorBuilds.seq))
-              .limit(limit)
-              .offset(offset)
-          ).map((r) => r.b),
-      };
+      const b = monitorBuilds;
+      const where = eq(b.branch, branch);
+      return names(db.select({ n: sql<number>`count(*)` }).from(b).where(where), (order, limit, offset) =>
+        db
+          .select({ name: b.buildNo })
+          .from(b)
+          .where(where)
+          .orderBy(order === "asc" ? asc(b.seq) : desc(b.seq))
+          .limit(limit)
+          .offset(offset),
+      );
     }
-    const where = and(
-      eq(s.pipelineBranch, branch),
-      sql`${s.pipelineBuildNo} IS NOT NULL`,
-      inArray(s.sessionH, sessionsOfComponent(db, component)),
+    const where = and(eq(s.pipelineBranch, branch), sql`${s.pipelineBuildNo} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component)));
+    return names(db.select({ n: sql<number>`count(DISTINCT ${s.pipelineBuildNo})` }).from(s).where(where), (order, limit, offset) =>
+      db
+        .select({ name: sql<string>`${s.pipelineBuildNo}` })
+        .from(s)
+        .where(where)
+        .groupBy(s.pipelineBuildNo)
+        .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
+        .limit(limit)
+        .offset(offset),
     );
-    return {
-      count: async () =>
-        (await db.select({ n: sql<number>`count(DISTINCT ${s.pipelineBuildNo})` }).from(s).where(where))[0]?.n ?? 0,
-      page: async (offset, limit) =>
-        (
-          await db
-            .select({ b: s.pipelineBuildNo })
-            .from(s)
-            .where(where)
-            .groupBy(s.pipelineBuildNo)
-            .orderBy(sql`min(${s.seq})`)
-            .limit(limit)
-            .offset(offset)
-        ).map((r) => r.b!),
-    };
   },
 };

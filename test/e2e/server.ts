@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -22,12 +22,19 @@ const freePort = () =>
     srv.on("error", reject);
   });
 
-let dev: ChildProcess | undefined;
-let state: string | undefined;
+export interface DevServer {
+  baseUrl: string;
+  adminToken: string;
+  stop(): void;
+}
 
-/** Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does. */
-export async function setup(project: TestProject) {
-  state = mkdtempSync(path.join(tmpdir(), "opshub-e2e-"));
+/**
+ * Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does.
+ * `vars` override wrangler.toml's (the global server uses MONITOR_PAGE_SIZE 500; a test
+ * file that needs other values starts its own server with this).
+ */
+export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
+  const state = mkdtempSync(path.join(tmpdir(), "opshub-e2e-"));
   const adminToken = `e2e-admin-${Date.now()}`;
   const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], {
     encoding: "utf8",
@@ -35,11 +42,20 @@ export async function setup(project: TestProject) {
   });
   if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
   const port = await freePort();
-  dev = spawn(
+  const varArgs = Object.entries({ MONITOR_PAGE_SIZE: "500", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const dev = spawn(
     "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--var", "MONITOR_PAGE_SIZE:500", "--show-interactive-dev-session=false"],
+    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, ...varArgs, "--show-interactive-dev-session=false"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" }, detached: true },
   );
+  const stop = () => {
+    if (dev.pid) {
+      try {
+        process.kill(-dev.pid, "SIGTERM");
+      } catch {}
+    }
+    rmSync(state, { recursive: true, force: true });
+  };
   let output = "";
   dev.stdout?.on("data", (d) => (output += d));
   dev.stderr?.on("data", (d) => (output += d));
@@ -50,18 +66,24 @@ export async function setup(project: TestProject) {
       const res = await fetch(`${baseUrl}/health`);
       if (res.ok) break;
     } catch {}
-    if (Date.now() > deadline || dev.exitCode !== null) throw new Error(`wrangler dev did not start:\n${output}`);
+    if (Date.now() > deadline || dev.exitCode !== null) {
+      stop();
+      throw new Error(`wrangler dev did not start:\n${output}`);
+    }
     await new Promise((r) => setTimeout(r, 300));
   }
-  project.provide("baseUrl", baseUrl);
-  project.provide("adminToken", adminToken);
+  return { baseUrl, adminToken, stop };
+}
+
+let server: DevServer | undefined;
+
+/** The server every e2e file shares (`inject("baseUrl")`). */
+export async function setup(project: TestProject) {
+  server = await startDevServer();
+  project.provide("baseUrl", server.baseUrl);
+  project.provide("adminToken", server.adminToken);
 }
 
 export async function teardown() {
-  if (dev?.pid) {
-    try {
-      process.kill(-dev.pid, "SIGTERM");
-    } catch {}
-  }
-  if (state) rmSync(state, { recursive: true, force: true });
+  server?.stop();
 }
