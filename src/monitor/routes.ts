@@ -37,6 +37,7 @@ import {
   type MetricScope,
 } from "./store";
 import { z } from "zod";
+import { registerRegressionRoutes } from "./regressions-routes";
 
 /** pytest-monitor's remote server (spec/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
@@ -269,4 +270,5 @@ for (const [scope, where] of resourceScopes) {
   }
 }
 
+registerRegressionRoutes(monitorRoutes);
 refuseOtherMethods(monitorRoutes);
