@@ -37,11 +37,13 @@ import {
   type MetricScope,
 } from "./store";
 import { z } from "zod";
+import { metricsAsCsv } from "./csv";
 import { registerRegressionRoutes } from "./regressions-routes";
 
 /** pytest-monitor's remote server (spec/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
 monitorRoutes.use("*", requireToken());
+monitorRoutes.use("*", metricsAsCsv);
 
 type C = Context<AppEnv>;
 const tags = ["test-run monitor"];
