@@ -72,6 +72,66 @@ async function deepPage(api, path) {
 let posted = 0;
 const fresh = () => `${Date.now()}-${posted++}`;
 
+// ─── Regressions (GET /sessions/<h>/regressions): a separate block ───────────────
+// One pipeline branch of REGRESS_RUNS sessions × REGRESS_TESTS tests on one machine; the
+// last session is judged against the REGRESS_RUNS - 1 before it (window=20). Reports what
+// the one request reads (Server-Timing) against the metrics it needs (1,000 × 21).
+const REGRESS_TESTS = 1000;
+const REGRESS_RUNS = 21;
+const regressSession = (i) => md5(`bench-regress-session-${i}`);
+
+async function regressionsExtra(ctx) {
+  const { api, log } = ctx;
+  const ctxH = md5("bench-regress-context");
+  await api.must({ method: "POST", path: `${V1}/contexts/`, body: { ...context(0), h: ctxH } });
+  const t0 = performance.now();
+  for (let run = 0; run < REGRESS_RUNS; run++) {
+    const h = regressSession(run);
+    await api.must({
+      method: "POST",
+      path: `${V1}/sessions/`,
+      body: { session_h: h, run_date: new Date(Date.UTC(2026, 1, 1) + run * 3600_000).toISOString().slice(0, 19), scm_ref: md5(`regress-ref-${run}`), description: { pipeline_branch: "bench-regress" } },
+    });
+    const metrics = Array.from({ length: REGRESS_TESTS }, (_, t) => ({
+      ...metric(t),
+      session_h: h,
+      context_h: ctxH,
+      item_start_time: `2026-02-01T00:00:${String(run).padStart(2, "0")}.${String(t).padStart(6, "0")}`,
+      item: `test_regress_${t}`,
+      item_variant: `test_regress_${t}`,
+      // 2 % noise run to run; in the last run every 100th test is 50 % slower.
+      total_time: 1 + (t % 10) / 10 + ((run * 7 + t) % 5) * 0.005 + (run === REGRESS_RUNS - 1 && t % 100 === 0 ? 0.75 : 0),
+    }));
+    await api.must({ method: "POST", path: `${V1}/metrics/`, body: metrics });
+  }
+  log(`monitor: seeded ${REGRESS_RUNS} sessions × ${REGRESS_TESTS} tests for regressions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const path = `${V1}/sessions/${regressSession(REGRESS_RUNS - 1)}/regressions?window=${REGRESS_RUNS - 1}`;
+  const rows = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await api.must({ path });
+    rows.push([
+      String(i + 1),
+      String(r.json.summary.tests),
+      String(r.json.baseline.sessions.length),
+      String(r.json.summary.regressions),
+      String(r.cost.queries),
+      String(r.cost.read),
+      `${r.ms.toFixed(0)} ms`,
+    ]);
+  }
+  return [
+    {
+      family: "monitor",
+      title: "Monitor regressions: 1,000 tests against a 20-run baseline",
+      headers: ["request", "tests", "baseline sessions", "regressions found", "D1 statements (one batch)", "rows read", "latency"],
+      rows,
+      notes: [
+        `\`GET ${V1}/sessions/<h>/regressions?window=20\`: ${REGRESS_TESTS * REGRESS_RUNS} metrics are needed (this session's and the 20 before it); each is read once with its context's row (a unique lookup D1 counts as a row read), plus the session and branch index rows. Seeded regressions: ${REGRESS_TESTS / 100}.`,
+      ],
+    },
+  ];
+}
+
 export default {
   name: "monitor",
   title: "Test-run monitor (`/api/v1`)",
@@ -138,6 +198,8 @@ export default {
       { group: "write", label: "POST /sessions/", req: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }) },
     ];
   },
+
+  extra: regressionsExtra,
 
   routes(ctx) {
     const s = sessionH(0);

@@ -42,12 +42,15 @@ import {
 import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";
+import { metricsAsCsv } from "./csv";
+import { registerRegressionRoutes } from "./regressions-routes";
 
 /** pytest-monitor's remote server (docs/api/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
 // The API description is public, like /openapi.json: registered before the token check.
 monitorRoutes.get("/swagger.json", (c) => c.json(swaggerDocument(monitorRoutes, pkg.version)));
 monitorRoutes.use("*", requireToken());
+monitorRoutes.use("*", metricsAsCsv);
 
 type C = Context<AppEnv>;
 const tags = ["test-run monitor"];
@@ -385,4 +388,5 @@ for (const [scope, where] of resourceScopes) {
   }
 }
 
+registerRegressionRoutes(monitorRoutes);
 refuseOtherMethods(monitorRoutes);

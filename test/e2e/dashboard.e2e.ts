@@ -161,7 +161,48 @@ describe("dashboard in headless Chromium", () => {
     expect(flagged[0]).toContain("2.5");
     expect(flagged[1]).toContain("bigger");
     expect(flagged[1]).toContain("120");
+  });
+
+  it("test runs: the server's verdicts on a session, its baseline band on the charts, two sessions compared", async () => {
+    await page.goto(`${base()}/dashboard/#runs`);
+    await page.selectOption("select[name=pipeline]", PIPELINE);
+    await expect.poll(() => page.locator("table[data-table=sessions] tbody tr").count()).toBe(DURATIONS.length);
+    // The newest run: duration back to normal, memory 120 MB against a median of 50.
+    await page.click(`a[data-session=dashsession${DURATIONS.length - 1}]`);
+    const summary = page.locator("[data-server-summary]");
+    await summary.waitFor();
+    expect(await summary.getAttribute("data-server-summary")).toBe("1,0,0,0,0"); // regressions, improvements, unchanged, no history, leaks
+    const verdict = page.locator("table[data-table=verdicts] tbody tr").first();
+    expect(await verdict.getAttribute("class")).toBe("verdict-regression");
+    const cells = await verdict.locator("td").allTextContents();
+    expect(cells).toEqual([ITEM, "regression", "1.05 (median 1, +5 %)", "120 (median 50, +140 %)", ""]);
+
+    // Its trend: the server's verdict beside the client-side marks, its baseline as a band.
+    await verdict.locator("a").click();
+    const memory = page.locator("figure[data-chart=memory]");
+    await memory.locator("canvas").waitFor();
+    expect(await page.locator("[data-server-verdict]").getAttribute("data-server-verdict")).toBe("regression");
+    expect(await memory.getAttribute("data-band")).toBe("45,55"); // median 50 ± 10 % (MAD 0)
+    expect(await page.locator("figure[data-chart=duration]").getAttribute("data-band")).toBe("0.7,1.3"); // median 1 ± 3 MADs of 0.1
+    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("2");
+    const bandPixels = await memory.locator("canvas").evaluate((c: HTMLCanvasElement) => {
+      const px = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < px.length; i += 4) if (px[i] === 156 && px[i + 1] === 163 && px[i + 2] === 175) n++;
+      return n;
+    });
+    expect(bandPixels).toBeGreaterThan(10);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+
+    // Compare: the newest session (B) against the one before it (A) by default.
+    await page.click("form.compare-form button");
+    const compared = page.locator("table[data-table=compare] tbody tr");
+    await expect.poll(() => compared.count()).toBe(1);
+    expect(await page.locator("[data-compare-summary]").getAttribute("data-compare-summary")).toBe("1,0,0");
+    expect(await compared.locator("td").allTextContents()).toEqual([ITEM, "2.5 → 1.05 -58 %", "50 → 120 +140 %"]);
+
     // The README's picture comes from here: DASHBOARD_SCREENSHOT=docs/dashboard.png npm run test:e2e
+    await page.locator("[data-server-summary]").scrollIntoViewIfNeeded();
     const shot = process.env.DASHBOARD_SCREENSHOT ?? "test-results/dashboard.png";
     mkdirSync(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });

@@ -1,5 +1,8 @@
 """Replays pytest-monitor 1.7's remote-server calls (pytest_monitor/session.py) with
 `requests`, the plugin's own HTTP client, against REMOTE (e.g. http://ci:TOKEN@host/api/v1).
+Usage: REMOTE RUN_NO [BRANCH SLEEPS]. With BRANCH and SLEEPS (JSON {item: extra seconds}),
+the run uses its own runner on that pipeline branch and each test really sleeps 0.2 s
+(plus its extra), its times measured as the plugin measures them.
 Each step checks the plugin's own success condition; the plugin would print
 "...Deactivating..." and stop sending at the first failure, so we exit 1 there.
 Prints one JSON line per step for the caller to assert on."""
@@ -7,11 +10,14 @@ import datetime
 import hashlib
 import json
 import sys
+import time
 from http import HTTPStatus
 
 import requests
 
 remote, run_no = sys.argv[1], sys.argv[2]
+branch = sys.argv[3] if len(sys.argv) > 3 else "main"
+sleeps = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
 steps = []
 
 
@@ -29,7 +35,7 @@ context = dict(
     cpu_type="",
     cpu_vendor="Intel(R) Xeon(R) CPU @ 2.20GHz",
     ram_total=15903,
-    machine_node="ci-runner-17.example.org",
+    machine_node="ci-runner-17.example.org" if branch == "main" else f"{branch}-runner.example.org",
     machine_type="x86_64",
     machine_arch="64bit",
     system_info="Linux - 6.1.0-13-amd64",
@@ -64,7 +70,7 @@ h.update(scm.encode())
 h.update(run_date.encode())
 h.update(f"run {run_no}".encode())
 session_h = h.hexdigest()
-description = {"pipeline_branch": "main", "pipeline_build_no": str(1000 + int(run_no)), "__ci__": "gitlabci",
+description = {"pipeline_branch": branch, "pipeline_build_no": str(1000 + int(run_no)), "__ci__": "gitlabci",
                "description": f"run {run_no}", "python": "3.11"}
 r = requests.post(f"{remote}/sessions/", json={"session_h": session_h, "run_date": run_date, "scm_ref": scm,
                                                "description": json.loads(json.dumps(description))})
@@ -74,6 +80,10 @@ step("session-create", r, r.status_code == HTTPStatus.CREATED)
 start = datetime.datetime.now().timestamp()
 for i, (item, variant) in enumerate([("test_login", "test_login[admin-ro]"), ("test_logout", "test_logout"), ("test_api", "test_api[v1-json]")]):
     total, user, kernel = 0.25 + i, 0.2 + i / 2, 0.01
+    if sleeps is not None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        time.sleep(0.2 + sleeps.get(item, 0))
+        total, user = time.perf_counter() - wall, time.process_time() - cpu
     r = requests.post(f"{remote}/metrics/", json={
         "session_h": session_h, "context_h": remote_id,
         "item_start_time": datetime.datetime.fromtimestamp(start + i).isoformat(),

@@ -26,6 +26,8 @@ function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...
 const $view = () => document.getElementById("view") as HTMLElement;
 const fmtTime = (s: string | number | null | undefined) => (s === null || s === undefined || s === "" ? "—" : new Date(s).toLocaleString());
 const short = (s: string, n = 10) => (s.length > n ? `${s.slice(0, n)}…` : s);
+const round = (x: number) => Number(x.toPrecision(4));
+const percent = (x: number | null) => (x === null ? "" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(0)} %`);
 
 class HttpError extends Error {
   constructor(
@@ -105,10 +107,32 @@ interface Series {
   pointsOnly?: boolean;
 }
 
-/** A uPlot line chart that fills its box's width; `data-points` says how many x values it drew. */
-function lineChart(name: string, title: string, xs: number[], series: Series[]) {
-  const box = h("figure", { class: "chart", "data-chart": name, "data-points": xs.length }, h("figcaption", {}, title));
+/** The server's baseline for a session: the values within it are "unchanged". */
+interface Band {
+  lower: number;
+  upper: number;
+}
+
+const BAND_COLOR = "#9ca3af";
+
+/**
+ * A uPlot line chart that fills its box's width; `data-points` says how many x values it
+ * drew, `data-band` the baseline band (lower,upper) it shades, when it has one.
+ */
+function lineChart(name: string, title: string, xs: number[], series: Series[], band?: Band) {
+  const box = h(
+    "figure",
+    { class: "chart", "data-chart": name, "data-points": xs.length, "data-band": band ? `${round(band.lower)},${round(band.upper)}` : undefined },
+    h("figcaption", {}, title),
+  );
   const width = () => Math.max(280, box.clientWidth || $view().clientWidth - 16);
+  const all: Series[] = band
+    ? [
+        ...series,
+        { label: "baseline upper", values: xs.map(() => band.upper), color: BAND_COLOR },
+        { label: "baseline lower", values: xs.map(() => band.lower), color: BAND_COLOR },
+      ]
+    : series;
   const plot = new uPlot(
     {
       width: width(),
@@ -116,15 +140,19 @@ function lineChart(name: string, title: string, xs: number[], series: Series[]) 
       scales: { x: { time: true } },
       series: [
         {},
-        ...series.map((s) =>
+        ...all.map((s) =>
           s.pointsOnly
             ? { label: s.label, stroke: s.color, width: 0, points: { show: true, size: 10, stroke: s.color, fill: s.color }, paths: () => null }
-            : { label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: true, size: 5 } },
+            : s.color === BAND_COLOR
+              ? { label: s.label, stroke: s.color, width: 1, dash: [4, 4], points: { show: false } }
+              : { label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: true, size: 5 } },
         ),
       ],
+      // Shade between the band's two lines (series indexes count the x series as 0).
+      bands: band ? [{ series: [series.length + 1, series.length + 2], fill: "rgba(156, 163, 175, 0.18)" }] : undefined,
       axes: [{}, { size: 60 }],
     },
-    [xs, ...series.map((s) => s.values)] as uPlot.AlignedData,
+    [xs, ...all.map((s) => s.values)] as uPlot.AlignedData,
     box,
   );
   new ResizeObserver(() => plot.setSize({ width: width(), height: 220 })).observe(box);
@@ -150,6 +178,44 @@ interface MonitorMetric {
 }
 const tagOf = (s: MonitorSession, name: string) => s.tags.find((t) => t.name === name)?.value ?? "";
 
+type Verdict = "regression" | "improvement" | "unchanged" | "insufficient_history";
+type Resource = "total_time" | "user_time" | "kernel_time" | "cpu_usage" | "mem_usage";
+interface Judgement {
+  value: number;
+  median: number | null;
+  change: number | null;
+  relative_change: number | null;
+  lower: number | null;
+  upper: number | null;
+  history: number;
+  verdict: Verdict;
+}
+interface TestVerdict {
+  item: string;
+  item_variant: string;
+  kind: string;
+  component: string;
+  verdict: Verdict;
+  leak: boolean;
+  resources: Record<Resource, Judgement>;
+}
+interface RegressionReport {
+  session: { session_h: string };
+  baseline: { by: string | null; value: string | null; sessions: unknown[] };
+  summary: { tests: number; regressions: number; improvements: number; unchanged: number; insufficient_history: number; leaks: number };
+  tests: TestVerdict[];
+}
+interface Comparison {
+  summary: { both: number; only_in_a: number; only_in_b: number };
+  tests: Array<{ item_variant: string; resources: Record<Resource, { a: number; b: number; change: number; relative_change: number | null }> }>;
+  only_in_a: Array<{ item_variant: string }>;
+  only_in_b: Array<{ item_variant: string }>;
+}
+const VERDICT_ORDER: Verdict[] = ["regression", "improvement", "unchanged", "insufficient_history"];
+const verdictBadge = (v: Verdict) => h("span", { class: `badge verdict-${v}`, "data-verdict": v }, v.replace("_", " "));
+/** "1.6 (median 1.0, +60 %)" for a judged resource. */
+const judged = (j: Judgement) => (j.median === null ? String(round(j.value)) : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`);
+
 async function testRunsView(root: HTMLElement) {
   const pipelines = (await getJson<{ pipelines: string[] }>("/api/v1/pipelines/"))?.pipelines ?? [];
   const pipeline = h("select", { name: "pipeline" }, h("option", { value: "" }, "all sessions"), ...pipelines.map((p) => h("option", { value: p }, p)));
@@ -159,8 +225,14 @@ async function testRunsView(root: HTMLElement) {
   const factor = h("input", { name: "factor", type: "number", min: 1, step: 0.1, value: 1.5 });
   const items = h("datalist", { id: "items" });
   const sessionsBox = h("div", { class: "sessions" });
+  const verdictBox = h("div", { class: "verdicts" });
   const trendBox = h("div", { class: "trend" });
+  const compareBox = h("div", { class: "compare" });
   const known = new Map<string, MonitorSession>();
+  /** The server's verdicts on the session picked last: its bands go on the trend charts. */
+  let report: RegressionReport | null = null;
+  const sideA = h("select", { name: "a" });
+  const sideB = h("select", { name: "b" });
 
   async function loadSessions() {
     sessionsBox.replaceChildren(notice("Loading sessions…"));
@@ -175,6 +247,12 @@ async function testRunsView(root: HTMLElement) {
       if (ref && pipeline.value) sessions = sessions.filter((s) => tagOf(s, "pipeline_branch") === pipeline.value);
       sessions.sort((a, b) => b.run_date.localeCompare(a.run_date));
       for (const s of sessions) known.set(s.session_h, s);
+      // Compare: newest (b) against the one before it (a) unless the person picks others.
+      const option = (s: MonitorSession) => h("option", { value: s.session_h }, `${short(s.session_h, 8)} · ${tagOf(s, "pipeline_build_no") || fmtTime(s.run_date)}`);
+      sideA.replaceChildren(...sessions.map(option));
+      sideB.replaceChildren(...sessions.map(option));
+      if (sessions[1]) sideA.value = sessions[1].session_h;
+      if (sessions[0]) sideB.value = sessions[0].session_h;
       sessionsBox.replaceChildren(
         h("h3", {}, `Sessions (${sessions.length})`),
         sessions.length
@@ -200,18 +278,60 @@ async function testRunsView(root: HTMLElement) {
     }
   }
 
-  /** A session's tests fill the test picker. */
+  /**
+   * A session's tests as the server judges them against its branch's previous sessions
+   * (GET /sessions/<h>/regressions): regressions first; a test's name opens its trend.
+   */
   async function showItems(sessionH: string) {
+    verdictBox.replaceChildren(notice(`Judging session ${short(sessionH, 8)}…`));
     try {
-      const metrics = await monitorNewest<MonitorMetric>(`/api/v1/sessions/${encodeURIComponent(sessionH)}/metrics`, "metrics", 2);
-      const names = [...new Set(metrics.map((m) => m.item))];
-      items.replaceChildren(...names.map((n) => h("option", { value: n })));
-      trendBox.replaceChildren(
-        h("h3", {}, `Tests of session ${short(sessionH, 8)}`),
-        h("ul", { class: "chips" }, ...names.map((n) => h("li", {}, h("a", { href: "#", onclick: (e: Event) => (e.preventDefault(), (test.value = n), showTrend()) }, n)))),
+      report = await getJson<RegressionReport>(`/api/v1/sessions/${encodeURIComponent(sessionH)}/regressions`);
+      if (!report) return;
+      const tests = [...report.tests].sort((a, b) => Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict));
+      items.replaceChildren(...[...new Set(tests.map((t) => t.item))].map((n) => h("option", { value: n })));
+      const { summary, baseline } = report;
+      const open = (n: string) => h("a", { href: "#", onclick: (e: Event) => (e.preventDefault(), (test.value = n), showTrend()) }, n);
+      verdictBox.replaceChildren(
+        h("h3", {}, `Session ${short(sessionH, 8)}: the server's verdicts`),
+        h(
+          "p",
+          { class: summary.regressions || summary.leaks ? "notice error" : "notice", "data-server-summary": `${summary.regressions},${summary.improvements},${summary.unchanged},${summary.insufficient_history},${summary.leaks}` },
+          `${summary.regressions} regression(s), ${summary.improvements} improvement(s), ${summary.unchanged} unchanged, ${summary.insufficient_history} without enough history, ${summary.leaks} leak suspect(s)` +
+            ` — against ${baseline.sessions.length} earlier session(s) of ${baseline.by ? `${baseline.by} ${baseline.value}` : "no branch"}.`,
+        ),
+        table(
+          ["test", "verdict", "duration s", "memory MB", "leak"],
+          tests.map((t) => [open(t.item), verdictBadge(t.verdict), judged(t.resources.total_time), judged(t.resources.mem_usage), t.leak ? "suspect" : ""]),
+          { "data-table": "verdicts" },
+        ),
+      );
+      verdictBox.querySelectorAll("table[data-table=verdicts] tbody tr").forEach((tr, i) => tr.classList.add(`verdict-${tests[i].verdict}`));
+    } catch (e) {
+      failed(verdictBox, e);
+    }
+  }
+
+  /** Two sessions side by side (GET /sessions/<a>/compare/<b>): per test, both values and the change. */
+  async function showCompare() {
+    if (!sideA.value || !sideB.value) return compareBox.replaceChildren(notice("Pick two sessions."));
+    compareBox.replaceChildren(notice("Comparing…"));
+    try {
+      const c = (await getJson<Comparison>(`/api/v1/sessions/${encodeURIComponent(sideA.value)}/compare/${encodeURIComponent(sideB.value)}`))!;
+      const cell = (r: { a: number; b: number; relative_change: number | null }) => `${round(r.a)} → ${round(r.b)} ${percent(r.relative_change)}`;
+      compareBox.replaceChildren(
+        h("p", { class: "summary", "data-compare-summary": `${c.summary.both},${c.summary.only_in_a},${c.summary.only_in_b}` }, `${c.summary.both} test(s) in both, ${c.summary.only_in_a} only in A, ${c.summary.only_in_b} only in B.`),
+        table(
+          ["test", "duration s (A → B)", "memory MB (A → B)"],
+          [
+            ...c.tests.map((t) => [t.item_variant, cell(t.resources.total_time), cell(t.resources.mem_usage)]),
+            ...c.only_in_a.map((t) => [t.item_variant, "only in A", ""]),
+            ...c.only_in_b.map((t) => [t.item_variant, "only in B", ""]),
+          ],
+          { "data-table": "compare" },
+        ),
       );
     } catch (e) {
-      failed(trendBox, e);
+      failed(compareBox, e);
     }
   }
 
@@ -236,6 +356,9 @@ async function testRunsView(root: HTMLElement) {
       const big = medianRegressions(memory, n, f);
       const marks = (values: number[], flags: boolean[]) => values.map((v, i) => (flags[i] ? v : null));
       const flagged = slow.filter(Boolean).length + big.filter(Boolean).length;
+      // The server's judgement of the picked session's run of this test, and its baseline band.
+      const judgedRun = report?.tests.find((t) => t.item === item);
+      const bandOf = (j: Judgement | undefined): Band | undefined => (j && j.lower !== null && j.upper !== null ? { lower: j.lower, upper: j.upper } : undefined);
       trendBox.replaceChildren(
         h("h3", {}, `${item}: ${metrics.length} runs`),
         h(
@@ -245,17 +368,40 @@ async function testRunsView(root: HTMLElement) {
             ? `${flagged} regression(s): slower or bigger than ${f}× the median of the previous ${n} runs.`
             : `No regression (a run over ${f}× the median of the previous ${n}).`,
         ),
+        judgedRun
+          ? h(
+              "p",
+              { class: "summary", "data-server-verdict": judgedRun.verdict },
+              "Server, session ",
+              h("code", {}, short(report!.session.session_h, 8)),
+              ": ",
+              verdictBadge(judgedRun.verdict),
+              ` duration ${judged(judgedRun.resources.total_time)}, memory ${judged(judgedRun.resources.mem_usage)}${judgedRun.leak ? ", leak suspect" : ""}. The grey band is its baseline.`,
+            )
+          : "",
         h(
           "div",
           { class: "charts" },
-          lineChart("duration", "Duration (s)", xs, [
-            { label: "total_time", values: duration, color: "#2563eb" },
-            { label: "regression", values: marks(duration, slow), color: "#dc2626", pointsOnly: true },
-          ]),
-          lineChart("memory", "Memory (MB)", xs, [
-            { label: "mem_usage", values: memory, color: "#059669" },
-            { label: "regression", values: marks(memory, big), color: "#dc2626", pointsOnly: true },
-          ]),
+          lineChart(
+            "duration",
+            "Duration (s)",
+            xs,
+            [
+              { label: "total_time", values: duration, color: "#2563eb" },
+              { label: "regression", values: marks(duration, slow), color: "#dc2626", pointsOnly: true },
+            ],
+            bandOf(judgedRun?.resources.total_time),
+          ),
+          lineChart(
+            "memory",
+            "Memory (MB)",
+            xs,
+            [
+              { label: "mem_usage", values: memory, color: "#059669" },
+              { label: "regression", values: marks(memory, big), color: "#dc2626", pointsOnly: true },
+            ],
+            bandOf(judgedRun?.resources.mem_usage),
+          ),
         ),
         table(
           ["run", "commit", "build", "duration s", "memory MB", ""],
@@ -293,7 +439,14 @@ async function testRunsView(root: HTMLElement) {
     h("button", { type: "submit" }, "Show"),
   );
   pipeline.addEventListener("change", () => loadSessions());
-  root.replaceChildren(h("h2", {}, "Test runs"), filters, trendBox, sessionsBox);
+  const compareForm = h(
+    "form",
+    { class: "filters compare-form", onsubmit: (e: Event) => (e.preventDefault(), showCompare()) },
+    field("Session A", sideA),
+    field("Session B", sideB),
+    h("button", { type: "submit" }, "Compare"),
+  );
+  root.replaceChildren(h("h2", {}, "Test runs"), filters, verdictBox, trendBox, sessionsBox, h("h3", {}, "Compare two sessions"), compareForm, compareBox);
   await loadSessions();
 }
 
