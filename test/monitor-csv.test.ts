@@ -48,9 +48,10 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8; header=present");
     expect(res.headers.get("vary")).toContain("Accept");
     expect(res.headers.get("x-total-pages")).toBe("3");
-    expect(res.headers.get("link")).toBe(
-      `<http://opshub.test${api}/sessions/${h}/metrics?page=3>; rel="next", <http://opshub.test${api}/sessions/${h}/metrics?page=1>; rel="prev"`,
-    );
+    // The Link header carries the JSON page's own next/prev links (keyset cursors included), made absolute.
+    const page2 = await callJson(`${api}/sessions/${h}/metrics?page=2`);
+    expect(page2.body.next_url).toMatch(/page=3/);
+    expect(res.headers.get("link")).toBe(`<http://opshub.test${page2.body.next_url}>; rel="next", <http://opshub.test${page2.body.prev_url}>; rel="prev"`);
     expect(res.headers.get("server-timing")).toMatch(/rows_read=/);
     // Streamed: the body arrives in several chunks (a header line, then rows a hundred at a time).
     const reader = res.body!.getReader();
@@ -70,7 +71,9 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
 
     // The last page: only a prev link.
     const last = await call(`${api}/sessions/${h}/metrics?page=-1`, { headers: CSV });
-    expect(last.headers.get("link")).toBe(`<http://opshub.test${api}/sessions/${h}/metrics?page=2>; rel="prev"`);
+    const lastJson = await callJson(`${api}/sessions/${h}/metrics?page=-1`);
+    expect(lastJson.body.next_url ?? null).toBeNull();
+    expect(last.headers.get("link")).toBe(`<http://opshub.test${lastJson.body.prev_url}>; rel="prev"`);
     expect(parseCsv(await last.text())).toHaveLength(1 + 20);
   });
 
@@ -86,7 +89,7 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
   it("applies to every metrics list, with its filters (and to the head/tail lists)", async () => {
     const h = "c5c5c5c5000000000000000000000003";
     await post(metricsOf(h, 14, { component: "csv-filter" }));
-    for (const path of [`/components/csv-filter/items/test_3/metrics`, `/components/csv-filter/resources/memory/head/4/metrics`]) {
+    for (const path of [`/components/csv-filter/items/test_3/metrics`, `/resources/memory/components/csv-filter/head/4/metrics`]) {
       const json = await callJson(`${api}${path}`);
       const csv = parseCsv(await (await call(`${api}${path}`, { headers: CSV })).text());
       expect(asMetrics(csv), path).toEqual(json.body.metrics);
@@ -108,7 +111,7 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     expect(missing.body).toEqual({ message: expect.stringMatching(/Page 5/) });
     const bad = await callJson(`${api}/sessions/${h}/metrics?page=x`, { headers: CSV });
     expect(bad.status).toBe(400);
-    expect(bad.body.errors).toEqual({ page: "must be an integer" });
+    expect(bad.body.errors).toEqual({ page: "must be a non-zero integer" });
     const empty = await call(`${api}/sessions/no-metrics-here/metrics`, { headers: CSV });
     expect(empty.status).toBe(204);
     expect(await empty.text()).toBe("");
