@@ -381,7 +381,8 @@ describe("paging: Per-Page, Total, Link and the cursor", () => {
     expect((await callJson<any[]>(`${base}&limit=10&page=21`)).body).toEqual(await res.clone().json());
     const linked = rowsRead(res);
     const byNumber = rowsRead(await call(`${base}&limit=10&page=21`));
-    expect(linked).toBeLessThanOrEqual(12);
+    // 12, plus one probe of the cold index: these 2015 samples are older than the hot window.
+    expect(linked).toBeLessThanOrEqual(13);
     expect(byNumber).toBeGreaterThanOrEqual(200);
   });
 

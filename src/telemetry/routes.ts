@@ -41,6 +41,9 @@ import {
   type ProjectScope,
   type SampleRow,
 } from "./store";
+import { tieredStatistics } from "./rollups";
+import { tiersOf } from "./tiers";
+import { mayReachCold, tieredSamplePage } from "./cold-page";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -86,9 +89,17 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const where = sampleWhere(q, scope);
   let total: number;
   let rows: SampleRow[] = [];
-  if (paging.cursor) {
+  // Cold days in range (cold-page.ts): hot and cold merged under the same cursor.
+  // Cold days in range (cold-page.ts): hot and cold merged under the same cursor. A
+  // linked page that is full of hot rows needs no look at the cold index.
+  const tiers = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  const tiered = paging.cursor ? null : await tieredSamplePage(tiers, q, scope, where, paging);
+  if (tiered) {
+    ({ rows, total } = tiered);
+  } else if (paging.cursor) {
     total = paging.cursor.total;
     rows = await samplePageQuery(db, where, { limit: paging.perPage, offset: 0, after: paging.cursor });
+    if (mayReachCold(rows, paging.perPage, tiers)) rows = (await tieredSamplePage(tiers, q, scope, where, paging))?.rows ?? rows;
   } else {
     const [{ n }] = await (countersQuery(db, q, scope) ?? sampleCountQuery(db, where));
     total = n;
@@ -287,14 +298,18 @@ endpoint(
     });
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
-    const stats = await statisticsQuery(database(c.env), {
+    const request = {
       where: sampleWhere(q, scope),
       periodUs: period * 1e6,
       startUs: q.start?.us,
       groupby: [...new Set(groupby)] as GroupField[],
       stddev: aggregates.some((a) => a.func === "stddev"),
       cardinality: [...new Set(cardinality)],
-    });
+    };
+    const db = database(c.env);
+    // Rollups and cold samples (rollups.ts) where they apply; else the hot samples alone.
+    const tiered = await tieredStatistics(db, c.env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(c.env), nowMs: Date.now() });
+    const stats = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
     return c.json(
       stats.map((row) => {
         const r = row as typeof row & Record<string, number | string>;

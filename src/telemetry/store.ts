@@ -8,6 +8,7 @@ import type { Database } from "../db/client";
 import { telemetryMeters, telemetrySampleCounts, telemetrySamples } from "../db/schema";
 import type { SampleQuery, StringField } from "./query";
 import type { NewSample } from "./schemas";
+import { rollupMark, rollupUpserts } from "./rollups";
 
 const s = telemetrySamples;
 export type SampleRow = typeof s.$inferSelect;
@@ -154,7 +155,8 @@ export function insertStatements(db: Database, rows: Array<Omit<SampleRow, "seq"
       .values({ projectId, n })
       .onConflictDoUpdate({ target: telemetrySampleCounts.projectId, set: { n: sql`${telemetrySampleCounts.n} + excluded.n` } }),
   );
-  return [...samples, ...meters, ...counters];
+  // Rollups (rollups.ts): the mark first, the upserts over the rows above it last.
+  return [rollupMark(db), ...samples, ...meters, ...counters, ...rollupUpserts(db)];
 }
 
 // ─── Meters ─────────────────────────────────────────────────────────────────
