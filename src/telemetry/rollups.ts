@@ -200,13 +200,13 @@ export async function tieredStatistics(db: Database, archive: R2Bucket, t: Tiere
   const bucketOf = (ts: number) => (t.periodUs > 0 ? Math.trunc((ts - (origin as number)) / t.periodUs) : 0);
   const inRaw = (ts: number) => !p || ts < p.from || ts >= p.to;
 
+  // Each raw range is an index range of its own (an OR of two would scan the meter).
   const rawFloor = retainFrom(t.nowMs, t.tiers);
-  const rawWhere = and(
-    t.where,
-    Number.isFinite(rawFloor) ? gte(s.timestamp, rawFloor) : undefined,
-    p ? or(Number.isFinite(p.from) ? lt(s.timestamp, p.from) : sql`0`, Number.isFinite(p.to) ? gte(s.timestamp, p.to) : sql`0`) : undefined,
-  );
-  const queries = [rawPartials(db, t, rawWhere, origin), ...(p ? [rollupPartials(db, t, p, origin)] : [])];
+  const raws = rawRanges
+    .map(([x, y]) => [Math.max(x, rawFloor, lo), Math.min(y, hi + 1)] as const)
+    .filter(([x, y]) => x < y)
+    .map(([x, y]) => rawPartials(db, t, and(t.where, Number.isFinite(x) ? gte(s.timestamp, x) : undefined, Number.isFinite(y) ? lt(s.timestamp, y) : undefined), origin));
+  const queries = [...raws, ...(p ? [rollupPartials(db, t, p, origin)] : [])];
   const results = await db.batch(queries as [(typeof queries)[0], ...typeof queries]);
   const merged = new Map<string, Partial>();
   for (const row of results.flat()) add(merged, fromSql(row as SqlPartial, t));
