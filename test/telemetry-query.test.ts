@@ -3,6 +3,7 @@ import { ApiError } from "../src/http/errors";
 import {
   decodeCursor,
   encodeCursor,
+  MAX_CONDITIONS,
   formatTimestamp,
   parsePaging,
   parseSampleQuery,
@@ -41,7 +42,7 @@ describe("parseSampleQuery: fields and operators", () => {
   it.each(stringFields)("%s takes eq (also as the default, and with type string)", (field) => {
     for (const op of ["eq", ""]) {
       for (const type of ["", "string"]) {
-        expect(parseSampleQuery(clientQuery([{ field, op, type, value: "v 1" }]))).toEqual({ equals: [{ field, value: "v 1" }] });
+        expect(parseSampleQuery(clientQuery([{ field, op, type, value: "v 1" }]))).toMatchObject({ equals: [{ field, value: "v 1" }], metadata: [] });
       }
     }
   });
@@ -60,7 +61,7 @@ describe("parseSampleQuery: fields and operators", () => {
         { field: "timestamp", op: "lt", value: "2015-11-15T00:00:00", type: "datetime" },
       ]),
     );
-    expect(q).toEqual({ equals: [], start: { us: us("2015-11-14T02:25:00Z"), inclusive: true }, end: { us: us("2015-11-15T00:00:00Z"), inclusive: false } });
+    expect(q).toEqual({ equals: [], metadata: [], projectsNamed: [], start: { us: us("2015-11-14T02:25:00Z"), inclusive: true }, end: { us: us("2015-11-15T00:00:00Z"), inclusive: false } });
     const q2 = parseSampleQuery(
       clientQuery([
         { field: "timestamp", op: "gt", value: "2015-11-14T02:25:00" },
@@ -121,7 +122,7 @@ describe("parseSampleQuery: fields and operators", () => {
   });
 
   it("is empty without conditions", () => {
-    expect(parseSampleQuery(new URLSearchParams("limit=5"))).toEqual({ equals: [] });
+    expect(parseSampleQuery(new URLSearchParams("limit=5"))).toEqual({ equals: [], metadata: [], projectsNamed: [] });
   });
 });
 
@@ -186,7 +187,7 @@ describe("parseSampleQuery: error messages word for word", () => {
     ["q.field=meter&q.value=+++", "Value can't be blank."],
     [
       "q.field=flavor&q.value=x",
-      'Unrecognized field in query. valid keys:["project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source"]',
+      'Unrecognized field in query. valid keys:["project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id", "search_offset"]',
     ],
     ["q.field=meter&q.op=xxxx&q.value=x", "Unimplemented operator 'xxxx' for specified field."],
     [
@@ -331,11 +332,85 @@ describe("paging arguments", () => {
   });
 
   it("a cursor round-trips, and a forged one is a 400", () => {
-    const cursor = { timestamp: us("2015-11-14T02:25:00Z"), seq: 42, total: 100000 };
+    const cursor = { timestamp: us("2015-11-14T02:25:00Z"), seq: 42, total: 1000, exact: false };
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+    expect(decodeCursor(encodeCursor({ ...cursor, total: 7, exact: true }))).toEqual({ ...cursor, total: 7, exact: true });
     expect(parsePaging(new URLSearchParams({ cursor: encodeCursor(cursor), page: "2" }))).toEqual({ perPage: 100, page: 2, cursor });
     for (const bad of ["", "!!!", btoa("1.2"), btoa("a.b.c")]) {
       expect(() => parsePaging(new URLSearchParams({ cursor: bad }))).toThrow(/Invalid cursor/);
     }
+  });
+});
+
+describe("Ceilometer's client: metadata, message_id, search_offset, repeated fields", () => {
+  const meta = (value: string, type = "", field = "metadata.flavor") => parseSampleQuery(clientQuery([{ field, op: "eq", value, type }])).metadata;
+
+  it("types a metadata value by q.type, else as a Python literal reads", () => {
+    expect(meta("m1.large")).toEqual([{ key: "flavor", kind: "s", value: "m1.large" }]);
+    expect(meta("2")).toEqual([{ key: "flavor", kind: "n", value: 2 }]);
+    expect(meta("-1.5e3")).toEqual([{ key: "flavor", kind: "n", value: -1500 }]);
+    expect(meta("007")).toEqual([{ key: "flavor", kind: "s", value: "007" }]);
+    expect(meta("True")).toEqual([{ key: "flavor", kind: "b", value: 1 }]);
+    expect(meta("true")).toEqual([{ key: "flavor", kind: "s", value: "true" }]);
+    expect(meta("'2'")).toEqual([{ key: "flavor", kind: "s", value: "2" }]);
+    expect(meta("2", "string")).toEqual([{ key: "flavor", kind: "s", value: "2" }]);
+    expect(meta("2", "float")).toEqual([{ key: "flavor", kind: "n", value: 2 }]);
+    expect(meta("off", "boolean")).toEqual([{ key: "flavor", kind: "b", value: 0 }]);
+    expect(meta("m1", "string", "resource_metadata.flavor.name")).toEqual([{ key: "flavor.name", kind: "s", value: "m1" }]);
+  });
+
+  it("refuses what Ceilometer refuses on metadata", () => {
+    expect(refusal(clientQuery([{ field: "metadata.size", op: "gt", value: "5" }]))).toBe("Unimplemented operator 'gt' for specified field.");
+    expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "integer" }]))).toBe(
+      "Unable to convert the value 'x' to the expected data type 'integer'.",
+    );
+    expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "int" }]))).toMatch(/^The data type 'int' is not supported/);
+    expect(refusal(clientQuery([{ field: "metadata.size", value: "[1, 2]" }]))).toBe("Query on metadata.size is of list type and is not supported");
+    expect(refusal(clientQuery([{ field: "metadata.", value: "x" }]))).toMatch(/^Unrecognized field in query/);
+    const meterFields = ["project_id", "resource_id", "meter", "user_id", "source"] as const;
+    expect(() => parseSampleQuery(clientQuery([{ field: "metadata.a", value: "x" }]), meterFields, { metadata: false })).toThrow(/Unrecognized field/);
+  });
+
+  it("keeps the last value of a field or metadata key given twice; every project named is kept for the access check", () => {
+    const q = parseSampleQuery(
+      clientQuery([
+        { field: "project_id", value: "p1" },
+        { field: "metadata.a", value: "1" },
+        { field: "project_id", value: "p2" },
+        { field: "metadata.a", value: "x" },
+      ]),
+    );
+    expect(q.equals).toEqual([{ field: "project_id", value: "p2" }]);
+    expect(q.metadata).toEqual([{ key: "a", kind: "s", value: "x" }]);
+    expect(q.projectsNamed).toEqual(["p1", "p2"]);
+  });
+
+  it("message_id is an eq field", () => {
+    expect(parseSampleQuery(clientQuery([{ field: "message_id", value: "abc" }])).equals).toEqual([{ field: "message_id", value: "abc" }]);
+    expect(refusal(clientQuery([{ field: "message_id", op: "ne", value: "abc" }]))).toBe("Unimplemented operator 'ne' for specified field.");
+  });
+
+  it("search_offset widens the timestamp range by its minutes on both sides, and needs one", () => {
+    const q = parseSampleQuery(
+      clientQuery([
+        { field: "timestamp", op: "ge", value: "2015-11-14T02:00:00" },
+        { field: "timestamp", op: "lt", value: "2015-11-14T03:00:00" },
+        { field: "search_offset", value: "30" },
+      ]),
+    );
+    expect(q.start).toEqual({ us: us("2015-11-14T01:30:00Z"), inclusive: true });
+    expect(q.end).toEqual({ us: us("2015-11-14T03:30:00Z"), inclusive: false });
+    expect(refusal(clientQuery([{ field: "search_offset", value: "30" }]))).toMatch(/search_offset cannot be used without timestamp/);
+    expect(refusal(clientQuery([{ field: "timestamp", op: "ge", value: "2015-11-14" }, { field: "search_offset", value: "x" }]))).toBe(
+      "Unable to convert the value 'x' to the expected data type 'integer'.",
+    );
+    expect(refusal(clientQuery([{ field: "search_offset", value: "3" }]), ["project_id"])).toBe('Unknown argument: "search_offset": not valid for this resource');
+  });
+
+  it(`refuses more than ${MAX_CONDITIONS} conditions, counted before anything else`, () => {
+    const conds = (n: number) => Array.from({ length: n }, (_, i) => ({ field: "resource_id", value: `r${i}` }));
+    expect(parseSampleQuery(clientQuery(conds(MAX_CONDITIONS))).equals).toHaveLength(1);
+    expect(refusal(clientQuery(conds(120)))).toBe(`Too many conditions in query: 120. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`);
+    expect(refusal(new URLSearchParams(Array.from({ length: 40 }, () => ["q.op", "eq"])))).toMatch(/^Too many conditions/);
   });
 });

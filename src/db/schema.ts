@@ -3,7 +3,7 @@
  * turns changes here into a SQL migration under migrations/.
  */
 import { sql } from "drizzle-orm";
-import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, customType, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // ─── Tokens and access (src/auth) ───────────────────────────────────────────
 
@@ -308,6 +308,10 @@ export const telemetrySamples = sqliteTable(
     index("telemetry_samples_resource").on(t.resourceId, t.timestamp),
     index("telemetry_samples_resource_name").on(t.resourceName, t.timestamp),
     index("telemetry_samples_meter").on(t.meter, t.timestamp),
+    // The two pairs Ceilometer's clients ask most: one meter of one resource, and one
+    // meter within a (token's) project.
+    index("telemetry_samples_resource_meter").on(t.resourceId, t.meter, t.timestamp),
+    index("telemetry_samples_project_meter").on(t.projectId, t.meter, t.timestamp),
     index("telemetry_samples_namespace").on(t.namespace, t.timestamp),
     index("telemetry_samples_user").on(t.userId, t.timestamp),
     index("telemetry_samples_source").on(t.source, t.timestamp),
@@ -335,11 +339,30 @@ export const telemetryMeters = sqliteTable(
   ],
 );
 
-/** Samples per project, kept by the inserting batch, so an unfiltered `Total` never counts rows. */
-export const telemetrySampleCounts = sqliteTable("telemetry_sample_counts", {
-  projectId: text("project_id").primaryKey(),
-  n: integer("n").notNull().default(0),
-});
+/**
+ * A metadata value kept as SQLite holds it, without a column affinity (`blob`), so the
+ * text "1" and the number 1 stay distinct, as Ceilometer's typed metadata tables do.
+ */
+const metadataValue = customType<{ data: string | number; driverData: string | number }>({ dataType: () => "blob" });
+
+/**
+ * One row per flattened metadata entry of a sample (`flavor.name`, `tags[0]`), written
+ * by the batch that inserts the sample. The key is the index: a metadata query is a
+ * range of (key, kind, value) newest first, and the sample is found by its seq.
+ */
+export const telemetrySampleMetadata = sqliteTable(
+  "telemetry_sample_metadata",
+  {
+    key: text("key").notNull(),
+    /** `s` string, `n` number, `b` boolean (value 1 or 0). */
+    kind: text("kind", { enum: ["s", "n", "b"] }).notNull(),
+    value: metadataValue("value").notNull(),
+    /** The sample's timestamp and seq: the order of a sample page. */
+    timestamp: integer("timestamp").notNull(),
+    seq: integer("seq").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.kind, t.value, t.timestamp, t.seq] })],
+);
 
 // ─── Telemetry storage tiers (src/telemetry/rollups.ts, cold.ts, archive-cron.ts) ──
 // Rollups summarise samples per project, meter, resource, user, source and bucket

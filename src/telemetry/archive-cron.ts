@@ -6,9 +6,9 @@
  * batch otherwise), so a run that dies anywhere loses and duplicates nothing; the next
  * run resumes from the oldest raw sample left.
  */
-import { and, asc, eq, gte, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { database, type Database } from "../db/client";
-import { telemetryArchive, telemetryArchiveGuard, telemetryRollups, telemetrySampleCounts, telemetrySamples } from "../db/schema";
+import { telemetryArchive, telemetryArchiveGuard, telemetryRollups, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
 import { encodeObject, objectKey } from "./cold";
 import type { SampleRow } from "./store";
 import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, tiersOf } from "./tiers";
@@ -64,9 +64,11 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
   const entries: Array<typeof telemetryArchive.$inferInsert> = [];
   for (const [projectId, part] of perProject) {
     const seqs = part.map((r) => r.seq);
-    const key = objectKey(projectId, meter, day, Math.min(...seqs), Math.max(...seqs));
     const bytes = await encodeObject(part);
     const md5 = await crypto.subtle.digest("MD5", bytes);
+    // The digest in the key: a retried step rewrites its own object, and seqs that
+    // SQLite reuses after the newest rows went cold never overwrite another move's.
+    const key = objectKey(projectId, meter, day, Math.min(...seqs), Math.max(...seqs), md5);
     // R2 refuses a body whose MD5 differs; the head confirms it is stored whole.
     await env.TELEMETRY_ARCHIVE.put(key, bytes, { md5, httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
     const head = await env.TELEMETRY_ARCHIVE.head(key);
@@ -85,6 +87,7 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
     db.insert(guard).values({ k: "move", expected: rows.length, actual: sql`(select count(*) from ${s} where ${moved})` }),
     db.delete(guard).where(eq(guard.k, "move")),
     ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
+    deleteMetadataOf(db, moved),
     db.delete(s).where(moved),
     // Minute rollups live as long as the hot samples.
     db.delete(telemetryRollups).where(and(eq(telemetryRollups.width, 60), eq(telemetryRollups.meter, meter), gte(telemetryRollups.bucket, day), lt(telemetryRollups.bucket, day + DAY_US))),
@@ -95,34 +98,42 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
 }
 
 /**
+ * Deletes the metadata index rows of the samples `where` selects (run before the samples
+ * go). The side table has no index on seq, so each row is found by its primary key,
+ * recomputed from the sample's metadata with json_tree as migrations/0009 does: the key
+ * as ingest writes it (`a.b` for a label `a.b`) and as 0009 wrote it (`"a.b"`).
+ */
+export function deleteMetadataOf(db: Database, where: SQL | undefined) {
+  const md = telemetrySampleMetadata;
+  const path = sql`substr(j.fullkey, 3)`;
+  const rows = sql`select ${md}.rowid from ${s}, json_tree(${s.metadata}) j, ${md}
+    where ${where} and ${s.metadata} != '' and j.type in ('text', 'integer', 'real', 'true', 'false')
+      and ${md.key} in (${path}, replace(${path}, '"', ''))
+      and ${md.kind} = (case j.type when 'text' then 's' when 'true' then 'b' when 'false' then 'b' else 'n' end)
+      and ${md.value} = j.atom and ${md.timestamp} = ${s.timestamp} and ${md.seq} = ${s.seq}`;
+  return db.delete(md).where(sql`rowid in (${rows})`);
+}
+
+/**
  * Retention: cold objects and raw rows older than TELEMETRY_RETAIN_DAYS (the index
- * row first, so no query ever reads a deleted object; the per-project counters drop
- * with them), hour rollups older than TELEMETRY_ROLLUP_RETAIN_DAYS.
+ * row first, so no query ever reads a deleted object; raw rows with their metadata
+ * index rows), hour rollups older than TELEMETRY_ROLLUP_RETAIN_DAYS.
  */
 async function expire(env: Env, db: Database, nowMs: number, report: ArchiveReport) {
   const tiers = tiersOf(env);
   const a = telemetryArchive;
-  const c = telemetrySampleCounts;
   const raw = retainFrom(nowMs, tiers);
   if (Number.isFinite(raw)) {
     for (;;) {
-      const old = await db.select({ key: a.key, projectId: a.projectId, n: a.n }).from(a).where(lt(a.day, raw)).limit(RETAIN_CHUNK);
+      const old = await db.select({ key: a.key }).from(a).where(lt(a.day, raw)).limit(RETAIN_CHUNK);
       if (!old.length) break;
-      const perProject = new Map<string, number>();
-      for (const o of old) perProject.set(o.projectId, (perProject.get(o.projectId) ?? 0) + o.n);
-      await db.batch([
-        db.delete(a).where(inArray(a.key, old.map((o) => o.key))),
-        ...[...perProject].map(([projectId, n]) => db.update(c).set({ n: sql`${c.n} - ${n}` }).where(eq(c.projectId, projectId))),
-      ]);
+      await db.delete(a).where(inArray(a.key, old.map((o) => o.key)));
       await env.TELEMETRY_ARCHIVE.delete(old.map((o) => o.key));
       report.expiredObjects += old.length;
     }
     for (;;) {
-      const chunk = sql`select ${s.seq} from ${s} where ${s.timestamp} < ${raw} order by ${s.timestamp}, ${s.seq} limit ${RETAIN_CHUNK}`;
-      const [, deleted] = await db.batch([
-        db.update(c).set({ n: sql`${c.n} - (select count(*) from ${s} where ${s.projectId} = ${c.projectId} and ${s.seq} in (${chunk}))` }),
-        db.delete(s).where(sql`${s.seq} in (${chunk})`).returning({ seq: s.seq }),
-      ]);
+      const chunk = sql`${s.seq} in (select ${s.seq} from ${s} where ${s.timestamp} < ${raw} order by ${s.timestamp}, ${s.seq} limit ${RETAIN_CHUNK})`;
+      const [, deleted] = await db.batch([deleteMetadataOf(db, chunk), db.delete(s).where(chunk).returning({ seq: s.seq })]);
       report.expiredRows += deleted.length;
       if (deleted.length < RETAIN_CHUNK) break;
     }

@@ -4,19 +4,22 @@
  * an object through DecompressionStream and filters it line by line; an object that
  * cannot be read is a 503 naming its day, never a silently short answer.
  */
-import { and, desc, eq, gte, inArray, lte, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
 import type { SampleQuery } from "./query";
-import type { ProjectScope, SampleRow } from "./store";
+import { flattenMetadata } from "./schemas";
+import { scopeCondition, type ProjectScope, type SampleRow } from "./store";
 import { COLD_OBJECTS_MAX, DAY_US, dayName, dayOf, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;
 const a = telemetryArchive;
 
-export const objectKey = (projectId: string, meter: string, day: number, minSeq: number, maxSeq: number) =>
-  `telemetry/${encodeURIComponent(projectId)}/${encodeURIComponent(meter)}/${dayName(day)}/${minSeq}-${maxSeq}.ndjson.gz`;
+export const objectKey = (projectId: string, meter: string, day: number, minSeq: number, maxSeq: number, md5: ArrayBuffer) =>
+  `telemetry/${encodeURIComponent(projectId)}/${encodeURIComponent(meter)}/${dayName(day)}/${minSeq}-${maxSeq}-${[...new Uint8Array(md5)]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("")}.ndjson.gz`;
 
 /** NDJSON of the stored rows, gzip-compressed. */
 export async function encodeObject(rows: SampleRow[]): Promise<Uint8Array> {
@@ -70,34 +73,38 @@ const rowField = {
   namespace: "namespace",
   user_id: "userId",
   source: "source",
+  message_id: "id",
 } as const satisfies Record<string, keyof SampleRow>;
 
 /**
- * The query's conditions as a predicate on cold rows (sampleWhere's meaning). A query
- * part this module does not know is refused rather than ignored.
+ * The query's conditions as a predicate on cold rows (sampleWhere's meaning). Metadata
+ * conditions match the entries ingest would index for the row's metadata (schemas.ts's
+ * flattening, so `flavor.name` and `tags[0]` as in the side table): cold rows carry
+ * their metadata in the NDJSON, and the side table's rows left D1 with them.
  */
 export function coldPredicate(q: SampleQuery, scope: ProjectScope): (r: SampleRow) => boolean {
-  for (const [k, v] of Object.entries(q)) {
-    if (!["equals", "start", "end"].includes(k) && v !== undefined && !(Array.isArray(v) && v.length === 0)) {
-      throw new ApiError("other", `Query on cold samples (older than the hot window) does not support '${k}'.`, { status: 400 });
-    }
-  }
   const equals = q.equals.map(({ field, value }) => [rowField[field], value] as const);
-  const { start, end } = q;
+  const { start, end, metadata } = q;
+  const hasMetadata = (r: SampleRow) => {
+    if (!metadata.length) return true;
+    const entries = r.metadata ? (flattenMetadata(JSON.parse(r.metadata), Infinity) ?? []) : [];
+    return metadata.every((m) => entries.some((e) => e.key === m.key && e.kind === m.kind && e.value === m.value));
+  };
   return (r) =>
     equals.every(([f, v]) => r[f] === v) &&
     (!start || (start.inclusive ? r.timestamp >= start.us : r.timestamp > start.us)) &&
     (!end || (end.inclusive ? r.timestamp <= end.us : r.timestamp < end.us)) &&
-    (scope === null || scope.includes(r.projectId));
+    (scope === null || scope.includes(r.projectId)) &&
+    hasMetadata(r);
 }
 
 /** Index rows of the objects that may hold matches in [lo, hi], newest day first. */
-export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectScope, lo: number, hi: number) {
+export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectScope, lo: number, hi: number, limit = COLD_OBJECTS_MAX + 1) {
   const named = (field: "project_id" | "meter") => q.equals.filter((e) => e.field === field).map((e) => e.value);
   const conds: Array<SQL | undefined> = [
     ...named("project_id").map((p) => eq(a.projectId, p)),
     ...named("meter").map((m) => eq(a.meter, m)),
-    scope === null ? undefined : inArray(a.projectId, scope),
+    scopeCondition(a.projectId, scope),
     Number.isFinite(lo) ? gte(a.day, dayOf(lo)) : undefined,
     Number.isFinite(hi) ? lte(a.day, dayOf(hi)) : undefined,
     Number.isFinite(lo) ? gte(a.last, lo) : undefined,
@@ -108,7 +115,7 @@ export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectSco
     .from(a)
     .where(and(...conds))
     .orderBy(desc(a.day), a.key)
-    .limit(COLD_OBJECTS_MAX + 1);
+    .limit(limit);
 }
 
 export function checkObjectCount(entries: ArchiveEntry[]) {

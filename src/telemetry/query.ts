@@ -6,15 +6,23 @@
 import { ApiError } from "../http/errors";
 import { parseInteger } from "../http/paging";
 
-export const STRING_FIELDS = ["project_id", "resource_id", "resource_name", "meter", "namespace", "user_id", "source"] as const;
+export const STRING_FIELDS = ["project_id", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id"] as const;
 export type StringField = (typeof STRING_FIELDS)[number];
 
 /** The order Ceilometer's own message lists them in, then the fields this service adds. */
-const SAMPLE_FIELDS = ["project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source"] as const;
+const SAMPLE_FIELDS = [
+  "project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id", "search_offset",
+] as const;
 export type QueryField = (typeof SAMPLE_FIELDS)[number];
 
 const SUPPORTED_TYPES = ["integer", "float", "boolean", "string", "datetime"] as const;
 const TIMESTAMP_OPS = ["ge", "gt", "le", "lt"];
+
+/**
+ * Most `q.*` conditions one request may carry: each becomes a bound parameter or two,
+ * and D1 binds at most 100 per statement (docs/api/telemetry.md).
+ */
+export const MAX_CONDITIONS = 32;
 
 /** A timestamp bound in microseconds since the epoch (UTC). */
 export interface Bound {
@@ -22,26 +30,54 @@ export interface Bound {
   inclusive: boolean;
 }
 
+/**
+ * A metadata value as the side table stores it: `s` strings, `n` numbers, `b` booleans
+ * (1 or 0). Ceilometer keeps the three in separate tables, so `1` never matches `true`.
+ */
+export type MetadataKind = "s" | "n" | "b";
+export interface MetadataCondition {
+  /** The flattened key: `flavor.name`, `tags[0]`. */
+  key: string;
+  kind: MetadataKind;
+  value: string | number;
+}
+
 export interface SampleQuery {
-  /** Equality conditions, ANDed, in the order given. */
+  /** Equality conditions, ANDed; one per field (the last one given wins). */
   equals: Array<{ field: StringField; value: string }>;
+  /** Equality on flattened metadata keys, ANDed; one per key (the last one wins). */
+  metadata: MetadataCondition[];
+  /** Every project_id value named, before the last one won: each must be the caller's. */
+  projectsNamed: string[];
   start?: Bound;
   end?: Bound;
 }
 
 export const badQuery = (message: string) => new ApiError("other", message, { status: 400 });
 
+const METADATA_PREFIXES = ["metadata.", "resource_metadata."];
+
 /**
  * Reads the conditions of a query string. `fields` narrows what the resource accepts
- * (the meter list takes no timestamp, as in Ceilometer).
+ * (the meter list takes no timestamp, as in Ceilometer); `metadata` whether it takes
+ * `metadata.<key>` conditions.
  */
-export function parseSampleQuery(params: URLSearchParams, fields: readonly QueryField[] = SAMPLE_FIELDS): SampleQuery {
+export function parseSampleQuery(
+  params: URLSearchParams,
+  fields: readonly QueryField[] = SAMPLE_FIELDS,
+  opts: { metadata?: boolean } = { metadata: true },
+): SampleQuery {
   const column = (name: string) => params.getAll(`q.${name}`);
   const [names, ops, values, types] = [column("field"), column("op"), column("value"), column("type")];
   // Groups of unequal length leave the missing members blank: a lone op or value is
   // a condition without a field, a field without a value is refused as such.
   const groups = Math.max(names.length, ops.length, values.length, types.length);
-  const query: SampleQuery = { equals: [] };
+  if (groups > MAX_CONDITIONS) {
+    throw badQuery(`Too many conditions in query: ${groups}. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`);
+  }
+  const query: SampleQuery = { equals: [], metadata: [], projectsNamed: [] };
+  let offsetMinutes: number | null = null;
+  const validKeys = () => `Unrecognized field in query. valid keys:[${fields.map((f) => `"${f}"`).join(", ")}]`;
   for (let i = 0; i < groups; i++) {
     const field = (names[i] ?? "").trim();
     const op = (ops[i] ?? "").trim() || "eq";
@@ -49,17 +85,23 @@ export function parseSampleQuery(params: URLSearchParams, fields: readonly Query
     const type = (types[i] ?? "").trim();
     if (!field) throw badQuery("Field can't be blank.");
     if (!value.trim()) throw badQuery("Value can't be blank.");
+    const prefix = METADATA_PREFIXES.find((p) => field.startsWith(p) && field.length > p.length);
+    if (prefix) {
+      if (!opts.metadata) throw badQuery(validKeys());
+      // As Ceilometer's simple query: metadata takes eq only.
+      if (op !== "eq") throw badQuery(`Unimplemented operator '${op}' for specified field.`);
+      const key = field.slice(prefix.length);
+      const condition = { key, ...metadataValue(value, type, field) };
+      query.metadata = [...query.metadata.filter((m) => m.key !== key), condition];
+      continue;
+    }
     if (!(fields as readonly string[]).includes(field)) {
-      if (field === "timestamp") throw badQuery('Unknown argument: "timestamp": not valid for this resource');
-      throw badQuery(`Unrecognized field in query. valid keys:[${fields.map((f) => `"${f}"`).join(", ")}]`);
+      if (field === "timestamp" || field === "search_offset") throw badQuery(`Unknown argument: "${field}": not valid for this resource`);
+      throw badQuery(validKeys());
     }
     const allowed = field === "timestamp" ? TIMESTAMP_OPS : ["eq"];
     if (!allowed.includes(op)) throw badQuery(`Unimplemented operator '${op}' for specified field.`);
-    if (type && !(SUPPORTED_TYPES as readonly string[]).includes(type)) {
-      throw badQuery(
-        `The data type '${type}' is not supported. The supported data type list is: [${SUPPORTED_TYPES.map((t) => `'${t}'`).join(", ")}]`,
-      );
-    }
+    checkType(type);
     if (field === "timestamp") {
       if (type && type !== "datetime") throw badQuery(`Unimplemented data type '${type}' for timestamp. valid data types: ["datetime"]`);
       const us = parseTimestamp(value);
@@ -67,23 +109,80 @@ export function parseSampleQuery(params: URLSearchParams, fields: readonly Query
       const bound = { us, inclusive: op === "ge" || op === "le" };
       if (op === "ge" || op === "gt") query.start = tighter(query.start, bound, 1);
       else query.end = tighter(query.end, bound, -1);
+    } else if (field === "search_offset") {
+      if (!convertible(value, "integer")) throw badQuery(`Unable to convert the value '${value}' to the expected data type 'integer'.`);
+      offsetMinutes = Number(value.trim());
     } else {
       // A typed value must convert to its type; the stored fields are strings, so the
       // value is then compared as the client wrote it.
-      if (type && !convertible(value, type)) {
-        const message =
-          type === "datetime"
-            ? `Unexpected exception converting '${value}' to the expected data type "datetime".`
-            : `Unable to convert the value '${value}' to the expected data type '${type}'.`;
-        throw badQuery(message);
-      }
-      query.equals.push({ field: field as StringField, value });
+      if (type && !convertible(value, type)) throw badQuery(conversionMessage(value, type));
+      if (field === "project_id") query.projectsNamed.push(value);
+      // As Ceilometer's query_to_kwargs: a field given twice keeps its last value.
+      query.equals = [...query.equals.filter((e) => e.field !== field), { field: field as StringField, value }];
     }
+  }
+  if (offsetMinutes !== null) {
+    if (!query.start && !query.end) {
+      throw badQuery("Invalid input for field/attribute field. Value: 'search_offset'. search_offset cannot be used without timestamp");
+    }
+    // Widens the range on both sides, as Ceilometer's _get_query_timestamps does.
+    const shift = offsetMinutes * 60e6;
+    if (query.start) query.start = { ...query.start, us: query.start.us - shift };
+    if (query.end) query.end = { ...query.end, us: query.end.us + shift };
   }
   if (query.start && query.end && query.start.us > query.end.us) {
     throw badQuery("Please designate end_timestamp newer than start_timestamp.");
   }
   return query;
+}
+
+function checkType(type: string) {
+  if (type && !(SUPPORTED_TYPES as readonly string[]).includes(type)) {
+    throw badQuery(
+      `The data type '${type}' is not supported. The supported data type list is: [${SUPPORTED_TYPES.map((t) => `'${t}'`).join(", ")}]`,
+    );
+  }
+}
+
+function conversionMessage(value: string, type: string) {
+  return type === "datetime"
+    ? `Unexpected exception converting '${value}' to the expected data type "datetime".`
+    : `Unable to convert the value '${value}' to the expected data type '${type}'.`;
+}
+
+/**
+ * A metadata condition's value, typed as Ceilometer's Query._get_value_as_type types
+ * it: by `q.type` when given, else as a Python literal would read (`5` an integer,
+ * `1.5` a float, `True` a boolean, `'x'` a string), anything else as the text itself.
+ */
+function metadataValue(raw: string, type: string, field: string): { kind: MetadataKind; value: string | number } {
+  checkType(type);
+  const v = raw.trim();
+  switch (type) {
+    case "integer":
+    case "float":
+      if (!convertible(raw, type)) throw badQuery(conversionMessage(raw, type));
+      return { kind: "n", value: Number(v) };
+    case "boolean":
+      if (!convertible(raw, type)) throw badQuery(conversionMessage(raw, type));
+      return { kind: "b", value: /^(1|t|true|y|yes|on)$/i.test(v) ? 1 : 0 };
+    case "string":
+      return { kind: "s", value: raw };
+    case "datetime":
+      if (!convertible(raw, type)) throw badQuery(conversionMessage(raw, type));
+      throw badQuery(`Query on ${field} is of datetime type and is not supported`);
+  }
+  // Python reads `007` as no literal at all, `07.5` as a float.
+  if (/^[+-]?(0|[1-9]\d*)$/.test(v) || (/^[+-]?(\d*\.\d*|\d+(?=[eE]))([eE][+-]?\d+)?$/.test(v) && /\d/.test(v) && Number.isFinite(Number(v)))) {
+    return { kind: "n", value: Number(v) };
+  }
+  if (v === "True" || v === "False") return { kind: "b", value: v === "True" ? 1 : 0 };
+  const quoted = /^(['"])(.*)\1$/s.exec(v);
+  if (quoted) return { kind: "s", value: quoted[2] };
+  if (/^[[({]/.test(v) && /[\])}]$/.test(v)) {
+    throw badQuery(`Query on ${field} is of ${v[0] === "{" ? "dict" : v[0] === "(" ? "tuple" : "list"} type and is not supported`);
+  }
+  return { kind: "s", value: raw };
 }
 
 /** Of two bounds on the same side, the one that admits less (`sign` 1: the later start). */
@@ -178,12 +277,23 @@ export interface Paging {
   cursor: Cursor | null;
 }
 
-/** The last row of the previous page (its timestamp and seq) and the total counted on page 1. */
+/**
+ * The last row of the previous page (its timestamp and seq) and the total counted on
+ * page 1, with whether that count is exact or stopped at TOTAL_COUNT_LIMIT.
+ */
 export interface Cursor {
   timestamp: number;
   seq: number;
   total: number;
+  exact: boolean;
 }
+
+/**
+ * `Total` counts matches up to this many; past it the header says this number and
+ * `Total-Exact: false`, so a first page never reads more than this many index rows to
+ * count (docs/api/telemetry.md).
+ */
+export const TOTAL_COUNT_LIMIT = 1000;
 
 /** `limit` wins over `per_page` (default 100; both capped at 1000); `page` counts from 1. */
 export function parsePaging(params: URLSearchParams): Paging {
@@ -203,7 +313,7 @@ function positive(params: URLSearchParams, name: string): number | null {
 }
 
 export function encodeCursor(c: Cursor): string {
-  return btoa(`${c.timestamp}.${c.seq}.${c.total}`).replaceAll("=", "");
+  return btoa(`${c.timestamp}.${c.seq}.${c.total}${c.exact ? "" : "+"}`).replaceAll("=", "");
 }
 
 export function decodeCursor(raw: string): Cursor {
@@ -211,7 +321,7 @@ export function decodeCursor(raw: string): Cursor {
   try {
     text = atob(raw);
   } catch {}
-  const m = /^(-?\d{1,16})\.(\d{1,16})\.(\d{1,16})$/.exec(text);
+  const m = /^(-?\d{1,16})\.(\d{1,16})\.(\d{1,16})(\+?)$/.exec(text);
   if (!m) throw badQuery(`Invalid cursor '${raw}': follow the links of the Link header.`);
-  return { timestamp: Number(m[1]), seq: Number(m[2]), total: Number(m[3]) };
+  return { timestamp: Number(m[1]), seq: Number(m[2]), total: Number(m[3]), exact: m[4] === "" };
 }

@@ -5,13 +5,13 @@
  * period and start align with a bucket width, with the unaligned edges (and any query
  * that cannot use them) answered from raw samples, hot (D1) and cold (R2) alike.
  */
-import { and, eq, gt, gte, inArray, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, eq, gt, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import { telemetryIngestMarks, telemetryRollups, telemetrySamples } from "../db/schema";
 import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, type ArchiveEntry } from "./cold";
 import type { SampleQuery } from "./query";
-import type { GroupField, ProjectScope, SampleRow } from "./store";
+import { scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
 import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from "./tiers";
 
 const s = telemetrySamples;
@@ -108,8 +108,6 @@ export interface TieredStatistics {
   cardinality: GroupField[];
   tiers: Tiers;
   nowMs: number;
-  /** Counting samples that exist: rollups older than the raw retention do not count. */
-  countingSamples?: boolean;
 }
 
 /** Partial aggregate of one bucket and group, from any source; merged exactly by field. */
@@ -138,10 +136,9 @@ const rollupColumn: Record<(typeof KEY_FIELDS)[number], SQLiteColumn> = {
 const sampleColumn: Record<GroupField, SQLiteColumn> = { project_id: s.projectId, resource_id: s.resourceId, user_id: s.userId, source: s.source };
 const rowField = { project_id: "projectId", resource_id: "resourceId", user_id: "userId", source: "source" } as const;
 
-/** Only equality on the rollups' key fields (nothing else a query language may add). */
+/** Only equality on the rollups' key fields: metadata, names, namespaces are not in them. */
 function rollupable(q: SampleQuery): boolean {
-  const known = Object.entries(q).every(([k, v]) => ["equals", "start", "end"].includes(k) || v === undefined || (Array.isArray(v) && !v.length));
-  return known && q.equals.every((e) => (KEY_FIELDS as readonly string[]).includes(e.field));
+  return !q.metadata.length && q.equals.every((e) => (KEY_FIELDS as readonly string[]).includes(e.field));
 }
 
 interface Plan {
@@ -165,8 +162,7 @@ function plan(t: TieredStatistics): Plan | null {
   const fits = (w: number) => periodUs % w === 0 && (origin === undefined || origin % w === 0);
   for (const w of [HOUR_US, MINUTE_US]) {
     if (periodUs > 0 && !fits(w)) continue;
-    const hourFloor = Math.max(rollupFrom(t.nowMs, t.tiers), t.countingSamples ? retainFrom(t.nowMs, t.tiers) : -Infinity);
-    const floor = w === HOUR_US ? hourFloor : hotFrom(t.nowMs, t.tiers);
+    const floor = w === HOUR_US ? rollupFrom(t.nowMs, t.tiers) : hotFrom(t.nowMs, t.tiers);
     const lo = q.start ? (q.start.inclusive ? Math.ceil(q.start.us / w) * w : Math.floor(q.start.us / w) * w + w) : -Infinity;
     const hi = q.end ? Math.floor((q.end.us + (q.end.inclusive ? 1 : 0)) / w) * w : Infinity;
     const from = Math.max(lo, floor);
@@ -341,7 +337,7 @@ function rollupPartials(db: Database, t: TieredStatistics, p: Plan, origin: numb
   const bucket = t.periodUs > 0 ? sql<number>`cast((${r.bucket} - ${origin}) / ${t.periodUs} as integer)` : sql<number>`0`;
   const groups = Object.fromEntries(t.groupby.map((g) => [`g_${g}`, rollupColumn[g]]));
   const distinct = Object.fromEntries(t.cardinality.map((f) => [`d_${f}`, sql<string>`json_group_array(distinct ${rollupColumn[f]})`]));
-  const scope = t.scope === null ? undefined : inArray(r.projectId, t.scope);
+  const scope = scopeCondition(r.projectId, t.scope);
   // A raw-sample floor (retention) does not bind rollups: they may outlive samples.
   return db
     .select({

@@ -11,7 +11,7 @@ import { caller, mayUseProject, requireToken, type Principal } from "../http/aut
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { badQuery, encodeCursor, formatTimestamp, parsePaging, parseSampleQuery, type Paging, type SampleQuery } from "./query";
+import { badQuery, encodeCursor, formatTimestamp, parsePaging, parseSampleQuery, TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
 import {
   errorDoc,
   meterBody,
@@ -20,12 +20,12 @@ import {
   sampleBody,
   sampleDoc,
   samplesInput,
+  uniqueMeterBody,
   type NewSample,
 } from "./schemas";
 import {
   GROUPBY_FIELDS,
   METER_FIELDS,
-  countersQuery,
   insertStatements,
   messageId,
   meterCountQuery,
@@ -36,14 +36,15 @@ import {
   samplePageQuery,
   sampleWhere,
   statisticsQuery,
-  storedSamples,
+  storedSamplesQuery,
+  uniqueMeterPageQuery,
   type GroupField,
   type ProjectScope,
   type SampleRow,
 } from "./store";
 import { tieredStatistics } from "./rollups";
 import { tiersOf } from "./tiers";
-import { mayReachCold, tieredSamplePage } from "./cold-page";
+import { coldPage, coldProbe, pageNeedsCold } from "./cold-page";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -52,71 +53,92 @@ const notAuthorized = () => new ApiError("forbidden", "Not authorized to access 
 const queryOf = (c: C) => new URL(c.req.url).searchParams;
 
 /**
- * The projects the caller may read for this query. A non-admin naming a project of
- * its own is already confined by that condition; naming another one is refused.
+ * The projects the caller may read for this query. Every project_id the query names must
+ * be the caller's (as Ceilometer checks each); the one that won then confines the query.
  */
 function readScope(p: Principal, q: SampleQuery): ProjectScope {
   if (p.role === "admin") return null;
-  const named = q.equals.filter((e) => e.field === "project_id").map((e) => e.value);
-  if (named.some((project) => !mayUseProject(p, project))) throw notAuthorized();
-  return named.length ? null : p.projects;
+  if (q.projectsNamed.some((project) => !mayUseProject(p, project))) throw notAuthorized();
+  return q.equals.some((e) => e.field === "project_id") ? null : p.projects;
 }
 
-/** `Per-Page`, `Total` and `Link` (first, prev, next, last: those that exist; absolute; every other argument kept). */
-function setPagingHeaders(c: C, paging: Paging, total: number, nextCursor: string | null) {
+/** What a list knows of its size: the matches counted (up to TOTAL_COUNT_LIMIT) and whether that is all of them. */
+interface Total {
+  n: number;
+  exact: boolean;
+}
+
+const totalOf = (counted: number): Total =>
+  counted > TOTAL_COUNT_LIMIT ? { n: TOTAL_COUNT_LIMIT, exact: false } : { n: counted, exact: true };
+
+/**
+ * `Per-Page`, `Total`, `Total-Exact` and `Link` (first, prev, next, last: those that
+ * exist; absolute; every other argument kept). A capped total has no `last`: where the
+ * matches end is not known, `next` is there while rows remain.
+ */
+function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nextCursor: string | null = null) {
   const url = new URL(c.req.url);
-  const pages = pageCount(total, paging.perPage);
+  const pages = pageCount(total.n, paging.perPage);
   const link = (page: number, cursor: string | null = null) => absoluteLink(url, { page, cursor });
   const rels: string[] = [];
   if (pages > 0) rels.push(`<${link(1)}>; rel="first"`);
-  if (paging.page > 1 && pages > 0) rels.push(`<${link(Math.min(paging.page - 1, pages))}>; rel="prev"`);
-  if (paging.page < pages) rels.push(`<${link(paging.page + 1, nextCursor)}>; rel="next"`);
-  if (pages > 0) rels.push(`<${link(pages)}>; rel="last"`);
+  if (paging.page > 1 && pages > 0) rels.push(`<${link(total.exact ? Math.min(paging.page - 1, pages) : paging.page - 1)}>; rel="prev"`);
+  if (total.exact ? paging.page < pages : more) rels.push(`<${link(paging.page + 1, nextCursor)}>; rel="next"`);
+  if (pages > 0 && total.exact) rels.push(`<${link(pages)}>; rel="last"`);
   c.header("Per-Page", String(paging.perPage));
-  c.header("Total", String(total));
+  c.header("Total", String(total.n));
+  c.header("Total-Exact", String(total.exact));
   if (rels.length) c.header("Link", rels.join(", "));
 }
 
 /**
- * A page of samples newest first. Page 1 (or a `page=`) counts the matches, from the
- * per-project counters when only projects are named; a `next` link carries the last
- * row and that total, so following links neither counts nor skips rows again.
+ * A page of samples newest first, in one D1 round trip. Page 1 (or a `page=`) also
+ * counts the matches, up to TOTAL_COUNT_LIMIT; a `next` link carries the last row and
+ * that total, so following links neither counts nor skips rows again. One row past the
+ * page tells whether there is a next one.
  */
 async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const scope = readScope(caller(c), q);
   const paging = parsePaging(queryOf(c));
   const db = database(c.env);
-  const where = sampleWhere(q, scope);
-  let total: number;
-  let rows: SampleRow[] = [];
-  // Cold days in range (cold-page.ts): hot and cold merged under the same cursor.
-  // Cold days in range (cold-page.ts): hot and cold merged under the same cursor. A
-  // linked page that is full of hot rows needs no look at the cold index.
-  const tiers = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
-  const tiered = paging.cursor ? null : await tieredSamplePage(tiers, q, scope, where, paging);
-  if (tiered) {
-    ({ rows, total } = tiered);
-  } else if (paging.cursor) {
-    total = paging.cursor.total;
-    rows = await samplePageQuery(db, where, { limit: paging.perPage, offset: 0, after: paging.cursor });
-    if (mayReachCold(rows, paging.perPage, tiers)) rows = (await tieredSamplePage(tiers, q, scope, where, paging))?.rows ?? rows;
+  const limit = paging.perPage + 1;
+  // Cold objects in range (cold-page.ts) are probed in the same round trip: none, and
+  // the hot page and count are the whole answer.
+  const t = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  let total: Total;
+  let rows: SampleRow[];
+  if (paging.cursor) {
+    total = { n: paging.cursor.total, exact: paging.cursor.exact };
+    const probe = coldProbe(t, q, scope, paging);
+    const pageQuery = samplePageQuery(db, q, scope, { limit, offset: 0, after: paging.cursor });
+    const [page, cold = []] = probe ? await db.batch([pageQuery, probe]) : [await pageQuery];
+    rows = cold.length && pageNeedsCold(page, limit, t) ? (await coldPage(t, q, scope, paging, { rows: page, limit, offset: 0 })).rows : page;
   } else {
-    const [{ n }] = await (countersQuery(db, q, scope) ?? sampleCountQuery(db, where));
-    total = n;
     const offset = (paging.page - 1) * paging.perPage;
-    if (offset < total) rows = await samplePageQuery(db, where, { limit: paging.perPage, offset });
+    const probe = coldProbe(t, q, scope, paging);
+    const [[{ n }], page, cold = []] = await db.batch([
+      sampleCountQuery(db, q, scope),
+      samplePageQuery(db, q, scope, { limit, offset }),
+      ...(probe ? [probe] : []),
+    ]);
+    const tiered = cold.length ? await coldPage(t, q, scope, paging, { rows: page, limit, offset, count: n }) : null;
+    rows = tiered?.rows ?? page;
+    total = totalOf(tiered?.count ?? n);
   }
+  const more = rows.length > paging.perPage;
+  rows = rows.slice(0, paging.perPage);
   const last = rows.at(-1);
-  const nextCursor = last && rows.length === paging.perPage ? encodeCursor({ timestamp: last.timestamp, seq: last.seq, total }) : null;
-  setPagingHeaders(c, paging, total, nextCursor);
+  const nextCursor = last && more ? encodeCursor({ timestamp: last.timestamp, seq: last.seq, total: total.n, exact: total.exact }) : null;
+  setPagingHeaders(c, paging, total, more, nextCursor);
   return rows;
 }
 
 /**
- * Stores posted samples: ids from their content (a retry finds what it stored), new
- * rows written by one all-or-nothing batch. Answers the stored samples in input order.
+ * Stores posted samples in one D1 round trip: ids from their content, so a retry finds
+ * what it stored; the insert statements skip stored ids, and the batch ends by reading
+ * back every posted id. Answers the stored samples in input order.
  */
-async function ingest(c: C, samples: NewSample[]): Promise<SampleRow[]> {
+async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: boolean }): Promise<SampleRow[]> {
   const p = caller(c);
   for (const sample of samples) {
     if (!sample.projectId && p.role !== "admin") {
@@ -125,25 +147,21 @@ async function ingest(c: C, samples: NewSample[]): Promise<SampleRow[]> {
       sample.projectId = p.projects[0];
     }
     if (sample.projectId && !mayUseProject(p, sample.projectId)) throw notAuthorized();
+    // Ceilometer stores `<project>:<source>`, the source defaulting to its
+    // sample_source `openstack`; its own form always prefixes, ours only fills a blank.
+    if (opts.ceilometerSource) sample.source = `${sample.projectId}:${sample.source || "openstack"}`;
+    else if (!sample.source) sample.source = `${sample.projectId}:openstack`;
   }
   const recordedAt = Date.now() * 1000;
-  const rows = await Promise.all(samples.map(async (n) => ({ ...n, id: await messageId(n), recordedAt, seq: 0 })));
+  const rows = await Promise.all(
+    samples.map(async ({ metadataEntries, ...n }) => ({ ...n, metadataEntries, id: await messageId(n), recordedAt })),
+  );
   const unique = [...new Map(rows.map((r) => [r.id, r])).values()];
   const db = database(c.env);
-  for (let attempt = 1; ; attempt++) {
-    const stored = new Map((await storedSamples(db, unique.map((r) => r.id))).map((r) => [r.id, r]));
-    const fresh = unique.filter((r) => !stored.has(r.id)).map(({ seq: _, ...r }) => r);
-    try {
-      if (fresh.length) {
-        const statements = insertStatements(db, fresh);
-        await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
-      }
-      return rows.map((r) => stored.get(r.id) ?? r);
-    } catch (e) {
-      // A concurrent post of the same samples won the race: read what it stored.
-      if (attempt > 1 || !/UNIQUE constraint failed: telemetry_samples\.id/.test(String(e))) throw e;
-    }
-  }
+  const statements = [...insertStatements(db, unique), storedSamplesQuery(db, unique.map((r) => r.id))];
+  const results = await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  const stored = new Map((results.at(-1) as SampleRow[]).map((r) => [r.id, r]));
+  return rows.map((r) => stored.get(r.id)!);
 }
 
 const SAMPLE_BODY_MAX = 4 * 1024 * 1024;
@@ -183,7 +201,7 @@ endpoint(
   requireToken(),
   async (c) => {
     const body = await readJson(c, { maxBytes: SAMPLE_BODY_MAX, tooLarge, empty: null });
-    const rows = await ingest(c, parseInput(samplesInput, body));
+    const rows = await ingest(c, parseInput(samplesInput, body), { ceilometerSource: false });
     return c.json(rows.map(sampleBody), 201);
   },
 );
@@ -207,20 +225,27 @@ endpoint(
   telemetryRoutes,
   "get",
   "/meters",
-  { summary: "Distinct meters visible to the token (same query language, no timestamp)", tags: ["telemetry"], responses: errorResponses },
+  { summary: "Distinct meters visible to the token (same query language, no timestamp); unique=True: one per meter name", tags: ["telemetry"], responses: errorResponses },
   requireToken(),
   async (c) => {
     const params = queryOf(c);
-    const q = parseSampleQuery(params, METER_FIELDS);
+    // Metadata conditions are for samples and statistics; meters keep no metadata here.
+    const q = parseSampleQuery(params, METER_FIELDS, { metadata: false });
     const where = meterWhere(q, readScope(caller(c), q));
     const paging = parsePaging(params);
+    // As oslo's bool_from_string: `True`, `1`, `yes`... anything else is false.
+    const unique = /^\s*(1|t|true|on|y|yes)\s*$/i.test(params.get("unique") ?? "");
     const db = database(c.env);
-    const [[{ n: total }], rows] = await db.batch([
-      meterCountQuery(db, where),
-      meterPageQuery(db, where, paging.perPage, (paging.page - 1) * paging.perPage),
-    ]);
-    setPagingHeaders(c, paging, total, null);
-    return c.json(rows.map(meterBody));
+    const offset = (paging.page - 1) * paging.perPage;
+    const limit = paging.perPage + 1;
+    if (unique) {
+      const [[{ n }], rows] = await db.batch([meterCountQuery(db, where, true), uniqueMeterPageQuery(db, where, limit, offset)]);
+      setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
+      return c.json(rows.slice(0, paging.perPage).map(uniqueMeterBody));
+    }
+    const [[{ n }], rows] = await db.batch([meterCountQuery(db, where), meterPageQuery(db, where, limit, offset)]);
+    setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
+    return c.json(rows.slice(0, paging.perPage).map(meterBody));
   },
 );
 
@@ -250,7 +275,7 @@ endpoint(
     const samples = parseInput(oldSamplesInput, body);
     const stray = samples.find((s) => s.meter !== meter);
     if (stray) throw badQuery(`Invalid input for field/attribute counter_name. Value: '${stray.meter}'. should be ${meter}`);
-    const rows = await ingest(c, samples);
+    const rows = await ingest(c, samples, { ceilometerSource: true });
     return c.json(rows.map(oldSampleBody), 201);
   },
 );

@@ -1,7 +1,7 @@
 /** Bodies the telemetry family accepts and answers, and the mapping from stored rows to them. */
 import { z } from "zod";
 import type { telemetryMeters, telemetrySamples } from "../db/schema";
-import { formatTimestamp, parseTimestamp } from "./query";
+import { formatTimestamp, parseTimestamp, type MetadataKind } from "./query";
 
 export const SAMPLE_TYPES = ["gauge", "delta", "cumulative"] as const;
 /** Most samples one post may carry (one D1 batch). */
@@ -10,13 +10,38 @@ export const MAX_SAMPLES_PER_POST = 1000;
 type SampleRow = typeof telemetrySamples.$inferSelect;
 type MeterRow = typeof telemetryMeters.$inferSelect;
 
+/**
+ * Most metadata entries one sample may carry, counting each leaf of a nested object or
+ * list once (`flavor.name`, `tags[0]`): each is a row of the metadata index, written
+ * with the sample (docs/api/telemetry.md).
+ */
+export const MAX_METADATA_ENTRIES = 64;
+
+/** One flattened metadata leaf, as the metadata index stores it. */
+export interface MetadataEntry {
+  key: string;
+  kind: MetadataKind;
+  value: string | number;
+}
+
 /** A sample as validated input, before the server adds its id and recorded_at. */
-export type NewSample = Omit<SampleRow, "seq" | "id" | "recordedAt">;
+export type NewSample = Omit<SampleRow, "seq" | "id" | "recordedAt"> & { metadataEntries: MetadataEntry[] };
 
 // Ceilometer's columns are 255 characters; clients send null for what they leave unset.
 const name = z.string().min(1).max(255);
 const optionalText = z.string().max(255).nullish().transform((v) => v ?? "");
-const volume = z.number().refine(Number.isFinite, "must be a finite number");
+/**
+ * A float field takes a number or a numeric string (`"12.5"`): Ceilometer's WSME layer
+ * converts strings with Python's float(), and the ceilometer client sends them so.
+ */
+const volume = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === "number" ? v : /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: "custom", message: typeof v === "number" ? "must be a finite number" : `Value: '${v}'. Wrong type. Expected 'float', got 'str'` });
+    return z.NEVER;
+  }
+  return n;
+});
 const timestamp = z
   .string()
   .nullish()
@@ -32,7 +57,43 @@ const timestamp = z
 const metadata = z
   .union([z.record(z.string(), z.unknown()), z.literal(""), z.null()])
   .optional()
-  .transform((v) => (v && Object.keys(v).length ? JSON.stringify(v) : ""));
+  .transform((v, ctx) => {
+    if (!v || !Object.keys(v).length) return { text: "", entries: [] as MetadataEntry[] };
+    const entries = flattenMetadata(v);
+    if (entries === null) {
+      ctx.addIssue({ code: "custom", message: `metadata holds more than ${MAX_METADATA_ENTRIES} entries (each nested key and list item counts)` });
+      return z.NEVER;
+    }
+    return { text: JSON.stringify(v), entries };
+  });
+
+/**
+ * Metadata's leaves as Ceilometer's dict_to_keyval names them: nested keys joined by
+ * `.`, list items as `[i]`. Nulls, empty objects and lists have no entry (they cannot be
+ * queried). Null when there are more than `max` leaves.
+ */
+export function flattenMetadata(doc: Record<string, unknown>, max = MAX_METADATA_ENTRIES): MetadataEntry[] | null {
+  const entries: MetadataEntry[] = [];
+  let leaves = 0;
+  const stack: Array<[string, unknown]> = Object.entries(doc).reverse();
+  while (stack.length) {
+    const [key, v] = stack.pop()!;
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([`${key}[${i}]`, v[i]]);
+      continue;
+    }
+    if (v && typeof v === "object") {
+      const children = Object.entries(v);
+      for (let i = children.length - 1; i >= 0; i--) stack.push([`${key}.${children[i][0]}`, children[i][1]]);
+      continue;
+    }
+    if (++leaves > max) return null;
+    if (typeof v === "string") entries.push({ key, kind: "s", value: v });
+    else if (typeof v === "number") entries.push({ key, kind: "n", value: v });
+    else if (typeof v === "boolean") entries.push({ key, kind: "b", value: v ? 1 : 0 });
+  }
+  return entries;
+}
 const serverMade = (field: string) =>
   z.unknown().optional().refine((v) => v === undefined || v === null || v === "", `The ${field} must not be set`);
 
@@ -69,7 +130,8 @@ export const sampleInput = z
       userId: s.user_id,
       source: s.source,
       timestamp: s.timestamp,
-      metadata: s.metadata,
+      metadata: s.metadata.text,
+      metadataEntries: s.metadata.entries,
     }),
   );
 
@@ -102,7 +164,8 @@ export const oldSampleInput = z
       userId: s.user_id,
       source: s.source,
       timestamp: s.timestamp,
-      metadata: s.resource_metadata,
+      metadata: s.resource_metadata.text,
+      metadataEntries: s.resource_metadata.entries,
     }),
   );
 
@@ -149,6 +212,21 @@ export function oldSampleBody(r: SampleRow) {
     timestamp: formatTimestamp(r.timestamp),
     recorded_at: formatTimestamp(r.recordedAt),
     resource_metadata: metadataOf(r.metadata) || {},
+  };
+}
+
+/** `unique=True`: Ceilometer's Meter with resource, project, user and source unset. */
+export function uniqueMeterBody(m: Pick<MeterRow, "meter" | "type" | "unit">) {
+  return {
+    name: m.meter,
+    type: m.type,
+    unit: m.unit,
+    resource_id: null,
+    project_id: null,
+    user_id: null,
+    source: null,
+    // Ceilometer builds the id from the resource, None here.
+    meter_id: btoa(String.fromCharCode(...new TextEncoder().encode(`None+${m.meter}`))),
   };
 }
 

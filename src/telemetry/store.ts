@@ -2,15 +2,16 @@
  * Telemetry's D1 queries. Builders return unexecuted drizzle queries so the tests can
  * read the plan of exactly what the routes run (`EXPLAIN QUERY PLAN`).
  */
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, or, sql, type SQL } from "drizzle-orm";
-import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
-import { telemetryMeters, telemetrySampleCounts, telemetrySamples } from "../db/schema";
-import type { SampleQuery, StringField } from "./query";
-import type { NewSample } from "./schemas";
+import { telemetryMeters, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
+import { TOTAL_COUNT_LIMIT, type MetadataCondition, type SampleQuery, type StringField } from "./query";
+import type { MetadataEntry, NewSample } from "./schemas";
 import { rollupMark, rollupUpserts } from "./rollups";
 
 const s = telemetrySamples;
+const md = telemetrySampleMetadata;
 export type SampleRow = typeof s.$inferSelect;
 
 const sampleColumns = {
@@ -21,24 +22,64 @@ const sampleColumns = {
   namespace: s.namespace,
   user_id: s.userId,
   source: s.source,
+  message_id: s.id,
 } satisfies Record<StringField, unknown>;
 
 /** The projects a caller may read; null when it may read all (admin). */
 export type ProjectScope = string[] | null;
 
-function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
+/**
+ * Any number of projects binds one parameter: the list as JSON, read by json_each, so a
+ * token holding a thousand projects stays under D1's 100 bound parameters.
+ */
+export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
   if (scope === null) return undefined;
-  return scope.length === 1 ? eq(column, scope[0]) : inArray(column, scope);
+  return scope.length === 1 ? eq(column, scope[0]) : sql`${column} in (select value from json_each(${JSON.stringify(scope)}))`;
 }
 
-/** The WHERE of a sample query within the caller's projects. */
+/** The sample holds this metadata entry: one lookup of the side table's primary key. */
+function hasMetadata(m: MetadataCondition) {
+  return sql`exists (select 1 from ${md} as other where other."key" = ${m.key} and other."kind" = ${m.kind} and other."value" = ${m.value} and other."timestamp" = ${s.timestamp} and other."seq" = ${s.seq})`;
+}
+
+function timeBounds(q: SampleQuery, column: SQLiteColumn) {
+  return and(
+    q.start && (q.start.inclusive ? gte(column, q.start.us) : gt(column, q.start.us)),
+    q.end && (q.end.inclusive ? lte(column, q.end.us) : lt(column, q.end.us)),
+  );
+}
+
+/** The WHERE of a sample query within the caller's projects (metadata as lookups). */
 export function sampleWhere(q: SampleQuery, scope: ProjectScope): SQL | undefined {
   return and(
     ...q.equals.map(({ field, value }) => eq(sampleColumns[field], value)),
-    q.start && (q.start.inclusive ? gte(s.timestamp, q.start.us) : gt(s.timestamp, q.start.us)),
-    q.end && (q.end.inclusive ? lte(s.timestamp, q.end.us) : lt(s.timestamp, q.end.us)),
+    timeBounds(q, s.timestamp),
     scopeCondition(s.projectId, scope),
+    ...q.metadata.map(hasMetadata),
   );
+}
+
+/**
+ * How a page is read. A metadata condition is an index range of the side table, newest
+ * first, unless a resource or message id narrows the samples more surely: then the
+ * samples' own index leads and metadata is looked up per sample.
+ */
+function pageSource(q: SampleQuery, scope: ProjectScope) {
+  const [lead, ...rest] = q.metadata;
+  if (!lead || q.equals.some((e) => e.field === "resource_id" || e.field === "message_id")) {
+    return { byMetadata: false as const, where: sampleWhere(q, scope), timestamp: s.timestamp, seq: s.seq };
+  }
+  const where = and(
+    eq(md.key, lead.key),
+    eq(md.kind, lead.kind),
+    eq(md.value, lead.value),
+    timeBounds(q, md.timestamp),
+    eq(s.seq, md.seq),
+    ...q.equals.map(({ field, value }) => eq(sampleColumns[field], value)),
+    scopeCondition(s.projectId, scope),
+    ...rest.map(hasMetadata),
+  );
+  return { byMetadata: true as const, where, timestamp: md.timestamp, seq: md.seq };
 }
 
 /**
@@ -48,37 +89,40 @@ export function sampleWhere(q: SampleQuery, scope: ProjectScope): SQL | undefine
  */
 export function samplePageQuery(
   db: Database,
-  where: SQL | undefined,
+  q: SampleQuery,
+  scope: ProjectScope,
   page: { limit: number; offset: number; after?: { timestamp: number; seq: number } },
 ) {
+  const src = pageSource(q, scope);
   const { after } = page;
-  const resume = after && and(lte(s.timestamp, after.timestamp), or(lt(s.timestamp, after.timestamp), lt(s.seq, after.seq)));
-  return db
-    .select()
-    .from(s)
-    .where(and(where, resume))
-    .orderBy(desc(s.timestamp), desc(s.seq))
+  const resume = after && and(lte(src.timestamp, after.timestamp), or(lt(src.timestamp, after.timestamp), lt(src.seq, after.seq)));
+  const plain = db.select(getTableColumns(s)).from(s);
+  // CROSS JOIN keeps the metadata index leading; the columns selected are the same.
+  const from = src.byMetadata ? (db.select(getTableColumns(s)).from(md).crossJoin(s) as unknown as typeof plain) : plain;
+  return from
+    .where(and(src.where, resume))
+    .orderBy(desc(src.timestamp), desc(src.seq))
     .limit(page.limit)
     .offset(page.offset);
 }
 
-export function sampleCountQuery(db: Database, where: SQL | undefined) {
-  return db.select({ n: count() }).from(s).where(where);
-}
-
 /**
- * When a query names no more than projects, its total is the sum of the per-project
- * counters (one row per project) instead of a count over the samples.
+ * Counts matches, but no further than TOTAL_COUNT_LIMIT + 1: enough to tell an exact
+ * total from a capped one without reading every match of a large query.
  */
-export function countersQuery(db: Database, q: SampleQuery, scope: ProjectScope) {
-  if (q.start || q.end || q.equals.some((e) => e.field !== "project_id")) return null;
-  const named = [...new Set(q.equals.map((e) => e.value))];
-  if (named.length > 1) return null; // two different project_id= match nothing; let the count say so
-  const c = telemetrySampleCounts;
-  return db
-    .select({ n: sql<number>`coalesce(sum(${c.n}), 0)` })
-    .from(c)
-    .where(and(named.length ? eq(c.projectId, named[0]) : undefined, scopeCondition(c.projectId, scope)));
+export function sampleCountQuery(db: Database, q: SampleQuery, scope: ProjectScope) {
+  const src = pageSource(q, scope);
+  const plain = db.select({ one: sql`1`.as("one") }).from(s);
+  let from = plain;
+  if (src.byMetadata && q.metadata.length === 1 && !q.equals.length && scope === null) {
+    // Nothing to check on the sample itself: the metadata index alone counts.
+    const [m] = q.metadata;
+    const where = and(eq(md.key, m.key), eq(md.kind, m.kind), eq(md.value, m.value), timeBounds(q, md.timestamp));
+    return db.select({ n: count() }).from(db.select({ one: sql`1`.as("one") }).from(md).where(where).limit(TOTAL_COUNT_LIMIT + 1).as("matches"));
+  }
+  if (src.byMetadata) from = db.select({ one: sql`1`.as("one") }).from(md).crossJoin(s) as unknown as typeof plain;
+  const matches = from.where(src.where).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
+  return db.select({ n: count() }).from(matches);
 }
 
 export function sampleByIdQuery(db: Database, id: string, scope: ProjectScope) {
@@ -91,19 +135,33 @@ export function sampleByIdQuery(db: Database, id: string, scope: ProjectScope) {
 
 // ─── Ingest ─────────────────────────────────────────────────────────────────
 
-/** D1 binds at most 100 parameters per statement. */
-const MAX_PARAMS = 100;
-const SAMPLE_PARAMS = 15; // every column but seq
-const METER_PARAMS = 7;
+/**
+ * Rows travel to D1 as one JSON parameter per statement (read back by json_each), so a
+ * 1000-sample post is a handful of statements, not hundreds. D1 takes a value of up to
+ * 2 MB; at most this many characters (≤ 3 bytes each) go in one.
+ */
+const JSON_PARAM_CHARS = 600_000;
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+/** Splits encoded rows into JSON arrays of at most JSON_PARAM_CHARS characters. */
+function jsonChunks(rows: string[]): string[] {
+  const out: string[] = [];
+  let part: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    if (part.length && size + row.length + 1 > JSON_PARAM_CHARS) {
+      out.push(`[${part.join(",")}]`);
+      part = [];
+      size = 2;
+    }
+    part.push(row);
+    size += row.length + 1;
+  }
+  if (part.length) out.push(`[${part.join(",")}]`);
   return out;
 }
 
 /** Message id from the content, so posting the same sample again finds the stored one. */
-export async function messageId(n: NewSample): Promise<string> {
+export async function messageId(n: Omit<NewSample, "metadataEntries">): Promise<string> {
   const key = JSON.stringify([
     n.meter, n.type, n.unit, n.volume, n.resourceId, n.projectId, n.userId, n.source,
     n.timestamp, n.resourceName, n.displayName, n.namespace, canonicalJson(n.metadata),
@@ -113,7 +171,7 @@ export async function messageId(n: NewSample): Promise<string> {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Metadata with sorted keys, so key order does not change a sample's identity. */
+/** Metadata with sorted keys, so key order does not change a sample's identity (depth ≤ 32: checked at the door). */
 function canonicalJson(text: string): string {
   if (!text) return "";
   const sort = (v: unknown): unknown =>
@@ -125,38 +183,62 @@ function canonicalJson(text: string): string {
   return JSON.stringify(sort(JSON.parse(text)));
 }
 
-/** The stored samples among `ids` (a retry's), read in one batch of ≤100-id lookups. */
-export async function storedSamples(db: Database, ids: string[]): Promise<SampleRow[]> {
-  const lookups = chunks(ids, MAX_PARAMS).map((part) => db.select().from(s).where(inArray(s.id, part)));
-  if (!lookups.length) return [];
-  const results = await db.batch(lookups as [(typeof lookups)[0], ...typeof lookups]);
-  return results.flat();
-}
+/** A sample ready to insert: its content, its server-made id and recorded_at, its metadata entries. */
+export type SampleInsert = Omit<SampleRow, "seq"> & { metadataEntries?: MetadataEntry[] };
 
 /**
- * Writes new samples, their meters and the per-project counters as one D1 batch, so
- * either all of it lands or none does. Each statement binds at most 100 parameters.
+ * The statements that store `rows`, for one all-or-nothing `db.batch`: the samples, their
+ * metadata entries, their meters and the rollups over them. Idempotent: a sample whose id
+ * is stored already is skipped (ON CONFLICT DO NOTHING), and so are its metadata entries
+ * and known meters; the rollups (rollups.ts) add only the rows above a mark written first,
+ * i.e. the rows this batch really inserted, so a retried post writes nothing twice.
  */
-export function insertStatements(db: Database, rows: Array<Omit<SampleRow, "seq">>) {
-  const samples = chunks(rows, Math.floor(MAX_PARAMS / SAMPLE_PARAMS)).map((part) => db.insert(s).values(part));
-  const meterKeys = new Map<string, typeof telemetryMeters.$inferInsert>();
-  const perProject = new Map<string, number>();
-  for (const r of rows) {
-    const m = { meter: r.meter, type: r.type, unit: r.unit, resourceId: r.resourceId, projectId: r.projectId, userId: r.userId, source: r.source };
-    meterKeys.set(JSON.stringify(m), m);
-    perProject.set(r.projectId, (perProject.get(r.projectId) ?? 0) + 1);
-  }
-  const meters = chunks([...meterKeys.values()], Math.floor(MAX_PARAMS / METER_PARAMS)).map((part) =>
-    db.insert(telemetryMeters).values(part).onConflictDoNothing(),
-  );
-  const counters = [...perProject].map(([projectId, n]) =>
+export function insertStatements(db: Database, rows: SampleInsert[]) {
+  const sampleKeys = Object.keys(getTableColumns(s)) as Array<keyof SampleRow>;
+  const samples = jsonChunks(rows.map((r) => JSON.stringify(sampleKeys.map((k) => (k === "seq" ? null : r[k]))))).map((json) =>
     db
-      .insert(telemetrySampleCounts)
-      .values({ projectId, n })
-      .onConflictDoUpdate({ target: telemetrySampleCounts.projectId, set: { n: sql`${telemetrySampleCounts.n} + excluded.n` } }),
+      .insert(s)
+      // A null seq is the next rowid; json_each keeps the posted order.
+      .select(sql`select ${jsonFields(s, Object.fromEntries(sampleKeys.map((k, i) => [k, sql`j.value ->> ${sql.raw(String(i))}`])))}
+        from json_each(${json}) j where true order by j.key`)
+      .onConflictDoNothing({ target: s.id }),
   );
-  // Rollups (rollups.ts): the mark first, the upserts over the rows above it last.
-  return [rollupMark(db), ...samples, ...meters, ...counters, ...rollupUpserts(db)];
+  // Entries find their sample's seq and timestamp by its id (the unique index).
+  const entryJson = rows.flatMap((r) => (r.metadataEntries ?? []).map((e) => JSON.stringify([r.id, e.key, e.kind, e.value])));
+  const entries = jsonChunks(entryJson).map((json) =>
+    db
+      .insert(md)
+      .select(sql`select ${jsonFields(md, { key: sql`e.value ->> 1`, kind: sql`e.value ->> 2`, value: sql`e.value ->> 3`, timestamp: s.timestamp, seq: s.seq })}
+        from json_each(${json}) e join ${s} on ${s.id} = e.value ->> 0 where true`)
+      .onConflictDoNothing(),
+  );
+  const meterKeys = new Set(rows.map((r) => JSON.stringify([r.meter, r.type, r.unit, r.resourceId, r.projectId, r.userId, r.source])));
+  const meterFields = ["meter", "type", "unit", "resourceId", "projectId", "userId", "source"] as const;
+  const meters = jsonChunks([...meterKeys]).map((json) =>
+    db
+      .insert(telemetryMeters)
+      .select(sql`select ${jsonFields(telemetryMeters, Object.fromEntries(meterFields.map((k, i) => [k, sql`j.value ->> ${sql.raw(String(i))}`])))}
+        from json_each(${json}) j where true`)
+      .onConflictDoNothing(),
+  );
+  return [rollupMark(db), ...samples, ...entries, ...meters, ...rollupUpserts(db)];
+}
+
+/** A SELECT list in the table's column order, which is the order drizzle's INSERT ... SELECT names them in. */
+function jsonFields(table: SQLiteTable, exprs: Record<string, SQL | SQLiteColumn>): SQL {
+  return sql.join(
+    Object.keys(getTableColumns(table)).map((key) => {
+      const e = exprs[key];
+      if (!e) throw new Error(`no value for column ${key}`);
+      return e;
+    }),
+    sql`, `,
+  );
+}
+
+/** The stored samples among `ids` (one parameter, however many ids): what a post answers. */
+export function storedSamplesQuery(db: Database, ids: string[]) {
+  return db.select().from(s).where(sql`${s.id} in (select value from json_each(${JSON.stringify(ids)}))`);
 }
 
 // ─── Meters ─────────────────────────────────────────────────────────────────
@@ -183,8 +265,23 @@ export function meterPageQuery(db: Database, where: SQL | undefined, limit: numb
     .offset(offset);
 }
 
-export function meterCountQuery(db: Database, where: SQL | undefined) {
-  return db.select({ n: count() }).from(m).where(where);
+/** `unique=True`: one row per meter (name, type, unit), as Ceilometer groups by its meter row. */
+export function uniqueMeterPageQuery(db: Database, where: SQL | undefined, limit: number, offset: number) {
+  return db
+    .select({ meter: m.meter, type: m.type, unit: m.unit })
+    .from(m)
+    .where(where)
+    .groupBy(m.meter, m.type, m.unit)
+    .orderBy(asc(m.meter), asc(m.type), asc(m.unit))
+    .limit(limit)
+    .offset(offset);
+}
+
+/** Counts meters (or unique meters) no further than TOTAL_COUNT_LIMIT + 1, as samples are counted. */
+export function meterCountQuery(db: Database, where: SQL | undefined, unique = false) {
+  const rows = db.select({ one: sql`1`.as("one") }).from(m).where(where);
+  const matches = (unique ? rows.groupBy(m.meter, m.type, m.unit) : rows).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
+  return db.select({ n: count() }).from(matches);
 }
 
 // ─── Statistics ─────────────────────────────────────────────────────────────
