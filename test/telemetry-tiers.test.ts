@@ -1,6 +1,6 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { eq } from "drizzle-orm";
+import { and, eq, gte, lt, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
 import { telemetryArchive, telemetryRollups, telemetrySampleMetadata, telemetrySamples } from "../src/db/schema";
@@ -114,6 +114,13 @@ describe("rollups", () => {
     expect(body.reduce((n, b) => n + b.count, 0)).toBe(3000);
     const rawRes = await call(path.replace("period=3600", "period=3601"));
     expect(rowsRead(res)).toBeLessThan(rowsRead(rawRes));
+    // O(buckets × groups) + a constant: the hour rollup rows of the range, a few more.
+    const [{ n: rollupRows }] = await database(env)
+      .select({ n: sql<number>`count(*)` })
+      .from(telemetryRollups)
+      .where(and(eq(telemetryRollups.width, 3600), eq(telemetryRollups.meter, "dyadic"), gte(telemetryRollups.bucket, T0 * 1000), lt(telemetryRollups.bucket, (T0 + 30 * H) * 1000)));
+    expect(rollupRows).toBeGreaterThan(500);
+    expect(rowsRead(res)).toBeLessThanOrEqual(rollupRows + 16);
   });
 
   it("count what a post really inserted: a retry adds nothing, an overlapping post only its new samples", async () => {

@@ -11,7 +11,7 @@ import type { Database } from "../db/client";
 import { telemetryIngestMarks, telemetryRollups, telemetrySamples } from "../db/schema";
 import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, type ArchiveEntry } from "./cold";
 import type { SampleQuery } from "./query";
-import { scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
+import { sampleWhere, scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
 import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from "./tiers";
 
 const s = telemetrySamples;
@@ -201,11 +201,12 @@ export async function tieredStatistics(db: Database, archive: R2Bucket, t: Tiere
   const raws = rawRanges
     .map(([x, y]) => [Math.max(x, rawFloor, lo), Math.min(y, hi + 1)] as const)
     .filter(([x, y]) => x < y)
-    .map(([x, y]) => rawPartials(db, t, and(t.where, Number.isFinite(x) ? gte(s.timestamp, x) : undefined, Number.isFinite(y) ? lt(s.timestamp, y) : undefined), origin));
-  const queries = [...raws, ...(p ? [rollupPartials(db, t, p, origin)] : [])];
-  const results = await db.batch(queries as [(typeof queries)[0], ...typeof queries]);
+    .map(([x, y]) => rawPartials(db, t, sampleWhere(within(t.q, x, y), t.scope), origin));
+  const rollups = p ? [rollupRows(db, t, p)] : [];
+  const results = await db.batch([...raws, ...rollups] as [(typeof raws)[0], ...typeof raws]);
   const merged = new Map<string, Partial>();
-  for (const row of results.flat()) add(merged, fromSql(row as SqlPartial, t));
+  for (const row of results.slice(0, raws.length).flat()) add(merged, fromSql(row as SqlPartial, t));
+  for (const row of (results[raws.length] ?? []) as unknown as RollupRow[]) add(merged, fromRollup(row, t, bucketOf(row.bucket)));
 
   // Cold samples in the raw ranges, aggregated here (they are not in D1).
   const keep = coldPredicate(t.q, t.scope);
@@ -332,27 +333,17 @@ function rawPartials(db: Database, t: TieredStatistics, where: SQL | undefined, 
     .groupBy(sql`b`, ...Object.values(groups));
 }
 
-/** Per bucket and group over whole rollup buckets: O(buckets × groups) rows read. */
-function rollupPartials(db: Database, t: TieredStatistics, p: Plan, origin: number | null) {
-  const bucket = t.periodUs > 0 ? sql<number>`cast((${r.bucket} - ${origin}) / ${t.periodUs} as integer)` : sql<number>`0`;
-  const groups = Object.fromEntries(t.groupby.map((g) => [`g_${g}`, rollupColumn[g]]));
-  const distinct = Object.fromEntries(t.cardinality.map((f) => [`d_${f}`, sql<string>`json_group_array(distinct ${rollupColumn[f]})`]));
-  const scope = scopeCondition(r.projectId, t.scope);
+type RollupRow = typeof r.$inferSelect;
+
+/**
+ * The rollup rows of whole buckets in range, merged here rather than grouped by D1: read
+ * in their primary key's order they need no sort, so the rows read are the rows of the
+ * range, O(buckets × series), where a GROUP BY would read them again from a temp b-tree.
+ */
+function rollupRows(db: Database, t: TieredStatistics, p: Plan) {
   // A raw-sample floor (retention) does not bind rollups: they may outlive samples.
   return db
-    .select({
-      ...groups,
-      b: bucket.as("b"),
-      n: sql<number>`sum(${r.n})`,
-      total: sql<number>`sum(${r.total})`,
-      lo: sql<number>`min(${r.lo})`,
-      hi: sql<number>`max(${r.hi})`,
-      squares: sql<number>`sum(${r.squares})`,
-      first: sql<number>`min(${r.first})`,
-      last: sql<number>`max(${r.last})`,
-      unit: sql<string>`max(${r.unit})`,
-      ...distinct,
-    })
+    .select()
     .from(r)
     .where(
       and(
@@ -360,8 +351,34 @@ function rollupPartials(db: Database, t: TieredStatistics, p: Plan, origin: numb
         ...t.q.equals.map((e) => eq(rollupColumn[e.field as (typeof KEY_FIELDS)[number]], e.value)),
         Number.isFinite(p.from) ? gte(r.bucket, p.from) : undefined,
         Number.isFinite(p.to) ? lt(r.bucket, p.to) : undefined,
-        scope,
+        scopeCondition(r.projectId, t.scope),
       ),
-    )
-    .groupBy(sql`b`, ...Object.values(groups));
+    );
+}
+
+function fromRollup(x: RollupRow, t: TieredStatistics, bucket: number): Partial {
+  return {
+    bucket,
+    groups: t.groupby.map((g) => x[rowField[g]]),
+    n: x.n,
+    total: x.total,
+    lo: x.lo,
+    hi: x.hi,
+    squares: x.squares,
+    first: x.first,
+    last: x.last,
+    unit: x.unit,
+    distinct: t.cardinality.map((f) => new Set([x[rowField[f]]])),
+  };
+}
+
+/**
+ * The query narrowed to [x, y): its own bounds replaced where the range is tighter, so
+ * the WHERE holds one range on timestamp (two lower bounds would leave SQLite to pick
+ * one, and the edge query would scan the whole range).
+ */
+function within(q: SampleQuery, x: number, y: number): SampleQuery {
+  const start = Number.isFinite(x) && (!q.start || x > q.start.us || (x === q.start.us && q.start.inclusive)) ? { us: x, inclusive: true } : q.start;
+  const end = Number.isFinite(y) && (!q.end || y <= q.end.us) ? { us: y, inclusive: false } : q.end;
+  return { ...q, start, end };
 }
