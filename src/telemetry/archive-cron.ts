@@ -152,9 +152,11 @@ async function expire(env: Env, db: Database, nowMs: number, report: ArchiveRepo
   }
 }
 
-/** The Worker's scheduled handler (src/index.ts). */
-export const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller, env, ctx) => {
-  ctx.waitUntil(
-    runArchive(env, controller.scheduledTime).then((r) => console.log(JSON.stringify({ telemetryArchive: r }))),
-  );
+/**
+ * The Worker's scheduled handler (src/index.ts). It awaits the run, so the invocation (and
+ * `wrangler dev --test-scheduled`'s `/__scheduled`) ends when the run does.
+ */
+export const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller, env) => {
+  const report = await runArchive(env, controller.scheduledTime);
+  console.log(JSON.stringify({ telemetryArchive: report }));
 };

@@ -9,6 +9,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     adminToken: string;
+    /** The dev server's local state (`--persist-to`), for `wrangler d1 execute --local`. */
+    stateDir: string;
   }
 }
 
@@ -25,7 +27,10 @@ const freePort = () =>
 let dev: ChildProcess | undefined;
 let state: string | undefined;
 
-/** Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does. */
+/**
+ * Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does,
+ * with `--test-scheduled` so a test can fire the Cron Trigger (`GET /__scheduled?cron=…`).
+ */
 export async function setup(project: TestProject) {
   state = mkdtempSync(path.join(tmpdir(), "opshub-e2e-"));
   const adminToken = `e2e-admin-${Date.now()}`;
@@ -37,7 +42,7 @@ export async function setup(project: TestProject) {
   const port = await freePort();
   dev = spawn(
     "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--var", "MONITOR_PAGE_SIZE:500", "--show-interactive-dev-session=false"],
+    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--var", "MONITOR_PAGE_SIZE:500", "--test-scheduled", "--show-interactive-dev-session=false"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" }, detached: true },
   );
   let output = "";
@@ -55,6 +60,7 @@ export async function setup(project: TestProject) {
   }
   project.provide("baseUrl", baseUrl);
   project.provide("adminToken", adminToken);
+  project.provide("stateDir", state);
 }
 
 export async function teardown() {
