@@ -28,6 +28,8 @@ export interface ArchiveReport {
   expiredObjects: number;
   expiredRows: number;
   expiredRollups: number;
+  /** D1 rows written by the move batches (rows and index entries, as D1 bills them). */
+  rowsWritten: number;
   done: boolean;
 }
 
@@ -37,7 +39,7 @@ export type Stage = "read" | "written" | "committed";
 export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> } = {}) {
   const tiers = tiersOf(env);
   const db = database(env);
-  const report: ArchiveReport = { moved: 0, objects: 0, bytes: 0, expiredObjects: 0, expiredRows: 0, expiredRollups: 0, done: false };
+  const report: ArchiveReport = { moved: 0, objects: 0, bytes: 0, expiredObjects: 0, expiredRows: 0, expiredRollups: 0, rowsWritten: 0, done: false };
   const cutoff = hotFrom(nowMs, tiers);
   const budget = opts.maxRows ?? RUN_ROWS;
   for (;;) {
@@ -83,7 +85,7 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
   await onStage?.("written");
   const moved = and(inDay, lte(s.seq, maxSeq));
   const guard = telemetryArchiveGuard;
-  await db.batch([
+  const results = await db.batch([
     db.insert(guard).values({ k: "move", expected: rows.length, actual: sql`(select count(*) from ${s} where ${moved})` }),
     db.delete(guard).where(eq(guard.k, "move")),
     ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
@@ -92,6 +94,7 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
     // Minute rollups live as long as the hot samples.
     db.delete(telemetryRollups).where(and(eq(telemetryRollups.width, 60), eq(telemetryRollups.meter, meter), gte(telemetryRollups.bucket, day), lt(telemetryRollups.bucket, day + DAY_US))),
   ]);
+  for (const r of results as unknown[]) report.rowsWritten += (r as { meta?: { rows_written?: number } }).meta?.rows_written ?? 0;
   await onStage?.("committed");
   report.moved += rows.length;
   report.objects += entries.length;
