@@ -237,6 +237,21 @@ describe("hot and cold", () => {
     expect((await everySample(q(["meter", "eq", "cronm"]))).rows).toHaveLength(40);
   });
 
+  it("pages a list over more cold objects than one request may read: newest first, Total not exact", async () => {
+    // 501 meters of one project and day: 501 objects.
+    const one = samples("wide", 501, 1, 13, (r) => r()).map((x, i) => ({ ...x, meter: `wide.${i}`, project_id: "tier-wide" }));
+    await seed(one);
+    const report = await runArchive(env, Date.now(), { maxRows: 1e9 });
+    expect(report.done).toBe(true);
+    const res = await call(`/v2/samples?${q(["project_id", "eq", "tier-wide"])}&limit=50`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as unknown[]).length).toBe(50);
+    expect(res.headers.get("Total-Exact")).toBe("false");
+    // Statistics of one of those meters read its one object.
+    const [one1] = (await callJson<any[]>(`/v2/meters/wide.1/statistics`)).body;
+    expect(one1.count).toBe(1);
+  }, 120_000);
+
   it("retention drops cold objects and raw rows past TELEMETRY_RETAIN_DAYS, hour rollups past TELEMETRY_ROLLUP_RETAIN_DAYS", async () => {
     // A late sample of 2015 still hot, the rest cold; "now" 30 days after the data.
     await seed([{ ...samples("late", 1, 1, 1, () => 1)[0], project_id: "tier-late" }]);

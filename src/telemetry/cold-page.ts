@@ -71,8 +71,9 @@ class ColdReader {
 
 /**
  * Rows `[offset, offset + limit)` of the merged tiers. The hot rows are re-read from the
- * top (the merge decides the offset); cold days are read newest first, and a day older
- * than the page's last row so far cannot change the page.
+ * top (the merge decides the offset); cold objects are read newest last row first, and
+ * once the page is full an object whose last row is older than the page's last row
+ * cannot change it, nor can any after it.
  */
 async function tieredRows(
   t: TierContext,
@@ -88,11 +89,9 @@ async function tieredRows(
   const after = paging.cursor ?? undefined;
   let rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
   const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
-  for (const day of byDay(entries)) {
-    const threshold = rows.length >= need ? rows.sort(newestFirst)[need - 1].timestamp : -Infinity;
-    const useful = day.filter((e) => e.last >= threshold);
-    if (!useful.length) break;
-    for (const e of useful) rows.push(...(await reader.rows(e)).filter(before));
+  for (const e of [...entries].sort((x, y) => y.last - x.last)) {
+    if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;
+    rows.push(...(await reader.rows(e)).filter(before));
   }
   return rows.sort(newestFirst).slice(offset, need);
 }
@@ -111,10 +110,11 @@ async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQ
     (!q.start || (q.start.inclusive ? e.first >= q.start.us : e.first > q.start.us)) &&
     (!q.end || (q.end.inclusive ? e.last <= q.end.us : e.last < q.end.us));
   for (const e of entries) {
-    if (n > room) break;
+    if (n > room) return n;
     n += byIndex && within(e) ? e.n : (await reader.rows(e)).length;
   }
-  return n;
+  // More objects than were listed: the count stops here, not exact.
+  return entries.length > COLD_OBJECTS_MAX ? Math.max(n, room + 1) : n;
 }
 
 /**
@@ -130,8 +130,9 @@ export async function coldPage(
   hot: { rows: SampleRow[]; limit: number; offset: number; count?: number },
 ): Promise<{ rows: SampleRow[]; count?: number }> {
   const [lo, hi] = pageRange(q, paging);
+  // The newest COLD_OBJECTS_MAX + 1 objects: a page reads the newest first and stops at
+  // COLD_OBJECTS_MAX reads; a count past them is not exact.
   const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
-  if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
   const reader = new ColdReader(t, q, scope);
   const rows = pageNeedsCold(hot.rows, hot.limit, t) ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit) : hot.rows;
   let count = hot.count;
@@ -139,14 +140,4 @@ export async function coldPage(
     count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);
   }
   return { rows, count };
-}
-
-function* byDay(entries: ArchiveEntry[]): Generator<ArchiveEntry[]> {
-  let i = 0;
-  while (i < entries.length) {
-    let j = i;
-    while (j < entries.length && entries[j].day === entries[i].day) j++;
-    yield entries.slice(i, j);
-    i = j;
-  }
 }
