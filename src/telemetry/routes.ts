@@ -1,7 +1,8 @@
 /**
  * Ceilometer v2 samples and meters (mounted at /v2): the query language of query.ts,
  * paging headers with a cursor in the `next` link, ingest in one D1 batch, statistics
- * aggregated by D1.
+ * from rollups where they align and raw samples elsewhere; samples older than the hot
+ * window are read from R2 (docs/telemetry-storage.md).
  */
 import type { Context } from "hono";
 import { z } from "zod";
