@@ -21,6 +21,7 @@ import telemetry from "./families/telemetry.mjs";
 import logs from "./families/logs.mjs";
 import daemon from "./families/daemon.mjs";
 import scheduler from "./families/scheduler.mjs";
+import telemetryScale from "./families/telemetry-scale.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opts } = parseArgs({
@@ -37,15 +38,18 @@ const { values: opts } = parseArgs({
 const quick = opts.quick;
 const seconds = Number(opts.seconds ?? (quick ? 2 : 5));
 const connections = Number(opts.connections);
-const out = opts.out ?? (quick ? path.join(root, "bench", ".work", "RESULTS.quick.md") : path.join(root, "bench", "RESULTS.md"));
-const all = [monitor, telemetry, logs, daemon, scheduler];
-const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all;
+const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale];
+// An opt-in family runs only when named, and a family run alone may name its own file.
+const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all.filter((f) => !f.optIn);
+const own = families.length === 1 ? families[0].out : undefined;
+const out = opts.out ?? (quick ? path.join(root, "bench", ".work", own ?? "RESULTS.quick.md") : path.join(root, "bench", own ?? "RESULTS.md"));
 
 const started = Date.now();
 const log = (msg) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
 const errorText = (e) => String(e?.message ?? e).split("\n")[0].slice(0, 200);
 
-const service = await startService({ root, port: Number(opts.port), log });
+// A family that reads the Worker's own logs (the cron's report) asks wrangler to print them.
+const service = await startService({ root, port: Number(opts.port), log, logLevel: families.some((f) => f.workerLogs) ? "log" : "warn" });
 const stop = () => service.stop();
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 process.on("SIGTERM", () => stop().then(() => process.exit(143)));

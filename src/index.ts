@@ -18,6 +18,7 @@ import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
 import { telemetryDialect } from "./telemetry/dialect";
 import { telemetryRoutes } from "./telemetry/routes";
+import { scheduled } from "./telemetry/archive-cron";
 
 const app = new OpenAPIHono<AppEnv>({ strict: false });
 
@@ -81,6 +82,8 @@ app.onError((err, c) => {
   return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
 });
 
-export default app;
+/** HTTP and the telemetry archive cron; `app` stays importable for tests. */
+export { app };
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
 export { SessionTagCounter } from "./scheduler/session-tag-counter";
 export { DaemonPresence } from "./daemon/presence";

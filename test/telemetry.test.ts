@@ -217,8 +217,9 @@ describe("ingest: POST /v2/samples", () => {
       ),
     );
     const statements = insertStatements(db, rows);
-    // Samples, metadata entries, meters: one JSON parameter each.
-    expect(statements).toHaveLength(3);
+    // The rollups' mark, samples, metadata entries, meters (one JSON parameter each),
+    // the minute and hour rollups.
+    expect(statements).toHaveLength(6);
     for (const st of statements) expect(paramsOf(st).length).toBeLessThanOrEqual(1);
     await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
     const { res } = await callJson(`/v2/samples?${q(["project_id", "chunk-1"])}`);
@@ -229,9 +230,9 @@ describe("ingest: POST /v2/samples", () => {
     // 500 samples with one entry each, found by the metadata query.
     const h1 = await call(`/v2/samples?${q(["project_id", "chunk-0"], ["metadata.host", "h1"])}&limit=1`);
     expect(h1.headers.get("Total")).toBe(String(rows.filter((r, i) => i % 2 === 0 && i % 3 === 1).length));
-    // Again: nothing more is written.
+    // Again: nothing more is written (but the rollups' scratch mark).
     const again = await db.batch(insertStatements(db, rows) as [any, ...any[]]);
-    expect(again.map((r: any) => r.meta.rows_written)).toEqual([0, 0, 0]);
+    expect(again.slice(1).map((r: any) => r.meta.rows_written)).toEqual([0, 0, 0, 0, 0]);
   });
 
   it("splits a post too large for one JSON parameter into several statements", async () => {
@@ -400,7 +401,9 @@ describe("paging: Per-Page, Total, Link and the cursor", () => {
     expect((await callJson<any[]>(`${base}&limit=10&page=21`)).body).toEqual(await res.clone().json());
     const linked = rowsRead(res);
     const byNumber = rowsRead(await call(`${base}&limit=10&page=21`));
-    expect(linked).toBeLessThanOrEqual(12);
+    // 12, plus the probe of the cold index (cold-page.ts): these 2015 samples are older
+    // than the hot window, so cold objects could hold some of them.
+    expect(linked).toBeLessThanOrEqual(14);
     expect(byNumber).toBeGreaterThanOrEqual(200);
   });
 

@@ -74,7 +74,7 @@ function rssKiB(pid) {
  * Builds the Worker, applies the migrations to a fresh state directory and starts
  * `wrangler dev` on loopback. Returns { baseUrl, adminToken, rss(), stop() }.
  */
-export async function startService({ root, port: preferred = 8795, log = () => {} }) {
+export async function startService({ root, port: preferred = 8795, log = () => {}, logLevel = "warn" }) {
   const work = path.join(root, "bench", ".work");
   mkdirSync(work, { recursive: true });
   const build = mkdtempSync(path.join(work, "build-"));
@@ -99,7 +99,9 @@ export async function startService({ root, port: preferred = 8795, log = () => {
   const args = [
     "wrangler", "dev", path.join(build, "index.js"), "--config", path.join(root, "wrangler.toml"), "--no-bundle",
     "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
-    "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false", "--log-level", "warn",
+    "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false", "--log-level", logLevel,
+    // GET /__scheduled fires the Cron Trigger (bench/families/telemetry-scale.mjs).
+    "--test-scheduled",
   ];
   const dev = spawn("npx", args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...quietEnv(), ADMIN_TOKEN: adminToken }, detached: true });
   let output = "";

@@ -3,7 +3,7 @@
  * turns changes here into a SQL migration under migrations/.
  */
 import { sql } from "drizzle-orm";
-import { customType, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, customType, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // ─── Tokens and access (src/auth) ───────────────────────────────────────────
 
@@ -346,4 +346,82 @@ export const telemetrySampleMetadata = sqliteTable(
     seq: integer("seq").notNull(),
   },
   (t) => [primaryKey({ columns: [t.key, t.kind, t.value, t.timestamp, t.seq] })],
+);
+
+// ─── Telemetry storage tiers (src/telemetry/rollups.ts, cold.ts, archive-cron.ts) ──
+// Rollups summarise samples per project, meter, resource, user, source and bucket
+// (`width` 60 or 3600 seconds, `bucket` its start in µs); statistics that align with
+// them read buckets instead of samples. Samples older than TELEMETRY_HOT_DAYS move to
+// R2, one gzip NDJSON object per project, meter, day and move, indexed here.
+
+export const telemetryRollups = sqliteTable(
+  "telemetry_rollups",
+  {
+    width: integer("width").notNull(),
+    meter: text("meter").notNull(),
+    bucket: integer("bucket").notNull(),
+    projectId: text("project_id").notNull(),
+    resourceId: text("resource_id").notNull(),
+    userId: text("user_id").notNull(),
+    source: text("source").notNull(),
+    n: integer("n").notNull(),
+    total: real("total").notNull(),
+    lo: real("lo").notNull(),
+    hi: real("hi").notNull(),
+    /** Sum of volume², for stddev. */
+    squares: real("squares").notNull(),
+    first: integer("first").notNull(),
+    last: integer("last").notNull(),
+    unit: text("unit").notNull(),
+  },
+  // The statistics path always names the meter: a bucket range of one meter is one index range.
+  (t) => [primaryKey({ columns: [t.width, t.meter, t.bucket, t.projectId, t.resourceId, t.userId, t.source] })],
+);
+
+/**
+ * Scratch row written first in every ingest batch: the highest sample seq before the
+ * batch, so its rollup upserts aggregate exactly the rows that batch really inserted.
+ */
+export const telemetryIngestMarks = sqliteTable("telemetry_ingest_marks", {
+  k: text("k").primaryKey(),
+  seq: integer("seq").notNull(),
+});
+
+/** One row per cold object in R2 (TELEMETRY_ARCHIVE). */
+export const telemetryArchive = sqliteTable(
+  "telemetry_archive",
+  {
+    key: text("key").primaryKey(),
+    projectId: text("project_id").notNull(),
+    meter: text("meter").notNull(),
+    /** Start of the UTC day the samples belong to, µs. */
+    day: integer("day").notNull(),
+    first: integer("first").notNull(),
+    last: integer("last").notNull(),
+    n: integer("n").notNull(),
+    bytes: integer("bytes").notNull(),
+    minSeq: integer("min_seq").notNull(),
+    maxSeq: integer("max_seq").notNull(),
+    movedAt: integer("moved_at").notNull(),
+  },
+  (t) => [
+    index("telemetry_archive_day").on(t.day),
+    index("telemetry_archive_meter").on(t.meter, t.day),
+    index("telemetry_archive_project").on(t.projectId, t.day),
+  ],
+);
+
+/**
+ * Written (and removed) inside the batch that deletes moved samples: the CHECK fails,
+ * and the whole batch with it, unless the rows about to be deleted are exactly the
+ * rows the objects hold.
+ */
+export const telemetryArchiveGuard = sqliteTable(
+  "telemetry_archive_guard",
+  {
+    k: text("k").primaryKey(),
+    expected: integer("expected").notNull(),
+    actual: integer("actual").notNull(),
+  },
+  (t) => [check("telemetry_archive_guard_exact", sql`${t.expected} = ${t.actual}`)],
 );

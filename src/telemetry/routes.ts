@@ -1,7 +1,8 @@
 /**
  * Ceilometer v2 samples and meters (mounted at /v2): the query language of query.ts,
  * paging headers with a cursor in the `next` link, ingest in one D1 batch, statistics
- * aggregated by D1.
+ * from rollups where they align and raw samples elsewhere; samples older than the hot
+ * window are read from R2 (docs/telemetry-storage.md).
  */
 import type { Context } from "hono";
 import { z } from "zod";
@@ -42,6 +43,9 @@ import {
   type ProjectScope,
   type SampleRow,
 } from "./store";
+import { tieredStatistics } from "./rollups";
+import { tiersOf } from "./tiers";
+import { coldPage, coldProbe, pageNeedsCold } from "./cold-page";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -99,16 +103,28 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const paging = parsePaging(queryOf(c));
   const db = database(c.env);
   const limit = paging.perPage + 1;
+  // Cold objects in range (cold-page.ts) are probed in the same round trip: none, and
+  // the hot page and count are the whole answer.
+  const t = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
   let total: Total;
   let rows: SampleRow[];
   if (paging.cursor) {
     total = { n: paging.cursor.total, exact: paging.cursor.exact };
-    rows = await samplePageQuery(db, q, scope, { limit, offset: 0, after: paging.cursor });
+    const probe = coldProbe(t, q, scope, paging);
+    const pageQuery = samplePageQuery(db, q, scope, { limit, offset: 0, after: paging.cursor });
+    const [page, cold = []] = probe ? await db.batch([pageQuery, probe]) : [await pageQuery];
+    rows = cold.length && pageNeedsCold(page, limit, t) ? (await coldPage(t, q, scope, paging, { rows: page, limit, offset: 0 })).rows : page;
   } else {
     const offset = (paging.page - 1) * paging.perPage;
-    const [[{ n }], page] = await db.batch([sampleCountQuery(db, q, scope), samplePageQuery(db, q, scope, { limit, offset })]);
-    total = totalOf(n);
-    rows = page;
+    const probe = coldProbe(t, q, scope, paging);
+    const [[{ n }], page, cold = []] = await db.batch([
+      sampleCountQuery(db, q, scope),
+      samplePageQuery(db, q, scope, { limit, offset }),
+      ...(probe ? [probe] : []),
+    ]);
+    const tiered = cold.length ? await coldPage(t, q, scope, paging, { rows: page, limit, offset, count: n }) : null;
+    rows = tiered?.rows ?? page;
+    total = totalOf(tiered?.count ?? n);
   }
   const more = rows.length > paging.perPage;
   rows = rows.slice(0, paging.perPage);
@@ -308,14 +324,18 @@ endpoint(
     });
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
-    const stats = await statisticsQuery(database(c.env), {
+    const request = {
       where: sampleWhere(q, scope),
       periodUs: period * 1e6,
       startUs: q.start?.us,
       groupby: [...new Set(groupby)] as GroupField[],
       stddev: aggregates.some((a) => a.func === "stddev"),
       cardinality: [...new Set(cardinality)],
-    });
+    };
+    const db = database(c.env);
+    // Rollups and cold samples (rollups.ts) where they apply; else the hot samples alone.
+    const tiered = await tieredStatistics(db, c.env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(c.env), nowMs: Date.now() });
+    const stats = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
     return c.json(
       stats.map((row) => {
         const r = row as typeof row & Record<string, number | string>;

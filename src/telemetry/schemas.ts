@@ -70,9 +70,9 @@ const metadata = z
 /**
  * Metadata's leaves as Ceilometer's dict_to_keyval names them: nested keys joined by
  * `.`, list items as `[i]`. Nulls, empty objects and lists have no entry (they cannot be
- * queried). Null when there are more than MAX_METADATA_ENTRIES leaves.
+ * queried). Null when there are more than `max` leaves.
  */
-export function flattenMetadata(doc: Record<string, unknown>): MetadataEntry[] | null {
+export function flattenMetadata(doc: Record<string, unknown>, max = MAX_METADATA_ENTRIES): MetadataEntry[] | null {
   const entries: MetadataEntry[] = [];
   let leaves = 0;
   const stack: Array<[string, unknown]> = Object.entries(doc).reverse();
@@ -87,7 +87,7 @@ export function flattenMetadata(doc: Record<string, unknown>): MetadataEntry[] |
       for (let i = children.length - 1; i >= 0; i--) stack.push([`${key}.${children[i][0]}`, children[i][1]]);
       continue;
     }
-    if (++leaves > MAX_METADATA_ENTRIES) return null;
+    if (++leaves > max) return null;
     if (typeof v === "string") entries.push({ key, kind: "s", value: v });
     else if (typeof v === "number") entries.push({ key, kind: "n", value: v });
     else if (typeof v === "boolean") entries.push({ key, kind: "b", value: v ? 1 : 0 });

@@ -8,6 +8,7 @@ import type { Database } from "../db/client";
 import { telemetryMeters, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
 import { TOTAL_COUNT_LIMIT, type MetadataCondition, type SampleQuery, type StringField } from "./query";
 import type { MetadataEntry, NewSample } from "./schemas";
+import { rollupMark, rollupUpserts } from "./rollups";
 
 const s = telemetrySamples;
 const md = telemetrySampleMetadata;
@@ -31,7 +32,7 @@ export type ProjectScope = string[] | null;
  * Any number of projects binds one parameter: the list as JSON, read by json_each, so a
  * token holding a thousand projects stays under D1's 100 bound parameters.
  */
-function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
+export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
   if (scope === null) return undefined;
   return scope.length === 1 ? eq(column, scope[0]) : sql`${column} in (select value from json_each(${JSON.stringify(scope)}))`;
 }
@@ -187,10 +188,10 @@ export type SampleInsert = Omit<SampleRow, "seq"> & { metadataEntries?: Metadata
 
 /**
  * The statements that store `rows`, for one all-or-nothing `db.batch`: the samples, their
- * metadata entries, their meters. Idempotent: a sample whose id is stored already is
- * skipped (ON CONFLICT DO NOTHING), and so are its metadata entries and known meters, so
- * a retried post writes nothing twice. Other writes that must land with the samples
- * (rollups) append their statements to this list.
+ * metadata entries, their meters and the rollups over them. Idempotent: a sample whose id
+ * is stored already is skipped (ON CONFLICT DO NOTHING), and so are its metadata entries
+ * and known meters; the rollups (rollups.ts) add only the rows above a mark written first,
+ * i.e. the rows this batch really inserted, so a retried post writes nothing twice.
  */
 export function insertStatements(db: Database, rows: SampleInsert[]) {
   const sampleKeys = Object.keys(getTableColumns(s)) as Array<keyof SampleRow>;
@@ -220,7 +221,7 @@ export function insertStatements(db: Database, rows: SampleInsert[]) {
         from json_each(${json}) j where true`)
       .onConflictDoNothing(),
   );
-  return [...samples, ...entries, ...meters];
+  return [rollupMark(db), ...samples, ...entries, ...meters, ...rollupUpserts(db)];
 }
 
 /** A SELECT list in the table's column order, which is the order drizzle's INSERT ... SELECT names them in. */

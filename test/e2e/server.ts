@@ -9,6 +9,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     adminToken: string;
+    /** The dev server's local state (`--persist-to`), for `wrangler d1 execute --local`. */
+    stateDir: string;
   }
 }
 
@@ -25,11 +27,13 @@ const freePort = () =>
 export interface DevServer {
   baseUrl: string;
   adminToken: string;
+  stateDir: string;
   stop(): void;
 }
 
 /**
- * Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does.
+ * Starts `wrangler dev` on a free port with its own fresh local state, as `npm start` does,
+ * with `--test-scheduled` so a test can fire the Cron Trigger (`GET /__scheduled?cron=…`).
  * `vars` override wrangler.toml's (the global server uses MONITOR_PAGE_SIZE 500; a test
  * file that needs other values starts its own server with this).
  */
@@ -45,7 +49,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
   const varArgs = Object.entries({ MONITOR_PAGE_SIZE: "500", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const dev = spawn(
     "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, ...varArgs, "--show-interactive-dev-session=false"],
+    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, ...varArgs, "--test-scheduled", "--show-interactive-dev-session=false"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" }, detached: true },
   );
   const stop = () => {
@@ -72,7 +76,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
     }
     await new Promise((r) => setTimeout(r, 300));
   }
-  return { baseUrl, adminToken, stop };
+  return { baseUrl, adminToken, stateDir: state, stop };
 }
 
 let server: DevServer | undefined;
@@ -82,6 +86,7 @@ export async function setup(project: TestProject) {
   server = await startDevServer();
   project.provide("baseUrl", server.baseUrl);
   project.provide("adminToken", server.adminToken);
+  project.provide("stateDir", server.stateDir);
 }
 
 export async function teardown() {

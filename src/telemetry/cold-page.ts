@@ -1,0 +1,143 @@
+/**
+ * A page of samples across the hot (D1) and cold (R2) tiers, newest first, resumed by
+ * the same (timestamp, seq) cursor. `Total` follows one rule in both tiers: matches
+ * counted up to TOTAL_COUNT_LIMIT (query.ts), `Total-Exact: false` past it
+ * (docs/telemetry-storage.md).
+ */
+import type { Database } from "../db/client";
+import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
+import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
+import { samplePageQuery, type ProjectScope, type SampleRow } from "./store";
+import { COLD_OBJECTS_MAX, hotFrom, retainFrom, tooManyObjects, type Tiers } from "./tiers";
+
+export interface TierContext {
+  db: Database;
+  archive: R2Bucket;
+  tiers: Tiers;
+  nowMs: number;
+}
+
+/** The time range a page may read: the query's bounds, below the cursor. */
+export function pageRange(q: SampleQuery, paging: Paging): [number, number] {
+  return [q.start?.us ?? -Infinity, Math.min(q.end?.us ?? Infinity, paging.cursor?.timestamp ?? Infinity)];
+}
+
+/**
+ * Batched with the hot page: one row of the cold index at most, telling whether any
+ * cold object lies in the page's range (none: the hot page and count are the answer).
+ * Null when the range starts inside the hot window, where no cold row can be.
+ */
+export function coldProbe(t: TierContext, q: SampleQuery, scope: ProjectScope, paging: Paging) {
+  const [lo, hi] = pageRange(q, paging);
+  return lo >= hotFrom(t.nowMs, t.tiers) ? null : coldObjectsQuery(t.db, q, scope, lo, hi, 1);
+}
+
+/**
+ * Whether a hot page can miss cold rows. Every cold row is older than the hot window's
+ * start (the cron moves only such rows), so a full page whose last row is inside the
+ * window is all hot.
+ */
+export function pageNeedsCold(rows: SampleRow[], limit: number, t: TierContext): boolean {
+  return rows.length < limit || rows[rows.length - 1].timestamp < hotFrom(t.nowMs, t.tiers);
+}
+
+/**
+ * Reads the cold objects a page or a count needs, once each: the rows of an object that
+ * match the query (and are within the raw retention), kept per object.
+ */
+class ColdReader {
+  private matches = new Map<string, SampleRow[]>();
+  private read = 0;
+  private keep: (r: SampleRow) => boolean;
+  private floor: number;
+  constructor(
+    private t: TierContext,
+    q: SampleQuery,
+    scope: ProjectScope,
+  ) {
+    this.keep = coldPredicate(q, scope);
+    this.floor = retainFrom(t.nowMs, t.tiers);
+  }
+  async rows(e: ArchiveEntry): Promise<SampleRow[]> {
+    let rows = this.matches.get(e.key);
+    if (rows) return rows;
+    if (++this.read > COLD_OBJECTS_MAX) throw tooManyObjects(this.read);
+    rows = [];
+    for await (const r of readObject(this.t.archive, e)) if (r.timestamp >= this.floor && this.keep(r)) rows.push(r);
+    this.matches.set(e.key, rows);
+    return rows;
+  }
+}
+
+/**
+ * Rows `[offset, offset + limit)` of the merged tiers. The hot rows are re-read from the
+ * top (the merge decides the offset); cold objects are read newest last row first, and
+ * once the page is full an object whose last row is older than the page's last row
+ * cannot change it, nor can any after it.
+ */
+async function tieredRows(
+  t: TierContext,
+  reader: ColdReader,
+  entries: ArchiveEntry[],
+  q: SampleQuery,
+  scope: ProjectScope,
+  paging: Paging,
+  offset: number,
+  limit: number,
+): Promise<SampleRow[]> {
+  const need = offset + limit;
+  const after = paging.cursor ?? undefined;
+  let rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
+  const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
+  for (const e of [...entries].sort((x, y) => y.last - x.last)) {
+    if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;
+    rows.push(...(await reader.rows(e)).filter(before));
+  }
+  return rows.sort(newestFirst).slice(offset, need);
+}
+
+/**
+ * Cold matches, counted no further than what the hot count leaves to TOTAL_COUNT_LIMIT:
+ * an object whose index row answers the query alone (only project and meter asked, the
+ * whole object within the bounds) counts its `n`; any other is read and filtered.
+ */
+async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQuery, scope: ProjectScope, floor: number, room: number) {
+  let n = 0;
+  const byIndex = !q.metadata.length && q.equals.every((e) => e.field === "project_id" || e.field === "meter");
+  const within = (e: ArchiveEntry) =>
+    e.day >= floor &&
+    (scope === null || scope.includes(e.projectId)) &&
+    (!q.start || (q.start.inclusive ? e.first >= q.start.us : e.first > q.start.us)) &&
+    (!q.end || (q.end.inclusive ? e.last <= q.end.us : e.last < q.end.us));
+  for (const e of entries) {
+    if (n > room) return n;
+    n += byIndex && within(e) ? e.n : (await reader.rows(e)).length;
+  }
+  // More objects than were listed: the count stops here, not exact.
+  return entries.length > COLD_OBJECTS_MAX ? Math.max(n, room + 1) : n;
+}
+
+/**
+ * Completes a page whose range reaches cold objects: its rows when the hot page may miss
+ * cold ones, its total when the hot count left room under the cap. `hotCount` is the
+ * capped hot count (undefined on a linked page, whose total travels in the cursor).
+ */
+export async function coldPage(
+  t: TierContext,
+  q: SampleQuery,
+  scope: ProjectScope,
+  paging: Paging,
+  hot: { rows: SampleRow[]; limit: number; offset: number; count?: number },
+): Promise<{ rows: SampleRow[]; count?: number }> {
+  const [lo, hi] = pageRange(q, paging);
+  // The newest COLD_OBJECTS_MAX + 1 objects: a page reads the newest first and stops at
+  // COLD_OBJECTS_MAX reads; a count past them is not exact.
+  const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
+  const reader = new ColdReader(t, q, scope);
+  const rows = pageNeedsCold(hot.rows, hot.limit, t) ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit) : hot.rows;
+  let count = hot.count;
+  if (count !== undefined && count <= TOTAL_COUNT_LIMIT) {
+    count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);
+  }
+  return { rows, count };
+}
