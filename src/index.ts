@@ -3,7 +3,7 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
-import type { AppEnv } from "./http/app";
+import type { AppEnv } from "./http/env";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
 import { d1CostReport } from "./http/d1-cost";
 import { logFailure, requestId } from "./http/observe";

@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv, type EndpointDoc } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, requireToken } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";

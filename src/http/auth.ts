@@ -4,19 +4,9 @@ import { TokenCache, cacheTtlMs } from "../auth/cache";
 import { tokens } from "../db/schema";
 import { primaryDatabase } from "../db/client";
 import { errors } from "./errors";
-import type { AppEnv } from "./app";
+import type { AppEnv, Principal, Role } from "./env";
 
-export type Role = "admin" | "system" | "user";
-
-/** Who is calling: resolved once per request from whichever header carried the token. */
-export interface Principal {
-  /** Token record id; null for the ADMIN_TOKEN bootstrap secret. */
-  tokenId: string | null;
-  user: string;
-  role: Role;
-  projects: string[];
-  groups: string[];
-}
+export type { Principal, Role };
 
 /**
  * The token from any of the four forms auth.md accepts: `Bearer T`, `Token T`,

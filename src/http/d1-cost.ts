@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app";
 
 /** D1 work done for one request: what the benchmark reads and operators see in Server-Timing. */
 export class D1Cost {
@@ -111,7 +110,8 @@ export function bookmarkOf(value: string | undefined): string | null {
  * rows_written=…"`, and returns the session's bookmark in `x-d1-bookmark`. Durable
  * Objects that write D1 keep their plain binding (their env is their own).
  */
-export const d1CostReport: MiddlewareHandler<AppEnv> = async (c, next) => {
+// Typed by the one variable it sets, so this file and src/http/env.ts (which names D1Cost) do not import each other.
+export const d1CostReport: MiddlewareHandler<{ Bindings: Env; Variables: { d1Cost: D1Cost } }> = async (c, next) => {
   const cost = new D1Cost();
   c.set("d1Cost", cost);
   const root = c.env.DB;

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app";
+import type { AppEnv } from "./env";
 
 /** Every response carries a request id (the caller's, or a new one) for support and logs. */
 export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {

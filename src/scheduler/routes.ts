@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, mayUseProject, principalOf } from "../http/auth";
 import { assertJsonDepth, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
