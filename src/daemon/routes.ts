@@ -6,7 +6,7 @@ import type { AppEnv } from "../http/env";
 import { caller, requireToken } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 import { DaemonCode } from "./dialect";
 import type { D1Work } from "./presence";
 import {

@@ -5,7 +5,8 @@ import type { AppEnv } from "../http/env";
 import { requireToken } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { pageCount, parseInteger, relativeLink, resolvePage } from "../http/paging";
+import { pageCount, relativeLink, resolvePage } from "../http/paging";
+import { parseInteger } from "../http/query";
 import {
   ContextIn,
   ContextOut,

@@ -6,7 +6,7 @@ import type { AppEnv } from "../http/env";
 import { caller, mayUseProject, principalOf } from "../http/auth";
 import { assertJsonDepth, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
 import { mountKeystoneShim } from "./keystone";
 import { JOB_ID, JobBody, JobPatch, parseFreezer, parseTag, Search, SessionBody, SessionPatch } from "./schemas";
