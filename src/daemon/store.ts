@@ -1,12 +1,13 @@
 import { and, countDistinct, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
+import { randomHex } from "../db/d1";
 import { daemonAbnormalTags, daemons } from "../db/schema";
 import { parseTagRef, type TagRef } from "./schemas";
 
 /** A fresh daemon id: 20 random bytes as 40 lowercase hex digits. */
 function newDaemonId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return randomHex(20);
 }
 
 export async function daemonIdOf(db: Database, user: string): Promise<string | null> {

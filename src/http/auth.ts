@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { TokenCache, cacheTtlMs } from "../auth/cache";
 import { tokens } from "../db/schema";
 import { primaryDatabase } from "../db/client";
+import { hex } from "../db/d1";
 import { errors } from "./errors";
 import type { AppEnv, Principal, Role } from "./env";
 
@@ -38,7 +39,7 @@ export function presentedToken(headers: Headers): string | null {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(new Uint8Array(digest));
 }
 
 /** Compares digests, not the strings, so the time taken tells nothing about the secret. */

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, lte, sql, ty
 import type { BatchItem } from "drizzle-orm/batch";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
+import { chunked, isUniqueViolation, rowsPerStatement } from "../db/d1";
 import {
   monitorBuilds,
   monitorComponents,
@@ -233,8 +234,6 @@ function rawStatement(db: Database, query: SQL): Statement {
   return Object.assign(Object.create(raw), { _prepare: () => prepared }) as Statement;
 }
 const changes = (r: unknown) => (r as { meta?: { changes?: number } }).meta?.changes ?? 0;
-/** D1 binds at most 100 parameters a statement. */
-const MAX_PARAMS = 100;
 
 /**
  * Stores a session with its flags, pipeline and build in one batch (one round trip) and
@@ -250,20 +249,17 @@ export async function createSession(
   const build = scalarText(input.description.pipeline_build_no ?? null) || null;
   const isThisSession = sql`SELECT ${s.seq} FROM ${s} WHERE ${s.sessionH} = ${input.session_h} AND ${s.description} = ${text}`;
   const entries = Object.entries(input.description);
-  const perInsert = Math.floor((MAX_PARAMS - 4) / 2); // 4: the session check, twice
-  const flagInserts: Statement[] = [];
-  for (let i = 0; i < entries.length; i += perInsert) {
+  // Two parameters a flag; 4: the session check, twice.
+  const flagInserts = chunked(entries, rowsPerStatement(2, 4)).map((part) => {
     const values = sql.join(
-      entries.slice(i, i + perInsert).map(([name, value]) => sql`(${name}, ${scalarText(value) ?? ""})`),
+      part.map(([name, value]) => sql`(${name}, ${scalarText(value) ?? ""})`),
       sql`, `,
     );
-    flagInserts.push(
-      rawStatement(
-        db,
-        sql`INSERT OR IGNORE INTO ${monitorSessionFlags} (session_seq, name, value) SELECT (${isThisSession}), column1, column2 FROM (VALUES ${values}) WHERE EXISTS (${isThisSession})`,
-      ),
+    return rawStatement(
+      db,
+      sql`INSERT OR IGNORE INTO ${monitorSessionFlags} (session_seq, name, value) SELECT (${isThisSession}), column1, column2 FROM (VALUES ${values}) WHERE EXISTS (${isThisSession})`,
     );
-  }
+  });
   const [inserted, ...rest] = await db.batch([
     db
       .insert(s)
@@ -412,11 +408,10 @@ const METRIC_COLUMNS = [
   "session_h", "context_h", "item_start_time", "item_path", "item", "item_variant", "item_fs_loc",
   "kind", "component", "total_time", "user_time", "kernel_time", "cpu_usage", "mem_usage",
 ] as const;
-const METRICS_PER_INSERT = Math.floor(MAX_PARAMS / METRIC_COLUMNS.length);
+const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length);
 const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
 const metricKey = (x: MetricIn) => JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
 const sameMetric = (a: MetricIn, b: MetricIn) => (Object.keys(a) as Array<keyof MetricIn>).every((k) => a[k] === b[k]);
-const isUniqueViolation = (e: unknown) => /UNIQUE constraint failed/i.test(String((e as Error)?.message ?? e) + String((e as Error)?.cause ?? ""));
 
 /**
  * Inserts a chunk of metrics, skipping each one stored already with identical content.
@@ -452,14 +447,13 @@ export async function createMetrics(db: Database, input: MetricIn[]): Promise<Me
     if (!prior) fresh.push(x);
     seen.set(metricKey(x), x);
   }
-  const statements: Statement[] = [];
-  for (let i = 0; i < fresh.length; i += METRICS_PER_INSERT) statements.push(insertMetrics(db, fresh.slice(i, i + METRICS_PER_INSERT)));
+  const statements: Statement[] = chunked(fresh, METRICS_PER_INSERT).map((part) => insertMetrics(db, part));
   const components = [...new Set(fresh.map((x) => x.component))];
-  for (let i = 0; i < components.length; i += MAX_PARAMS - 1) {
+  for (const part of chunked(components, rowsPerStatement(1, 1))) {
     statements.push(
       db
         .insert(monitorComponents)
-        .values(components.slice(i, i + MAX_PARAMS - 1).map((name) => ({ name })))
+        .values(part.map((name) => ({ name })))
         .onConflictDoNothing(),
     );
   }
@@ -476,10 +470,9 @@ export async function createMetrics(db: Database, input: MetricIn[]): Promise<Me
 /** After a refused post: which metric of it differs from the stored one (an error path, so a second query is fine). */
 async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[]): Promise<number> {
   const stored = new Map<string, MetricIn>();
-  const perLookup = Math.floor(MAX_PARAMS / 5);
-  for (let i = 0; i < fresh.length; i += perLookup) {
+  for (const part of chunked(fresh, rowsPerStatement(5))) {
     const keys = sql.join(
-      fresh.slice(i, i + perLookup).map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
+      part.map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
       sql`, `,
     );
     const rows = await db.select().from(m).where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);

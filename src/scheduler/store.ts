@@ -1,5 +1,6 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { rowsPerStatement } from "../db/d1";
 import { schedulerJobs, schedulerSessions } from "../db/schema";
 import type { JobDoc, SessionDoc } from "./documents";
 import { assertJsonDepth } from "../http/body";
@@ -283,8 +284,8 @@ function textContains(doc: SQL, shape: SearchShape, text: string): SQL {
     AND ((t.path = '$' AND t.key IN (${tops})) OR ${trees}))`;
 }
 
-/** Each term binds up to three parameters; D1 binds at most 100 per statement. */
-export const MAX_SEARCH_TERMS = 25;
+/** Each term binds up to three parameters; 25 of D1's 100 stay for the list's project and paging, with room to spare. */
+export const MAX_SEARCH_TERMS = rowsPerStatement(3, 25);
 
 /**
  * Turns a Freezer search into SQL conditions. `{"_all": T}`: T holding the JSON text of a
