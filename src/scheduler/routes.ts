@@ -108,8 +108,8 @@ function sessionStub(c: C, ref: SessionRef) {
 
 /** Unwraps a Durable Object outcome, counting the D1 work it did for this request. */
 function settled<T>(c: C, outcome: Outcome<T>): T {
+  c.var.d1Cost.addWork(outcome.d1);
   if (!outcome.ok) throw new ApiError(outcome.kind, outcome.message, { status: outcome.status });
-  for (const meta of outcome.d1) c.var.d1Cost.add(meta);
   return outcome.value;
 }
 

@@ -31,11 +31,11 @@ const docText = (column: typeof schedulerSessions.doc | typeof schedulerJobs.doc
 /** A list's JSON body from stored document texts: `{"<key>":[doc,doc,...]}`. */
 export const listBody = (key: string, docs: string[]) => `{"${key}":[${docs.join(",")}]}`;
 
-/** Reads the session row for its Durable Object (`run` keeps D1's metadata, for the request's cost). */
-export async function readSession(db: Database, ref: SessionRef): Promise<{ doc: SessionDoc | null; meta: D1Meta }> {
+/** Reads the session row for its Durable Object. */
+export async function readSession(db: Database, ref: SessionRef): Promise<SessionDoc | null> {
   const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{ doc: string }>;
   const row = r.results[0];
-  return { doc: row ? (JSON.parse(row.doc) as SessionDoc) : null, meta: r.meta };
+  return row ? (JSON.parse(row.doc) as SessionDoc) : null;
 }
 
 /**
@@ -164,8 +164,7 @@ export async function readJobForSession(db: Database, projectId: string, jobId: 
     .limit(1)
     .run()) as D1Result<{ doc: string; session_id: string; readable: number }>;
   const row = r.results[0];
-  const job = row ? { doc: JSON.parse(row.doc) as JobDoc, sessionId: row.session_id, readable: row.readable === 1 } : null;
-  return { job, meta: r.meta };
+  return row ? { doc: JSON.parse(row.doc) as JobDoc, sessionId: row.session_id, readable: row.readable === 1 } : null;
 }
 
 /** The session row now holds the version `doc` was written at: the first write of a batch happened. */
