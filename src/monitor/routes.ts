@@ -24,23 +24,8 @@ import {
   SessionOut,
   type Resource,
 } from "./schemas";
-import {
-  components,
-  contextOut,
-  contexts,
-  createContext,
-  createMetrics,
-  createSession,
-  extremes,
-  metricScopes,
-  metrics,
-  pipelines,
-  sessionOut,
-  sessions,
-  type Listing,
-  type MetricScope,
-  type Statement,
-} from "./store";
+import { components, contexts, extremes, metricScopes, metrics, pipelines, sessions, type Listing, type MetricScope } from "./listings";
+import { contextOut, createContext, createMetrics, createSession, sessionOut, type Statement } from "./store";
 import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";
