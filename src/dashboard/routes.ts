@@ -5,7 +5,7 @@ import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../http/auth";
 
 /**
- * The dashboard (issue #8). Its page and script are static assets under /dashboard/
+ * The dashboard. Its page and script are static assets under /dashboard/
  * (public/, built by scripts/build-dashboard.mjs); every view reads the families' own
  * JSON APIs. The one thing no family API answers, "which daemons are online, across
  * users", is served here.

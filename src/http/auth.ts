@@ -10,7 +10,7 @@ import type { AppEnv, Principal, Role } from "./env";
 export type { Principal, Role };
 
 /**
- * The token from any of the four forms auth.md accepts: `Bearer T`, `Token T`,
+ * The token from any of the four forms docs/api/auth.md lists: `Bearer T`, `Token T`,
  * `X-Auth-Token: T`, or HTTP Basic with T as the password (pytest-monitor's
  * `https://ci:T@host` URLs, freezerclient's X-Auth-Token).
  */

@@ -45,8 +45,8 @@ const noSession = () => new Refusal("not_found", 404, "No session found with the
 export type StartResult = "success" | "hold-off" | "out-of-sync";
 
 /**
- * The start rule of the spec, applied to `doc` in place. Returns the result and
- * whether the document changed.
+ * The start rule (docs/api/scheduler.md, **start** under Routes), applied to `doc` in
+ * place. Returns the result and whether the document changed.
  */
 export function startRun(doc: SessionDoc, jobId: string, tag: number, now: number): { result: StartResult; changed: boolean } {
   if (tag > doc.session_tag) {
@@ -285,7 +285,7 @@ export class SessionTagCounter extends DurableObject<Env> {
     });
   }
 
-  /** `start` / `end` of the spec; answers `{result, session_tag}`. */
+  /** `start` / `end` (docs/api/scheduler.md); answers `{result, session_tag}`. */
   act(ref: SessionRef, action: SessionAction): Promise<Outcome<{ result: string; session_tag: number }>> {
     return this.change(async () => {
       const doc = await this.existing(ref);
