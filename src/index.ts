@@ -57,7 +57,7 @@ app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
 // Where the real daemon calls it: `$DATAHUB_SERVER/api/heartbeat` (see docs/api/daemon.md).
 // Mounted through a plain Hono router, so /openapi.json lists these routes once (at "/")
-// and says so in the tag's description, rather than every path twice.
+// and says so in its description, rather than every path twice.
 app.route("/api", new Hono<AppEnv>().route("/", daemonRoutes));
 app.route("/", logsRoutes);
 // The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
@@ -65,13 +65,12 @@ app.route("/", dashboardRoutes);
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",
-  info: { title: "OpsHub", version: pkg.version, description: "Operations telemetry: five APIs real tools already call." },
-  tags: [
-    {
-      name: "daemon registry",
-      description: "DataHub's daemon registry. Every route is also served under /api (e.g. POST /api/heartbeat), where the DataHub daemon and web UI call it; it is listed once, without the prefix.",
-    },
-  ],
+  info: {
+    title: "OpsHub",
+    version: pkg.version,
+    description:
+      "Operations telemetry: five APIs real tools already call. The daemon registry's routes (/daemon/…, /heartbeat…) are also served under /api (e.g. POST /api/heartbeat), where the DataHub daemon and web UI call them; they are listed once, without the prefix.",
+  },
 });
 // The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
 // pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page
