@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench` (issue #7): starts OpsHub under a real `wrangler dev` with fresh local
+// `npm run bench`: starts OpsHub under a real `wrangler dev` with fresh local
 // state, seeds every API family at growing sizes through its own bulk routes, samples
 // the D1 cost of each route at each size (Server-Timing), drives the main routes with
 // autocannon at fixed concurrency against a bare GET /health measured in the same run,

@@ -1,9 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
-import type { AppEnv } from "./http/app";
+import type { AppEnv } from "./http/env";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
 import { d1CostReport } from "./http/d1-cost";
 import { logFailure, requestId } from "./http/observe";
@@ -56,14 +57,21 @@ app.route("/v2", telemetryRoutes);
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
 // Where the real daemon calls it: `$DATAHUB_SERVER/api/heartbeat` (see docs/api/daemon.md).
-app.route("/api", daemonRoutes);
+// Mounted through a plain Hono router, so /openapi.json lists these routes once (at "/")
+// and says so in its description, rather than every path twice.
+app.route("/api", new Hono<AppEnv>().route("/", daemonRoutes));
 app.route("/", logsRoutes);
 // The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
 app.route("/", dashboardRoutes);
 
 app.doc31("/openapi.json", {
   openapi: "3.1.0",
-  info: { title: "OpsHub", version: pkg.version, description: "Operations telemetry: five APIs real tools already call." },
+  info: {
+    title: "OpsHub",
+    version: pkg.version,
+    description:
+      "Operations telemetry: five APIs real tools already call. The daemon registry's routes (/daemon/…, /heartbeat…) are also served under /api (e.g. POST /api/heartbeat), where the DataHub daemon and web UI call them; they are listed once, without the prefix.",
+  },
 });
 // The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
 // pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page

@@ -24,6 +24,19 @@ describe("health and documents", () => {
   });
 });
 
+describe("request ids", () => {
+  it("answers every response with one: the caller's plain id, else a new one", async () => {
+    const mine = await call("/health", { token: null, headers: { "X-Request-Id": "support-42" } });
+    expect(mine.headers.get("x-request-id")).toBe("support-42");
+    const missing = await call("/no-such-path", { token: null });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    // Text that could pass for another log field is not echoed into the logs.
+    const odd = await call("/health", { token: null, headers: { "X-Request-Id": 'a","failed":"x' } });
+    expect(odd.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
 describe("tokens", () => {
   it("accepts the token in all four header forms", async () => {
     const { token } = await mintToken({ user: "alice", role: "user", projects: ["p1"], groups: ["g1"] });

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { D1Cost, bookmarkOf, countingD1 } from "../src/http/d1-cost";
-import { call, callJson } from "./helpers/http";
+import { call, callJson, mintToken } from "./helpers/http";
 
 /** `round_trips=… queries=… rows_read=… rows_written=…` of a response, or null without a d1 entry. */
 function d1Of(res: Response) {
@@ -38,6 +38,21 @@ describe("round trips beside queries", () => {
     expect(minted.status).toBe(201);
     expect(d1Of(minted)).toMatchObject({ roundTrips: 1, queries: 1, written: expect.any(Number) });
     expect(d1Of(minted)!.written).toBeGreaterThanOrEqual(1);
+  });
+
+  it("counts the round trips a Durable Object made for the request", async () => {
+    // Scheduler: the session object writes the new session in one batch.
+    const created = await call("/v2/rt-proj/sessions/", { method: "POST", json: { schedule: { schedule_interval: "1 days" } } });
+    expect(created.status).toBe(201);
+    expect(d1Of(created)).toMatchObject({ roundTrips: 1 });
+    expect(d1Of(created)!.written).toBeGreaterThanOrEqual(1);
+    // Daemon: the first beat records the flip to online (and its owner lookup) in one batch.
+    const { token } = await mintToken({ user: "rt-dan", role: "user" });
+    const { body } = await callJson<{ daemonid: string }>("/daemon/id", { token });
+    const beat = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: body.daemonid, entrypoint: [], log: [], role: 0 } });
+    expect(beat.status).toBe(200);
+    expect(d1Of(beat)).toMatchObject({ roundTrips: 1 });
+    expect(d1Of(beat)!.queries).toBeGreaterThanOrEqual(1);
   });
 });
 

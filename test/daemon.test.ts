@@ -393,6 +393,17 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
     "2026/12/01 21:29:14 [\u001b[32m[INFO] \u001b[0m\"quoted\" \\ back\\slash {brace} <tag>]\n",
   ];
 
+  it("documents its routes once in /openapi.json, the /api mount in its description", async () => {
+    const { body } = await callJson("/openapi.json", { token: null });
+    const paths = Object.keys(body.paths);
+    expect(paths).toContain("/heartbeat");
+    expect(paths).toContain("/daemon/id");
+    expect(paths.filter((p) => /^\/api\/(daemon|heartbeat)/.test(p))).toEqual([]);
+    expect(body.info.description).toContain("/api/heartbeat");
+    // Still served there: the undocumented mount answers as the documented one.
+    expect((await callJson("/api/heartbeat/status/nobody-here", { token: null })).body).toEqual((await callJson("/heartbeat/status/nobody-here", { token: null })).body);
+  });
+
   it("takes the daemon's beat at /api/heartbeat with no Content-Type, ignoring clientrypoint", async () => {
     const d = await registered("api-rita");
     const res = await goBeat("/api/heartbeat", {

@@ -128,3 +128,14 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     expect(prefersCsv(undefined)).toBe(false);
   });
 });
+
+describe("a streamed CSV answer", () => {
+  it("keeps the request id on the streamed answer", async () => {
+    const h = "c5c5c5c5000000000000000000000009";
+    await post(metricsOf(h, 3));
+    const res = await call(`${api}/sessions/${h}/metrics`, { headers: { ...CSV, "X-Request-Id": "csv-export-1" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/csv/);
+    expect(res.headers.get("x-request-id")).toBe("csv-export-1");
+  });
+});

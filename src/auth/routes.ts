@@ -6,7 +6,7 @@ import { errors } from "../http/errors";
 import { DatasetAccessBody, TokenCreate } from "./schemas";
 import { createToken, datasetAccessView, listTokens, putDatasetAccess, revokeToken, tokenView } from "./store";
 
-/** Admin routes of auth.md: minting and revoking tokens, dataset access records. */
+/** Admin routes of docs/api/auth.md: minting and revoking tokens, dataset access records. */
 export const authRoutes = familyRouter();
 const tags = ["auth"];
 const admin = requireToken("admin");

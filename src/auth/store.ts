@@ -2,12 +2,10 @@ import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { datasetAccess, tokens } from "../db/schema";
 import { sha256Hex } from "../http/auth";
+import { randomHex as hex } from "../db/d1";
 
 export type TokenRecord = typeof tokens.$inferSelect;
 export type DatasetAccess = typeof datasetAccess.$inferSelect;
-
-const hex = (bytes: number) =>
-  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** Public view of a record: never the hash. */
 export function tokenView(r: TokenRecord) {

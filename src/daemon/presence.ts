@@ -1,16 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { database } from "../db/client";
-import { countingD1, D1Cost } from "../http/d1-cost";
+import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
+import { serialQueue } from "../http/serially";
 import { LOG_KEEP, type Beat } from "./schemas";
 import { recordPresenceChange } from "./store";
-
-/** D1 work an RPC did, so the calling route can report it in Server-Timing. */
-export interface D1Work {
-  queries: number;
-  rowsRead: number;
-  rowsWritten: number;
-  ms: number;
-}
 
 export interface PresenceView {
   /** Has this daemon ever beaten? */
@@ -45,13 +38,7 @@ export class DaemonPresence extends DurableObject<Env> {
   /** undefined: not read from storage yet; null: no accepted beat so far. */
   private state: State | null | undefined;
   /** Beats and the alarm run one at a time: each compares with the state the previous one left. */
-  private tail: Promise<unknown> = Promise.resolve();
-
-  private serially<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => {});
-    return run;
-  }
+  private readonly serially = serialQueue();
 
   private get sql() {
     return this.ctx.storage.sql;
@@ -118,7 +105,7 @@ export class DaemonPresence extends DurableObject<Env> {
       const before = this.load();
       // Named by this id: a state saved under another id would mean a naming bug, never
       // a reason to record this beat against someone else's daemon.
-      if (before && before.daemonId !== daemonId) return { accepted: false, d1: work(cost) };
+      if (before && before.daemonId !== daemonId) return { accepted: false, d1: cost.work() };
       const now = Date.now();
       const previousTags = new Set(before?.tags ?? []);
       const tags = new Set(beat.tags);
@@ -132,7 +119,7 @@ export class DaemonPresence extends DurableObject<Env> {
       // daemon's row, so an unknown id writes nothing).
       const { owner } = await recordPresenceChange(db, daemonId, change, new Date(now).toISOString(), { withOwner: !before });
       const user = before?.user ?? owner;
-      if (!user) return { accepted: false, d1: work(cost) };
+      if (!user) return { accepted: false, d1: cost.work() };
 
       // The offline alarm is set once and moved on when it fires (see alarm()), not on
       // every beat: a beat writes one row and its log lines, nothing more.
@@ -155,7 +142,7 @@ export class DaemonPresence extends DurableObject<Env> {
         this.appendLog(beat.log);
       });
       if (setAlarm) await this.ctx.storage.setAlarm(now + this.offlineAfterMs());
-      return { accepted: true, d1: work(cost) };
+      return { accepted: true, d1: cost.work() };
     });
   }
 
@@ -205,8 +192,4 @@ export class DaemonPresence extends DurableObject<Env> {
     for (const line of lines.slice(-LOG_KEEP)) this.sql.exec("INSERT INTO log (line) VALUES (?)", line);
     this.sql.exec("DELETE FROM log WHERE seq <= (SELECT max(seq) FROM log) - ?", LOG_KEEP);
   }
-}
-
-function work(c: D1Cost): D1Work {
-  return { queries: c.queries, rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, ms: c.ms };
 }

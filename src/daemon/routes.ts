@@ -1,13 +1,13 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv, type EndpointDoc } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, requireToken } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 import { DaemonCode } from "./dialect";
-import type { D1Work } from "./presence";
 import {
   DAEMON_ID,
   DaemonError,
@@ -61,15 +61,6 @@ const HEARTBEAT_MAX_BYTES = 2 * 1024 * 1024;
 function presenceOf(c: C, daemonId: string) {
   if (!DAEMON_ID.test(daemonId)) throw refused(DaemonCode.notRegistered, "user not registered yet");
   return c.env.DAEMON_PRESENCE.get(c.env.DAEMON_PRESENCE.idFromName(daemonId));
-}
-
-/** The D1 work a presence object did for this request, in its Server-Timing. */
-function reportD1(c: C, w: D1Work) {
-  const cost = c.var.d1Cost;
-  cost.queries += w.queries;
-  cost.rowsRead += w.rowsRead;
-  cost.rowsWritten += w.rowsWritten;
-  cost.ms += w.ms;
 }
 
 const refused = (code: number, msg: string) => new ApiError("forbidden", msg, { extra: { code } });
@@ -189,7 +180,7 @@ endpoint(
     if (daemonId === undefined || daemonId === null || daemonId === "") throw refused(DaemonCode.daemonIdEmpty, "daemonid is empty");
     const beat = parseInput(HeartbeatBody, raw, "invalid parameters");
     const { accepted, d1 } = await presenceOf(c, beat.daemonid).beat(beat.daemonid, normaliseBeat(beat));
-    reportD1(c, d1);
+    c.var.d1Cost.addWork(d1);
     if (!accepted) throw refused(DaemonCode.notRegistered, "user not registered yet");
     return c.json({ code: 0, msg: "OK", data: {} });
   },

@@ -1,12 +1,13 @@
-import { and, countDistinct, eq, sql } from "drizzle-orm";
+import { and, asc, countDistinct, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
+import { randomHex } from "../db/d1";
 import { daemonAbnormalTags, daemons } from "../db/schema";
 import { parseTagRef, type TagRef } from "./schemas";
 
 /** A fresh daemon id: 20 random bytes as 40 lowercase hex digits. */
 function newDaemonId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return randomHex(20);
 }
 
 export async function daemonIdOf(db: Database, user: string): Promise<string | null> {
@@ -148,4 +149,65 @@ export async function itemTagStatus(db: Database, repname: string, itemname: str
     rows.map((r) => `${repname}/${itemname}:${r.tagname}`),
     n,
   );
+}
+
+/** What a daemon's presence object says of it now (src/daemon/presence.ts `view()`). */
+export interface LiveState {
+  online: boolean;
+  entrypoints: string[];
+  lastBeat: number | null;
+}
+
+/** A daemon online now, as the dashboard lists it. */
+export interface OnlineDaemon {
+  user: string;
+  daemon_id: string;
+  online: true;
+  since: string | null;
+  last_beat: string | null;
+  entrypoints: string[];
+  abnormal_tags: Array<{ tag: string; since: string }>;
+}
+
+/**
+ * Daemons online now, `user`'s only or every user's (null), at most `limit` of them, each
+ * with its abnormal tags as far as a slice of `tagLimit` tag rows holds them. D1 holds the
+ * last recorded flip (indexed by status); `live` asks the presence object, the live truth.
+ */
+export async function onlineDaemons(
+  db: Database,
+  scope: { user: string | null; limit: number; tagLimit: number },
+  live: (daemonId: string) => Promise<LiveState>,
+): Promise<OnlineDaemon[]> {
+  const rows = await db
+    .select({ user: daemons.user, daemonId: daemons.daemonId, since: daemons.statusChangedAt })
+    .from(daemons)
+    .where(scope.user === null ? eq(daemons.status, "online") : eq(daemons.user, scope.user))
+    .limit(scope.limit);
+  if (!rows.length) return [];
+  const views = await Promise.all(rows.map((r) => live(r.daemonId)));
+  const online = rows.map((r, i) => ({ ...r, view: views[i] })).filter((r) => r.view.online);
+  const tagsOf = new Map<string, Array<{ tag: string; since: string }>>();
+  if (online.length) {
+    // The tag table is keyed by tag, not daemon: read a bounded slice in key order.
+    const tagRows = await db
+      .select()
+      .from(daemonAbnormalTags)
+      .orderBy(asc(daemonAbnormalTags.repname), asc(daemonAbnormalTags.itemname), asc(daemonAbnormalTags.tagname), asc(daemonAbnormalTags.daemonId))
+      .limit(scope.tagLimit);
+    for (const t of tagRows) {
+      const list = tagsOf.get(t.daemonId) ?? [];
+      list.push({ tag: `${t.repname}/${t.itemname}:${t.tagname}`, since: t.since });
+      tagsOf.set(t.daemonId, list);
+    }
+  }
+  return online.map((r) => ({
+    user: r.user,
+    daemon_id: r.daemonId,
+    online: true,
+    since: r.since,
+    last_beat: r.view.lastBeat === null ? null : new Date(r.view.lastBeat).toISOString(),
+    entrypoints: r.view.entrypoints,
+    abnormal_tags: tagsOf.get(r.daemonId) ?? [],
+  }));
 }

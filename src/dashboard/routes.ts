@@ -1,12 +1,11 @@
-import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
+import { onlineDaemons } from "../daemon/store";
 import { database } from "../db/client";
-import { daemonAbnormalTags, daemons } from "../db/schema";
 import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../http/auth";
 
 /**
- * The dashboard (issue #8). Its page and script are static assets under /dashboard/
+ * The dashboard. Its page and script are static assets under /dashboard/
  * (public/, built by scripts/build-dashboard.mjs); every view reads the families' own
  * JSON APIs. The one thing no family API answers, "which daemons are online, across
  * users", is served here.
@@ -44,40 +43,12 @@ endpoint(
   requireToken(),
   async (c) => {
     const me = caller(c);
-    const db = database(c.env);
-    // D1 holds the last recorded flip (indexed by status); the presence object is the live truth.
-    const rows = await db
-      .select({ user: daemons.user, daemonId: daemons.daemonId, since: daemons.statusChangedAt })
-      .from(daemons)
-      .where(me.role === "admin" ? eq(daemons.status, "online") : eq(daemons.user, me.user))
-      .limit(DAEMONS_SHOWN);
-    if (!rows.length) return c.json({ daemons: [] });
-    const live = await Promise.all(rows.map((r) => c.env.DAEMON_PRESENCE.get(c.env.DAEMON_PRESENCE.idFromName(r.daemonId)).view()));
-    const online = rows.map((r, i) => ({ ...r, view: live[i] })).filter((r) => r.view.online);
-    const tagsOf = new Map<string, Array<{ tag: string; since: string }>>();
-    if (online.length) {
-      // The tag table is keyed by tag, not daemon: read a bounded slice in key order.
-      const tagRows = await db
-        .select()
-        .from(daemonAbnormalTags)
-        .orderBy(asc(daemonAbnormalTags.repname), asc(daemonAbnormalTags.itemname), asc(daemonAbnormalTags.tagname), asc(daemonAbnormalTags.daemonId))
-        .limit(TAGS_SHOWN);
-      for (const t of tagRows) {
-        const list = tagsOf.get(t.daemonId) ?? [];
-        list.push({ tag: `${t.repname}/${t.itemname}:${t.tagname}`, since: t.since });
-        tagsOf.set(t.daemonId, list);
-      }
-    }
-    return c.json({
-      daemons: online.map((r) => ({
-        user: r.user,
-        daemon_id: r.daemonId,
-        online: true,
-        since: r.since,
-        last_beat: r.view.lastBeat === null ? null : new Date(r.view.lastBeat).toISOString(),
-        entrypoints: r.view.entrypoints,
-        abnormal_tags: tagsOf.get(r.daemonId) ?? [],
-      })),
-    });
+    const presence = c.env.DAEMON_PRESENCE;
+    const list = await onlineDaemons(
+      database(c.env),
+      { user: me.role === "admin" ? null : me.user, limit: DAEMONS_SHOWN, tagLimit: TAGS_SHOWN },
+      (daemonId) => presence.get(presence.idFromName(daemonId)).view(),
+    );
+    return c.json({ daemons: list });
   },
 );

@@ -1,19 +1,10 @@
 import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { Handler, MiddlewareHandler } from "hono";
-import type { Principal } from "./auth";
-import type { D1Cost } from "./d1-cost";
+import type { AppEnv } from "./env";
 import { errors } from "./errors";
 
-export type AppEnv = {
-  Bindings: Env;
-  Variables: {
-    /** undefined: not looked up yet; null: no valid token. */
-    principal?: Principal | null;
-    requestId: string;
-    /** D1 work of this request (Durable Objects that write D1 for it may add theirs). */
-    d1Cost: D1Cost;
-  };
-};
+/** Kept while src/telemetry and src/logs still import AppEnv from here; new code imports ./env. */
+export type { AppEnv };
 
 /** A family's router. Errors it throws are rendered by the dialect index.ts pairs with its paths. */
 export function familyRouter() {

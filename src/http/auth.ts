@@ -3,23 +3,14 @@ import type { MiddlewareHandler } from "hono";
 import { TokenCache, cacheTtlMs } from "../auth/cache";
 import { tokens } from "../db/schema";
 import { primaryDatabase } from "../db/client";
+import { hex } from "../db/d1";
 import { errors } from "./errors";
-import type { AppEnv } from "./app";
+import type { AppEnv, Principal, Role } from "./env";
 
-export type Role = "admin" | "system" | "user";
-
-/** Who is calling: resolved once per request from whichever header carried the token. */
-export interface Principal {
-  /** Token record id; null for the ADMIN_TOKEN bootstrap secret. */
-  tokenId: string | null;
-  user: string;
-  role: Role;
-  projects: string[];
-  groups: string[];
-}
+export type { Principal, Role };
 
 /**
- * The token from any of the four forms auth.md accepts: `Bearer T`, `Token T`,
+ * The token from any of the four forms docs/api/auth.md lists: `Bearer T`, `Token T`,
  * `X-Auth-Token: T`, or HTTP Basic with T as the password (pytest-monitor's
  * `https://ci:T@host` URLs, freezerclient's X-Auth-Token).
  */
@@ -48,7 +39,7 @@ export function presentedToken(headers: Headers): string | null {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(new Uint8Array(digest));
 }
 
 /** Compares digests, not the strings, so the time taken tells nothing about the secret. */

@@ -1,15 +1,26 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app";
+
+/**
+ * D1 work measured in one place and reported in another: what a Durable Object hands back
+ * with each answer (plain data, so it crosses RPC) for the calling route to add with `addWork`.
+ */
+export interface D1Work {
+  roundTrips: number;
+  queries: number;
+  rowsRead: number;
+  rowsWritten: number;
+  ms: number;
+}
 
 /** D1 work done for one request: what the benchmark reads and operators see in Server-Timing. */
-export class D1Cost {
+export class D1Cost implements D1Work {
   /** Calls that went to D1: a `batch` is one, each `.all/.run/.first/.raw` outside a batch is one. */
   roundTrips = 0;
   queries = 0;
   rowsRead = 0;
   rowsWritten = 0;
   ms = 0;
-  /** One statement's meta (a Durable Object's statements count as queries; their round trips come with `addWork`). */
+  /** One statement's meta (its round trip is counted by the caller: a batch is one for all its statements). */
   add(meta: Partial<D1Meta> | undefined) {
     this.queries += 1;
     this.rowsRead += meta?.rows_read ?? 0;
@@ -17,12 +28,16 @@ export class D1Cost {
     this.ms += meta?.duration ?? 0;
   }
   /** Work measured by another D1Cost (a Durable Object's, sent back with its answer). */
-  addWork(w: { roundTrips?: number; queries: number; rowsRead: number; rowsWritten: number; ms: number }) {
-    this.roundTrips += w.roundTrips ?? 0;
+  addWork(w: D1Work) {
+    this.roundTrips += w.roundTrips;
     this.queries += w.queries;
     this.rowsRead += w.rowsRead;
     this.rowsWritten += w.rowsWritten;
     this.ms += w.ms;
+  }
+  /** This cost as plain data, to send back over RPC. */
+  work(): D1Work {
+    return { roundTrips: this.roundTrips, queries: this.queries, rowsRead: this.rowsRead, rowsWritten: this.rowsWritten, ms: this.ms };
   }
   /** New keys go first, so parsers that read `queries=… rows_read=… rows_written=…"` keep working. */
   header(): string {
@@ -109,9 +124,11 @@ export function bookmarkOf(value: string | undefined): string | null {
  * with the client's `x-d1-bookmark` it sees at least that state) that counts its cost,
  * reported as `Server-Timing: d1;dur=…;desc="round_trips=… queries=… rows_read=…
  * rows_written=…"`, and returns the session's bookmark in `x-d1-bookmark`. Durable
- * Objects that write D1 keep their plain binding (their env is their own).
+ * Objects that write D1 keep their plain binding (their env is their own): they count
+ * their calls with `countingD1` into a D1Cost of their own and hand back its `work()`.
  */
-export const d1CostReport: MiddlewareHandler<AppEnv> = async (c, next) => {
+// Typed by the one variable it sets, so this file and src/http/env.ts (which names D1Cost) do not import each other.
+export const d1CostReport: MiddlewareHandler<{ Bindings: Env; Variables: { d1Cost: D1Cost } }> = async (c, next) => {
   const cost = new D1Cost();
   c.set("d1Cost", cost);
   const root = c.env.DB;

@@ -1,13 +1,20 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app";
+import { requestId as honoRequestId } from "hono/request-id";
+import type { AppEnv } from "./env";
 
-/** Every response carries a request id (the caller's, or a new one) for support and logs. */
-export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const id = c.req.header("x-request-id") ?? c.req.header("cf-ray") ?? crypto.randomUUID();
-  c.set("requestId", id);
-  await next();
-  c.res.headers.set("X-Request-Id", id);
-};
+/** The caller's X-Request-Id when it is a plain token (Hono's check), else Cloudflare's ray id, else a new one. */
+const assignRequestId = honoRequestId({ generator: (c) => c.req.header("cf-ray") ?? crypto.randomUUID() });
+
+/**
+ * Every response carries its request id (`c.var.requestId`, header X-Request-Id) for support
+ * and logs. Hono's middleware sets the header before the route runs, which a route that
+ * answers with its own Response (a stream, an R2 body) replaces: it is set again after.
+ */
+export const requestId: MiddlewareHandler<AppEnv> = (c, next) =>
+  assignRequestId(c, async () => {
+    await next();
+    c.res.headers.set("X-Request-Id", c.var.requestId);
+  });
 
 /** An error as it may be logged: kinds and ids, never the values a query was bound to. */
 export interface ErrorSummary {

@@ -18,11 +18,8 @@ export function absoluteLink(url: URL, set: Record<string, string | number | nul
   return url.origin + relativeLink(url, set);
 }
 
-/** Strict positive-or-negative integer parse: "2", "-1"; null for anything else. */
-export function parseInteger(raw: string | undefined | null): number | null {
-  if (raw == null || !/^[+-]?\d{1,15}$/.test(raw.trim())) return null;
-  return Number(raw.trim());
-}
+/** Kept while src/telemetry and src/logs still import it from here; new code imports ./query. */
+export { parseInteger } from "./query";
 
 /** Pages needed for `total` rows at `size` per page. */
 export function pageCount(total: number, size: number): number {

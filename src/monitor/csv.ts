@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../http/app";
+import type { AppEnv } from "../http/env";
 
 /**
  * CSV exports (docs/api/monitor-regressions.md): a GET whose `Accept` prefers

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { endpoint, param, type familyRouter } from "../http/app";
 import { errors } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
 import { compareSessions, sessionRegressions } from "./regressions-store";
 

@@ -1,10 +1,12 @@
 import type { Context } from "hono";
 import { database, type Database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv, type EndpointDoc } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { requireToken } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { pageCount, parseInteger, relativeLink, resolvePage } from "../http/paging";
+import { pageCount, relativeLink, resolvePage } from "../http/paging";
+import { parseInteger } from "../http/query";
 import {
   ContextIn,
   ContextOut,
@@ -22,23 +24,8 @@ import {
   SessionOut,
   type Resource,
 } from "./schemas";
-import {
-  components,
-  contextOut,
-  contexts,
-  createContext,
-  createMetrics,
-  createSession,
-  extremes,
-  metricScopes,
-  metrics,
-  pipelines,
-  sessionOut,
-  sessions,
-  type Listing,
-  type MetricScope,
-  type Statement,
-} from "./store";
+import { components, contexts, extremes, metricScopes, metrics, pipelines, sessions, type Listing, type MetricScope } from "./listings";
+import { contextOut, createContext, createMetrics, createSession, sessionOut, type Statement } from "./store";
 import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";

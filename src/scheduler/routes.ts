@@ -1,11 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, mayUseProject, principalOf } from "../http/auth";
 import { assertJsonDepth, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
 import { mountKeystoneShim } from "./keystone";
 import { JOB_ID, JobBody, JobPatch, parseFreezer, parseTag, Search, SessionBody, SessionPatch } from "./schemas";
@@ -107,8 +108,8 @@ function sessionStub(c: C, ref: SessionRef) {
 
 /** Unwraps a Durable Object outcome, counting the D1 work it did for this request. */
 function settled<T>(c: C, outcome: Outcome<T>): T {
+  c.var.d1Cost.addWork(outcome.d1);
   if (!outcome.ok) throw new ApiError(outcome.kind, outcome.message, { status: outcome.status });
-  for (const meta of outcome.d1) c.var.d1Cost.add(meta);
   return outcome.value;
 }
 

@@ -2,6 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { database, type Database } from "../db/client";
 import type { BatchItem } from "drizzle-orm/batch";
 import { JSON_MAX_DEPTH } from "../http/body";
+import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
+import { serialQueue } from "../http/serially";
 import type { ErrorKind } from "../http/errors";
 import { LEGACY_HOLD_OFF, NEVER, nowSeconds, patchedSession, sessionFrom, type Owner, type SessionDoc } from "./documents";
 import type { SessionBody, SessionPatch } from "./schemas";
@@ -20,10 +22,14 @@ import {
   type SessionRef,
 } from "./store";
 
-/** What an RPC call answers: errors travel as data (RPC keeps only an Error's message). */
-export type Outcome<T> =
-  | { ok: true; value: T; d1: D1Meta[] }
-  | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string };
+/**
+ * What an RPC call answers: errors travel as data (RPC keeps only an Error's message);
+ * either way with the D1 work the call did, for the route's Server-Timing.
+ */
+export type Outcome<T> = (
+  | { ok: true; value: T }
+  | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string }
+) & { d1: D1Work };
 
 class Refusal {
   constructor(
@@ -39,8 +45,8 @@ const noSession = () => new Refusal("not_found", 404, "No session found with the
 export type StartResult = "success" | "hold-off" | "out-of-sync";
 
 /**
- * The start rule of the spec, applied to `doc` in place. Returns the result and
- * whether the document changed.
+ * The start rule (docs/api/scheduler.md, **start** under Routes), applied to `doc` in
+ * place. Returns the result and whether the document changed.
  */
 export function startRun(doc: SessionDoc, jobId: string, tag: number, now: number): { result: StartResult; changed: boolean } {
   if (tag > doc.session_tag) {
@@ -116,17 +122,21 @@ const ATTEMPTS = 3;
  * object never holds a document D1 does not: it only ever holds D1's row or nothing.
  */
 export class SessionTagCounter extends DurableObject<Env> {
-  private tail: Promise<unknown> = Promise.resolve();
-
   /** D1 calls let other requests in; this queue keeps read-decide-write whole. */
-  private serially<T>(work: () => Promise<T>): Promise<Outcome<T>> {
-    const run = this.tail.then(async (): Promise<Outcome<T>> => {
-      const d1: D1Meta[] = [];
-      this.d1 = d1; // one change at a time, so one list per change
+  private readonly serially = serialQueue();
+
+  /** D1 for the change in progress, counting into its cost (one change at a time, so one cost per change). */
+  private db: Database = database(this.env);
+
+  /** Runs one change in the queue, again on a stale row, and answers it with its D1 work. */
+  private change<T>(work: () => Promise<T>): Promise<Outcome<T>> {
+    return this.serially(async (): Promise<Outcome<T>> => {
+      const cost = new D1Cost();
+      this.db = database({ ...this.env, DB: countingD1(this.env.DB, cost) });
       try {
         for (let attempt = 1; ; attempt++) {
           try {
-            return { ok: true, value: await work(), d1 };
+            return { ok: true, value: await work(), d1: cost.work() };
           } catch (e) {
             if (!(e instanceof Stale)) throw e;
             this.drop();
@@ -134,17 +144,11 @@ export class SessionTagCounter extends DurableObject<Env> {
           }
         }
       } catch (e) {
-        if (e instanceof Refusal) return { ok: false, kind: e.kind, status: e.status, message: e.message };
+        if (e instanceof Refusal) return { ok: false, kind: e.kind, status: e.status, message: e.message, d1: cost.work() };
         throw e;
       }
     });
-    this.tail = run.catch(() => {});
-    return run;
   }
-
-  /** D1 metadata of the change in progress, handed back so the route counts its cost. */
-  private d1: D1Meta[] = [];
-  private readonly db: Database = database(this.env);
 
   /** The session as D1 holds it: the kept copy, else the row (kept for the next call). */
   private async current(ref: SessionRef): Promise<SessionDoc | undefined> {
@@ -152,8 +156,7 @@ export class SessionTagCounter extends DurableObject<Env> {
     // The name holds both ids, so a kept copy is always this pair's; checked all the same.
     if (kept && kept.project_id === ref.projectId && kept.session_id === ref.sessionId) return kept;
     const generation = this.generation;
-    const { doc, meta } = await readSession(this.db, ref);
-    this.d1.push(meta);
+    const doc = await readSession(this.db, ref);
     if (doc && generation === this.generation) this.ctx.storage.kv.put("doc", doc);
     return doc ?? undefined;
   }
@@ -192,7 +195,6 @@ export class SessionTagCounter extends DurableObject<Env> {
     this.drop();
     const generation = this.generation;
     const results = (await this.db.batch(writes)) as unknown as D1Result[];
-    for (const r of results) if (r?.meta) this.d1.push(r.meta);
     if (results[0].meta.changes !== 1) throw new Stale();
     if (doc && generation === this.generation) this.ctx.storage.kv.put("doc", doc);
     if (order) this.ctx.storage.kv.put("order", order);
@@ -204,7 +206,7 @@ export class SessionTagCounter extends DurableObject<Env> {
    */
   put(ref: SessionRef, body: SessionBody, owner: Owner, fresh = false): Promise<Outcome<{ version: number }>> {
     let first = fresh;
-    return this.serially(async () => {
+    return this.change(async () => {
       const previous = first ? undefined : await this.current(ref);
       first = false;
       const doc = sessionFrom(body, ref.sessionId, owner, previous);
@@ -214,7 +216,7 @@ export class SessionTagCounter extends DurableObject<Env> {
   }
 
   patch(ref: SessionRef, patch: SessionPatch): Promise<Outcome<{ version: number }>> {
-    return this.serially(async () => {
+    return this.change(async () => {
       const doc = patchedSession(await this.existing(ref), patch);
       await this.commit(doc, [updateSession(this.db, doc)]);
       return { version: doc.version };
@@ -223,7 +225,7 @@ export class SessionTagCounter extends DurableObject<Env> {
 
   /** Deletes the session and detaches its jobs, in one batch. */
   remove(ref: SessionRef): Promise<Outcome<null>> {
-    return this.serially(async () => {
+    return this.change(async () => {
       await this.existing(ref);
       await this.commit(null, [deleteSession(this.db, ref), detachAllJobs(this.db, ref)]);
       this.ctx.storage.kv.delete("order");
@@ -236,10 +238,9 @@ export class SessionTagCounter extends DurableObject<Env> {
    * in another session moves: it leaves that session's map in the same batch.
    */
   addJob(ref: SessionRef, jobId: string): Promise<Outcome<null>> {
-    return this.serially(async () => {
+    return this.change(async () => {
       const doc = await this.existing(ref);
-      const { job, meta } = await readJobForSession(this.db, ref.projectId, jobId);
-      this.d1.push(meta);
+      const job = await readJobForSession(this.db, ref.projectId, jobId);
       if (!job) throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
       if (!job.readable) throw unreadableJob(jobId);
       const s = job.doc.job_schedule ?? {};
@@ -269,13 +270,12 @@ export class SessionTagCounter extends DurableObject<Env> {
 
   /** The job leaves the map and is stopped; a job that is not in the session is left as it is. */
   removeJob(ref: SessionRef, jobId: string): Promise<Outcome<null>> {
-    return this.serially(async () => {
+    return this.change(async () => {
       const doc = await this.existing(ref);
       if (!(jobId in doc.jobs)) {
         // Already removed (a retry) or never added: a known job answers the same, an unknown one 404.
         if (!(await getJob(this.db, ref.projectId, jobId))) throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
-        const r = (await detachJob(this.db, doc, jobId).run()) as unknown as D1Result;
-        this.d1.push(r.meta);
+        await detachJob(this.db, doc, jobId).run();
         return null;
       }
       delete doc.jobs[jobId];
@@ -285,9 +285,9 @@ export class SessionTagCounter extends DurableObject<Env> {
     });
   }
 
-  /** `start` / `end` of the spec; answers `{result, session_tag}`. */
+  /** `start` / `end` (docs/api/scheduler.md); answers `{result, session_tag}`. */
   act(ref: SessionRef, action: SessionAction): Promise<Outcome<{ result: string; session_tag: number }>> {
-    return this.serially(async () => {
+    return this.change(async () => {
       const doc = await this.existing(ref);
       const now = nowSeconds();
       if (action.action === "start") {

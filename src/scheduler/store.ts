@@ -1,5 +1,6 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { rowsPerStatement } from "../db/d1";
 import { schedulerJobs, schedulerSessions } from "../db/schema";
 import type { JobDoc, SessionDoc } from "./documents";
 import { assertJsonDepth } from "../http/body";
@@ -30,11 +31,11 @@ const docText = (column: typeof schedulerSessions.doc | typeof schedulerJobs.doc
 /** A list's JSON body from stored document texts: `{"<key>":[doc,doc,...]}`. */
 export const listBody = (key: string, docs: string[]) => `{"${key}":[${docs.join(",")}]}`;
 
-/** Reads the session row for its Durable Object (`run` keeps D1's metadata, for the request's cost). */
-export async function readSession(db: Database, ref: SessionRef): Promise<{ doc: SessionDoc | null; meta: D1Meta }> {
+/** Reads the session row for its Durable Object. */
+export async function readSession(db: Database, ref: SessionRef): Promise<SessionDoc | null> {
   const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{ doc: string }>;
   const row = r.results[0];
-  return { doc: row ? (JSON.parse(row.doc) as SessionDoc) : null, meta: r.meta };
+  return row ? (JSON.parse(row.doc) as SessionDoc) : null;
 }
 
 /**
@@ -163,8 +164,7 @@ export async function readJobForSession(db: Database, projectId: string, jobId: 
     .limit(1)
     .run()) as D1Result<{ doc: string; session_id: string; readable: number }>;
   const row = r.results[0];
-  const job = row ? { doc: JSON.parse(row.doc) as JobDoc, sessionId: row.session_id, readable: row.readable === 1 } : null;
-  return { job, meta: r.meta };
+  return row ? { doc: JSON.parse(row.doc) as JobDoc, sessionId: row.session_id, readable: row.readable === 1 } : null;
 }
 
 /** The session row now holds the version `doc` was written at: the first write of a batch happened. */
@@ -283,8 +283,8 @@ function textContains(doc: SQL, shape: SearchShape, text: string): SQL {
     AND ((t.path = '$' AND t.key IN (${tops})) OR ${trees}))`;
 }
 
-/** Each term binds up to three parameters; D1 binds at most 100 per statement. */
-export const MAX_SEARCH_TERMS = 25;
+/** Each term binds up to three parameters; 25 of D1's 100 stay for the list's project and paging, with room to spare. */
+export const MAX_SEARCH_TERMS = rowsPerStatement(3, 25);
 
 /**
  * Turns a Freezer search into SQL conditions. `{"_all": T}`: T holding the JSON text of a

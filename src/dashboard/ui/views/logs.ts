@@ -1,0 +1,98 @@
+// Logs (IceProd): a task's logs, newest per name, and a body read a range at a time.
+import { api, getJson, HttpError } from "../api";
+import { failed, field, fmtTime, h, notice, short, table } from "../dom";
+
+const LOG_CHUNK = 64 * 1024;
+
+interface LogDoc {
+  log_id: string;
+  name: string;
+  timestamp: string;
+  task_id?: string;
+  dataset_id?: string;
+}
+
+export async function logsView(root: HTMLElement, role: string) {
+  const dataset = h("input", { name: "dataset", placeholder: "dataset id", autocomplete: "off" });
+  const task = h("input", { name: "task", placeholder: "task id", autocomplete: "off" });
+  const out = h("div", {});
+  const body = h("div", { class: "log-body" });
+  // A system token reads /logs; admins and users the dataset routes (with the access record).
+  const viaLogs = role === "system";
+
+  async function show() {
+    const d = dataset.value.trim();
+    const t = task.value.trim();
+    if (!d || !t) return out.replaceChildren(notice("Give a dataset and a task."));
+    out.replaceChildren(notice("Loading…"));
+    body.replaceChildren();
+    try {
+      let history: LogDoc[];
+      if (viaLogs) {
+        const q = new URLSearchParams({ dataset_id: d, task_id: t, keys: "name|timestamp|task_id|dataset_id", limit: "1000" });
+        const map = (await getJson<Record<string, LogDoc>>(`/logs?${q}`)) ?? {};
+        history = Object.values(map);
+      } else {
+        const res = await api(`/datasets/${encodeURIComponent(d)}/tasks/${encodeURIComponent(t)}/logs?order=desc&num=1000&keys=log_id|name|timestamp`).catch((e) => {
+          if (e instanceof HttpError && e.status === 404) return null;
+          throw e;
+        });
+        history = res ? ((await res.json()) as { logs: LogDoc[] }).logs : [];
+      }
+      history.sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+      const latest = new Map<string, LogDoc>();
+      for (const l of history) if (!latest.has(l.name)) latest.set(l.name, l);
+      const open = (l: LogDoc) => h("a", { href: "#", "data-log": l.log_id, onclick: (e: Event) => (e.preventDefault(), openLog(d, l)) }, l.name);
+      out.replaceChildren(
+        h("h3", {}, "Latest per name"),
+        latest.size
+          ? table(["name", "time", "log"], [...latest.values()].map((l) => [open(l), fmtTime(`${l.timestamp}Z`), h("code", {}, short(l.log_id, 8))]), { "data-table": "latest" })
+          : notice("No logs for this task."),
+        h("h3", {}, `History (${history.length})`),
+        table(["time", "name", "log"], history.map((l) => [fmtTime(`${l.timestamp}Z`), open(l), h("code", {}, short(l.log_id, 8))]), { "data-table": "history" }),
+        body,
+      );
+    } catch (e) {
+      failed(out, e);
+    }
+  }
+
+  /** Loads a body a chunk at a time by Range, so a 300 MB log is never fetched whole. */
+  async function openLog(d: string, l: LogDoc) {
+    const url = viaLogs ? `/logs/${l.log_id}/data` : `/datasets/${encodeURIComponent(d)}/logs/${l.log_id}/data`;
+    const pre = h("pre", { "data-log-body": l.log_id });
+    const status = h("p", { class: "summary" });
+    const more = h("button", { type: "button" }, "Load more");
+    let offset = 0;
+    let size = Infinity;
+    const decoder = new TextDecoder();
+    async function chunk() {
+      more.disabled = true;
+      try {
+        const res = await api(url, { headers: { Range: `bytes=${offset}-${offset + LOG_CHUNK - 1}` } });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const total = res.headers.get("Content-Range")?.match(/\/(\d+)$/)?.[1];
+        size = total ? Number(total) : bytes.byteLength;
+        offset += bytes.byteLength;
+        pre.append(decoder.decode(bytes, { stream: offset < size }));
+        status.textContent = `${l.name}: ${offset.toLocaleString()} of ${size.toLocaleString()} bytes`;
+        status.dataset.loaded = String(offset);
+        status.dataset.size = String(size);
+        more.hidden = offset >= size;
+      } catch (e) {
+        failed(body, e);
+      } finally {
+        more.disabled = false;
+      }
+    }
+    more.addEventListener("click", chunk);
+    body.replaceChildren(h("h3", {}, `${l.name} · ${fmtTime(`${l.timestamp}Z`)}`), status, pre, more);
+    await chunk();
+  }
+
+  root.replaceChildren(
+    h("h2", {}, "Logs"),
+    h("form", { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) }, field("Dataset", dataset), field("Task", task), h("button", { type: "submit" }, "Show")),
+    out,
+  );
+}
