@@ -7,7 +7,7 @@ import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/paging";
 import { datasetAccess, systemOnly } from "./access";
-import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeUpload, textStream, type StoredBody } from "./bodies";
+import { BodyWriter, bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
 import { readLogPost } from "./json-post";
 import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
 import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
@@ -111,8 +111,9 @@ async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored
 }
 
 /**
- * A JSON post, parsed as it arrives (src/logs/json-post.ts): `data` is unescaped straight
- * into the body store, so even a LOG_JSON_MAX body is never held whole.
+ * A JSON post (src/logs/json-post.ts): a small one (at most LOG_INLINE_MAX bytes) is
+ * read whole and parsed at once; a larger one is parsed as it arrives, `data` unescaped
+ * straight into the body store, so even a LOG_JSON_MAX body is never held whole.
  */
 async function postJson(c: C, opts: { defaultName: string | null; datasetId?: string }) {
   const { inlineMax, jsonMax } = bodyLimits(c.env);
@@ -124,9 +125,11 @@ async function postJson(c: C, opts: { defaultName: string | null; datasetId?: st
   const bucket = c.env.LOG_BODIES;
   const post = await readLogPost(c.req.raw.body, {
     maxBytes: jsonMax,
+    wholeMax: inlineMax,
     tooLarge,
     sink: {
-      start: (text) => storeUpload(bucket, bodyKey(logId), text, null, inlineMax),
+      whole: (text) => storeText(bucket, bodyKey(logId), text, inlineMax),
+      open: () => new BodyWriter(bucket, bodyKey(logId), inlineMax),
       discard: async (stored) => {
         if (stored.inline === null) await bucket.delete(bodyKey(logId));
       },
