@@ -6,12 +6,13 @@ import { bucketKeys, grantDataset, logRow, logsCallers } from "./helpers/logs";
 let t: Awaited<ReturnType<typeof logsCallers>>;
 let named: string;
 
-/** D1 round trips of a response, from `Server-Timing: d1;…desc="round_trips=N …"`. */
-function roundTrips(res: Response): number {
-  const m = /round_trips=(\d+)/.exec(res.headers.get("server-timing") ?? "");
+/** A figure of a response's D1 cost, from `Server-Timing: d1;…desc="round_trips=N … rows_read=N …"`. */
+function d1(res: Response, what: "round_trips" | "rows_read"): number {
+  const m = new RegExp(`${what}=(\\d+)`).exec(res.headers.get("server-timing") ?? "");
   if (!m) throw new Error(`no d1 entry in Server-Timing: ${res.headers.get("server-timing")}`);
   return Number(m[1]);
 }
+const roundTrips = (res: Response) => d1(res, "round_trips");
 const countLogs = async () => (await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n;
 
 beforeAll(async () => {
@@ -37,6 +38,8 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
       const json = await call(`/datasets/${dataset}/logs`, { method: "POST", json: { data: "small", name: "stdout" }, token });
       expect(json.status).toBe(201);
       expect(roundTrips(json)).toBe(1);
+      // The newest row's timestamp and the access record (its groups read through json_each).
+      expect(d1(json, "rows_read")).toBeLessThanOrEqual(4);
       const id = ((await json.json()) as { result: string }).result;
       expect(await logRow(id)).toMatchObject({ in_r2: 0, data: "small" });
       const raw = await call(`/datasets/${dataset}/logs/raw?name=stderr`, { method: "POST", body: "raw small", token });

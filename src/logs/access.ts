@@ -1,8 +1,7 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { getDatasetAccess } from "../auth/store";
-import { database, type Database } from "../db/client";
-import { datasetAccess as accessRecords } from "../db/schema";
+import { database } from "../db/client";
 import type { AppEnv } from "../http/app";
 import { caller, requireToken, type Principal } from "../http/auth";
 import { ApiError } from "../http/errors";
@@ -41,9 +40,10 @@ async function checkAccess(c: Context<AppEnv>, p: Principal, datasetId: string, 
  * A post to `/datasets/{d}/logs...` (behind `datasetPoster`): rather than reading d's
  * access record before the post, the insert is made conditional on it, so a small post
  * is one D1 round trip. The record is read on its own (`check`) only where the answer is
- * needed before the insert: before a body goes to R2 (a refused caller never writes
- * there) and when the post fails anyway (a refused caller hears 403 whatever else is
- * wrong with the post, as when the record was read first).
+ * needed otherwise: before a body goes to R2 (a refused caller never writes there), when
+ * the post fails anyway (a refused caller hears 403 whatever else is wrong with the
+ * post, as when the record was read first), and when the insert wrote nothing (to say
+ * which 403).
  */
 export class DatasetWrite {
   private checked: boolean;
@@ -62,22 +62,17 @@ export class DatasetWrite {
   }
 
   /**
-   * For an insert that must still be refused when the caller may not write d: the
-   * condition (the same rule as `checkAccess`, in SQL) and a read of whether the record
-   * exists, to tell the two 403s apart when the insert wrote nothing. Null once checked.
+   * For an insert that must still be refused when the caller may not write d: the same
+   * rule as `checkAccess`, in SQL. Null once checked (or for the admin).
    */
-  guard(db: Database): { allowed: SQL; record: ReturnType<typeof recordQuery>; refusal: typeof refusal } | null {
+  writeCondition(): SQL | null {
     if (this.checked) return null;
     const p = caller(this.c);
-    const allowed = sql`exists (select 1 from dataset_access a where a.dataset_id = ${this.datasetId} and (
+    return sql`exists (select 1 from dataset_access a where a.dataset_id = ${this.datasetId} and (
       exists (select 1 from json_each(a.write_users) where value = ${p.user})
       or exists (select 1 from json_each(a.write_groups) where value in (select value from json_each(${JSON.stringify(p.groups)})))))`;
-    return { allowed, record: recordQuery(db, this.datasetId), refusal };
   }
 }
-
-const recordQuery = (db: Database, datasetId: string) =>
-  db.select({ datasetId: accessRecords.datasetId }).from(accessRecords).where(eq(accessRecords.datasetId, datasetId)).limit(1);
 
 /** A dataset post's door: a `user` (or admin) token; the access record is the post's to check (DatasetWrite). */
 export const datasetPoster = requireToken("user");

@@ -10,7 +10,7 @@ import { datasetAccess, datasetPoster, DatasetWrite, systemOnly } from "./access
 import { BodyWriter, bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
 import { readLogPost } from "./json-post";
 import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
-import { countLogs, deleteLogs, findLog, insertLogQuery, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
+import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
 
 /** IceProd REST logs: task logs with their metadata in D1 and large bodies in R2. */
 export const logsRoutes = familyRouter();
@@ -92,8 +92,9 @@ const newLogId = () => crypto.randomUUID().replaceAll("-", "");
 
 /**
  * Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). A
- * dataset post whose access is not yet known writes the row only if the caller may, in
- * one batch with a read of whether d's record exists (to say which 403).
+ * dataset post whose access is not yet known writes the row only if the caller may; if
+ * it wrote nothing, reading the record says which 403 (or that access was granted
+ * meanwhile, and the row is written after all).
  */
 async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored: StoredBody, dataset?: DatasetWrite) {
   const db = database(c.env);
@@ -108,11 +109,11 @@ async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored
     bodyBytes: stored.bytes,
   };
   try {
-    const guard = dataset?.guard(db);
-    if (guard) {
-      const [inserted, record] = await db.batch([insertLogQuery(db, row, guard.allowed), guard.record]);
-      if (!inserted.meta.changes) throw guard.refusal(record.length > 0);
-    } else await insertLogQuery(db, row);
+    const onlyIf = dataset?.writeCondition();
+    if (!(await insertLog(db, row, onlyIf ?? undefined))) {
+      await dataset?.check();
+      await insertLog(db, row);
+    }
   } catch (err) {
     if (stored.inline === null) await c.env.LOG_BODIES.delete(bodyKey(logId));
     throw err;

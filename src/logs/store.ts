@@ -1,5 +1,5 @@
 /** D1 side of the logs family: one row per log, the body inline or named by `in_r2`. */
-import { and, asc, count, desc, eq, getTableColumns, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { logs } from "../db/schema";
 import { bodyKey } from "./bodies";
@@ -47,32 +47,19 @@ export type NewLog = {
  * index probe), so timestamps are unique and strictly increase in insertion order even
  * when posts from many isolates race and their clocks disagree. With `onlyIf` the row
  * is written only when that condition holds (a dataset post's access, checked by the
- * same statement); run it alone or in a `db.batch`.
+ * same statement). Returns whether a row was written.
  */
-export function insertLogQuery(db: Database, log: NewLog, onlyIf?: SQL) {
+export async function insertLog(db: Database, log: NewLog, onlyIf?: SQL): Promise<boolean> {
   const nowUs = Date.now() * 1000;
-  const values: Record<keyof typeof logs.$inferInsert, SQL> = {
-    seq: sql`null`,
-    logId: sql`${log.logId}`,
-    name: sql`${log.name}`,
-    datasetId: sql`${log.datasetId}`,
-    taskId: sql`${log.taskId}`,
-    tsUs: sql`t.us`,
-    timestamp: sql`strftime('%Y-%m-%dT%H:%M:%S', t.us / 1000000, 'unixepoch') || '.' || printf('%06d', t.us % 1000000)`,
-    extra: sql`${JSON.stringify(log.extra)}`,
-    data: sql`${log.data}`,
-    inR2: sql`${log.inR2 ? 1 : 0}`,
-    bodyBytes: sql`${log.bodyBytes}`,
-  };
-  // drizzle names every column in table order; raw SQL (db.run) cannot go in a D1 batch.
-  const row = sql.join(
-    Object.keys(getTableColumns(logs)).map((k) => values[k as keyof typeof values]),
-    sql`, `,
-  );
-  return db.insert(logs).select(sql`SELECT ${row}
+  const result = await db.run(sql`
+    INSERT INTO logs (log_id, name, dataset_id, task_id, extra, data, in_r2, body_bytes, ts_us, timestamp)
+    SELECT ${log.logId}, ${log.name}, ${log.datasetId}, ${log.taskId}, ${JSON.stringify(log.extra)}, ${log.data},
+      ${log.inR2 ? 1 : 0}, ${log.bodyBytes}, t.us,
+      strftime('%Y-%m-%dT%H:%M:%S', t.us / 1000000, 'unixepoch') || '.' || printf('%06d', t.us % 1000000)
     FROM (SELECT max(CAST(${nowUs} AS INTEGER),
       coalesce((SELECT ts_us FROM logs ORDER BY timestamp DESC LIMIT 1), 0) + 1) AS us) AS t
     WHERE ${onlyIf ?? sql`1`}`);
+  return result.meta.changes > 0;
 }
 
 export async function findLog(db: Database, logId: string, opts: { datasetId?: string; withData: boolean }): Promise<LogRow | null> {
