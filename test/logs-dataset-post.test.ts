@@ -81,6 +81,14 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
       const res = await callJson(`/datasets/${dataset}/logs`, { method: "POST", body, token });
       expect(res, `${dataset} ${typeof body === "string" ? body.slice(0, 20) : "stream"}`).toMatchObject({ status: 403, body: { code: 403, error: reason } });
     }
+    // A refused small post: the insert that wrote nothing, then the record, read once.
+    const refused = await call("/datasets/dpost/logs", { method: "POST", json: { data: "small" }, token: t.reader });
+    expect(refused.status).toBe(403);
+    expect(roundTrips(refused)).toBe(2);
+    // A refused malformed post: the record alone.
+    const malformed = await call("/datasets/dpost/logs", { method: "POST", body: '{"data":', token: t.reader });
+    expect(malformed.status).toBe(403);
+    expect(roundTrips(malformed)).toBe(1);
     for (const [dataset, token, reason] of [
       ["dpost", t.reader, "authorization failed"],
       ["nosuchrecord", t.writer, "attr not found"],

@@ -47,6 +47,7 @@ async function checkAccess(c: Context<AppEnv>, p: Principal, datasetId: string, 
  */
 export class DatasetWrite {
   private checked: boolean;
+  private refusal: unknown = null;
   constructor(
     private c: Context<AppEnv>,
     readonly datasetId: string,
@@ -57,7 +58,13 @@ export class DatasetWrite {
   /** Throws the 403 if the caller may not write d; reads the record at most once. */
   async check() {
     if (this.checked) return;
-    await checkAccess(this.c, caller(this.c), this.datasetId, "write");
+    if (this.refusal) throw this.refusal;
+    try {
+      await checkAccess(this.c, caller(this.c), this.datasetId, "write");
+    } catch (err) {
+      if (err instanceof ApiError) this.refusal = err;
+      throw err;
+    }
     this.checked = true;
   }
 

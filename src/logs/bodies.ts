@@ -3,6 +3,7 @@
  * id), how a raw upload reaches R2 without being held in memory, and how a JSON
  * answer embeds an R2 body without reading it whole.
  */
+import { concat } from "../http/body";
 import { ApiError } from "../http/errors";
 import { errorSummary } from "../http/observe";
 import { parseInteger } from "../http/paging";
@@ -152,7 +153,7 @@ export class BodyWriter {
   async close(): Promise<StoredBody> {
     if (!this.upload) {
       // Invalid UTF-8 becomes U+FFFD, so the size is that of the text as stored.
-      const text = new TextDecoder().decode(concatBytes(this.held, this.heldBytes));
+      const text = new TextDecoder().decode(concat(this.held, this.heldBytes));
       return { inline: text, bytes: utf8Length(text) };
     }
     if (this.part.size > 0 || this.parts.length === 0) this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.part.bytes()));
@@ -167,16 +168,6 @@ export class BodyWriter {
   }
 }
 
-function concatBytes(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /**
  * A fixed-capacity byte buffer: `take` copies what fits; once the buffer is full it

@@ -9,6 +9,7 @@
  * buffer, never a copy of the whole body. Both ways give the same answer for every input
  * (a small post that is anything but a plain flat object goes through the parser too).
  */
+import { concat } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { FIELDS_MAX_BYTES } from "./schemas";
 
@@ -374,7 +375,7 @@ export async function readLogPost<T>(
       }
     }
     if (!parsing) {
-      const bytes = held.length === 1 ? held[0] : concatBytes(held, size);
+      const bytes = concat(held, size);
       const plain = parseWhole(new TextDecoder().decode(bytes));
       if (plain) return { fields: plain.fields, data: { stored: await opts.sink.whole(plain.data) } };
       parsing = new StreamedPost(opts.sink);
@@ -388,15 +389,6 @@ export async function readLogPost<T>(
   }
 }
 
-function concatBytes(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** A post parsed as it arrives, `data` written to the sink as the parser hands it back. */
 class StreamedPost<T> {
