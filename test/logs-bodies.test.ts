@@ -100,6 +100,50 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
     expect((await callJson(`/logs/${r2Id}`, { token: t.system })).body.data).toBe(over);
   });
 
+  it("stores a post read whole (at most 65,536 bytes) as it stores the same post streamed (just over)", async () => {
+    const fields = { name: "stdout", task_id: "edge", site: "héré", none: null };
+    // A document of exactly `size` UTF-8 bytes: escapes, \u escapes, 2- and 4-byte UTF-8 in data.
+    const docOf = (size: number) => {
+      const base = JSON.stringify({ ...fields, data: "" }).replace('"data":""', '"data":"\\u00e9 \\ud83d\\ude80 \\" \\\\ \\t é 🚀 \\u001b[1m ');
+      const text = `${base}${"l".repeat(size - utf8(base) - 2)}"}`;
+      expect(utf8(text)).toBe(size);
+      return text;
+    };
+    /** The row and the answer of a post, without what the server makes anew for each. */
+    const stored = async (body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) => {
+      const res = await callJson("/datasets/bodies/logs", { method: "POST", body, headers, token: t.writer });
+      expect(res.status).toBe(201);
+      const id = res.body.result as string;
+      const row = (await env.DB.prepare("SELECT * FROM logs WHERE log_id = ?").bind(id).first<Record<string, unknown>>())!;
+      const { seq: _s, log_id: _l, ts_us: _u, timestamp: _t, ...kept } = row;
+      const { log_id: _i, timestamp: _ts, ...doc } = (await callJson(`/datasets/bodies/logs/${id}`, { token: t.reader })).body;
+      return { kept, doc };
+    };
+    const inPieces = (text: string, size: number) => {
+      const bytes = new TextEncoder().encode(text);
+      let at = 0;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (at >= bytes.length) return c.close();
+          c.enqueue(bytes.slice(at, (at += size)));
+        },
+      });
+    };
+    for (const size of [65_535, 65_536]) {
+      const text = docOf(size);
+      const whole = await stored(text, { "content-length": String(size) });
+      expect(whole.kept).toMatchObject({ in_r2: 0, dataset_id: "bodies", name: "stdout", task_id: "edge", extra: '{"site":"héré"}' });
+      expect(whole.doc.data).toBe(JSON.parse(text).data);
+      // The same bytes without a length, in 1,000-byte and in 1-byte chunks: still read whole.
+      expect(await stored(inPieces(text, 1000))).toEqual(whole);
+      // One space more or two (65,537 and 65,538 bytes): parsed as it arrives.
+      for (const pad of [65_537 - size, 65_538 - size]) {
+        expect(await stored(`${text}${" ".repeat(pad)}`), `${size} + ${pad}`).toEqual(whole);
+        expect(await stored(inPieces(`${" ".repeat(pad)}${text}`, 7)), `${pad} + ${size} in pieces`).toEqual(whole);
+      }
+    }
+  });
+
   for (const size of [2_000_000, 200_000]) {
     it(`round-trips a ${size.toLocaleString("en")}-character body through R2 on every read path`, async () => {
       const text = logText(size);

@@ -4,27 +4,60 @@ import { readLogPost } from "../src/logs/json-post";
 import { call, callJson } from "./helpers/http";
 import { bucketKeys, logRow, logsCallers } from "./helpers/logs";
 
-/** Reads `bytes` split into chunks at `cuts`, collecting `data` as the body store would get it. */
-async function parse(bytes: Uint8Array, cuts: number[] = [], maxBytes = 1 << 30) {
+/** A sink that keeps `data` as the body store would get it: whole, or written piece by piece. */
+function textSink(counts = { discarded: 0, aborted: 0 }) {
+  return {
+    whole: async (text: string) => text.toWellFormed(),
+    open: () => {
+      const pieces: Uint8Array[] = [];
+      return {
+        write: async (bytes: Uint8Array) => void pieces.push(bytes),
+        close: async () => new TextDecoder().decode(await new Blob(pieces).arrayBuffer()),
+        abort: async () => void counts.aborted++,
+      };
+    },
+    discard: async () => void counts.discarded++,
+  };
+}
+
+/** Chunks of `bytes` cut at `cuts`, as a request body. */
+function chunked(bytes: Uint8Array, cuts: number[] = []) {
   const bounds = [0, ...cuts.filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length];
   const chunks = bounds.slice(1).map((end, i) => bytes.slice(bounds[i], end));
-  const body = new ReadableStream<Uint8Array>({
+  return new ReadableStream<Uint8Array>({
     pull(c) {
       const next = chunks.shift();
       if (next) c.enqueue(next);
       else c.close();
     },
   });
-  let discarded = 0;
-  const post = await readLogPost(body, {
-    maxBytes,
+}
+
+/**
+ * Reads `bytes` split into chunks at `cuts`, collecting `data` as the body store would
+ * get it. `wholeMax` 0 makes every post go through the streaming parser; the default
+ * reads any of these small documents whole (one JSON.parse).
+ */
+async function parse(bytes: Uint8Array, cuts: number[] = [], opts: { maxBytes?: number; wholeMax?: number } = {}) {
+  const counts = { discarded: 0, aborted: 0 };
+  const post = await readLogPost(chunked(bytes, cuts), {
+    maxBytes: opts.maxBytes ?? 1 << 30,
+    wholeMax: opts.wholeMax ?? 1 << 20,
     tooLarge: () => new Error("too large") as never,
-    sink: {
-      start: async (text) => new TextDecoder().decode(await new Response(text).arrayBuffer()),
-      discard: async () => void discarded++,
-    },
+    sink: textSink(counts),
   });
-  return { fields: post.fields, data: post.data === undefined ? undefined : post.data === null ? null : post.data.stored, discarded };
+  return { fields: post.fields, data: post.data === undefined ? undefined : post.data === null ? null : post.data.stored, ...counts };
+}
+const streamed = { wholeMax: 0 };
+
+/** What a post reads as: its document, or its error's status and reason. */
+async function outcome(bytes: Uint8Array, opts: { wholeMax?: number } = {}) {
+  try {
+    const { fields, data } = await parse(bytes, [], opts);
+    return { fields: Object.entries(fields), data };
+  } catch (err) {
+    return { status: (err as { status?: number }).status, error: (err as Error).message };
+  }
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -40,13 +73,22 @@ describe("a JSON log post parsed as it arrives", () => {
     const whole = await parse(bytes);
     expect(whole.data).toBe(expected.data);
     expect(whole.fields).toEqual({ name: "stdout", task_id: "t1", site: null, 'x"y': "é" });
+    const oneChunk = await parse(bytes, [], streamed);
+    expect(oneChunk).toEqual(whole);
     for (let cut = 1; cut < bytes.length; cut++) {
-      const split = await parse(bytes, [cut]);
+      const split = await parse(bytes, [cut], streamed);
       expect(split.data, `cut at ${cut}`).toBe(expected.data);
       expect(split.fields, `cut at ${cut}`).toEqual(whole.fields);
+      // Read whole, the chunks are joined first: any split is the same one text.
+      expect((await parse(bytes, [cut])).data, `cut at ${cut}, whole`).toBe(expected.data);
     }
-    const bytewise = await parse(bytes, Array.from({ length: bytes.length }, (_, i) => i));
+    const bytewise = await parse(bytes, Array.from({ length: bytes.length }, (_, i) => i), streamed);
     expect(bytewise.data).toBe(expected.data);
+    // Past wholeMax in the middle of the body: what was held is parsed, then the rest as it comes.
+    for (const wholeMax of [1, 30, bytes.length - 1]) {
+      const spilled = await parse(bytes, Array.from({ length: bytes.length }, (_, i) => i), { wholeMax });
+      expect(spilled, `wholeMax ${wholeMax}`).toEqual(whole);
+    }
   });
 
   it("refuses what JSON.parse refuses, and non-objects, non-strings and duplicate data, with 400s", async () => {
@@ -68,29 +110,84 @@ describe("a JSON log post parsed as it arrives", () => {
       ['{"data":"x","f":"' + "y".repeat(70_000) + '"}', /fields other than data total over 65536/],
     ];
     for (const [text, reason] of cases) {
-      const err = await parse(enc(text)).then(
-        () => null,
-        (e: Error) => e,
-      );
-      expect(err?.message, text.slice(0, 40)).toMatch(reason);
-      expect((err as { status?: number } | null)?.status, text.slice(0, 40)).toBe(400);
+      for (const opts of [{}, streamed]) {
+        const err = await parse(enc(text), [], opts).then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(err?.message, `${text.slice(0, 40)} ${JSON.stringify(opts)}`).toMatch(reason);
+        expect((err as { status?: number } | null)?.status, text.slice(0, 40)).toBe(400);
+      }
     }
   });
 
   it("gives back what the store kept when the document goes bad after data", async () => {
     // `data` is complete in the first chunk; the bad field arrives in the next one.
-    const { discarded } = await parse(enc('{"data":"kept","n":"ok"}'), [15]);
+    const { discarded } = await parse(enc('{"data":"kept","n":"ok"}'), [15], streamed);
     expect(discarded).toBe(0);
-    let discards = 0;
+    const counts = { discarded: 0, aborted: 0 };
     const parts = ['{"data":"kept"', ',"n":1}'].map(enc);
     const twoChunks = new ReadableStream<Uint8Array>({ pull: (c) => (parts.length ? c.enqueue(parts.shift()!) : c.close()) });
     const err = await readLogPost(twoChunks, {
       maxBytes: 1 << 20,
+      wholeMax: 0,
       tooLarge: () => new Error("too large") as never,
-      sink: { start: async (t) => (await new Response(t).text()).length, discard: async () => void discards++ },
+      sink: textSink(counts),
     }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/n field must be a string/);
-    expect(discards).toBe(1);
+    expect(counts).toEqual({ discarded: 1, aborted: 0 });
+    // Bad while data is still being written: the writer is aborted, nothing was stored.
+    const cut = { discarded: 0, aborted: 0 };
+    const inData = await readLogPost(chunked(enc('{"data":"half \\q"}'), [12]), {
+      maxBytes: 1 << 20,
+      wholeMax: 0,
+      tooLarge: () => new Error("too large") as never,
+      sink: textSink(cut),
+    }).catch((e: Error) => e);
+    expect((inData as Error).message).toMatch(/Malformed JSON/);
+    expect(cut).toEqual({ discarded: 0, aborted: 1 });
+  });
+});
+
+describe("a small post read whole answers what the streaming parser answers", () => {
+  it("for repeated keys, data spelled with escapes, nulls, odd keys, surrogates, BOM and field totals", async () => {
+    const over = "y".repeat(40_000);
+    const cases = [
+      '{"d\\u0061ta":"x","data":"y"}',
+      '{"data":"x","\\u0064ata":"y"}',
+      '{"\\u0064\\u0061\\u0074\\u0061":"escaped key"}',
+      '{"data":"x","f":"a","f":"b","g":null,"g":"c"}',
+      '{"data":"say \\"data\\"","k":"data","data2":"z"}',
+      '{"Data":"not data","data":"x"}',
+      `{"data":"x","f":"${over}","f":"${over}"}`,
+      `{"data":"x","f":"${over}","g":"${over.slice(0, 25_000)}"}`,
+      `{"data":"x","f":"${over}","g":"${over.slice(0, 25_600)}"}`,
+      '{"data":"lone \\ud800 high, \\udc00 low, pair \\ud83d\\ude80"}',
+      '\ufeff{"data":"after a BOM"}',
+      '  \n{"data":"spaces"}\t ',
+      '{"2":"b","1":"a","data":"numeric keys come first","__proto__":"p","constructor":"c"}',
+      '{"data":null}',
+      '{"data":"x","n":null}',
+      "{}",
+      "null",
+      '{"data":"x","n":1}',
+      '{"data":"x","o":{"deep":["x"]}}',
+      "[]",
+      "",
+      '{"data":"ctl\u0001"}',
+      '{"data":"x"} ',
+      '{"data":"x"}{}',
+    ];
+    for (const text of cases) {
+      const bytes = enc(text);
+      const whole = await outcome(bytes);
+      expect(whole, text.slice(0, 60)).toEqual(await outcome(bytes, streamed));
+    }
+    // The two totals just under and just over the fields limit of 65,536 characters.
+    expect(await outcome(enc(cases[7]))).toMatchObject({ data: "x" });
+    expect(await outcome(enc(cases[8]))).toMatchObject({ status: 400, error: expect.stringMatching(/over 65536/) });
+    expect(await outcome(enc(cases[0]))).toMatchObject({ status: 400, error: "data field given twice" });
+    expect(await outcome(enc(cases[3]))).toMatchObject({ fields: [["f", "b"], ["g", "c"]] });
   });
 });
 

@@ -155,7 +155,7 @@ export default {
       const doc = await watchMemory(service, () => download(service.baseUrl, service.adminToken, `/logs/${id}`));
       row(size, "GET /logs/<id> (JSON, body escaped as it streams)", doc.result, doc, doc.result.bytes > size ? "JSON larger than body (escapes)" : `${doc.result.bytes} bytes`);
       if (size <= 32 << 20) {
-        // A JSON post holds its body in memory, so it is capped (LOG_JSON_MAX, 32 MiB).
+        // A JSON post is capped (LOG_JSON_MAX, 32 MiB), though it is parsed as it arrives.
         const text = Buffer.concat([...logText(size)]).toString();
         const t0 = performance.now();
         const r2BeforeJson = service.r2Bytes();
@@ -171,7 +171,7 @@ export default {
     }
     notes.push(
       "Bodies above `LOG_INLINE_MAX` (64 KiB) live in R2: the check column shows the local R2 store (`--persist-to …/v3/r2`) growing by the body on upload and shrinking on delete. " +
-        "A JSON post holds its body in memory and is capped at `LOG_JSON_MAX` (32 MiB), so the 100 MiB body goes only through the raw upload.",
+        "A JSON post over `LOG_INLINE_MAX` is parsed as it arrives (never held whole) but is capped at `LOG_JSON_MAX` (32 MiB), so the 100 MiB body goes only through the raw upload.",
       "RSS is the resident memory of the two `wrangler dev` workerd processes, sampled every 50 ms from /proc: `proxy` (wrangler's proxy on the bench's port) and `Worker` " +
         "(the Worker's isolate together with miniflare's local D1, R2 and Durable Object simulators, which run in the same process, so the Worker's own heap cannot be told apart from outside). " +
         "RSS also keeps garbage that V8 has not collected yet. A body held whole in the Worker would add at least its size on every request; compare the rise across body sizes and across repeated requests. Production Workers have 128 MB.",

@@ -73,7 +73,8 @@ export function assertJsonDepth(value: unknown, what = "JSON document") {
   }
 }
 
-function concat(chunks: Uint8Array[], size: number) {
+/** The chunks of a body read whole, as one array (the chunk itself when there is one). */
+export function concat(chunks: Uint8Array[], size: number) {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(size);
   let at = 0;

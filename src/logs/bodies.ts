@@ -3,6 +3,7 @@
  * id), how a raw upload reaches R2 without being held in memory, and how a JSON
  * answer embeds an R2 body without reading it whole.
  */
+import { concat } from "../http/body";
 import { ApiError } from "../http/errors";
 import { errorSummary } from "../http/observe";
 import { parseInteger } from "../http/paging";
@@ -29,10 +30,13 @@ function utf8Length(text: string) {
 
 const badUpload = (why: string) => new ApiError("other", `raw upload failed: ${why}`, { status: 400 });
 
+/** Runs once, before anything is written to R2 (a dataset post checks its access there). */
+export type BeforeR2 = () => Promise<void>;
+
 /**
- * A raw upload, streamed: with a Content-Length straight into one R2 put through a
- * FixedLengthStream; without one, through R2 multipart in fixed-size parts. Bodies up
- * to `inlineMax` bytes stay inline. On failure nothing is left in R2.
+ * A raw upload, streamed: with a Content-Length over `inlineMax` straight into one R2
+ * put through a FixedLengthStream; otherwise through a BodyWriter (in memory up to
+ * `inlineMax`, then R2 multipart). On failure nothing is left in R2.
  */
 export async function storeUpload(
   bucket: R2Bucket,
@@ -40,13 +44,22 @@ export async function storeUpload(
   body: ReadableStream<Uint8Array> | null,
   declaredLength: number | null,
   inlineMax: number,
+  beforeR2?: BeforeR2,
 ): Promise<StoredBody> {
   if (!body) return { inline: "", bytes: 0 };
   if (declaredLength !== null && declaredLength > inlineMax) {
+    if (beforeR2) {
+      try {
+        await beforeR2();
+      } catch (err) {
+        await body.cancel().catch(() => {});
+        throw err;
+      }
+    }
     const { readable, writable } = new FixedLengthStream(declaredLength);
     const piped = body.pipeTo(writable);
     try {
-      await Promise.all([bucket.put(key, readable, { httpMetadata: { contentType: "text/plain; charset=utf-8" } }), piped]);
+      await Promise.all([bucket.put(key, readable, { httpMetadata: { contentType: TEXT } }), piped]);
     } catch (err) {
       await piped.catch(() => {});
       await bucket.delete(key).catch(() => {});
@@ -57,55 +70,104 @@ export async function storeUpload(
   }
 
   const reader = body.getReader();
-  // First read up to inlineMax + 1 bytes: a short body never touches R2.
-  const head = new ByteBuffer(inlineMax + 1);
-  let chunk: Uint8Array | undefined;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
-      // Invalid UTF-8 becomes U+FFFD, so the size is that of the text as stored.
-      const text = new TextDecoder().decode(head.bytes());
-      return { inline: text, bytes: utf8Length(text) };
-    }
-    const rest = head.take(value);
-    if (rest) {
-      chunk = rest;
-      break;
-    }
-  }
-  const upload = await bucket.createMultipartUpload(key, { httpMetadata: { contentType: "text/plain; charset=utf-8" } });
+  const writer = new BodyWriter(bucket, key, inlineMax, beforeR2);
   try {
-    const parts: R2UploadedPart[] = [];
-    let part = new ByteBuffer(PART_BYTES);
-    let total = 0;
-    const push = async (bytes: Uint8Array) => {
-      total += bytes.byteLength;
-      let rest: Uint8Array | null = bytes;
-      while (rest) {
-        rest = part.take(rest);
-        if (rest) {
-          parts.push(await upload.uploadPart(parts.length + 1, part.bytes()));
-          part = new ByteBuffer(PART_BYTES);
-        }
-      }
-    };
-    await push(head.bytes());
-    await push(chunk);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      await push(value);
+      await writer.write(value);
     }
-    if (part.size > 0 || parts.length === 0) parts.push(await upload.uploadPart(parts.length + 1, part.bytes()));
-    await upload.complete(parts);
-    return { inline: null, bytes: total };
+    return await writer.close();
   } catch (err) {
-    await upload.abort().catch(() => {});
+    await writer.abort();
     await reader.cancel().catch(() => {});
+    // A refusal from `beforeR2` is the answer; anything else is the upload breaking off.
+    if (err instanceof ApiError) throw err;
     console.warn(JSON.stringify({ rawUpload: key, error: errorSummary(err) }));
     throw badUpload("the body broke off before its end");
   }
 }
+
+const TEXT = "text/plain; charset=utf-8";
+
+/** A whole body already in memory (a small JSON post): inline, or one R2 put. */
+export async function storeText(bucket: R2Bucket, key: string, text: string, inlineMax: number, beforeR2?: BeforeR2): Promise<StoredBody> {
+  // A lone surrogate has no UTF-8 form: stored as U+FFFD, as the streamed path does.
+  const body = text.toWellFormed();
+  const bytes = utf8Length(body);
+  if (bytes <= inlineMax) return { inline: body, bytes };
+  await beforeR2?.();
+  await bucket.put(key, body, { httpMetadata: { contentType: TEXT } });
+  return { inline: null, bytes };
+}
+
+/**
+ * A body written a piece at a time: held in memory while it is at most `inlineMax`
+ * bytes (most logs: no R2 call at all), then, once it passes that, through an R2
+ * multipart upload in PART_BYTES parts. Memory holds at most max(inlineMax, PART_BYTES).
+ */
+export class BodyWriter {
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private upload: R2MultipartUpload | null = null;
+  private parts: R2UploadedPart[] = [];
+  private part = new ByteBuffer(0);
+  private total = 0;
+
+  constructor(
+    private bucket: R2Bucket,
+    private key: string,
+    private inlineMax: number,
+    private beforeR2?: BeforeR2,
+  ) {}
+
+  async write(bytes: Uint8Array) {
+    this.total += bytes.byteLength;
+    if (!this.upload) {
+      if (this.heldBytes + bytes.byteLength <= this.inlineMax) {
+        this.held.push(bytes);
+        this.heldBytes += bytes.byteLength;
+        return;
+      }
+      await this.beforeR2?.();
+      this.upload = await this.bucket.createMultipartUpload(this.key, { httpMetadata: { contentType: TEXT } });
+      this.part = new ByteBuffer(PART_BYTES);
+      const held = this.held;
+      this.held = [];
+      for (const piece of held) await this.push(piece);
+    }
+    await this.push(bytes);
+  }
+
+  private async push(bytes: Uint8Array) {
+    let rest: Uint8Array | null = bytes;
+    while (rest) {
+      rest = this.part.take(rest);
+      if (rest) {
+        this.parts.push(await this.upload!.uploadPart(this.parts.length + 1, this.part.bytes()));
+        this.part = new ByteBuffer(PART_BYTES);
+      }
+    }
+  }
+
+  async close(): Promise<StoredBody> {
+    if (!this.upload) {
+      // Invalid UTF-8 becomes U+FFFD, so the size is that of the text as stored.
+      const text = new TextDecoder().decode(concat(this.held, this.heldBytes));
+      return { inline: text, bytes: utf8Length(text) };
+    }
+    if (this.part.size > 0 || this.parts.length === 0) this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.part.bytes()));
+    await this.upload.complete(this.parts);
+    return { inline: null, bytes: this.total };
+  }
+
+  /** Gives up: an upload begun is aborted, so R2 keeps nothing. */
+  async abort() {
+    this.held = [];
+    await this.upload?.abort().catch(() => {});
+  }
+}
+
 
 /**
  * A fixed-capacity byte buffer: `take` copies what fits; once the buffer is full it

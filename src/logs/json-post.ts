@@ -1,20 +1,33 @@
 /**
  * A JSON log post read as it arrives. A posted log is one flat object of strings, and
  * its `data` may be tens of MiB: parsing the whole text with JSON.parse would hold the
- * raw bytes, the text and the parsed string at once. Here the request is decoded and
- * parsed chunk by chunk; `data` is unescaped straight into the body store (inline when
- * small, else R2), and only the other fields (at most FIELDS_MAX_BYTES) are kept. Memory
- * holds one request chunk and the store's buffer, never a copy of the whole body.
+ * raw bytes, the text and the parsed string at once. So a post is read whole only while
+ * it is small (at most `wholeMax` bytes, LOG_INLINE_MAX: the common pilot post of a few
+ * KB), and then parsed by one JSON.parse. A larger one is decoded and parsed chunk by
+ * chunk: `data` is unescaped straight into the body store, and only the other fields
+ * (at most FIELDS_MAX_BYTES) are kept; memory holds one request chunk and the store's
+ * buffer, never a copy of the whole body. Both ways give the same answer for every input
+ * (a small post that is anything but a plain flat object goes through the parser too).
  */
+import { concat } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { FIELDS_MAX_BYTES } from "./schemas";
 
-/** Where `data` went, as the body store reports it. */
+/** Where `data` goes: the body store. */
 export interface DataSink<T> {
-  /** Called once, when `data`'s string starts: consume `text` (UTF-8) until it ends. */
-  start(text: ReadableStream<Uint8Array>): Promise<T>;
+  /** A small post: `data` whole, as JSON.parse gave it. */
+  whole(text: string): Promise<T>;
+  /** A large post: called once, when `data`'s string starts; its UTF-8 follows piece by piece. */
+  open(): DataWriter<T>;
   /** Undo a stored body when the post fails after `data` was complete. */
   discard(stored: T): Promise<void>;
+}
+
+export interface DataWriter<T> {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<T>;
+  /** The post failed while `data` was being written: keep nothing. */
+  abort(): Promise<void>;
 }
 
 export interface ReadPost<T> {
@@ -288,46 +301,60 @@ class Utf8Pieces {
   }
 }
 
+/** Counts keys that may spell `data` (each letter plain or as a \\u escape), up to two. */
+const DATA_KEY = /"(?:d|\\u0064)(?:a|\\u0061)(?:t|\\u0074)(?:a|\\u0061)"/g;
+function dataKeys(text: string): number {
+  DATA_KEY.lastIndex = 0;
+  let n = 0;
+  while (n < 2 && DATA_KEY.exec(text)) n++;
+  return n;
+}
+
+/**
+ * A small post parsed by one JSON.parse, when it is the plain case: an object whose
+ * values are strings or null, `data` a string. Anything else is null, and the parser
+ * reads it instead, so errors (which field, which reason) are the parser's. JSON.parse
+ * lets a repeated key win silently, where the parser refuses a second `data` and counts
+ * every field towards FIELDS_MAX_BYTES: so a text that may repeat `data` (an upper bound
+ * on its keys that spell it) or whose non-`data` text could reach that limit goes to
+ * the parser too.
+ */
+function parseWhole(text: string): { fields: Record<string, string | null>; data: string } | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return null;
+  const fields: Record<string, string | null> = {};
+  let data: unknown;
+  for (const [key, value] of Object.entries(doc)) {
+    if (key === "data") data = value;
+    else if (value === null || typeof value === "string") fields[key] = value;
+    else return null;
+  }
+  if (typeof data !== "string") return null;
+  // Unescaped fields are never longer than their JSON text, which is all but data's.
+  if (text.length - data.length > FIELDS_MAX_BYTES) return null;
+  if (dataKeys(text) > 1) return null;
+  return { fields, data };
+}
+
 /**
  * Reads a posted log from `body`, at most `maxBytes` of it (`tooLarge` past that).
- * `data` goes to `sink` as it is parsed; if the post turns out bad after that, what the
- * sink stored is discarded, so a failed post leaves nothing behind.
+ * A post of at most `wholeMax` bytes is read whole and parsed at once; a larger one is
+ * parsed as it arrives, `data` going to `sink` as it is unescaped. If the post turns out
+ * bad after that, what the sink stored is discarded, so a failed post leaves nothing behind.
  */
 export async function readLogPost<T>(
   body: ReadableStream<Uint8Array> | null,
-  opts: { maxBytes: number; tooLarge: () => ApiError; sink: DataSink<T> },
+  opts: { maxBytes: number; wholeMax: number; tooLarge: () => ApiError; sink: DataSink<T> },
 ): Promise<ReadPost<T>> {
-  const parser = new FlatObjectParser();
-  const decoder = new TextDecoder();
-  let data: { writer: WritableStreamDefaultWriter<Uint8Array>; stored: Promise<T>; pieces: Utf8Pieces } | null = null;
-  let stored: { value: T } | null = null;
-  const events: Event[] = [];
-  let size = 0;
-  let seen = false;
-
-  const play = async () => {
-    for (const e of events) {
-      if (e.kind === "data-start") {
-        const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-        const storing = opts.sink.start(readable);
-        // Awaited at the end of `data` (or on failure); a store that fails early must not go unhandled meanwhile.
-        storing.catch(() => {});
-        data = { writer: writable.getWriter(), stored: storing, pieces: new Utf8Pieces() };
-      } else if (e.kind === "data") {
-        const bytes = data!.pieces.encode(e.text);
-        if (bytes) await data!.writer.write(bytes);
-      } else {
-        const rest = data!.pieces.flush();
-        if (rest) await data!.writer.write(rest);
-        await data!.writer.close();
-        stored = { value: await data!.stored };
-        data = null;
-      }
-    }
-    events.length = 0;
-  };
-
   const reader = body?.getReader();
+  const held: Uint8Array[] = [];
+  let size = 0;
+  let parsing: StreamedPost<T> | null = null;
   try {
     if (reader) {
       for (;;) {
@@ -335,33 +362,99 @@ export async function readLogPost<T>(
         if (done) break;
         size += value.byteLength;
         if (size > opts.maxBytes) throw opts.tooLarge();
-        const text = decoder.decode(value, { stream: true });
-        if (text.trim() !== "") seen = true;
-        parser.feed(text, events);
-        await play();
+        if (!parsing) {
+          if (size <= opts.wholeMax) {
+            held.push(value);
+            continue;
+          }
+          // Too big to read whole: parse what came so far, then the rest as it arrives.
+          parsing = new StreamedPost(opts.sink);
+          for (const chunk of held.splice(0)) await parsing.feed(chunk);
+        }
+        await parsing.feed(value);
       }
     }
-    const tail = decoder.decode();
-    if (tail.trim() !== "") seen = true;
-    parser.feed(tail, events);
-    await play();
-    if (!seen) throw bad("body must be a JSON object");
-    if (parser.state !== S.End) throw malformed();
+    if (!parsing) {
+      const bytes = concat(held, size);
+      const plain = parseWhole(new TextDecoder().decode(bytes));
+      if (plain) return { fields: plain.fields, data: { stored: await opts.sink.whole(plain.data) } };
+      parsing = new StreamedPost(opts.sink);
+      await parsing.feed(bytes);
+    }
+    return await parsing.finish();
   } catch (err) {
     await reader?.cancel().catch(() => {});
-    const open = data as { writer: WritableStreamDefaultWriter<Uint8Array>; stored: Promise<T> } | null;
-    if (open) {
-      // The store sees its stream fail and cleans up after itself (an R2 multipart upload is aborted).
-      await open.writer.abort(err).catch(() => {});
-      await open.stored.catch(() => {});
-    }
-    if (stored) await opts.sink.discard((stored as { value: T }).value).catch(() => {});
+    await parsing?.abandon();
     throw err;
   }
-  const fields = parser.fields;
-  if (parser.sawData === "no") {
-    if (stored) await opts.sink.discard((stored as { value: T }).value).catch(() => {});
-    return { fields };
+}
+
+
+/** A post parsed as it arrives, `data` written to the sink as the parser hands it back. */
+class StreamedPost<T> {
+  private parser = new FlatObjectParser();
+  private decoder = new TextDecoder();
+  private events: Event[] = [];
+  private writer: DataWriter<T> | null = null;
+  private pieces = new Utf8Pieces();
+  private stored: { value: T } | null = null;
+  private seen = false;
+
+  constructor(private sink: DataSink<T>) {}
+
+  async feed(bytes: Uint8Array) {
+    this.text(this.decoder.decode(bytes, { stream: true }));
+    await this.play();
   }
-  return { fields, data: parser.sawData === "null" ? null : { stored: (stored as unknown as { value: T }).value } };
+
+  private text(text: string) {
+    if (!this.seen && text.trim() !== "") this.seen = true;
+    this.parser.feed(text, this.events);
+  }
+
+  private async play() {
+    for (const e of this.events) {
+      if (e.kind === "data-start") {
+        this.writer = this.sink.open();
+      } else if (e.kind === "data") {
+        const bytes = this.pieces.encode(e.text);
+        if (bytes) await this.writer!.write(bytes);
+      } else {
+        const rest = this.pieces.flush();
+        if (rest) await this.writer!.write(rest);
+        const writer = this.writer!;
+        this.writer = null;
+        try {
+          this.stored = { value: await writer.close() };
+        } catch (err) {
+          await writer.abort();
+          throw err;
+        }
+      }
+    }
+    this.events.length = 0;
+  }
+
+  async finish(): Promise<ReadPost<T>> {
+    this.text(this.decoder.decode());
+    await this.play();
+    if (!this.seen) throw bad("body must be a JSON object");
+    if (this.parser.state !== S.End) throw malformed();
+    const fields = this.parser.fields;
+    if (this.parser.sawData === "no") {
+      await this.abandon();
+      return { fields };
+    }
+    return { fields, data: this.parser.sawData === "null" ? null : { stored: this.stored!.value } };
+  }
+
+  /** The post failed (or has no `data`): the store keeps nothing of it. */
+  async abandon() {
+    const writer = this.writer;
+    this.writer = null;
+    if (writer) await writer.abort().catch(() => {});
+    const stored = this.stored;
+    this.stored = null;
+    if (stored) await this.sink.discard(stored.value).catch(() => {});
+  }
 }

@@ -6,8 +6,8 @@ import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "
 import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/paging";
-import { datasetAccess, systemOnly } from "./access";
-import { bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeUpload, textStream, type StoredBody } from "./bodies";
+import { datasetAccess, datasetPoster, DatasetWrite, systemOnly } from "./access";
+import { BodyWriter, bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
 import { readLogPost } from "./json-post";
 import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
 import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
@@ -90,19 +90,30 @@ const parseKeys = (raw: string | undefined) => (raw ? raw.split("|").filter(Bool
 
 const newLogId = () => crypto.randomUUID().replaceAll("-", "");
 
-/** Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). */
-async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored: StoredBody) {
+/**
+ * Writes the row for a stored body; if D1 refuses, the R2 body goes too (no orphan). A
+ * dataset post whose access is not yet known writes the row only if the caller may; if
+ * it wrote nothing, reading the record says which 403 (or that access was granted
+ * meanwhile, and the row is written after all).
+ */
+async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored: StoredBody, dataset?: DatasetWrite) {
+  const db = database(c.env);
+  const row = {
+    logId,
+    name: log.name,
+    datasetId: log.datasetId,
+    taskId: log.taskId,
+    extra: log.extra,
+    data: stored.inline,
+    inR2: stored.inline === null,
+    bodyBytes: stored.bytes,
+  };
   try {
-    await insertLog(database(c.env), {
-      logId,
-      name: log.name,
-      datasetId: log.datasetId,
-      taskId: log.taskId,
-      extra: log.extra,
-      data: stored.inline,
-      inR2: stored.inline === null,
-      bodyBytes: stored.bytes,
-    });
+    const onlyIf = dataset?.writeCondition();
+    if (!(await insertLog(db, row, onlyIf ?? undefined))) {
+      await dataset?.check();
+      await insertLog(db, row);
+    }
   } catch (err) {
     if (stored.inline === null) await c.env.LOG_BODIES.delete(bodyKey(logId));
     throw err;
@@ -111,50 +122,73 @@ async function saveLog(c: C, logId: string, log: Omit<PostedLog, "data">, stored
 }
 
 /**
- * A JSON post, parsed as it arrives (src/logs/json-post.ts): `data` is unescaped straight
- * into the body store, so even a LOG_JSON_MAX body is never held whole.
+ * A post that fails for any reason fails with the dataset's 403 first, when the caller
+ * may not write it: what they hear does not depend on how far their post got.
  */
-async function postJson(c: C, opts: { defaultName: string | null; datasetId?: string }) {
-  const { inlineMax, jsonMax } = bodyLimits(c.env);
-  const where = opts.datasetId ? `/datasets/${opts.datasetId}/logs/raw` : "/logs/raw";
-  const tooLarge = () =>
-    errors.tooLarge(`log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`);
-  if (Number(c.req.header("content-length") ?? NaN) > jsonMax) throw tooLarge();
-  const logId = newLogId();
-  const bucket = c.env.LOG_BODIES;
-  const post = await readLogPost(c.req.raw.body, {
-    maxBytes: jsonMax,
-    tooLarge,
-    sink: {
-      start: (text) => storeUpload(bucket, bodyKey(logId), text, null, inlineMax),
-      discard: async (stored) => {
-        if (stored.inline === null) await bucket.delete(bodyKey(logId));
-      },
-    },
-  });
-  let log: Omit<PostedLog, "data">;
+async function refusedFirst<T>(dataset: DatasetWrite | undefined, post: () => Promise<T>): Promise<T> {
   try {
-    log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", { name: opts.defaultName });
+    return await post();
   } catch (err) {
-    if (post.data?.stored.inline === null) await bucket.delete(bodyKey(logId));
+    await dataset?.check();
     throw err;
   }
-  if (opts.datasetId) log.datasetId = opts.datasetId;
-  return saveLog(c, logId, log, post.data!.stored);
 }
 
-async function postRaw(c: C, opts: { defaultName: string | null; datasetId?: string }) {
-  const q = (k: string) => c.req.query(k) || null;
-  const log = { name: q("name") ?? opts.defaultName, datasetId: opts.datasetId ?? q("dataset_id"), taskId: q("task_id"), extra: {} };
-  const declared = c.req.header("content-length");
-  let length: number | null = null;
-  if (declared !== undefined) {
-    length = parseInteger(declared);
-    if (length === null || length < 0) throw badRequest("bad Content-Length");
-  }
-  const logId = newLogId();
-  const stored = await storeUpload(c.env.LOG_BODIES, bodyKey(logId), c.req.raw.body, length, bodyLimits(c.env).inlineMax);
-  return saveLog(c, logId, log, stored);
+/**
+ * A JSON post (src/logs/json-post.ts): a small one (at most LOG_INLINE_MAX bytes) is
+ * read whole and parsed at once; a larger one is parsed as it arrives, `data` unescaped
+ * straight into the body store, so even a LOG_JSON_MAX body is never held whole.
+ */
+function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWrite }) {
+  return refusedFirst(opts.dataset, async () => {
+    const { inlineMax, jsonMax } = bodyLimits(c.env);
+    const where = opts.dataset ? `/datasets/${opts.dataset.datasetId}/logs/raw` : "/logs/raw";
+    const tooLarge = () =>
+      errors.tooLarge(`log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`);
+    if (Number(c.req.header("content-length") ?? NaN) > jsonMax) throw tooLarge();
+    const logId = newLogId();
+    const key = bodyKey(logId);
+    const bucket = c.env.LOG_BODIES;
+    const beforeR2 = opts.dataset && (() => opts.dataset!.check());
+    const post = await readLogPost(c.req.raw.body, {
+      maxBytes: jsonMax,
+      wholeMax: inlineMax,
+      tooLarge,
+      sink: {
+        whole: (text) => storeText(bucket, key, text, inlineMax, beforeR2),
+        open: () => new BodyWriter(bucket, key, inlineMax, beforeR2),
+        discard: async (stored) => {
+          if (stored.inline === null) await bucket.delete(key);
+        },
+      },
+    });
+    let log: Omit<PostedLog, "data">;
+    try {
+      log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", { name: opts.defaultName });
+    } catch (err) {
+      if (post.data?.stored.inline === null) await bucket.delete(key);
+      throw err;
+    }
+    if (opts.dataset) log.datasetId = opts.dataset.datasetId;
+    return saveLog(c, logId, log, post.data!.stored, opts.dataset);
+  });
+}
+
+function postRaw(c: C, opts: { defaultName: string | null; dataset?: DatasetWrite }) {
+  return refusedFirst(opts.dataset, async () => {
+    const q = (k: string) => c.req.query(k) || null;
+    const log = { name: q("name") ?? opts.defaultName, datasetId: opts.dataset?.datasetId ?? q("dataset_id"), taskId: q("task_id"), extra: {} };
+    const declared = c.req.header("content-length");
+    let length: number | null = null;
+    if (declared !== undefined) {
+      length = parseInteger(declared);
+      if (length === null || length < 0) throw badRequest("bad Content-Length");
+    }
+    const logId = newLogId();
+    const beforeR2 = opts.dataset && (() => opts.dataset!.check());
+    const stored = await storeUpload(c.env.LOG_BODIES, bodyKey(logId), c.req.raw.body, length, bodyLimits(c.env).inlineMax, beforeR2);
+    return saveLog(c, logId, log, stored, opts.dataset);
+  });
 }
 
 const postDoc = { tags, request: { body: json(LogPost) }, responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc } };
@@ -171,11 +205,11 @@ endpoint(logsRoutes, "post", "/logs", { ...postDoc, summary: "Post a log (name d
 endpoint(logsRoutes, "post", "/logs/raw", rawDoc("Upload a log's text as the raw body (?name=&dataset_id=&task_id=), streamed to R2"), systemOnly, (c) =>
   postRaw(c, { defaultName: "log" }),
 );
-endpoint(logsRoutes, "post", `${DATASET}/logs`, { ...postDoc, summary: "Post a log of a dataset" }, datasetAccess("write"), (c) =>
-  postJson(c, { defaultName: null, datasetId: param(c, "dataset_id") }),
+endpoint(logsRoutes, "post", `${DATASET}/logs`, { ...postDoc, summary: "Post a log of a dataset" }, datasetPoster, (c) =>
+  postJson(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
 );
-endpoint(logsRoutes, "post", `${DATASET}/logs/raw`, rawDoc("Upload a dataset's log as the raw body (?name=&task_id=)"), datasetAccess("write"), (c) =>
-  postRaw(c, { defaultName: null, datasetId: param(c, "dataset_id") }),
+endpoint(logsRoutes, "post", `${DATASET}/logs/raw`, rawDoc("Upload a dataset's log as the raw body (?name=&task_id=)"), datasetPoster, (c) =>
+  postRaw(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
 );
 
 // ─── Reading ────────────────────────────────────────────────────────────────

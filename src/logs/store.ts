@@ -45,17 +45,21 @@ export type NewLog = {
 /**
  * Inserts a log. Its timestamp is computed by the statement from the newest row (one
  * index probe), so timestamps are unique and strictly increase in insertion order even
- * when posts from many isolates race and their clocks disagree.
+ * when posts from many isolates race and their clocks disagree. With `onlyIf` the row
+ * is written only when that condition holds (a dataset post's access, checked by the
+ * same statement). Returns whether a row was written.
  */
-export async function insertLog(db: Database, log: NewLog) {
+export async function insertLog(db: Database, log: NewLog, onlyIf?: SQL): Promise<boolean> {
   const nowUs = Date.now() * 1000;
-  await db.run(sql`
+  const result = await db.run(sql`
     INSERT INTO logs (log_id, name, dataset_id, task_id, extra, data, in_r2, body_bytes, ts_us, timestamp)
     SELECT ${log.logId}, ${log.name}, ${log.datasetId}, ${log.taskId}, ${JSON.stringify(log.extra)}, ${log.data},
       ${log.inR2 ? 1 : 0}, ${log.bodyBytes}, t.us,
       strftime('%Y-%m-%dT%H:%M:%S', t.us / 1000000, 'unixepoch') || '.' || printf('%06d', t.us % 1000000)
     FROM (SELECT max(CAST(${nowUs} AS INTEGER),
-      coalesce((SELECT ts_us FROM logs ORDER BY timestamp DESC LIMIT 1), 0) + 1) AS us) AS t`);
+      coalesce((SELECT ts_us FROM logs ORDER BY timestamp DESC LIMIT 1), 0) + 1) AS us) AS t
+    WHERE ${onlyIf ?? sql`1`}`);
+  return result.meta.changes > 0;
 }
 
 export async function findLog(db: Database, logId: string, opts: { datasetId?: string; withData: boolean }): Promise<LogRow | null> {
