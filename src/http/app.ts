@@ -3,9 +3,6 @@ import type { Handler, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env";
 import { errors } from "./errors";
 
-/** Kept while src/telemetry and src/logs still import AppEnv from here; new code imports ./env. */
-export type { AppEnv };
-
 /** A family's router. Errors it throws are rendered by the dialect index.ts pairs with its paths. */
 export function familyRouter() {
   return new OpenAPIHono<AppEnv>({ strict: false });

@@ -18,8 +18,6 @@ export function absoluteLink(url: URL, set: Record<string, string | number | nul
   return url.origin + relativeLink(url, set);
 }
 
-/** Kept while src/telemetry and src/logs still import it from here; new code imports ./query. */
-export { parseInteger } from "./query";
 
 /** Pages needed for `total` rows at `size` per page. */
 export function pageCount(total: number, size: number): number {

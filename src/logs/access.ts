@@ -2,7 +2,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { getDatasetAccess } from "../auth/store";
 import { database } from "../db/client";
-import type { AppEnv } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, requireToken, type Principal } from "../http/auth";
 import { ApiError } from "../http/errors";
 

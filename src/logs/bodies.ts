@@ -6,7 +6,7 @@
 import { concat } from "../http/body";
 import { ApiError } from "../http/errors";
 import { errorSummary } from "../http/observe";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 
 export const bodyKey = (logId: string) => `logs/${logId}`;
 

@@ -170,7 +170,7 @@ export async function deleteLogs(
   const where = and(...filterConditions(f), f.logId === undefined ? undefined : eq(logs.logId, f.logId));
   let deleted = 0;
   for (;;) {
-    // 100 seqs per DELETE: D1 binds at most 100 parameters.
+    // PAGE_ROWS (100) seqs per DELETE: D1_MAX_PARAMS (src/db/d1.ts) bounds one statement.
     const batch = await db.select({ seq: logs.seq, logId: logs.logId, inR2: logs.inR2 }).from(logs).where(where).limit(PAGE_ROWS);
     if (batch.length === 0) return deleted;
     const keys = batch.filter((r) => r.inR2).map((r) => bodyKey(r.logId));

@@ -4,7 +4,7 @@
  * plus the paging arguments. Every refusal is a 400 worded as Ceilometer words it.
  */
 import { ApiError } from "../http/errors";
-import { parseInteger } from "../http/paging";
+import { parseInteger } from "../http/query";
 
 export const STRING_FIELDS = ["project_id", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id"] as const;
 export type StringField = (typeof STRING_FIELDS)[number];

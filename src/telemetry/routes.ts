@@ -7,7 +7,8 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type AppEnv } from "../http/app";
+import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
+import type { AppEnv } from "../http/env";
 import { caller, mayUseProject, requireToken, type Principal } from "../http/auth";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";

@@ -5,6 +5,7 @@
 import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
+import { hex } from "../db/d1";
 import { telemetryMeters, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
 import { TOTAL_COUNT_LIMIT, type MetadataCondition, type SampleQuery, type StringField } from "./query";
 import type { MetadataEntry, NewSample } from "./schemas";
@@ -167,8 +168,8 @@ export async function messageId(n: Omit<NewSample, "metadataEntries">): Promise<
     n.timestamp, n.resourceName, n.displayName, n.namespace, canonicalJson(n.metadata),
   ]);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  const hex = [...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  const h = hex(digest.slice(0, 16));
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Metadata with sorted keys, so key order does not change a sample's identity (depth ≤ 32: checked at the door). */
