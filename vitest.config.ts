@@ -21,7 +21,13 @@ export default defineConfig(async () => {
       projects: [
         {
           plugins: [workers()],
-          test: { name: "workers", testTimeout: TEST_TIMEOUT, include: ["test/**/*.test.ts"], exclude: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+          test: {
+            name: "workers",
+            testTimeout: TEST_TIMEOUT,
+            include: ["test/**/*.test.ts"],
+            exclude: SMALL_VARS_TESTS,
+            setupFiles: ["./test/setup.ts"],
+          },
         },
         {
           plugins: [workers({ MONITOR_PAGE_SIZE: "3" })],

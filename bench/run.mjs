@@ -42,11 +42,15 @@ const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale];
 // An opt-in family runs only when named, and a family run alone may name its own file.
 const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all.filter((f) => !f.optIn);
 const own = families.length === 1 ? families[0].out : undefined;
-const out = opts.out ?? (quick ? path.join(root, "bench", ".work", own ?? "RESULTS.quick.md") : path.join(root, "bench", own ?? "RESULTS.md"));
+const out =
+  opts.out ?? (quick ? path.join(root, "bench", ".work", own ?? "RESULTS.quick.md") : path.join(root, "bench", own ?? "RESULTS.md"));
 
 const started = Date.now();
 const log = (msg) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
-const errorText = (e) => String(e?.message ?? e).split("\n")[0].slice(0, 200);
+const errorText = (e) =>
+  String(e?.message ?? e)
+    .split("\n")[0]
+    .slice(0, 200);
 
 // A family that reads the Worker's own logs (the cron's report) asks wrangler to print them.
 const service = await startService({ root, port: Number(opts.port), log, logLevel: families.some((f) => f.workerLogs) ? "log" : "warn" });
@@ -91,9 +95,22 @@ async function measureRoute(route) {
       row.error = `${sample.status} ${sample.error ?? ""}`.trim();
       return row;
     }
-    const r = await load(api, route.make, { connections, seconds, warmup: quick ? 0 : 1, countD1: route.kind === "write" || route.countD1 });
+    const r = await load(api, route.make, {
+      connections,
+      seconds,
+      warmup: quick ? 0 : 1,
+      countD1: route.kind === "write" || route.countD1,
+    });
     Object.assign(row, { rps: r.rps, p50: r.p50, p99: r.p99, total: r.total, non2xx: r.non2xx, statusCodes: r.statusCodes });
-    if (r.d1) Object.assign(row, { read: r.d1.read, written: r.d1.written, queries: r.d1.queries, roundTrips: r.d1.roundTrips, d1Totals: r.d1, d1FromLoad: true });
+    if (r.d1)
+      Object.assign(row, {
+        read: r.d1.read,
+        written: r.d1.written,
+        queries: r.d1.queries,
+        roundTrips: r.d1.roundTrips,
+        d1Totals: r.d1,
+        d1FromLoad: true,
+      });
   } catch (e) {
     row.error = errorText(e);
   }
@@ -114,7 +131,16 @@ async function healthBaseline(when) {
     const cost = await sampleCost(api, FLOOR, 2);
     if (!cost.ok) throw new Error(`${cost.status} ${cost.error ?? ""}`);
     const f = await load(api, () => FLOOR, { connections, seconds, warmup: quick ? 0 : 1 });
-    b.floor = { rps: f.rps, p50: f.p50, p99: f.p99, non2xx: f.non2xx, read: cost.read, written: cost.written, queries: cost.queries, roundTrips: cost.roundTrips };
+    b.floor = {
+      rps: f.rps,
+      p50: f.p50,
+      p99: f.p99,
+      non2xx: f.non2xx,
+      read: cost.read,
+      written: cost.written,
+      queries: cost.queries,
+      roundTrips: cost.roundTrips,
+    };
   } catch (e) {
     b.floor = { error: errorText(e) };
   }
@@ -130,7 +156,11 @@ async function healthBaseline(when) {
 async function tokenCost(baseline) {
   const title = "Tokens: a user token costs what the admin token costs";
   try {
-    const minted = await api.must({ method: "POST", path: "/auth/tokens", body: { user: "bench-user", role: "user", projects: ["p0"], groups: [] } });
+    const minted = await api.must({
+      method: "POST",
+      path: "/auth/tokens",
+      body: { user: "bench-user", role: "user", projects: ["p0"], groups: [] },
+    });
     const callers = [
       ["admin token (`ADMIN_TOKEN`, no record)", {}],
       ["user token (a D1 record, kept by the isolate once seen)", { authorization: `Bearer ${minted.json.token}` }],
@@ -140,11 +170,29 @@ async function tokenCost(baseline) {
       const req = () => ({ path: "/auth/whoami", headers });
       const cold = await sampleCost(api, req, 1);
       const r = await load(api, req, { connections, seconds, warmup: quick ? 0 : 1, countD1: true });
-      rows.push([label, n0(r.rps), `${(r.rps / baseline.rps).toFixed(2)}×`, String(r.p50), String(r.p99), String(cold.queries), (r.d1?.queries ?? 0).toFixed(3), (r.d1?.read ?? 0).toFixed(3)]);
+      rows.push([
+        label,
+        n0(r.rps),
+        `${(r.rps / baseline.rps).toFixed(2)}×`,
+        String(r.p50),
+        String(r.p99),
+        String(cold.queries),
+        (r.d1?.queries ?? 0).toFixed(3),
+        (r.d1?.read ?? 0).toFixed(3),
+      ]);
     }
     return {
       title,
-      headers: ["caller", "req/s", "× /health (end of run)", "p50 ms", "p99 ms", "D1 queries, first request", "D1 queries/req under load", "D1 rows read/req under load"],
+      headers: [
+        "caller",
+        "req/s",
+        "× /health (end of run)",
+        "p50 ms",
+        "p99 ms",
+        "D1 queries, first request",
+        "D1 queries/req under load",
+        "D1 rows read/req under load",
+      ],
       rows,
       notes: [
         `\`GET /auth/whoami\` with each token for ${seconds} s at ${connections} connections, right after the last \`/health\` run. A token's record is looked up once per isolate and kept for \`AUTH_CACHE_SECONDS\` (10 s; docs/api/auth.md), so under load a user token costs no more D1 than the admin token.`,
@@ -160,7 +208,17 @@ try {
   // Growth: seed each family size after size and sample what each route reads there.
   for (const family of families) {
     const sizes = family.sizes[quick ? "quick" : "full"];
-    const entry = { name: family.name, title: family.title, unit: family.unit, notes: family.notes, sizes: [], seeding: [], probes: new Map(), routes: [], error: null };
+    const entry = {
+      name: family.name,
+      title: family.title,
+      unit: family.unit,
+      notes: family.notes,
+      sizes: [],
+      seeding: [],
+      probes: new Map(),
+      routes: [],
+      error: null,
+    };
     results.families.push(entry);
     try {
       await family.setup?.(ctx);
@@ -193,12 +251,21 @@ try {
         try {
           const req = probe.resolve ? await probe.resolve() : probe.req;
           const s = await sampleCost(api, typeof req === "function" ? req : () => req, probe.samples ?? 3);
-          Object.assign(cell, { read: s.read, written: s.written, queries: s.queries, roundTrips: s.roundTrips, records: s.records, status: s.status, bytes: s.bytes });
+          Object.assign(cell, {
+            read: s.read,
+            written: s.written,
+            queries: s.queries,
+            roundTrips: s.roundTrips,
+            records: s.records,
+            status: s.status,
+            bytes: s.bytes,
+          });
           if (!s.ok) cell.error = `${s.status} ${s.error ?? ""}`.trim();
         } catch (e) {
           cell.error = errorText(e);
         }
-        if (!entry.probes.has(probe.label)) entry.probes.set(probe.label, { label: probe.label, group: probe.group, flat: probe.flat, cells: [] });
+        if (!entry.probes.has(probe.label))
+          entry.probes.set(probe.label, { label: probe.label, group: probe.group, flat: probe.flat, cells: [] });
         entry.probes.get(probe.label).cells.push(cell);
       }
       if (entry.error) break;
@@ -221,7 +288,9 @@ try {
     for (const route of routes) {
       const row = await measureRoute(route);
       entry.routes.push(row);
-      log(`${row.label}: ${row.error ? `error ${row.error}` : `${row.rps.toFixed(0)} req/s, p99 ${row.p99} ms, read ${row.read}, written ${row.written}`}`);
+      log(
+        `${row.label}: ${row.error ? `error ${row.error}` : `${row.rps.toFixed(0)} req/s, p99 ${row.p99} ms, read ${row.read}, written ${row.written}`}`,
+      );
     }
   }
   const last = await healthBaseline("at the end");
@@ -232,7 +301,12 @@ try {
   for (const family of families) {
     if (!family.extra) continue;
     try {
-      results.extras.push(...(await family.extra(ctx, results.families.find((e) => e.name === family.name))));
+      results.extras.push(
+        ...(await family.extra(
+          ctx,
+          results.families.find((e) => e.name === family.name),
+        )),
+      );
     } catch (e) {
       results.extras.push({ family: family.name, title: `${family.name} extras`, error: errorText(e) });
     }

@@ -63,7 +63,10 @@ async function seedVictim() {
     json: { read_groups: ["victims"], write_groups: ["victims"], read_users: [], write_users: [] },
   });
   expect(access.status).toBe(200);
-  const log = await callJson(`/datasets/${VICTIM_DATASET}/logs`, { method: "POST", json: { data: "victim's log", name: "stdout", task_id: "t1" } });
+  const log = await callJson(`/datasets/${VICTIM_DATASET}/logs`, {
+    method: "POST",
+    json: { data: "victim's log", name: "stdout", task_id: "t1" },
+  });
   expect(log.status).toBe(201);
   victimIds.push(log.body.result, VICTIM_DATASET, "t1");
 }
@@ -88,7 +91,34 @@ async function victimSnapshot() {
 // ─── Arbitraries ────────────────────────────────────────────────────────────
 
 const oddText = fc.oneof(
-  fc.constantFrom("/", "%2F", "%", "%00", "\u0000", "..", "../..", "%2E%2E", "a%2Fb", "%252F", "é", "💥", " ", "'", '"', "\\", "?x=1", "#", ";", "-1", "0", "1e999", "NaN", "null", "[]", "{}"),
+  fc.constantFrom(
+    "/",
+    "%2F",
+    "%",
+    "%00",
+    "\u0000",
+    "..",
+    "../..",
+    "%2E%2E",
+    "a%2Fb",
+    "%252F",
+    "é",
+    "💥",
+    " ",
+    "'",
+    '"',
+    "\\",
+    "?x=1",
+    "#",
+    ";",
+    "-1",
+    "0",
+    "1e999",
+    "NaN",
+    "null",
+    "[]",
+    "{}",
+  ),
   fc.string({ maxLength: 24 }),
   fc.string({ unit: "grapheme", maxLength: 12 }),
   fc.integer({ min: 1, max: 9000 }).map((n) => "x".repeat(n)),
@@ -119,17 +149,93 @@ function nested(depth: number, object: boolean): string {
 
 /** Bodies a real client of each family sends, to be bent: the route's own family first. */
 const templates: Array<[RegExp, Array<Record<string, unknown> | unknown[]>]> = [
-  [/\/sessions\/\{session_id\}\/action/, [{ start: { job_id: "j", current_tag: "0" } }, { end: { job_id: "j", current_tag: 0, result: "success" } }]],
-  [/^\/v2\/\{project_id\}\/sessions/, [{ schedule: { schedule_interval: "1 days", status: "scheduled" }, description: "x", hold_off: 30, session_tag: 2 }]],
+  [
+    /\/sessions\/\{session_id\}\/action/,
+    [{ start: { job_id: "j", current_tag: "0" } }, { end: { job_id: "j", current_tag: 0, result: "success" } }],
+  ],
+  [
+    /^\/v2\/\{project_id\}\/sessions/,
+    [{ schedule: { schedule_interval: "1 days", status: "scheduled" }, description: "x", hold_off: 30, session_tag: 2 }],
+  ],
   [/\/event$/, [{ start: null }, { abort: null }]],
-  [/^\/v2\/\{project_id\}\/jobs/, [{ job_id: "j1", client_id: "c", description: "d", job_actions: [{ freezer_action: { action: "backup", mode: "fs" }, max_retries: 3 }], job_schedule: { status: "scheduled" } }]],
+  [
+    /^\/v2\/\{project_id\}\/jobs/,
+    [
+      {
+        job_id: "j1",
+        client_id: "c",
+        description: "d",
+        job_actions: [{ freezer_action: { action: "backup", mode: "fs" }, max_retries: 3 }],
+        job_schedule: { status: "scheduled" },
+      },
+    ],
+  ],
   [/^\/v2\/\{project_id\}/, [{ match: [{ _all: "x" }, { client_id: "c" }], match_not: [{ status: "completed" }] }]],
-  [/^\/v2\/(samples|meters)/, [[{ counter_name: "cpu", counter_type: "gauge", counter_unit: "%", counter_volume: 1, resource_id: "r", project_id: "atk", timestamp: "2026-11-20T10:00:00", resource_metadata: { a: 1 } }]]],
+  [
+    /^\/v2\/(samples|meters)/,
+    [
+      [
+        {
+          counter_name: "cpu",
+          counter_type: "gauge",
+          counter_unit: "%",
+          counter_volume: 1,
+          resource_id: "r",
+          project_id: "atk",
+          timestamp: "2026-11-20T10:00:00",
+          resource_metadata: { a: 1 },
+        },
+      ],
+    ],
+  ],
   [/^\/(logs|datasets)/, [{ data: "log line", name: "stdout", dataset_id: "atk_ds", task_id: "t" }]],
-  [/^\/(daemon|heartbeat)/, [{ daemonid: "d", entrypoint: ["http://10.0.0.1:35800"], log: ["l"], role: 0, abnormal: [{ repname: "r", itemname: "i", tag: "t" }] }]],
-  [/^\/api\/v1\/sessions/, [{ session_h: "5d41402abc4b2a76b9719d911017c592", run_date: "2026-11-23T10:15:02", scm_ref: "x", description: { a: "b" } }]],
-  [/^\/api\/v1\/contexts/, [{ h: "a1b2c3d4e5f60718293a4b5c6d7e8f90", cpu_count: 8, cpu_frequency: 2712.0, cpu_type: "", cpu_vendor: "v", ram_total: 1, machine_node: "n", machine_type: "t", machine_arch: "64bit", system_info: "s", python_info: "p" }]],
-  [/^\/api\/v1\/metrics/, [{ session_h: "5d41402abc4b2a76b9719d911017c592", context_h: "a1b2c3d4e5f60718293a4b5c6d7e8f90", item_start_time: "2026-11-23T10:15:03.000001", item_path: "p", item: "i", item_variant: "v", item_fs_loc: "f", kind: "function", component: "", total_time: 0.1, user_time: 0.1, kernel_time: 0.1, cpu_usage: 0.9, mem_usage: 1 }]],
+  [
+    /^\/(daemon|heartbeat)/,
+    [{ daemonid: "d", entrypoint: ["http://10.0.0.1:35800"], log: ["l"], role: 0, abnormal: [{ repname: "r", itemname: "i", tag: "t" }] }],
+  ],
+  [
+    /^\/api\/v1\/sessions/,
+    [{ session_h: "5d41402abc4b2a76b9719d911017c592", run_date: "2026-11-23T10:15:02", scm_ref: "x", description: { a: "b" } }],
+  ],
+  [
+    /^\/api\/v1\/contexts/,
+    [
+      {
+        h: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        cpu_count: 8,
+        cpu_frequency: 2712.0,
+        cpu_type: "",
+        cpu_vendor: "v",
+        ram_total: 1,
+        machine_node: "n",
+        machine_type: "t",
+        machine_arch: "64bit",
+        system_info: "s",
+        python_info: "p",
+      },
+    ],
+  ],
+  [
+    /^\/api\/v1\/metrics/,
+    [
+      {
+        session_h: "5d41402abc4b2a76b9719d911017c592",
+        context_h: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        item_start_time: "2026-11-23T10:15:03.000001",
+        item_path: "p",
+        item: "i",
+        item_variant: "v",
+        item_fs_loc: "f",
+        kind: "function",
+        component: "",
+        total_time: 0.1,
+        user_time: 0.1,
+        kernel_time: 0.1,
+        cpu_usage: 0.9,
+        mem_usage: 1,
+      },
+    ],
+  ],
   [/^\/auth\/tokens/, [{ user: "u", role: "user", projects: ["atk"], groups: [] }]],
   [/^\/auth\/datasets/, [{ read_groups: ["g"], write_groups: ["g"], read_users: [], write_users: [] }]],
   [/^\/v3/, [{ auth: { identity: { methods: ["token"], token: { id: "t" } }, scope: { project: { id: "atk" } } } }]],
@@ -140,7 +246,12 @@ const templatesFor = (path: string) => templates.find(([test]) => test.test(path
 /** A template with one field (at any depth) replaced by an odd value, or left whole. */
 const bentTemplate = (own: Array<Record<string, unknown> | unknown[]>) =>
   fc
-    .tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...own) }, { weight: 1, arbitrary: fc.constantFrom(...allTemplates) }), fc.nat(), oddValue, fc.nat({ max: 9 }))
+    .tuple(
+      fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...own) }, { weight: 1, arbitrary: fc.constantFrom(...allTemplates) }),
+      fc.nat(),
+      oddValue,
+      fc.nat({ max: 9 }),
+    )
     .map(([template, pick, value, how]) => {
       const copy = structuredClone(template) as Record<string, unknown>;
       if (how === 0) return JSON.stringify(copy);
@@ -166,18 +277,67 @@ const bodyFor = (path: string): fc.Arbitrary<string | undefined> =>
     { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 20, max: 1500 }), fc.boolean()).map(([d, o]) => nested(d, o)) },
     {
       weight: 1,
-      arbitrary: fc.tuple(fc.constantFrom(...templatesFor(path)), fc.integer({ min: 20, max: 1500 })).map(([t, d]) => JSON.stringify(t).replace(/"[a-z_]+":/, (k) => `${k}${nested(d, false)},"_":`)),
+      arbitrary: fc
+        .tuple(fc.constantFrom(...templatesFor(path)), fc.integer({ min: 20, max: 1500 }))
+        .map(([t, d]) => JSON.stringify(t).replace(/"[a-z_]+":/, (k) => `${k}${nested(d, false)},"_":`)),
     },
     { weight: 1, arbitrary: fc.integer({ min: 1000, max: 30000 }).map((n) => JSON.stringify(Array.from({ length: n }, (_, i) => i))) },
-    { weight: 1, arbitrary: fc.constantFrom("{", "[1,", "nul", "\u0000", "{}", "[]", '""', "0", "true", '{"":""}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{}}}') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "{",
+        "[1,",
+        "nul",
+        "\u0000",
+        "{}",
+        "[]",
+        '""',
+        "0",
+        "true",
+        '{"":""}',
+        '{"__proto__":{"x":1}}',
+        '{"constructor":{"prototype":{}}}',
+      ),
+    },
     { weight: 1, arbitrary: numberText },
     { weight: 1, arbitrary: oddText.map((s) => JSON.stringify(s)) },
   );
 
 const queryKeys = fc.constantFrom(
-  "limit", "offset", "search", "page", "size", "per_page", "range", "period", "groupby", "aggregate.func", "aggregate.param",
-  "q.field", "q.op", "q.value", "q.type", "with_flags", "restrict_flags", "method", "dataset_id", "task_id", "name", "keys",
-  "meter", "project_id", "resource_id", "start", "end", "repname", "itemname", "tagname", "sort", "order", "group", "x",
+  "limit",
+  "offset",
+  "search",
+  "page",
+  "size",
+  "per_page",
+  "range",
+  "period",
+  "groupby",
+  "aggregate.func",
+  "aggregate.param",
+  "q.field",
+  "q.op",
+  "q.value",
+  "q.type",
+  "with_flags",
+  "restrict_flags",
+  "method",
+  "dataset_id",
+  "task_id",
+  "name",
+  "keys",
+  "meter",
+  "project_id",
+  "resource_id",
+  "start",
+  "end",
+  "repname",
+  "itemname",
+  "tagname",
+  "sort",
+  "order",
+  "group",
+  "x",
 );
 
 const queryValue = fc.oneof(
@@ -185,13 +345,18 @@ const queryValue = fc.oneof(
   numberText,
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.integer({ min: 20, max: 1500 }).map((d) => nested(d, false)),
-  fc.constantFrom(JSON.stringify({ match: [{ _all: JSON.stringify([{ a: JSON.parse(nested(40, false)) }]) }] }), JSON.stringify({ match: [{ _all: Array.from({ length: 40 }, (_, i) => ({ [`k${i}`]: i })) }] })),
+  fc.constantFrom(
+    JSON.stringify({ match: [{ _all: JSON.stringify([{ a: JSON.parse(nested(40, false)) }]) }] }),
+    JSON.stringify({ match: [{ _all: Array.from({ length: 40 }, (_, i) => ({ [`k${i}`]: i })) }] }),
+  ),
 );
 
 const query: fc.Arbitrary<Array<[string, string]>> = fc.oneof(
   fc.array(fc.tuple(queryKeys, queryValue), { maxLength: 6 }),
   // One argument repeated many times.
-  fc.tuple(queryKeys, queryValue, fc.integer({ min: 2, max: 300 })).map(([k, v, n]) => Array.from({ length: n }, () => [k, v] as [string, string])),
+  fc
+    .tuple(queryKeys, queryValue, fc.integer({ min: 2, max: 300 }))
+    .map(([k, v, n]) => Array.from({ length: n }, () => [k, v] as [string, string])),
 );
 
 /** Ids for a path parameter: the victim's only reach tokens that may not touch it. */
@@ -206,19 +371,34 @@ function paramPool(name: string, privileged: boolean): fc.Arbitrary<string> {
 function drawFor(family: (r: Route) => boolean): fc.Arbitrary<Drawn> {
   const mine = routes.filter(family);
   return fc
-    .tuple(fc.constantFrom(...mine), fc.constantFrom<keyof Tokens>("admin", "admin", "system", "attacker", "attacker", "prefix", "none", "forged"), fc.boolean())
+    .tuple(
+      fc.constantFrom(...mine),
+      fc.constantFrom<keyof Tokens>("admin", "admin", "system", "attacker", "attacker", "prefix", "none", "forged"),
+      fc.boolean(),
+    )
     .chain(([route, token, xAuth]) => {
       const privileged = token === "admin" || token === "system";
       const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       return fc.record({
-        method: fc.oneof({ weight: 9, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE") }),
+        method: fc.oneof(
+          { weight: 9, arbitrary: fc.constant(route.method) },
+          { weight: 1, arbitrary: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE") },
+        ),
         path: fc.tuple(...names.map((n) => paramPool(n, privileged))).map((values) => {
           let i = 0;
           return route.path.replace(/\{(\w+)\}/g, () => values[i++]);
         }),
         query: privileged ? query.map((q) => q.filter(([, v]) => !VICTIM_PROJECTS.some((p) => v.includes(p)))) : query,
-        body: privileged ? bodyFor(route.path).map((b) => (b && VICTIM_PROJECTS.some((p) => b.includes(p)) ? undefined : b)) : bodyFor(route.path),
-        contentType: fc.constantFrom(undefined, "application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1"),
+        body: privileged
+          ? bodyFor(route.path).map((b) => (b && VICTIM_PROJECTS.some((p) => b.includes(p)) ? undefined : b))
+          : bodyFor(route.path),
+        contentType: fc.constantFrom(
+          undefined,
+          "application/json",
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "application/json; charset=latin1",
+        ),
         token: fc.constant(token),
         xAuth: fc.constant(xAuth),
       });
@@ -234,24 +414,40 @@ async function send(d: Drawn): Promise<Response> {
   const method = d.method;
   const withBody = method !== "GET" && method !== "HEAD" && d.body !== undefined;
   // Redirects are answers too (the dashboard's page is a static asset the test Worker does not serve).
-  return call(`${d.path}${search ? `?${search}` : ""}`, { method, headers, body: withBody ? d.body : undefined, token: d.xAuth ? null : secret, redirect: "manual" });
+  return call(`${d.path}${search ? `?${search}` : ""}`, {
+    method,
+    headers,
+    body: withBody ? d.body : undefined,
+    token: d.xAuth ? null : secret,
+    redirect: "manual",
+  });
 }
 
-const show = (d: Drawn) => `${d.method} ${d.path.slice(0, 300)}${d.query.length ? ` ?${d.query.slice(0, 3).map(([k, v]) => `${k}=${v.slice(0, 80)}`).join("&")}${d.query.length > 3 ? `&…(${d.query.length})` : ""}` : ""} token=${d.token} body=${(d.body ?? "").slice(0, 200)}`;
+const show = (d: Drawn) =>
+  `${d.method} ${d.path.slice(0, 300)}${
+    d.query.length
+      ? ` ?${d.query
+          .slice(0, 3)
+          .map(([k, v]) => `${k}=${v.slice(0, 80)}`)
+          .join("&")}${d.query.length > 3 ? `&…(${d.query.length})` : ""}`
+      : ""
+  } token=${d.token} body=${(d.body ?? "").slice(0, 200)}`;
 
 async function noServerErrors(name: string, family: (r: Route) => boolean, seedOffset: number) {
   const failures: string[] = [];
-  await fc.assert(
-    fc.asyncProperty(drawFor(family), async (d) => {
-      const res = await send(d);
-      const text = await res.text();
-      if (res.status >= 500) failures.push(`${res.status} ${show(d)} → ${text.slice(0, 200)}`);
-      return res.status < 500;
-    }),
-    { seed: SEED + seedOffset, numRuns: RUNS, endOnFailure: true },
-  ).catch((e: Error) => {
-    throw new Error(`${name}: ${failures[0] ?? ""}\n${e.message.slice(0, 3000)}`);
-  });
+  await fc
+    .assert(
+      fc.asyncProperty(drawFor(family), async (d) => {
+        const res = await send(d);
+        const text = await res.text();
+        if (res.status >= 500) failures.push(`${res.status} ${show(d)} → ${text.slice(0, 200)}`);
+        return res.status < 500;
+      }),
+      { seed: SEED + seedOffset, numRuns: RUNS, endOnFailure: true },
+    )
+    .catch((e: Error) => {
+      throw new Error(`${name}: ${failures[0] ?? ""}\n${e.message.slice(0, 3000)}`);
+    });
 }
 
 const family = (prefix: RegExp) => (r: Route) => prefix.test(r.path);
@@ -269,7 +465,9 @@ describe("bad input, drawn for every route of /openapi.json", () => {
       forged: "not-a-token",
     };
     const doc = await callJson("/openapi.json", { token: null });
-    routes = Object.entries<Record<string, unknown>>(doc.body.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })));
+    routes = Object.entries<Record<string, unknown>>(doc.body.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })),
+    );
     expect(routes.length).toBeGreaterThan(90);
     await seedVictim();
     before = await victimSnapshot();

@@ -5,7 +5,9 @@ import { call, callJson, mintToken } from "./helpers/http";
 
 /** `round_trips=… queries=… rows_read=… rows_written=…` of a response, or null without a d1 entry. */
 function d1Of(res: Response) {
-  const m = /d1;dur=[\d.]+;desc="round_trips=(\d+) queries=(\d+) rows_read=(\d+) rows_written=(\d+)"/.exec(res.headers.get("server-timing") ?? "");
+  const m = /d1;dur=[\d.]+;desc="round_trips=(\d+) queries=(\d+) rows_read=(\d+) rows_written=(\d+)"/.exec(
+    res.headers.get("server-timing") ?? "",
+  );
   return m ? { roundTrips: Number(m[1]), queries: Number(m[2]), read: Number(m[3]), written: Number(m[4]) } : null;
 }
 
@@ -49,7 +51,11 @@ describe("round trips beside queries", () => {
     // Daemon: the first beat records the flip to online (and its owner lookup) in one batch.
     const { token } = await mintToken({ user: "rt-dan", role: "user" });
     const { body } = await callJson<{ daemonid: string }>("/daemon/id", { token });
-    const beat = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: body.daemonid, entrypoint: [], log: [], role: 0 } });
+    const beat = await call("/heartbeat", {
+      method: "POST",
+      token: null,
+      json: { daemonid: body.daemonid, entrypoint: [], log: [], role: 0 },
+    });
     expect(beat.status).toBe(200);
     expect(d1Of(beat)).toMatchObject({ roundTrips: 1 });
     expect(d1Of(beat)!.queries).toBeGreaterThanOrEqual(1);
@@ -96,7 +102,9 @@ describe("D1 sessions and the x-d1-bookmark header", () => {
   });
 
   it("accepts D1's bookmarks and its two session constraints, nothing else", () => {
-    expect(bookmarkOf("00000000-0000000a-00000000-00000000000000000000000000000000")).toBe("00000000-0000000a-00000000-00000000000000000000000000000000");
+    expect(bookmarkOf("00000000-0000000a-00000000-00000000000000000000000000000000")).toBe(
+      "00000000-0000000a-00000000-00000000000000000000000000000000",
+    );
     expect(bookmarkOf(" first-primary ")).toBe("first-primary");
     expect(bookmarkOf("first-unconstrained")).toBe("first-unconstrained");
     expect(bookmarkOf("first-anything")).toBeNull();

@@ -12,7 +12,11 @@ async function registered(user: string) {
 }
 
 const beat = (daemonid: unknown, extra: Record<string, unknown> = {}) =>
-  callJson("/heartbeat", { method: "POST", token: null, json: { daemonid, entrypoint: ["http://211.10.23.23:35800"], log: [], role: 0, ...extra } });
+  callJson("/heartbeat", {
+    method: "POST",
+    token: null,
+    json: { daemonid, entrypoint: ["http://211.10.23.23:35800"], log: [], role: 0, ...extra },
+  });
 
 const presence = (daemonId: string) => env.DAEMON_PRESENCE.get(env.DAEMON_PRESENCE.idFromName(daemonId));
 
@@ -23,7 +27,9 @@ function d1Work(res: Response) {
 }
 
 const d1Status = (daemonId: string) =>
-  env.DB.prepare("SELECT status, status_changed_at FROM daemons WHERE daemon_id = ?").bind(daemonId).first<{ status: string; status_changed_at: string | null }>();
+  env.DB.prepare("SELECT status, status_changed_at FROM daemons WHERE daemon_id = ?")
+    .bind(daemonId)
+    .first<{ status: string; status_changed_at: string | null }>();
 
 describe("daemon ids", () => {
   it("hands out 40 lowercase hex, the same on every call, one per user", async () => {
@@ -74,7 +80,9 @@ describe("heartbeat", () => {
       expect(status).toBe(403);
       expect(body).toEqual({ code: 6002, msg: "user not registered yet" });
     }
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind("0123456789abcdef0123456789abcdef01234567").first<{ n: number }>())!;
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?")
+      .bind("0123456789abcdef0123456789abcdef01234567")
+      .first<{ n: number }>())!;
     expect(n).toBe(0);
   });
 
@@ -133,7 +141,10 @@ describe("online, offline and entrypoints", () => {
     expect((await d1Status(d.daemonId))!.status).toBe("offline");
 
     await beat(d.daemonId);
-    expect((await callJson("/daemon/status", { token: d.token })).body).toEqual({ status: "online", entrypoint: ["http://211.10.23.23:35800"] });
+    expect((await callJson("/daemon/status", { token: d.token })).body).toEqual({
+      status: "online",
+      entrypoint: ["http://211.10.23.23:35800"],
+    });
     expect((await d1Status(d.daemonId))!.status).toBe("online");
   });
 
@@ -215,7 +226,9 @@ describe("daemon log", () => {
     const window = await callJson("/daemon/log/5?range=2", { token: d.token });
     expect(window.body).toEqual({ log: ["2015/12/01 14:58:29 testlog6", "2015/12/01 14:58:29 testlog5", "2015/12/01 14:58:29 testlog4"] });
 
-    expect((await callJson("/daemon/log/10", { token: d.token })).body).toEqual({ log: ["2015/12/01 14:58:29 testlog1", "2015/12/01 14:58:29 testlog0"] });
+    expect((await callJson("/daemon/log/10", { token: d.token })).body).toEqual({
+      log: ["2015/12/01 14:58:29 testlog1", "2015/12/01 14:58:29 testlog0"],
+    });
     expect((await callJson("/daemon/log/12", { token: d.token })).body).toEqual({ log: [] });
   });
 
@@ -255,7 +268,11 @@ describe("abnormal tags", () => {
       total: 2,
       results: ["kate/weather:2015", "kate/weather:2016"],
     });
-    expect((await status("repname=kate&itemname=weather&tagname=2015")).body).toEqual({ status: "ABNORMAL", total: 1, results: ["kate/weather:2015"] });
+    expect((await status("repname=kate&itemname=weather&tagname=2015")).body).toEqual({
+      status: "ABNORMAL",
+      total: 1,
+      results: ["kate/weather:2015"],
+    });
 
     await beat(d.daemonId, { abnormaltags: ["kate/weather:2016", "kate/weather:2017"] });
     expect((await status("repname=kate&itemname=weather")).body).toEqual({
@@ -300,7 +317,14 @@ describe("abnormal tags", () => {
   });
 
   it("needs repname and itemname, and sane page and size (400, 1007), but no token", async () => {
-    for (const query of ["itemname=x", "repname=x", "repname=&itemname=x", "repname=x&itemname=y&page=0", "repname=x&itemname=y&size=101", "repname=x&itemname=y&page=two"]) {
+    for (const query of [
+      "itemname=x",
+      "repname=x",
+      "repname=&itemname=x",
+      "repname=x&itemname=y&page=0",
+      "repname=x&itemname=y&size=101",
+      "repname=x&itemname=y&page=two",
+    ]) {
       const { status: code, body } = await status(query);
       expect(code, query).toBe(400);
       expect(body.code, query).toBe(1007);
@@ -314,7 +338,8 @@ describe("abnormal tags", () => {
     const plans: Record<string, string> = {
       "SELECT 1 FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' AND tagname = 'c' LIMIT 1": "daemon_abnormal_tags_key",
       "SELECT count(DISTINCT tagname) FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b'": "daemon_abnormal_tags_key",
-      "SELECT DISTINCT tagname FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' ORDER BY tagname LIMIT 10 OFFSET 10": "daemon_abnormal_tags_key",
+      "SELECT DISTINCT tagname FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' ORDER BY tagname LIMIT 10 OFFSET 10":
+        "daemon_abnormal_tags_key",
       "SELECT user FROM daemons WHERE daemon_id = 'x'": "daemons_daemon_id",
       "SELECT daemon_id FROM daemons WHERE user = 'x'": "sqlite_autoindex_daemons_1",
     };
@@ -331,7 +356,11 @@ describe("abnormal tags", () => {
 describe("D1 is written only when something changed", () => {
   it("writes for the first of 100 identical beats and never for the 99 after", async () => {
     const d = await registered("d1-olga");
-    const payload = { entrypoint: ["http://211.10.23.23:35800"], abnormaltags: ["olga/item:a", "olga/item:b"], log: ["2015/12/01 14:58:29 testlog7"] };
+    const payload = {
+      entrypoint: ["http://211.10.23.23:35800"],
+      abnormaltags: ["olga/item:a", "olga/item:b"],
+      log: ["2015/12/01 14:58:29 testlog7"],
+    };
     const works = [];
     for (let i = 0; i < 100; i++) {
       const res = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, role: 0, ...payload } });
@@ -353,10 +382,18 @@ describe("D1 is written only when something changed", () => {
     await beat(d.daemonId, { abnormaltags: ["pete/i:a"] });
     const changedAt = (await d1Status(d.daemonId))!.status_changed_at;
 
-    const epOnly = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, entrypoint: ["http://1.2.3.4:1"], log: ["x"], abnormaltags: ["pete/i:a"] } });
+    const epOnly = await call("/heartbeat", {
+      method: "POST",
+      token: null,
+      json: { daemonid: d.daemonId, entrypoint: ["http://1.2.3.4:1"], log: ["x"], abnormaltags: ["pete/i:a"] },
+    });
     expect(d1Work(epOnly)).toEqual({ queries: 0, rowsWritten: 0 });
 
-    const tagSwap = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, entrypoint: ["http://1.2.3.4:1"], abnormaltags: ["pete/i:b"] } });
+    const tagSwap = await call("/heartbeat", {
+      method: "POST",
+      token: null,
+      json: { daemonid: d.daemonId, entrypoint: ["http://1.2.3.4:1"], abnormaltags: ["pete/i:b"] },
+    });
     const w = d1Work(tagSwap);
     expect(w.rowsWritten).toBeGreaterThanOrEqual(2);
     // The status did not change, so its row was not touched.
@@ -372,11 +409,17 @@ describe("D1 is written only when something changed", () => {
 
   it("keeps concurrent beats of one daemon consistent (one status write, tags once)", async () => {
     const d = await registered("d1-quinn");
-    const answers = await Promise.all(Array.from({ length: 10 }, () => call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, abnormaltags: ["quinn/i:a"] } })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, abnormaltags: ["quinn/i:a"] } }),
+      ),
+    );
     expect(answers.every((r) => r.status === 200)).toBe(true);
     const writes = answers.map(d1Work).filter((w) => w.rowsWritten > 0);
     expect(writes).toHaveLength(1);
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind(d.daemonId).first<{ n: number }>())!;
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?")
+      .bind(d.daemonId)
+      .first<{ n: number }>())!;
     expect(n).toBe(1);
   });
 });
@@ -390,7 +433,7 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
   // What the daemon's logger queues: a timestamp, then the message in brackets with ANSI colours, then a newline.
   const colouredLines = [
     "2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mdaemon.HeartBeat() heartbeat.go:97 Post https://hub/api/heartbeat: EOF]\n",
-    "2026/12/01 21:29:14 [\u001b[32m[INFO] \u001b[0m\"quoted\" \\ back\\slash {brace} <tag>]\n",
+    '2026/12/01 21:29:14 [\u001b[32m[INFO] \u001b[0m"quoted" \\ back\\slash {brace} <tag>]\n',
   ];
 
   it("documents its routes once in /openapi.json, the /api mount in its description", async () => {
@@ -401,7 +444,9 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
     expect(paths.filter((p) => /^\/api\/(daemon|heartbeat)/.test(p))).toEqual([]);
     expect(body.info.description).toContain("/api/heartbeat");
     // Still served there: the undocumented mount answers as the documented one.
-    expect((await callJson("/api/heartbeat/status/nobody-here", { token: null })).body).toEqual((await callJson("/heartbeat/status/nobody-here", { token: null })).body);
+    expect((await callJson("/api/heartbeat/status/nobody-here", { token: null })).body).toEqual(
+      (await callJson("/heartbeat/status/nobody-here", { token: null })).body,
+    );
   });
 
   it("takes the daemon's beat at /api/heartbeat with no Content-Type, ignoring clientrypoint", async () => {
@@ -421,7 +466,11 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
     expect((await callJson(`/api/daemon/ep/${d.user}`, { token: d.token })).body).toEqual({ entrypoint: ["http://127.0.0.1:35800"] });
     expect((await callJson("/api/daemon/id", { token: d.token })).body).toEqual({ daemonid: d.daemonId });
     // clientrypoint is not stored anywhere the API shows.
-    expect(JSON.stringify(await runInDurableObject(presence(d.daemonId), (_o, state) => state.storage.sql.exec("SELECT * FROM presence").toArray()))).not.toContain("daemonauth");
+    expect(
+      JSON.stringify(
+        await runInDurableObject(presence(d.daemonId), (_o, state) => state.storage.sql.exec("SELECT * FROM presence").toArray()),
+      ),
+    ).not.toContain("daemonauth");
   });
 
   it("stores colour-coded log lines byte for byte, newline and all", async () => {
@@ -444,14 +493,23 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
 
   it("publishes and clears abnormal tags from a role 1 beat at /api/heartbeat", async () => {
     const d = await registered("api-uma");
-    await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: ["http://127.0.0.1:35800"], role: 1, abnormaltags: ["uma/weather:2015"] });
+    await goBeat("/api/heartbeat", {
+      daemonid: d.daemonId,
+      entrypoint: ["http://127.0.0.1:35800"],
+      role: 1,
+      abnormaltags: ["uma/weather:2015"],
+    });
     expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather&tagname=2015", { token: null })).body).toEqual({
       status: "ABNORMAL",
       total: 1,
       results: ["uma/weather:2015"],
     });
     await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: ["http://127.0.0.1:35800"], role: 1 });
-    expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather", { token: null })).body).toEqual({ status: "NORMAL", total: 0, results: null });
+    expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather", { token: null })).body).toEqual({
+      status: "NORMAL",
+      total: 0,
+      results: null,
+    });
   });
 
   it("refuses unknown and empty ids with the daemon's codes at /api/heartbeat", async () => {
@@ -497,7 +555,9 @@ describe("presence objects are named only by well-formed daemon ids", () => {
     const b = await registered("name-xena");
     await beat(a.daemonId);
     // An object holding a's state cannot be made to accept b's id.
-    const refused = await runInDurableObject(presence(a.daemonId), (o) => o.beat(b.daemonId, { entrypoints: ["http://evil:1"], log: [], role: 0, tags: [] }));
+    const refused = await runInDurableObject(presence(a.daemonId), (o) =>
+      o.beat(b.daemonId, { entrypoints: ["http://evil:1"], log: [], role: 0, tags: [] }),
+    );
     expect(refused.accepted).toBe(false);
     expect((await callJson(`/daemon/ep/${a.user}`, { token: a.token })).body).toEqual({ entrypoint: ["http://211.10.23.23:35800"] });
     expect((await callJson("/daemon/status", { token: b.token })).body.status).toBe("offline");
@@ -505,7 +565,11 @@ describe("presence objects are named only by well-formed daemon ids", () => {
 
   it("makes a daemon's first beat one D1 round trip, tags included, and writes nothing for an unknown id", async () => {
     const d = await registered("name-yuri");
-    const first = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, abnormaltags: ["yuri/i:a", "yuri/i:b"] } });
+    const first = await call("/heartbeat", {
+      method: "POST",
+      token: null,
+      json: { daemonid: d.daemonId, abnormaltags: ["yuri/i:a", "yuri/i:b"] },
+    });
     expect(first.status).toBe(200);
     const w = d1Work(first);
     // One batch: the owner lookup, the status flip, one insert for both tags.
@@ -515,7 +579,9 @@ describe("presence objects are named only by well-formed daemon ids", () => {
     const unknown = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: ghost, abnormaltags: ["ghost/i:a"] } });
     expect(unknown.status).toBe(403);
     expect(d1Work(unknown).rowsWritten).toBe(0);
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind(ghost).first<{ n: number }>())!;
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?")
+      .bind(ghost)
+      .first<{ n: number }>())!;
     expect(n).toBe(0);
   });
 });

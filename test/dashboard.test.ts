@@ -67,9 +67,15 @@ describe("GET /dashboard/api/daemons", () => {
   });
 
   it("finds the online daemons through the status index, not a scan", async () => {
-    const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT user, daemon_id, status_changed_at FROM daemons WHERE status = ? LIMIT 200").bind("online").all<{ detail: string }>();
+    const plan = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT user, daemon_id, status_changed_at FROM daemons WHERE status = ? LIMIT 200",
+    )
+      .bind("online")
+      .all<{ detail: string }>();
     expect(plan.results.map((r) => r.detail).join("\n")).toMatch(/USING INDEX daemons_status/);
-    const tags = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT * FROM daemon_abnormal_tags ORDER BY repname, itemname, tagname, daemon_id LIMIT 1000").all<{ detail: string }>();
+    const tags = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT * FROM daemon_abnormal_tags ORDER BY repname, itemname, tagname, daemon_id LIMIT 1000",
+    ).all<{ detail: string }>();
     expect(tags.results.map((r) => r.detail).join("\n")).not.toMatch(/TEMP B-TREE/);
   });
 });

@@ -104,7 +104,10 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
     const fields = { name: "stdout", task_id: "edge", site: "héré", none: null };
     // A document of exactly `size` UTF-8 bytes: escapes, \u escapes, 2- and 4-byte UTF-8 in data.
     const docOf = (size: number) => {
-      const base = JSON.stringify({ ...fields, data: "" }).replace('"data":""', '"data":"\\u00e9 \\ud83d\\ude80 \\" \\\\ \\t é 🚀 \\u001b[1m ');
+      const base = JSON.stringify({ ...fields, data: "" }).replace(
+        '"data":""',
+        '"data":"\\u00e9 \\ud83d\\ude80 \\" \\\\ \\t é 🚀 \\u001b[1m ',
+      );
       const text = `${base}${"l".repeat(size - utf8(base) - 2)}"}`;
       expect(utf8(text)).toBe(size);
       return text;
@@ -161,7 +164,9 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
       const search = await callJson(`/logs?task_id=big${size}`, { token: t.system });
       expect(search.body[id].data).toBe(text);
       // Without data in keys the body is not part of the answer.
-      expect((await callJson(`/logs?task_id=big${size}&keys=name`, { token: t.system })).body).toEqual({ [id]: { log_id: id, name: "stdout" } });
+      expect((await callJson(`/logs?task_id=big${size}&keys=name`, { token: t.system })).body).toEqual({
+        [id]: { log_id: id, name: "stdout" },
+      });
       const raw = await call(`/logs/${id}/data`, { token: t.system });
       expect(raw.headers.get("content-type")).toContain("text/plain");
       expect(new TextDecoder().decode(await raw.arrayBuffer())).toBe(text);
@@ -199,7 +204,11 @@ describe("JSON posts over LOG_JSON_MAX (32 MiB)", () => {
     expect(declared.body).toEqual({ code: 413, error: expect.stringContaining("POST /logs/raw") });
     // A JSON document of unknown length, counted as it arrives.
     const opening = new TextEncoder().encode('{"name":"stdout","data":"');
-    const chunked = await callJson("/datasets/bodies/logs", { method: "POST", body: concatStreams(opening, xs(33 * MiB)), token: t.writer });
+    const chunked = await callJson("/datasets/bodies/logs", {
+      method: "POST",
+      body: concatStreams(opening, xs(33 * MiB)),
+      token: t.writer,
+    });
     expect(chunked.status).toBe(413);
     expect(chunked.body.error).toContain("POST /datasets/bodies/logs/raw");
     expect((await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n).toBe(before);
@@ -244,7 +253,11 @@ describe("raw uploads stream to R2", () => {
   it("takes a body of unknown length through R2 multipart and answers it in JSON", async () => {
     const total = 20 * MiB + 12_345; // parts of 8, 8 and 4+ MiB
     const sent = await digestOf(generated(total));
-    const res = await callJson("/datasets/bodies/logs/raw?name=stderr&task_id=multi", { method: "POST", body: generated(total), token: t.writer });
+    const res = await callJson("/datasets/bodies/logs/raw?name=stderr&task_id=multi", {
+      method: "POST",
+      body: generated(total),
+      token: t.writer,
+    });
     expect(res.status).toBe(201);
     const id = res.body.result as string;
     expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(total);
@@ -254,7 +267,10 @@ describe("raw uploads stream to R2", () => {
     expect(task.body.logs[0].data.length).toBe(total);
     expect(task.body.logs[0].data.slice(8 * MiB, 8 * MiB + 14)).toBe("chunk 00000008");
 
-    expect(await callJson("/datasets/bodies/tasks/multi/logs", { method: "DELETE", token: t.writer })).toMatchObject({ status: 200, body: {} });
+    expect(await callJson("/datasets/bodies/tasks/multi/logs", { method: "DELETE", token: t.writer })).toMatchObject({
+      status: 200,
+      body: {},
+    });
     await expectGone([id]);
   }, 120_000);
 
@@ -279,7 +295,12 @@ describe("raw uploads stream to R2", () => {
     // in-process request bodies report a client-side stream error as a plain end.)
     const before = new Set(await bucketKeys());
     const rowsBefore = (await env.DB.prepare("SELECT count(*) AS n FROM logs").first<{ n: number }>())!.n;
-    const short = await callJson("/logs/raw?name=broken", { method: "POST", body: generated(3 * MiB), headers: { "content-length": String(4 * MiB) }, token: t.system });
+    const short = await callJson("/logs/raw?name=broken", {
+      method: "POST",
+      body: generated(3 * MiB),
+      headers: { "content-length": String(4 * MiB) },
+      token: t.system,
+    });
     expect(short.status).toBe(400);
     expect(short.body).toEqual({ code: 400, error: expect.stringContaining("raw upload failed") });
     expect((await bucketKeys()).filter((k) => !before.has(k))).toEqual([]);
@@ -291,10 +312,13 @@ describe("every delete path removes the bodies (orphan check on the bucket)", ()
   it("DELETE /datasets/{d}/logs removes R2 bodies with the rows", async () => {
     await grantDataset("orphans");
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push(await postLog({ data: logText(70_000 + i), task_id: `o${i}` }, { token: t.writer, dataset: "orphans" }));
+    for (let i = 0; i < 3; i++)
+      ids.push(await postLog({ data: logText(70_000 + i), task_id: `o${i}` }, { token: t.writer, dataset: "orphans" }));
     ids.push(await postLog({ data: "inline" }, { token: t.writer, dataset: "orphans" }));
     for (const id of ids.slice(0, 3)) expect(await env.LOG_BODIES.head(`logs/${id}`)).not.toBeNull();
-    const lines = await readLines(await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer, headers: { Accept: "application/x-ndjson" } }));
+    const lines = await readLines(
+      await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer, headers: { Accept: "application/x-ndjson" } }),
+    );
     expect(lines).toEqual([
       { status: "deleting", percent_complete: 100, total: 4 },
       { status: "complete", percent_complete: 100 },

@@ -79,7 +79,10 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
     ];
     for (const [dataset, token, body, reason] of cases) {
       const res = await callJson(`/datasets/${dataset}/logs`, { method: "POST", body, token });
-      expect(res, `${dataset} ${typeof body === "string" ? body.slice(0, 20) : "stream"}`).toMatchObject({ status: 403, body: { code: 403, error: reason } });
+      expect(res, `${dataset} ${typeof body === "string" ? body.slice(0, 20) : "stream"}`).toMatchObject({
+        status: 403,
+        body: { code: 403, error: reason },
+      });
     }
     // A refused small post: the insert that wrote nothing, then the record, read once.
     const refused = await call("/datasets/dpost/logs", { method: "POST", json: { data: "small" }, token: t.reader });
@@ -101,18 +104,34 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
         const res = await callJson(`/datasets/${dataset}/logs/raw`, { method: "POST", body, headers, token });
         expect(res).toMatchObject({ status: 403, body: { code: 403, error: reason } });
       }
-      const bad = await callJson(`/datasets/${dataset}/logs/raw`, { method: "POST", body: "x", headers: { "content-length": "-1" }, token });
+      const bad = await callJson(`/datasets/${dataset}/logs/raw`, {
+        method: "POST",
+        body: "x",
+        headers: { "content-length": "-1" },
+        token,
+      });
       expect(bad.status).toBe(403);
     }
     // Over LOG_JSON_MAX by its Content-Length: 403 before 413, as before.
-    const tooBig = await callJson("/datasets/dpost/logs", { method: "POST", body: "{}", headers: { "content-length": String(40 * 1024 * 1024) }, token: t.reader });
+    const tooBig = await callJson("/datasets/dpost/logs", {
+      method: "POST",
+      body: "{}",
+      headers: { "content-length": String(40 * 1024 * 1024) },
+      token: t.reader,
+    });
     expect(tooBig.status).toBe(403);
     expect(await countLogs()).toBe(before);
     expect((await bucketKeys()).filter((k) => !keysBefore.has(k))).toEqual([]);
   });
 
   it("gives an allowed caller the post's own 400 and 413", async () => {
-    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: '{"data":', token: t.writer })).toMatchObject({ status: 400, body: { error: "Malformed JSON" } });
-    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: "{}", token: t.writer })).toMatchObject({ status: 400, body: { error: "data field not in body" } });
+    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: '{"data":', token: t.writer })).toMatchObject({
+      status: 400,
+      body: { error: "Malformed JSON" },
+    });
+    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: "{}", token: t.writer })).toMatchObject({
+      status: 400,
+      body: { error: "data field not in body" },
+    });
   });
 });

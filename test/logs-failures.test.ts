@@ -79,7 +79,9 @@ describe("error logs carry no query text and no bound values", () => {
     const secret = "another-secret-9a";
     let caught: unknown;
     try {
-      await env.DB.prepare("SELECT ?").bind({ secret } as never).all();
+      await env.DB.prepare("SELECT ?")
+        .bind({ secret } as never)
+        .all();
     } catch (err) {
       caught = err;
     }

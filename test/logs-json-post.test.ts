@@ -82,11 +82,19 @@ describe("a JSON log post parsed as it arrives", () => {
       // Read whole, the chunks are joined first: any split is the same one text.
       expect((await parse(bytes, [cut])).data, `cut at ${cut}, whole`).toBe(expected.data);
     }
-    const bytewise = await parse(bytes, Array.from({ length: bytes.length }, (_, i) => i), streamed);
+    const bytewise = await parse(
+      bytes,
+      Array.from({ length: bytes.length }, (_, i) => i),
+      streamed,
+    );
     expect(bytewise.data).toBe(expected.data);
     // Past wholeMax in the middle of the body: what was held is parsed, then the rest as it comes.
     for (const wholeMax of [1, 30, bytes.length - 1]) {
-      const spilled = await parse(bytes, Array.from({ length: bytes.length }, (_, i) => i), { wholeMax });
+      const spilled = await parse(
+        bytes,
+        Array.from({ length: bytes.length }, (_, i) => i),
+        { wholeMax },
+      );
       expect(spilled, `wholeMax ${wholeMax}`).toEqual(whole);
     }
   });
@@ -187,7 +195,12 @@ describe("a small post read whole answers what the streaming parser answers", ()
     expect(await outcome(enc(cases[7]))).toMatchObject({ data: "x" });
     expect(await outcome(enc(cases[8]))).toMatchObject({ status: 400, error: expect.stringMatching(/over 65536/) });
     expect(await outcome(enc(cases[0]))).toMatchObject({ status: 400, error: "data field given twice" });
-    expect(await outcome(enc(cases[3]))).toMatchObject({ fields: [["f", "b"], ["g", "c"]] });
+    expect(await outcome(enc(cases[3]))).toMatchObject({
+      fields: [
+        ["f", "b"],
+        ["g", "c"],
+      ],
+    });
   });
 });
 

@@ -46,7 +46,10 @@ describe("errors in IceProd's dialect", () => {
 
   it("answers ids outside [A-Za-z0-9_] with 404 and missing methods with 405", async () => {
     expect(await callJson("/logs/abc-def")).toMatchObject({ status: 404, body: { code: 404 } });
-    expect(await callJson("/datasets/a.b/logs", { method: "POST", json: { data: "x" } })).toMatchObject({ status: 404, body: { code: 404 } });
+    expect(await callJson("/datasets/a.b/logs", { method: "POST", json: { data: "x" } })).toMatchObject({
+      status: 404,
+      body: { code: 404 },
+    });
     expect(await callJson("/logs", { method: "PUT", json: {} })).toMatchObject({ status: 405, body: { code: 405 } });
     expect(await callJson("/logs/abc", { method: "POST", json: {} })).toMatchObject({ status: 405, body: { code: 405 } });
     expect((await callJson("/datasets/d/logs", { method: "GET" })).status).toBe(405);
@@ -58,7 +61,15 @@ it("documents every route in /openapi.json", async () => {
   const { status, body } = await callJson("/openapi.json", { token: null });
   expect(status).toBe(200);
   expect(Object.keys(body.paths)).toEqual(
-    expect.arrayContaining(["/logs", "/logs/raw", "/logs/{log_id}", "/logs/{log_id}/data", "/datasets/{dataset_id}/logs", "/datasets/{dataset_id}/logs/raw", "/datasets/{dataset_id}/tasks/{task_id}/logs"]),
+    expect.arrayContaining([
+      "/logs",
+      "/logs/raw",
+      "/logs/{log_id}",
+      "/logs/{log_id}/data",
+      "/datasets/{dataset_id}/logs",
+      "/datasets/{dataset_id}/logs/raw",
+      "/datasets/{dataset_id}/tasks/{task_id}/logs",
+    ]),
   );
   expect(Object.keys(body.paths["/logs/{log_id}"])).toEqual(expect.arrayContaining(["get", "delete"]));
 });
@@ -68,7 +79,14 @@ describe("POST /logs", () => {
     const { status, body } = await callJson("/logs", {
       method: "POST",
       token: t.system,
-      json: { data: "hello\nworld", dataset_id: "ds1", task_id: "tk1", site: "WIPAC", log_id: "mine", timestamp: "2000-01-01T00:00:00.000000" },
+      json: {
+        data: "hello\nworld",
+        dataset_id: "ds1",
+        task_id: "tk1",
+        site: "WIPAC",
+        log_id: "mine",
+        timestamp: "2000-01-01T00:00:00.000000",
+      },
     });
     expect(status).toBe(201);
     expect(body.result).toMatch(/^[0-9a-f]{32}$/);
@@ -107,7 +125,10 @@ describe("POST /logs", () => {
 
   it("gives strictly increasing timestamps in insertion order, even for concurrent posts", async () => {
     const ids = await Promise.all(Array.from({ length: 25 }, (_, i) => postLog({ data: `n${i}`, name: "race" }, { token: t.system })));
-    const rows = await env.DB.prepare("SELECT log_id, timestamp FROM logs WHERE name = 'race' ORDER BY seq").all<{ log_id: string; timestamp: string }>();
+    const rows = await env.DB.prepare("SELECT log_id, timestamp FROM logs WHERE name = 'race' ORDER BY seq").all<{
+      log_id: string;
+      timestamp: string;
+    }>();
     expect(rows.results.map((r) => r.log_id).sort()).toEqual([...ids].sort());
     const stamps = rows.results.map((r) => r.timestamp);
     for (const s of stamps) expect(s).toMatch(TIMESTAMP);
@@ -117,7 +138,10 @@ describe("POST /logs", () => {
 
 describe("GET and DELETE /logs/{log_id}", () => {
   it("answers an unknown log with 404 Log not found and deletes idempotently", async () => {
-    expect(await callJson("/logs/0123abcd", { token: t.system })).toMatchObject({ status: 404, body: { code: 404, error: "Log not found" } });
+    expect(await callJson("/logs/0123abcd", { token: t.system })).toMatchObject({
+      status: 404,
+      body: { code: 404, error: "Log not found" },
+    });
     const id = await postLog({ data: "bye" }, { token: t.system });
     expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({ status: 200, body: {} });
     expect((await callJson(`/logs/${id}`, { token: t.system })).status).toBe(404);
@@ -131,7 +155,12 @@ describe("GET /logs (search)", () => {
   let stamps: string[];
   beforeAll(async () => {
     ids = [];
-    for (const [name, task] of [["stdout", "s1"], ["stderr", "s1"], ["stdout", "s2"], ["stdlog", "s2"]]) {
+    for (const [name, task] of [
+      ["stdout", "s1"],
+      ["stderr", "s1"],
+      ["stdout", "s2"],
+      ["stdlog", "s2"],
+    ]) {
       ids.push(await postLog({ data: `${name} of ${task}`, name, dataset_id: "search", task_id: task, host: "h1" }, { token: t.system }));
     }
     stamps = await Promise.all(ids.map(async (id) => (await logRow(id))!.timestamp));
@@ -141,7 +170,14 @@ describe("GET /logs (search)", () => {
     const { status, body } = await callJson("/logs?dataset_id=search&name=stdout", { token: t.system });
     expect(status).toBe(200);
     expect(Object.keys(body)).toEqual([ids[0], ids[2]]);
-    expect(body[ids[0]]).toEqual({ log_id: ids[0], name: "stdout", data: "stdout of s1", timestamp: stamps[0], task_id: "s1", dataset_id: "search" });
+    expect(body[ids[0]]).toEqual({
+      log_id: ids[0],
+      name: "stdout",
+      data: "stdout of s1",
+      timestamp: stamps[0],
+      task_id: "s1",
+      dataset_id: "search",
+    });
     const byTask = await callJson("/logs?dataset_id=search&task_id=s2", { token: t.system });
     expect(Object.keys(byTask.body)).toEqual([ids[2], ids[3]]);
   });
@@ -157,7 +193,10 @@ describe("GET /logs (search)", () => {
     const all = await callJson("/logs?dataset_id=search&limit=0&keys=name", { token: t.system });
     expect(Object.keys(all.body)).toHaveLength(4);
     expect(await callJson("/logs?dataset_id=nothing", { token: t.system })).toMatchObject({ status: 200, body: {} });
-    expect(await callJson("/logs?limit=ten", { token: t.system })).toMatchObject({ status: 400, body: { code: 400, error: "non-integer limit" } });
+    expect(await callJson("/logs?limit=ten", { token: t.system })).toMatchObject({
+      status: 400,
+      body: { code: 400, error: "non-integer limit" },
+    });
   });
 
   it("reports the D1 cost of the list in Server-Timing, though the answer streams", async () => {
@@ -183,7 +222,10 @@ describe("/datasets/{d}/logs", () => {
     const doc = await callJson(`/datasets/dsa/logs/${id}`, { token: t.reader });
     expect(doc.status).toBe(200);
     expect(doc.body).toEqual({ log_id: id, data: "d", dataset_id: "dsa", task_id: "t9", timestamp: expect.stringMatching(TIMESTAMP) });
-    expect(await callJson(`/datasets/dsb/logs/${id}`, { token: t.reader })).toMatchObject({ status: 404, body: { code: 404, error: "Log not found" } });
+    expect(await callJson(`/datasets/dsb/logs/${id}`, { token: t.reader })).toMatchObject({
+      status: 404,
+      body: { code: 404, error: "Log not found" },
+    });
     expect((await callJson(`/datasets/dsa/logs/${id}`, { token: t.stranger })).status).toBe(403);
   });
 });
@@ -196,7 +238,8 @@ describe("GET /datasets/{d}/tasks/{t}/logs", () => {
   beforeAll(async () => {
     await grantDataset("tasks1");
     ids = [];
-    for (const [i, name] of names.entries()) ids.push(await postLog({ data: `${name} ${i}`, name, task_id: "t1" }, { token: t.writer, dataset: "tasks1" }));
+    for (const [i, name] of names.entries())
+      ids.push(await postLog({ data: `${name} ${i}`, name, task_id: "t1" }, { token: t.writer, dataset: "tasks1" }));
     await postLog({ data: "other task", name: "stdout", task_id: "t2" }, { token: t.writer, dataset: "tasks1" });
   });
   const logIds = (body: { logs: Array<{ log_id: string }> }) => body.logs.map((l) => l.log_id);
@@ -205,7 +248,14 @@ describe("GET /datasets/{d}/tasks/{t}/logs", () => {
     const desc = await callJson(url(), { token: t.reader });
     expect(desc.status).toBe(200);
     expect(logIds(desc.body)).toEqual([...ids].reverse());
-    expect(desc.body.logs[0]).toEqual({ log_id: ids[4], name: "stderr", data: "stderr 4", dataset_id: "tasks1", task_id: "t1", timestamp: expect.stringMatching(TIMESTAMP) });
+    expect(desc.body.logs[0]).toEqual({
+      log_id: ids[4],
+      name: "stderr",
+      data: "stderr 4",
+      dataset_id: "tasks1",
+      task_id: "t1",
+      timestamp: expect.stringMatching(TIMESTAMP),
+    });
     expect(logIds((await callJson(url("?order=ASC"), { token: t.reader })).body)).toEqual(ids);
     expect(logIds((await callJson(url("?order=asc&num=2"), { token: t.reader })).body)).toEqual(ids.slice(0, 2));
     expect(logIds((await callJson(url("?num=0"), { token: t.reader })).body)).toHaveLength(5);
@@ -235,14 +285,24 @@ describe("GET /datasets/{d}/tasks/{t}/logs", () => {
   });
 
   it("answers bad order and num with 400 and no match with 404", async () => {
-    expect(await callJson(url("?order=up"), { token: t.reader })).toMatchObject({ status: 400, body: { code: 400, error: 'bad order param. should be "asc" or "desc".' } });
-    expect(await callJson(url("?num=two"), { token: t.reader })).toMatchObject({ status: 400, body: { code: 400, error: "bad num param. must be int" } });
-    expect(await callJson("/datasets/tasks1/tasks/none/logs", { token: t.reader })).toMatchObject({ status: 404, body: { code: 404, error: "Log not found" } });
+    expect(await callJson(url("?order=up"), { token: t.reader })).toMatchObject({
+      status: 400,
+      body: { code: 400, error: 'bad order param. should be "asc" or "desc".' },
+    });
+    expect(await callJson(url("?num=two"), { token: t.reader })).toMatchObject({
+      status: 400,
+      body: { code: 400, error: "bad num param. must be int" },
+    });
+    expect(await callJson("/datasets/tasks1/tasks/none/logs", { token: t.reader })).toMatchObject({
+      status: 404,
+      body: { code: 404, error: "Log not found" },
+    });
   });
 
   it("reads only the task's rows (Server-Timing rows_read)", async () => {
     // Noise elsewhere in the dataset must not be read.
-    for (let i = 0; i < 30; i++) await postLog({ data: "noise", name: "stdout", task_id: `noise${i}` }, { token: t.writer, dataset: "tasks1" });
+    for (let i = 0; i < 30; i++)
+      await postLog({ data: "noise", name: "stdout", task_id: `noise${i}` }, { token: t.writer, dataset: "tasks1" });
     for (const q of ["", "?group=true", "?order=asc&num=2"]) {
       const res = await call(url(q));
       expect(res.status).toBe(200);
@@ -259,7 +319,10 @@ describe("GET /datasets/{d}/tasks/{t}/logs", () => {
 describe("DELETE /datasets/{d}/tasks/{t}/logs", () => {
   it("deletes the task's logs only and answers {}", async () => {
     await grantDataset("tdel");
-    const mine = [await postLog({ data: "a", task_id: "x" }, { token: t.writer, dataset: "tdel" }), await postLog({ data: "b", task_id: "x" }, { token: t.writer, dataset: "tdel" })];
+    const mine = [
+      await postLog({ data: "a", task_id: "x" }, { token: t.writer, dataset: "tdel" }),
+      await postLog({ data: "b", task_id: "x" }, { token: t.writer, dataset: "tdel" }),
+    ];
     const other = await postLog({ data: "c", task_id: "y" }, { token: t.writer, dataset: "tdel" });
     expect((await callJson("/datasets/tdel/tasks/x/logs", { method: "DELETE", token: t.reader })).status).toBe(403);
     expect(await callJson("/datasets/tdel/tasks/x/logs", { method: "DELETE", token: t.writer })).toMatchObject({ status: 200, body: {} });
@@ -278,7 +341,11 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
     const values = Array.from({ length: 230 }, (_, i) => i);
     const ids: string[] = [];
     for (let i = 0; i < values.length; i += 10) {
-      ids.push(...(await Promise.all(values.slice(i, i + 10).map((v) => postLog({ data: `l${v}`, task_id: `t${v % 7}` }, { token: t.writer, dataset: "bulk" })))));
+      ids.push(
+        ...(await Promise.all(
+          values.slice(i, i + 10).map((v) => postLog({ data: `l${v}`, task_id: `t${v % 7}` }, { token: t.writer, dataset: "bulk" })),
+        )),
+      );
     }
     const keep = await postLog({ data: "keep" }, { token: t.writer, dataset: "tdel2" }).catch(() => null);
     expect(keep).toBeNull(); // tdel2 has no record: the writer may not post there
@@ -301,7 +368,10 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
     expect(await readLines(res)).toEqual([{ status: "complete", percent_complete: 100 }]);
     const refused = await callJson("/datasets/emptyds/logs", { method: "DELETE", token: t.reader });
     expect(refused).toMatchObject({ status: 403, body: { code: 403, error: "authorization failed" } });
-    expect((await callJson("/datasets/unknownds/logs", { method: "DELETE", token: t.writer })).body).toEqual({ code: 403, error: "attr not found" });
+    expect((await callJson("/datasets/unknownds/logs", { method: "DELETE", token: t.writer })).body).toEqual({
+      code: 403,
+      error: "attr not found",
+    });
   });
 
   it("answers a caller that does not ask for NDJSON with one JSON object, after deleting everything", async () => {
@@ -330,7 +400,9 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
 describe("query plans: every filter is an index range", () => {
   const plan = async (q: { toSQL(): { sql: string; params: unknown[] } }) => {
     const { sql, params } = q.toSQL();
-    const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+    const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>();
     return rows.results.map((r) => r.detail).join(" | ");
   };
   const db = () => database(env);
@@ -338,12 +410,16 @@ describe("query plans: every filter is an index range", () => {
 
   it("uses the (…, timestamp) indexes for task, dataset, name, time and group queries", async () => {
     expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, null))).toMatch(/USING INDEX logs_dataset_task_time/);
-    expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, "2026-01-01T00:00:00.000000"))).toMatch(/USING INDEX logs_dataset_task_time/);
+    expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, "2026-01-01T00:00:00.000000"))).toMatch(
+      /USING INDEX logs_dataset_task_time/,
+    );
     expect(await plan(listQuery(db(), { ...base, datasetId: "d" }, null))).toMatch(/USING INDEX logs_dataset_time/);
     expect(await plan(listQuery(db(), { ...base, name: "stdout", from: "2026" }, null))).toMatch(/USING INDEX logs_name_time/);
     expect(await plan(listQuery(db(), { ...base, taskId: "t" }, null))).toMatch(/USING INDEX logs_task_time/);
     expect(await plan(listQuery(db(), { ...base, from: "2026", to: "2027" }, null))).toMatch(/USING INDEX logs_timestamp/);
-    expect(await plan(latestPerNameQuery(db(), "d", "t", { order: "desc", num: 0, withData: false }))).toMatch(/USING INDEX logs_dataset_task_time/);
+    expect(await plan(latestPerNameQuery(db(), "d", "t", { order: "desc", num: 0, withData: false }))).toMatch(
+      /USING INDEX logs_dataset_task_time/,
+    );
     for (const p of [
       await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, null)),
       await plan(listQuery(db(), { ...base, name: "n" }, null)),
@@ -354,7 +430,9 @@ describe("query plans: every filter is an index range", () => {
   });
 
   it("finds the newest timestamp for an insert with one index probe", async () => {
-    const rows = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT ts_us FROM logs ORDER BY timestamp DESC LIMIT 1").all<{ detail: string }>();
+    const rows = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT ts_us FROM logs ORDER BY timestamp DESC LIMIT 1").all<{
+      detail: string;
+    }>();
     expect(rows.results.map((r) => r.detail).join(" | ")).toMatch(/SCAN logs USING INDEX logs_timestamp/);
   });
 });

@@ -51,7 +51,9 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     // The Link header carries the JSON page's own next/prev links (keyset cursors included), made absolute.
     const page2 = await callJson(`${api}/sessions/${h}/metrics?page=2`);
     expect(page2.body.next_url).toMatch(/page=3/);
-    expect(res.headers.get("link")).toBe(`<http://opshub.test${page2.body.next_url}>; rel="next", <http://opshub.test${page2.body.prev_url}>; rel="prev"`);
+    expect(res.headers.get("link")).toBe(
+      `<http://opshub.test${page2.body.next_url}>; rel="next", <http://opshub.test${page2.body.prev_url}>; rel="prev"`,
+    );
     expect(res.headers.get("server-timing")).toMatch(/rows_read=/);
     // Streamed: the body arrives in several chunks (a header line, then rows a hundred at a time).
     const reader = res.body!.getReader();
@@ -62,8 +64,20 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     expect(chunks).toBeGreaterThan(2);
     const rows = parseCsv(text);
     expect(rows[0]).toEqual([
-      "session_h", "context_h", "item_start_time", "item_path", "item", "item_variant", "item_fs_loc", "kind", "component",
-      "total_time", "user_time", "kernel_time", "cpu_usage", "mem_usage",
+      "session_h",
+      "context_h",
+      "item_start_time",
+      "item_path",
+      "item",
+      "item_variant",
+      "item_fs_loc",
+      "kind",
+      "component",
+      "total_time",
+      "user_time",
+      "kernel_time",
+      "cpu_usage",
+      "mem_usage",
     ]);
     const json = await callJson(`${api}/sessions/${h}/metrics?page=2`);
     expect(json.body.metrics).toHaveLength(500);
@@ -79,7 +93,14 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
 
   it("quotes fields with commas, quotes and line breaks, and keeps negative numbers", async () => {
     const h = "c5c5c5c5000000000000000000000002";
-    const odd = pluginMetric({ session_h: h, item: "test_q", item_variant: 'test_q[a, "b"]', item_fs_loc: "tests/x\ny.py", mem_usage: -0.125, component: "csv-odd" });
+    const odd = pluginMetric({
+      session_h: h,
+      item: "test_q",
+      item_variant: 'test_q[a, "b"]',
+      item_fs_loc: "tests/x\ny.py",
+      mem_usage: -0.125,
+      component: "csv-odd",
+    });
     await post(odd);
     const text = await (await call(`${api}/components/csv-odd/metrics`, { headers: CSV })).text();
     expect(text).toContain('"test_q[a, ""b""]"');

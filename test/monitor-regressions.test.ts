@@ -24,7 +24,13 @@ async function machine(over: Record<string, unknown> = {}) {
 }
 
 /** One pytest run: a session with its description and one metric per test. */
-async function session(h: string, description: Record<string, string>, tests: Record<string, Values>, context: string, scm_ref: string | null = "cafe") {
+async function session(
+  h: string,
+  description: Record<string, string>,
+  tests: Record<string, Values>,
+  context: string,
+  scm_ref: string | null = "cafe",
+) {
   await post("/sessions/", { session_h: h, run_date: "2026-11-23T10:00:00", scm_ref, description });
   const metrics = Object.entries(tests).map(([name, v], i) =>
     pluginMetric({ session_h: h, context_h: context, item: name, item_variant: name, item_start_time: `t${i}`, ...BASE, ...v }),
@@ -131,7 +137,17 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
     expect(grow.resources.total_time.verdict).toBe("unchanged");
     expect(grow.leak).toBe(false); // one jump is a regression, not a leak
     const fresh = r.body.tests.find((t: any) => t.item === "test_new");
-    expect(fresh.resources.total_time).toEqual({ value: 1, median: null, mad: null, change: null, relative_change: null, lower: null, upper: null, history: 0, verdict: "insufficient_history" });
+    expect(fresh.resources.total_time).toEqual({
+      value: 1,
+      median: null,
+      mad: null,
+      change: null,
+      relative_change: null,
+      lower: null,
+      upper: null,
+      history: 0,
+      verdict: "insufficient_history",
+    });
 
     // The CI gate of the README reads exactly this.
     expect(r.body.summary.regressions === 0).toBe(false);
@@ -164,7 +180,8 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
     const a = await machine();
     const sameClass = await machine(); // another runner of the same class: comparable
     const bigger = await machine({ cpu_count: 64, ram_total: 257_000 });
-    for (let i = 0; i < 4; i++) await session(`rg-ctx-${i}`, { pipeline_branch: "rg-ctx" }, { test_x: { total_time: 1 } }, i % 2 ? a : sameClass);
+    for (let i = 0; i < 4; i++)
+      await session(`rg-ctx-${i}`, { pipeline_branch: "rg-ctx" }, { test_x: { total_time: 1 } }, i % 2 ? a : sameClass);
     // On a big machine, and on another branch, the same test is much faster: neither is baseline.
     await session("rg-ctx-big", { pipeline_branch: "rg-ctx" }, { test_x: { total_time: 0.1 } }, bigger);
     await session("rg-other", { pipeline_branch: "rg-other" }, { test_x: { total_time: 0.1 } }, a);
@@ -203,7 +220,7 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
     const ctx = await machine();
     const tests = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`test_${i}`, {}]));
     for (let i = 0; i < 5; i++) await session(`rg-cost-${i}`, { pipeline_branch: "rg-cost" }, tests, ctx);
-    const before = costOf((await get("/sessions/rg-cost-4/regressions?window=3")).res)
+    const before = costOf((await get("/sessions/rg-cost-4/regressions?window=3")).res);
     expect(before.queries).toBe(3);
     // The 3 earlier sessions' and this session's 80 metrics, each with its context's row, and a few session and flag index rows.
     expect(before.read).toBeGreaterThanOrEqual(2 * 80);

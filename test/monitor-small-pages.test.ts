@@ -80,7 +80,13 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     const comps = await get("/components/comp");
     expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, next_url: `${api}/components/comp?page=2` });
     const builds = await get("/pipelines/nightly/builds?page=2");
-    expect(builds.body).toEqual({ pipeline: "nightly", builds: ["3"], total_page: 2, prev_url: `${api}/pipelines/nightly/builds?page=1`, next_url: null });
+    expect(builds.body).toEqual({
+      pipeline: "nightly",
+      builds: ["3"],
+      total_page: 2,
+      prev_url: `${api}/pipelines/nightly/builds?page=1`,
+      next_url: null,
+    });
   });
 
   it("does not page resources", async () => {
@@ -96,14 +102,23 @@ describe("following links reads one page at any depth", () => {
     // 8 sessions, 30 metrics each, posted interleaved; the filter matches every other session.
     for (let i = 0; i < 8; i++) await post("/sessions", { ...pluginSession(`5c3a1k${i}`), scm_ref: i % 2 ? `other${i}` : `walkref${i}` });
     const perSession = Array.from({ length: 8 }, (_, i) => metricsOf(`5c3a1k${i}`, 30));
-    for (let k = 0; k < 30; k++) expect((await post("/metrics", perSession.map((ms) => ms[k]))).status).toBe(201);
+    for (let k = 0; k < 30; k++)
+      expect(
+        (
+          await post(
+            "/metrics",
+            perSession.map((ms) => ms[k]),
+          )
+        ).status,
+      ).toBe(201);
     const expected = Array.from({ length: 30 }, (_, k) => [0, 2, 4, 6].map((i) => `5c3a1k${i}/${perSession[i][k].item_start_time}`)).flat();
 
     const seen: string[] = [];
     const reads: number[] = [];
     let next: string | undefined = "/filters/scm/walkref/metrics";
     while (next) {
-      const r: { body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string }; res: Response } = await get(next);
+      const r: { body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string }; res: Response } =
+        await get(next);
       seen.push(...r.body.metrics.map((m) => `${m.session_h}/${m.item_start_time}`));
       reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
       next = r.body.next_url?.slice(api.length);
@@ -140,7 +155,12 @@ describe("following links of a flag filter", () => {
     const forwards = await walk("/sessions/?with_flags=walk&restrict_flags=even", "next_url");
     expect(forwards.seen).toEqual(mine);
     const backwards = await walk("/sessions/?with_flags=walk&restrict_flags=even&page=-1", "prev_url");
-    expect(backwards.seen).toEqual([...mine].reverse().reduce<string[][]>((pages, h, i) => (i % 3 ? pages[pages.length - 1].unshift(h) : pages.push([h]), pages), []).flat());
+    expect(backwards.seen).toEqual(
+      [...mine]
+        .reverse()
+        .reduce<string[][]>((pages, h, i) => (i % 3 ? pages[pages.length - 1].unshift(h) : pages.push([h]), pages), [])
+        .flat(),
+    );
     // 30 matches: every step after the first reads the same few rows, wherever it is.
     for (const { reads } of [forwards, backwards]) {
       expect(Math.max(...reads.slice(1))).toBe(reads[1]);

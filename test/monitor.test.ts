@@ -148,7 +148,10 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 
   it("accepts JSON scalars as description values and shows them as the reference's string tags", async () => {
     const h = hex(0x5ca1);
-    const r = await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } });
+    const r = await post("/sessions", {
+      ...pluginSession(h),
+      description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null },
+    });
     expect(r.status).toBe(201);
     expect(r.body.tags).toEqual([
       { name: "pipeline_branch", key: "pipeline_branch", value: "scalars" },
@@ -157,11 +160,27 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
       { name: "ratio", key: "ratio", value: "0.5" },
       { name: "none", key: "none", value: null },
     ]);
-    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null } })).status).toBe(200);
+    expect(
+      (
+        await post("/sessions", {
+          ...pluginSession(h),
+          description: { pipeline_branch: "scalars", pipeline_build_no: 1, fast: true, ratio: 0.5, none: null },
+        })
+      ).status,
+    ).toBe(200);
     // The number 1 and the string "1" are different descriptions: nothing stored is overwritten.
-    expect((await post("/sessions", { ...pluginSession(h), description: { pipeline_branch: "scalars", pipeline_build_no: "1", fast: true, ratio: 0.5, none: null } })).status).toBe(409);
+    expect(
+      (
+        await post("/sessions", {
+          ...pluginSession(h),
+          description: { pipeline_branch: "scalars", pipeline_build_no: "1", fast: true, ratio: 0.5, none: null },
+        })
+      ).status,
+    ).toBe(409);
     expect((await get("/pipelines/scalars/builds")).body.builds).toEqual(["1"]);
-    expect((await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map((s: { session_h: string }) => s.session_h)).toContain(h);
+    expect(
+      (await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map((s: { session_h: string }) => s.session_h),
+    ).toContain(h);
   });
 
   it("caps description entries at 64 with a 400 naming the field, storing nothing", async () => {
@@ -178,7 +197,12 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 
   it("caps with_flags and restrict_flags at 32 names with a 400 (D1 binds at most 100 parameters)", async () => {
     const names = (n: number) => Array.from({ length: n }, (_, i) => `flag${i}`).join(",");
-    for (const query of [`with_flags=${names(33)}`, `with_flags=a&restrict_flags=${names(33)}`, `with_tags=${names(60)}`, `with_flags=${names(60)}&method=match_all`]) {
+    for (const query of [
+      `with_flags=${names(33)}`,
+      `with_flags=a&restrict_flags=${names(33)}`,
+      `with_tags=${names(60)}`,
+      `with_flags=${names(60)}&method=match_all`,
+    ]) {
       const r = await get(`/sessions/?${query}`);
       expect(r.status, query).toBe(400);
       expect(r.body.message, query).toMatch(/at most 32/);
@@ -188,12 +212,19 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
     for (const method of ["match_any", "match_all"]) {
       const ok = await get(`/sessions/?with_flags=${names(32)}&restrict_flags=${names(32)}&method=${method}`);
       expect(ok.status, method).toBe(200);
-      expect(ok.body.sessions.map((s: { session_h: string }) => s.session_h), method).toEqual([h]);
+      expect(
+        ok.body.sessions.map((s: { session_h: string }) => s.session_h),
+        method,
+      ).toEqual([h]);
     }
   });
 
   it("answers malformed JSON with a 400 in the dialect", async () => {
-    const r = await callJson(`${api}/sessions/`, { method: "POST", body: '{"session_h": ', headers: { "content-type": "application/json" } });
+    const r = await callJson(`${api}/sessions/`, {
+      method: "POST",
+      body: '{"session_h": ',
+      headers: { "content-type": "application/json" },
+    });
     expect(r.status).toBe(400);
     expect(r.body).toEqual({ message: expect.stringMatching(/Malformed JSON/) });
   });
@@ -244,10 +275,13 @@ describe("counts, lookups and filters", () => {
   it("counts a key's metrics exactly from its index, also under racing retries", async () => {
     const sh = "c0de0000000000000000000000000c01";
     const batch = metricsOf(sh, 60, { component: "countme" });
-    const statuses = (await Promise.all([post("/metrics", batch), post("/metrics", batch), post("/metrics", batch.slice(0, 30))])).map((r) => r.status);
+    const statuses = (await Promise.all([post("/metrics", batch), post("/metrics", batch), post("/metrics", batch.slice(0, 30))])).map(
+      (r) => r.status,
+    );
     expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((s) => s === 201 || s === 200)).toBe(true);
-    const truth = async (where: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE ${where}`).first<{ n: number }>())!.n;
+    const truth = async (where: string) =>
+      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE ${where}`).first<{ n: number }>())!.n;
     const checks: Array<[string, string]> = [
       [`/sessions/${sh}/metrics/count`, `session_h = '${sh}'`],
       [`/items/test_3/metrics/count`, `item = 'test_3'`],
@@ -268,7 +302,10 @@ describe("counts, lookups and filters", () => {
     await post("/sessions", pluginSession("abXYliteral"));
     const hit = await get("/sessions/ab%25_");
     expect(hit.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["ab%_literal"]);
-    await post("/metrics", [pluginMetric({ session_h: hex(0x11e), item: "test_50%_off" }), pluginMetric({ session_h: hex(0x11e), item: "test_50x_off", item_start_time: "t2" })]);
+    await post("/metrics", [
+      pluginMetric({ session_h: hex(0x11e), item: "test_50%_off" }),
+      pluginMetric({ session_h: hex(0x11e), item: "test_50x_off", item_start_time: "t2" }),
+    ]);
     const like = await get("/items/like/50%25_/metrics");
     expect(like.body.metrics.map((m: { item: string }) => m.item)).toEqual(["test_50%_off"]);
     expect((await get("/items/like/50%25_/metrics/count")).body).toEqual({ count: 1 });
@@ -299,7 +336,14 @@ describe("counts, lookups and filters", () => {
     await post("/metrics", [
       pluginMetric({ session_h: sh, item: "test_a", item_variant: "test_a[x]", kind: "function", component: "auth" }),
       pluginMetric({ session_h: sh, item: "test_b", item_variant: "test_b[y]", kind: "module", component: "auth", item_start_time: "t2" }),
-      pluginMetric({ session_h: sh, item: "test_a", item_variant: "test_a[z]", kind: "function", component: "billing", item_start_time: "t3" }),
+      pluginMetric({
+        session_h: sh,
+        item: "test_a",
+        item_variant: "test_a[z]",
+        kind: "function",
+        component: "billing",
+        item_start_time: "t3",
+      }),
     ]);
     const items = (r: { body: { metrics: Array<{ item_variant: string }> } }) => r.body.metrics.map((m) => m.item_variant);
     expect(items(await get("/items/test_a/metrics"))).toEqual(expect.arrayContaining(["test_a[x]", "test_a[z]"]));
@@ -337,7 +381,13 @@ describe("counts, lookups and filters", () => {
       prev_url: null,
       next_url: null,
     });
-    expect((await get("/components/pipecomp/pipelines")).body).toEqual({ component: "pipecomp", pipelines: ["release"], total_page: 1, prev_url: null, next_url: null });
+    expect((await get("/components/pipecomp/pipelines")).body).toEqual({
+      component: "pipecomp",
+      pipelines: ["release"],
+      total_page: 1,
+      prev_url: null,
+      next_url: null,
+    });
     expect((await get("/components/pipecomp/pipelines/release/builds")).body).toEqual({
       component: "pipecomp",
       pipeline: "release",
@@ -356,7 +406,13 @@ describe("counts, lookups and filters", () => {
       next_url: null,
     });
     // Empty envelopes answer 200 with an empty list, as the reference does (its envelope is never empty).
-    expect((await get("/pipelines/nowhere/builds")).body).toEqual({ pipeline: "nowhere", builds: [], total_page: 0, prev_url: null, next_url: null });
+    expect((await get("/pipelines/nowhere/builds")).body).toEqual({
+      pipeline: "nowhere",
+      builds: [],
+      total_page: 0,
+      prev_url: null,
+      next_url: null,
+    });
   });
 
   it("returns the head and tail of each resource, in every scope", async () => {
@@ -422,19 +478,39 @@ describe("every non-like filter is served by an index", () => {
   const plan = async (sql: string) =>
     (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).all<{ detail: string }>()).results.map((r) => r.detail).join(" | ");
   const cases: Array<[string, string, RegExp]> = [
-    ["session metrics", "SELECT * FROM monitor_metrics WHERE session_h = 'x' ORDER BY seq LIMIT 500", /USING INDEX monitor_metrics_session/],
+    [
+      "session metrics",
+      "SELECT * FROM monitor_metrics WHERE session_h = 'x' ORDER BY seq LIMIT 500",
+      /USING INDEX monitor_metrics_session/,
+    ],
     ["context metrics", "SELECT * FROM monitor_metrics WHERE context_h = 'x' ORDER BY seq", /USING INDEX monitor_metrics_context/],
     ["item", "SELECT count(*) FROM monitor_metrics WHERE item = 'x'", /USING (COVERING )?INDEX monitor_metrics_item/],
     ["variant", "SELECT * FROM monitor_metrics WHERE item_variant = 'x' ORDER BY seq", /USING INDEX monitor_metrics_variant/],
     ["kind", "SELECT * FROM monitor_metrics WHERE kind = 'x' ORDER BY seq", /USING INDEX monitor_metrics_kind/],
     ["component", "SELECT * FROM monitor_metrics WHERE component = 'x' ORDER BY seq LIMIT 500", /USING INDEX monitor_metrics_component \(/],
-    ["count of a key's metrics", "SELECT count(*) FROM monitor_metrics WHERE session_h = 'x'", /USING COVERING INDEX monitor_metrics_session/],
-    ["keyset step", "SELECT * FROM monitor_metrics WHERE kind = 'x' AND seq > 1000 ORDER BY seq LIMIT 501", /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\?\)/],
+    [
+      "count of a key's metrics",
+      "SELECT count(*) FROM monitor_metrics WHERE session_h = 'x'",
+      /USING COVERING INDEX monitor_metrics_session/,
+    ],
+    [
+      "keyset step",
+      "SELECT * FROM monitor_metrics WHERE kind = 'x' AND seq > 1000 ORDER BY seq LIMIT 501",
+      /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\?\)/,
+    ],
     ["component item", "SELECT * FROM monitor_metrics WHERE component = 'x' AND item = 'y'", /USING INDEX monitor_metrics_component_item/],
     ["session prefix", "SELECT * FROM monitor_sessions WHERE session_h >= 'ab' AND session_h < 'ac'", /USING INDEX monitor_sessions_h/],
     ["scm prefix", "SELECT * FROM monitor_sessions WHERE scm_ref >= 'ab' AND scm_ref < 'ac'", /USING INDEX monitor_sessions_scm/],
-    ["builds", "SELECT * FROM monitor_sessions WHERE pipeline_branch = 'a' AND pipeline_build_no = 'b'", /USING INDEX monitor_sessions_pipeline/],
-    ["flags", "SELECT session_seq FROM monitor_session_flags WHERE name = 'a' AND value = 'b'", /USING COVERING INDEX monitor_session_flags_pk/],
+    [
+      "builds",
+      "SELECT * FROM monitor_sessions WHERE pipeline_branch = 'a' AND pipeline_build_no = 'b'",
+      /USING INDEX monitor_sessions_pipeline/,
+    ],
+    [
+      "flags",
+      "SELECT session_seq FROM monitor_session_flags WHERE name = 'a' AND value = 'b'",
+      /USING COVERING INDEX monitor_session_flags_pk/,
+    ],
     ["whole-collection page", "SELECT * FROM monitor_metrics WHERE seq > 1000 AND seq <= 1500 ORDER BY seq", /USING INTEGER PRIMARY KEY/],
     ["memory head", "SELECT * FROM monitor_metrics ORDER BY mem_usage DESC, seq DESC LIMIT 10", /monitor_metrics_mem_usage/],
     [

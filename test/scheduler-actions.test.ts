@@ -20,7 +20,8 @@ async function sessionWithJobs(count: number, body: Record<string, unknown> = {}
   return { p, s, jobs };
 }
 
-const sessionObject = (projectId: string, sessionId: string) => env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
+const sessionObject = (projectId: string, sessionId: string) =>
+  env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
 
 const start = (p: string, s: string, job_id: string, current_tag: unknown) => act(p, s, { start: { job_id, current_tag } });
 const end = (p: string, s: string, job_id: string, result: string) => act(p, s, { end: { job_id, current_tag: 0, result } });
@@ -108,7 +109,7 @@ describe("start", () => {
     await ageRun(p, s);
     const again = await Promise.all(jobs.map((j) => start(p, s, j, 1)));
     expect(new Set(again.map((a) => JSON.stringify(a.body)))).toEqual(new Set([JSON.stringify({ result: "success", session_tag: 2 })]));
-    expect((await getSession(p, s))).toMatchObject({ session_tag: 2, version: 152 });
+    expect(await getSession(p, s)).toMatchObject({ session_tag: 2, version: 152 });
 
     // And agents already on the new tag, inside its hold-off, are all held off.
     const held = await Promise.all(jobs.map((j) => start(p, s, j, 2)));
@@ -122,7 +123,9 @@ describe("start", () => {
     await end(p, s, jobs[0], "success");
     const held = await runInDurableObject(sessionObject(p, s), (_, state) => state.storage.kv.get("doc"));
     expect(held).toMatchObject({ session_id: s, project_id: p });
-    const row = await env.DB.prepare("SELECT doc FROM scheduler_sessions WHERE project_id = ? AND session_id = ?").bind(p, s).first<{ doc: string }>();
+    const row = await env.DB.prepare("SELECT doc FROM scheduler_sessions WHERE project_id = ? AND session_id = ?")
+      .bind(p, s)
+      .first<{ doc: string }>();
     expect(JSON.parse(row!.doc)).toEqual(held);
     expect(await getSession(p, s)).toEqual(held);
   });
@@ -180,7 +183,10 @@ describe("action bodies", () => {
     expect(unknown.status).toBe(405);
     expect(unknown.body).toEqual({ title: "Bad Method", description: "Bad Action Method" });
     // The action is the first key.
-    expect((await act(p, s, { start: { job_id: jobs[0], current_tag: 0 }, end: {} }, "actions")).body).toEqual({ result: "success", session_tag: 1 });
+    expect((await act(p, s, { start: { job_id: jobs[0], current_tag: 0 }, end: {} }, "actions")).body).toEqual({
+      result: "success",
+      session_tag: 1,
+    });
     expect((await act(p, s, { end: { job_id: jobs[0] } })).status).toBe(400);
     expect((await act(p, s, { start: "now" })).status).toBe(400);
   });

@@ -8,10 +8,14 @@ import { act, addJob, createJob, createSession, getJob, getSession, schedule } f
 
 let n = 0;
 const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${n++}`;
-const sessionObject = (projectId: string, sessionId: string) => env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
-const keptCopy = (projectId: string, sessionId: string) => runInDurableObject(sessionObject(projectId, sessionId), (_, state) => state.storage.kv.get("doc") ?? null);
+const sessionObject = (projectId: string, sessionId: string) =>
+  env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
+const keptCopy = (projectId: string, sessionId: string) =>
+  runInDurableObject(sessionObject(projectId, sessionId), (_, state) => state.storage.kv.get("doc") ?? null);
 const row = (projectId: string, sessionId: string) =>
-  env.DB.prepare("SELECT doc FROM scheduler_sessions WHERE project_id = ? AND session_id = ?").bind(projectId, sessionId).first<{ doc: string }>();
+  env.DB.prepare("SELECT doc FROM scheduler_sessions WHERE project_id = ? AND session_id = ?")
+    .bind(projectId, sessionId)
+    .first<{ doc: string }>();
 
 describe("a session or job belongs to its project", () => {
   it("answers 404 with nothing changed to `PATCH /v2/pa/sessions/q%2F<S>` and every other route, for S of project pa/q", async () => {
@@ -22,7 +26,12 @@ describe("a session or job belongs to its project", () => {
     const s = await createSession(v, { description: "victim's" });
     const j = await createJob(v, { job_id: "victim-job" });
     await addJob(v, s, j);
-    const snapshot = async () => [await getSession(v, s), await getJob(v, j), await callJson(`/v2/${v}/sessions/`), await callJson(`/v2/${v}/jobs/`)];
+    const snapshot = async () => [
+      await getSession(v, s),
+      await getJob(v, j),
+      await callJson(`/v2/${v}/sessions/`),
+      await callJson(`/v2/${v}/jobs/`),
+    ];
     const before = await snapshot();
 
     const attacks: Array<[string, string, unknown?]> = [
@@ -45,7 +54,11 @@ describe("a session or job belongs to its project", () => {
     }
     // Naming the session's real project is refused outright; a replace with such an id is a bad id.
     for (const method of ["GET", "PATCH", "DELETE"]) {
-      const res = await callJson(`/v2/${v}/sessions/${s}`, { method, json: method === "PATCH" ? { description: "pwned" } : undefined, token });
+      const res = await callJson(`/v2/${v}/sessions/${s}`, {
+        method,
+        json: method === "PATCH" ? { description: "pwned" } : undefined,
+        token,
+      });
       expect(res.status).toBe(403);
     }
     const replace = await callJson(`/v2/${pa}/sessions/q%2F${s}`, { method: "POST", json: { schedule }, token });
@@ -141,7 +154,9 @@ describe("a job in another session moves", () => {
     const sessions = [await createSession(p), await createSession(p), await createSession(p), await createSession(p)];
     const j = await createJob(p);
     await addJob(p, sessions[0], j);
-    const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => call(`/v2/${p}/sessions/${sessions[i % 4]}/jobs/${j}`, { method: "PUT" })));
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => call(`/v2/${p}/sessions/${sessions[i % 4]}/jobs/${j}`, { method: "PUT" })),
+    );
     // Every move succeeds, or (when the job kept moving under it) is refused whole with a 409.
     for (const a of answers) expect([204, 409]).toContain(a.status);
     expect(answers.some((a) => a.status === 204)).toBe(true);
@@ -186,7 +201,9 @@ describe("a job stored before the depth limit", () => {
   const deepActions = `[${"[".repeat(1200)}${"]".repeat(1200)}]`;
   async function storeDeepJob(p: string, jobId: string, sessionId = "") {
     const doc = `{"job_id":"${jobId}","client_id":"old-host","description":"deep backup","job_actions":${deepActions},"job_schedule":{"status":"scheduled"},"session_id":"${sessionId}","session_tag":0,"user_id":"admin","project_id":"${p}","version":4}`;
-    await env.DB.prepare("INSERT INTO scheduler_jobs (project_id, job_id, client_id, session_id, doc) VALUES (?, ?, 'old-host', ?, ?)").bind(p, jobId, sessionId, doc).run();
+    await env.DB.prepare("INSERT INTO scheduler_jobs (project_id, job_id, client_id, session_id, doc) VALUES (?, ?, 'old-host', ?, ?)")
+      .bind(p, jobId, sessionId, doc)
+      .run();
   }
 
   it("is skipped by searches, refused with a 409 naming the limit where it must change in place, and repaired by a replace", async () => {
@@ -222,7 +239,10 @@ describe("a job stored before the depth limit", () => {
     expect(patch.status).toBe(400);
     expect(patch.body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
 
-    const replaced = await callJson(`/v2/${p}/jobs/deep`, { method: "POST", json: { client_id: "new-host", job_actions: [], job_schedule: {} } });
+    const replaced = await callJson(`/v2/${p}/jobs/deep`, {
+      method: "POST",
+      json: { client_id: "new-host", job_actions: [], job_schedule: {} },
+    });
     expect(replaced.status).toBe(201);
     expect(replaced.body.version).toBe(1);
     expect((await callJson(`/v2/${p}/jobs/deep/event`, { method: "POST", json: { start: null } })).status).toBe(202);
@@ -240,7 +260,9 @@ describe("a job stored before the depth limit", () => {
     const s = await createSession(p);
     await storeDeepJob(p, "stuck", s);
     expect((await call(`/v2/${p}/sessions/${s}`, { method: "DELETE" })).status).toBe(204);
-    const column = await env.DB.prepare("SELECT session_id FROM scheduler_jobs WHERE project_id = ? AND job_id = 'stuck'").bind(p).first<{ session_id: string }>();
+    const column = await env.DB.prepare("SELECT session_id FROM scheduler_jobs WHERE project_id = ? AND job_id = 'stuck'")
+      .bind(p)
+      .first<{ session_id: string }>();
     expect(column!.session_id).toBe("");
   });
 

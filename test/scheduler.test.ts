@@ -29,7 +29,12 @@ describe("access", () => {
 
   it("documents its routes in /openapi.json", async () => {
     const { body } = await callJson("/openapi.json", { token: null });
-    for (const path of ["/v2/{project_id}/sessions", "/v2/{project_id}/sessions/{session_id}/action", "/v2/{project_id}/jobs/{job_id}/event", "/v3/auth/tokens"]) {
+    for (const path of [
+      "/v2/{project_id}/sessions",
+      "/v2/{project_id}/sessions/{session_id}/action",
+      "/v2/{project_id}/jobs/{job_id}/event",
+      "/v3/auth/tokens",
+    ]) {
       expect(Object.keys(body.paths)).toContain(path);
     }
   });
@@ -118,13 +123,18 @@ describe("sessions", () => {
     expect((await callJson(`/v2/${p}/sessions/bad.id`)).status).toBe(404);
     expect((await callJson(`/v2/${p}/jobs/bad.id`)).status).toBe(404);
     expect((await callJson(`/v2/${p}/sessions/bad.id`, { method: "POST", json: { schedule } })).status).toBe(400);
-    expect((await callJson(`/v2/${p}/jobs/bad.id`, { method: "POST", json: { client_id: "h", job_actions: [], job_schedule: {} } })).status).toBe(400);
+    expect(
+      (await callJson(`/v2/${p}/jobs/bad.id`, { method: "POST", json: { client_id: "h", job_actions: [], job_schedule: {} } })).status,
+    ).toBe(400);
   });
 
   it("merges a patch and counts versions", async () => {
     const p = project();
     const id = await createSession(p, { description: "a" });
-    const res = await callJson(`/v2/${p}/sessions/${id}`, { method: "PATCH", json: { description: "b", schedule: { schedule_hour: "3" } } });
+    const res = await callJson(`/v2/${p}/sessions/${id}`, {
+      method: "PATCH",
+      json: { description: "b", schedule: { schedule_hour: "3" } },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ session_id: id, version: 2 });
     const doc = await getSession(p, id);
@@ -141,7 +151,10 @@ describe("sessions", () => {
     expect(first.body).toEqual({ session_id: "my-session", version: 1 });
     const job = await createJob(p);
     await addJob(p, "my-session", job);
-    const again = await callJson(`/v2/${p}/sessions/my-session`, { method: "POST", json: { schedule: {}, description: "two", session_tag: 4 } });
+    const again = await callJson(`/v2/${p}/sessions/my-session`, {
+      method: "POST",
+      json: { schedule: {}, description: "two", session_tag: 4 },
+    });
     expect(again.status).toBe(201);
     expect(again.body).toEqual({ session_id: "my-session", version: 3 });
     const doc = await getSession(p, "my-session");
@@ -229,7 +242,13 @@ describe("session lists and search", () => {
 
   it("reads project lists through the project indexes", async () => {
     const plan = async (q: string, ...args: unknown[]) =>
-      JSON.stringify((await env.DB.prepare(`EXPLAIN QUERY PLAN ${q}`).bind(...args).all()).results);
+      JSON.stringify(
+        (
+          await env.DB.prepare(`EXPLAIN QUERY PLAN ${q}`)
+            .bind(...args)
+            .all()
+        ).results,
+      );
     const sessions = await plan("SELECT doc FROM scheduler_sessions WHERE project_id = ? ORDER BY seq LIMIT 10", "p");
     expect(sessions).toContain("scheduler_sessions_project");
     expect(sessions).not.toContain("TEMP B-TREE");
@@ -260,7 +279,10 @@ describe("jobs", () => {
     });
     expect(Math.abs(doc.job_schedule.time_created - Date.now() / 1000)).toBeLessThan(120);
     expect(await createJob(p, { job_id: "backup-1" })).toBe("backup-1");
-    const taken = await callJson(`/v2/${p}/jobs/`, { method: "POST", json: { job_id: "backup-1", client_id: "h", job_actions: [], job_schedule: {} } });
+    const taken = await callJson(`/v2/${p}/jobs/`, {
+      method: "POST",
+      json: { job_id: "backup-1", client_id: "h", job_actions: [], job_schedule: {} },
+    });
     expect(taken.status).toBe(409);
     expect(taken.body.title).toBe("Document already existing");
   });
@@ -287,12 +309,21 @@ describe("jobs", () => {
   it("patches, replaces and deletes jobs", async () => {
     const p = project();
     const id = await createJob(p, { description: "old" });
-    const patched = await callJson(`/v2/${p}/jobs/${id}`, { method: "PATCH", json: { description: "new", job_schedule: { status: "running", current_pid: 42 } } });
+    const patched = await callJson(`/v2/${p}/jobs/${id}`, {
+      method: "PATCH",
+      json: { description: "new", job_schedule: { status: "running", current_pid: 42 } },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toEqual({ job_id: id, version: 2 });
-    expect(await getJob(p, id)).toMatchObject({ description: "new", job_schedule: { status: "running", current_pid: 42, time_started: -1 } });
+    expect(await getJob(p, id)).toMatchObject({
+      description: "new",
+      job_schedule: { status: "running", current_pid: 42, time_started: -1 },
+    });
 
-    const replaced = await callJson(`/v2/${p}/jobs/${id}`, { method: "POST", json: { client_id: "host-b", job_actions: [], job_schedule: {} } });
+    const replaced = await callJson(`/v2/${p}/jobs/${id}`, {
+      method: "POST",
+      json: { client_id: "host-b", job_actions: [], job_schedule: {} },
+    });
     expect(replaced.status).toBe(201);
     expect(replaced.body).toEqual({ job_id: id, version: 3 });
     expect(await getJob(p, id)).toMatchObject({ client_id: "host-b", description: "", version: 3 });
@@ -345,7 +376,9 @@ describe("jobs in sessions", () => {
     const j = await createJob(p, { client_id: "node-1", job_schedule: { status: "scheduled" } });
     await addJob(p, s, j);
     expect(await getJob(p, j)).toMatchObject({ session_id: s, session_tag: 3, job_schedule: schedule, version: 2 });
-    expect((await getSession(p, s)).jobs).toEqual({ [j]: { client_id: "node-1", status: "scheduled", result: "", time_started: -1, time_ended: -1 } });
+    expect((await getSession(p, s)).jobs).toEqual({
+      [j]: { client_id: "node-1", status: "scheduled", result: "", time_started: -1, time_ended: -1 },
+    });
     // Adding it again is harmless.
     await addJob(p, s, j);
     expect(Object.keys((await getSession(p, s)).jobs)).toEqual([j]);
@@ -399,7 +432,11 @@ describe("Keystone v3 shim", () => {
     const res = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth({ project: { id: "beta" } }) });
     expect(res.status).toBe(201);
     expect(res.res.headers.get("X-Subject-Token")).toBe(token);
-    expect(res.body.token).toMatchObject({ user: { id: "operator", name: "operator" }, project: { id: "beta" }, roles: [{ name: "user" }] });
+    expect(res.body.token).toMatchObject({
+      user: { id: "operator", name: "operator" },
+      project: { id: "beta" },
+      roles: [{ name: "user" }],
+    });
     expect(Date.parse(res.body.token.expires_at)).toBeGreaterThan(Date.now());
     // Unscoped: the token's first project, for clients without OS_PROJECT_ID.
     const unscoped = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth() });

@@ -28,20 +28,34 @@ async function post(samples: unknown[], token?: string) {
   return r.body as any[];
 }
 
-const metadataRows = async () =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_sample_metadata").first<{ n: number }>())!.n;
+const metadataRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_sample_metadata").first<{ n: number }>())!.n;
 
 describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => {
   const body = (over: Record<string, unknown> = {}) => [
-    { counter_name: "cpu_util", counter_type: "gauge", counter_unit: "%", counter_volume: "12.5", resource_id: "vm-1", project_id: "cli-p", ...over },
+    {
+      counter_name: "cpu_util",
+      counter_type: "gauge",
+      counter_unit: "%",
+      counter_volume: "12.5",
+      resource_id: "vm-1",
+      project_id: "cli-p",
+      ...over,
+    },
   ];
 
   it("converts a numeric string volume, as WSME's float does", async () => {
     const { status, body: stored } = await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body() });
     expect(status).toBe(201);
     expect(stored[0].counter_volume).toBe(12.5);
-    for (const [raw, n] of [[" 7 ", 7], ["-1e3", -1000], [".5", 0.5]] as const) {
-      const r = await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ counter_volume: raw, resource_id: `vm-${raw}` }) });
+    for (const [raw, n] of [
+      [" 7 ", 7],
+      ["-1e3", -1000],
+      [".5", 0.5],
+    ] as const) {
+      const r = await callJson<any[]>("/v2/meters/cpu_util", {
+        method: "POST",
+        json: body({ counter_volume: raw, resource_id: `vm-${raw}` }),
+      });
       expect(r.body[0].counter_volume, raw).toBe(n);
     }
     const samples = await callJson<any>(`/v2/samples/${stored[0].message_id}`);
@@ -56,14 +70,19 @@ describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => 
     }
     const ok = await post([{ meter: "m", type: "gauge", volume: "3.25", resource_id: "r", project_id: "cli-p" }]);
     expect(ok[0].volume).toBe(3.25);
-    const bad = await callJson<any>("/v2/samples", { method: "POST", json: [{ meter: "m", type: "gauge", volume: "x", resource_id: "r", project_id: "cli-p" }] });
+    const bad = await callJson<any>("/v2/samples", {
+      method: "POST",
+      json: [{ meter: "m", type: "gauge", volume: "x", resource_id: "r", project_id: "cli-p" }],
+    });
     expect(bad.status).toBe(400);
   });
 
   it("stores `<project>:<source>` as Ceilometer does, `openstack` when unset", async () => {
     const [unset] = (await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-1" }) })).body;
     expect(unset.source).toBe("cli-p:openstack");
-    const [given] = (await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-2", source: "agent" }) })).body;
+    const [given] = (
+      await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-2", source: "agent" }) })
+    ).body;
     expect(given.source).toBe("cli-p:agent");
     // The token's own project fills an unset project first.
     const { token } = await mintToken({ user: "cli", role: "user", projects: ["own-p"] });
@@ -86,7 +105,14 @@ describe("sample-list -q with metadata, message_id, search_offset and repeated f
     ];
     const stored = await post(
       docs.map((metadata, i) => ({
-        meter: "cpu_util", type: "gauge", unit: "%", volume: i, resource_id: `vm-${i}`, project_id: i < 3 ? "md-a" : "md-b", timestamp: at(i * 10), metadata,
+        meter: "cpu_util",
+        type: "gauge",
+        unit: "%",
+        volume: i,
+        resource_id: `vm-${i}`,
+        project_id: i < 3 ? "md-a" : "md-b",
+        timestamp: at(i * 10),
+        metadata,
       })),
     );
     ids = stored.map((s) => s.id);
@@ -100,9 +126,19 @@ describe("sample-list -q with metadata, message_id, search_offset and repeated f
   it("matches metadata.<key> and resource_metadata.<key>, nested keys with dots, list items with [i]", async () => {
     expect(await volumes([{ field: "metadata.flavor.name", value: "m1.large" }])).toEqual([2, 0]);
     expect(await volumes([{ field: "resource_metadata.flavor.name", value: "m1.large" }])).toEqual([2, 0]);
-    expect(await volumes([{ field: "metadata.host", value: "compute-1" }, { field: "metadata.flavor.name", value: "m1.small" }])).toEqual([1]);
+    expect(
+      await volumes([
+        { field: "metadata.host", value: "compute-1" },
+        { field: "metadata.flavor.name", value: "m1.small" },
+      ]),
+    ).toEqual([1]);
     expect(await volumes([{ field: "metadata.tags[0]", value: "web" }])).toEqual([0]);
-    expect(await volumes([{ field: "metadata.flavor.name", value: "m1.large" }, { field: "resource_id", value: "vm-2" }])).toEqual([2]);
+    expect(
+      await volumes([
+        { field: "metadata.flavor.name", value: "m1.large" },
+        { field: "resource_id", value: "vm-2" },
+      ]),
+    ).toEqual([2]);
     expect(await volumes([{ field: "metadata.nope", value: "x" }])).toEqual([]);
   });
 
@@ -124,7 +160,9 @@ describe("sample-list -q with metadata, message_id, search_offset and repeated f
   it("applies to /v2/meters/{meter} and statistics; /v2/meters refuses it", async () => {
     const old = await callJson<any[]>(clientUrl("/v2/meters/cpu_util", [{ field: "metadata.host", value: "compute-2" }]));
     expect(old.body.map((s) => s.counter_volume)).toEqual([2]);
-    const stats = await callJson<any[]>(clientUrl("/v2/meters/cpu_util/statistics", [{ field: "metadata.flavor.name", value: "m1.large" }]));
+    const stats = await callJson<any[]>(
+      clientUrl("/v2/meters/cpu_util/statistics", [{ field: "metadata.flavor.name", value: "m1.large" }]),
+    );
     expect(stats.body).toHaveLength(1);
     expect(stats.body[0]).toMatchObject({ count: 2, sum: 2, min: 0, max: 2 });
     const meters = await callJson<any>(clientUrl("/v2/meters", [{ field: "metadata.host", value: "compute-2" }]));
@@ -185,8 +223,26 @@ describe("meter-list --unique True", () => {
     const unique = await callJson<any[]>(clientUrl("/v2/meters", q, ["unique=True"]));
     expect(unique.status).toBe(200);
     expect(unique.body).toEqual([
-      { name: "uq.cpu", type: "gauge", unit: "%", resource_id: null, project_id: null, user_id: null, source: null, meter_id: btoa("None+uq.cpu") },
-      { name: "uq.mem", type: "gauge", unit: "MB", resource_id: null, project_id: null, user_id: null, source: null, meter_id: btoa("None+uq.mem") },
+      {
+        name: "uq.cpu",
+        type: "gauge",
+        unit: "%",
+        resource_id: null,
+        project_id: null,
+        user_id: null,
+        source: null,
+        meter_id: btoa("None+uq.cpu"),
+      },
+      {
+        name: "uq.mem",
+        type: "gauge",
+        unit: "MB",
+        resource_id: null,
+        project_id: null,
+        user_id: null,
+        source: null,
+        meter_id: btoa("None+uq.mem"),
+      },
     ]);
     expect(unique.res.headers.get("Total")).toBe("2");
     expect((await callJson<any[]>(clientUrl("/v2/meters", q, ["unique=False"]))).body).toHaveLength(6);
@@ -199,7 +255,11 @@ describe("bounds on one request", () => {
     for (const path of ["/v2/samples", "/v2/meters", "/v2/meters/cpu_util", "/v2/meters/cpu_util/statistics"]) {
       const r = await callJson<any>(clientUrl(path, many));
       expect(r.status, path).toBe(400);
-      expect(r.body.error).toEqual({ code: 400, title: "Bad Request", message: expect.stringMatching(/^Too many conditions in query: 120/) });
+      expect(r.body.error).toEqual({
+        code: 400,
+        title: "Bad Request",
+        message: expect.stringMatching(/^Too many conditions in query: 120/),
+      });
     }
     const ok = await callJson<any>(clientUrl("/v2/samples", many.slice(0, MAX_CONDITIONS)));
     expect(ok.status).toBe(200);
@@ -225,7 +285,15 @@ describe("bounds on one request", () => {
   it(`refuses a sample whose metadata has more than ${MAX_METADATA_ENTRIES} entries, and writes none of the post`, async () => {
     const before = await metadataRows();
     const leaves = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
-    const fine = { meter: "cap", type: "gauge", volume: 1, resource_id: "r", project_id: "cap-p", timestamp: at(1), metadata: leaves(MAX_METADATA_ENTRIES) };
+    const fine = {
+      meter: "cap",
+      type: "gauge",
+      volume: 1,
+      resource_id: "r",
+      project_id: "cap-p",
+      timestamp: at(1),
+      metadata: leaves(MAX_METADATA_ENTRIES),
+    };
     const over = { ...fine, volume: 2, metadata: { ...leaves(MAX_METADATA_ENTRIES - 1), nested: { a: [1, 2] } } };
     const r = await callJson<any>("/v2/samples", { method: "POST", json: [fine, over] });
     expect(r.status).toBe(400);
@@ -251,10 +319,22 @@ describe("bounds on one request", () => {
 
   it(`counts no more than ${TOTAL_COUNT_LIMIT} matches for Total, however many there are`, async () => {
     const rows = Array.from({ length: TOTAL_COUNT_LIMIT + 200 }, (_, i) => ({
-      meter: "tot", type: "gauge", volume: i, resource_id: "r", project_id: "tot-p", timestamp: at(i), metadata: { k: "v" },
+      meter: "tot",
+      type: "gauge",
+      volume: i,
+      resource_id: "r",
+      project_id: "tot-p",
+      timestamp: at(i),
+      metadata: { k: "v" },
     }));
     for (let i = 0; i < rows.length; i += 1000) await post(rows.slice(i, i + 1000));
-    for (const q of [[{ field: "project_id", value: "tot-p" }], [{ field: "metadata.k", value: "v" }, { field: "project_id", value: "tot-p" }]]) {
+    for (const q of [
+      [{ field: "project_id", value: "tot-p" }],
+      [
+        { field: "metadata.k", value: "v" },
+        { field: "project_id", value: "tot-p" },
+      ],
+    ]) {
       const res = await call(clientUrl("/v2/samples", q, ["limit=10"]));
       expect(res.headers.get("Total")).toBe(String(TOTAL_COUNT_LIMIT));
       expect(res.headers.get("Total-Exact")).toBe("false");

@@ -42,7 +42,10 @@ describe("parseSampleQuery: fields and operators", () => {
   it.each(stringFields)("%s takes eq (also as the default, and with type string)", (field) => {
     for (const op of ["eq", ""]) {
       for (const type of ["", "string"]) {
-        expect(parseSampleQuery(clientQuery([{ field, op, type, value: "v 1" }]))).toMatchObject({ equals: [{ field, value: "v 1" }], metadata: [] });
+        expect(parseSampleQuery(clientQuery([{ field, op, type, value: "v 1" }]))).toMatchObject({
+          equals: [{ field, value: "v 1" }],
+          metadata: [],
+        });
       }
     }
   });
@@ -61,7 +64,13 @@ describe("parseSampleQuery: fields and operators", () => {
         { field: "timestamp", op: "lt", value: "2015-11-15T00:00:00", type: "datetime" },
       ]),
     );
-    expect(q).toEqual({ equals: [], metadata: [], projectsNamed: [], start: { us: us("2015-11-14T02:25:00Z"), inclusive: true }, end: { us: us("2015-11-15T00:00:00Z"), inclusive: false } });
+    expect(q).toEqual({
+      equals: [],
+      metadata: [],
+      projectsNamed: [],
+      start: { us: us("2015-11-14T02:25:00Z"), inclusive: true },
+      end: { us: us("2015-11-15T00:00:00Z"), inclusive: false },
+    });
     const q2 = parseSampleQuery(
       clientQuery([
         { field: "timestamp", op: "gt", value: "2015-11-14T02:25:00" },
@@ -87,7 +96,9 @@ describe("parseSampleQuery: fields and operators", () => {
 
   it.each(["eq", "ne", "", "EQ", "Ge"])("timestamp refuses the operator %j (empty is eq)", (op) => {
     const shown = op.trim() || "eq";
-    expect(refusal(clientQuery([{ field: "timestamp", op, value: "2015-01-01" }]))).toBe(`Unimplemented operator '${shown}' for specified field.`);
+    expect(refusal(clientQuery([{ field: "timestamp", op, value: "2015-01-01" }]))).toBe(
+      `Unimplemented operator '${shown}' for specified field.`,
+    );
   });
 
   it("ANDs several conditions in order", () => {
@@ -112,7 +123,9 @@ describe("parseSampleQuery: fields and operators", () => {
 
   it("accepts only the fields a resource names (the meter list takes no timestamp)", () => {
     const meterFields = ["project_id", "resource_id", "meter", "user_id", "source"] as const;
-    expect(parseSampleQuery(clientQuery([{ field: "user_id", value: "u" }]), meterFields).equals).toEqual([{ field: "user_id", value: "u" }]);
+    expect(parseSampleQuery(clientQuery([{ field: "user_id", value: "u" }]), meterFields).equals).toEqual([
+      { field: "user_id", value: "u" },
+    ]);
     expect(refusal(clientQuery([{ field: "namespace", value: "nova" }]), meterFields)).toBe(
       'Unrecognized field in query. valid keys:["project_id", "resource_id", "meter", "user_id", "source"]',
     );
@@ -194,7 +207,10 @@ describe("parseSampleQuery: error messages word for word", () => {
       "q.field=meter&q.type=xxxx&q.value=x",
       "The data type 'xxxx' is not supported. The supported data type list is: ['integer', 'float', 'boolean', 'string', 'datetime']",
     ],
-    ["q.field=timestamp&q.op=ge&q.type=integer&q.value=1", 'Unimplemented data type \'integer\' for timestamp. valid data types: ["datetime"]'],
+    [
+      "q.field=timestamp&q.op=ge&q.type=integer&q.value=1",
+      "Unimplemented data type 'integer' for timestamp. valid data types: [\"datetime\"]",
+    ],
     ["q.field=project_id&q.type=integer&q.value=xxxx", "Unable to convert the value 'xxxx' to the expected data type 'integer'."],
     ["q.field=timestamp&q.op=ge&q.value=xxxx", `Unexpected exception converting 'xxxx' to the expected data type "datetime".`],
     [
@@ -214,10 +230,14 @@ describe("parseSampleQuery: error messages word for word", () => {
       ]),
     );
     expect(q.start?.us).toBe(us("2015-11-14T08:00:00Z"));
-    expect(refusal(clientQuery([
-      { field: "timestamp", op: "ge", value: "2015-11-14T08:00:00-02:00" },
-      { field: "timestamp", op: "le", value: "2015-11-14T09:00:00Z" },
-    ]))).toBe("Please designate end_timestamp newer than start_timestamp.");
+    expect(
+      refusal(
+        clientQuery([
+          { field: "timestamp", op: "ge", value: "2015-11-14T08:00:00-02:00" },
+          { field: "timestamp", op: "le", value: "2015-11-14T09:00:00Z" },
+        ]),
+      ),
+    ).toBe("Please designate end_timestamp newer than start_timestamp.");
   });
 });
 
@@ -343,7 +363,8 @@ describe("paging arguments", () => {
 });
 
 describe("Ceilometer's client: metadata, message_id, search_offset, repeated fields", () => {
-  const meta = (value: string, type = "", field = "metadata.flavor") => parseSampleQuery(clientQuery([{ field, op: "eq", value, type }])).metadata;
+  const meta = (value: string, type = "", field = "metadata.flavor") =>
+    parseSampleQuery(clientQuery([{ field, op: "eq", value, type }])).metadata;
 
   it("types a metadata value by q.type, else as a Python literal reads", () => {
     expect(meta("m1.large")).toEqual([{ key: "flavor", kind: "s", value: "m1.large" }]);
@@ -360,15 +381,21 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
   });
 
   it("refuses what Ceilometer refuses on metadata", () => {
-    expect(refusal(clientQuery([{ field: "metadata.size", op: "gt", value: "5" }]))).toBe("Unimplemented operator 'gt' for specified field.");
+    expect(refusal(clientQuery([{ field: "metadata.size", op: "gt", value: "5" }]))).toBe(
+      "Unimplemented operator 'gt' for specified field.",
+    );
     expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "integer" }]))).toBe(
       "Unable to convert the value 'x' to the expected data type 'integer'.",
     );
     expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "int" }]))).toMatch(/^The data type 'int' is not supported/);
-    expect(refusal(clientQuery([{ field: "metadata.size", value: "[1, 2]" }]))).toBe("Query on metadata.size is of list type and is not supported");
+    expect(refusal(clientQuery([{ field: "metadata.size", value: "[1, 2]" }]))).toBe(
+      "Query on metadata.size is of list type and is not supported",
+    );
     expect(refusal(clientQuery([{ field: "metadata.", value: "x" }]))).toMatch(/^Unrecognized field in query/);
     const meterFields = ["project_id", "resource_id", "meter", "user_id", "source"] as const;
-    expect(() => parseSampleQuery(clientQuery([{ field: "metadata.a", value: "x" }]), meterFields, { metadata: false })).toThrow(/Unrecognized field/);
+    expect(() => parseSampleQuery(clientQuery([{ field: "metadata.a", value: "x" }]), meterFields, { metadata: false })).toThrow(
+      /Unrecognized field/,
+    );
   });
 
   it("keeps the last value of a field or metadata key given twice; every project named is kept for the access check", () => {
@@ -387,7 +414,9 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
 
   it("message_id is an eq field", () => {
     expect(parseSampleQuery(clientQuery([{ field: "message_id", value: "abc" }])).equals).toEqual([{ field: "message_id", value: "abc" }]);
-    expect(refusal(clientQuery([{ field: "message_id", op: "ne", value: "abc" }]))).toBe("Unimplemented operator 'ne' for specified field.");
+    expect(refusal(clientQuery([{ field: "message_id", op: "ne", value: "abc" }]))).toBe(
+      "Unimplemented operator 'ne' for specified field.",
+    );
   });
 
   it("search_offset widens the timestamp range by its minutes on both sides, and needs one", () => {
@@ -401,16 +430,25 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
     expect(q.start).toEqual({ us: us("2015-11-14T01:30:00Z"), inclusive: true });
     expect(q.end).toEqual({ us: us("2015-11-14T03:30:00Z"), inclusive: false });
     expect(refusal(clientQuery([{ field: "search_offset", value: "30" }]))).toMatch(/search_offset cannot be used without timestamp/);
-    expect(refusal(clientQuery([{ field: "timestamp", op: "ge", value: "2015-11-14" }, { field: "search_offset", value: "x" }]))).toBe(
-      "Unable to convert the value 'x' to the expected data type 'integer'.",
+    expect(
+      refusal(
+        clientQuery([
+          { field: "timestamp", op: "ge", value: "2015-11-14" },
+          { field: "search_offset", value: "x" },
+        ]),
+      ),
+    ).toBe("Unable to convert the value 'x' to the expected data type 'integer'.");
+    expect(refusal(clientQuery([{ field: "search_offset", value: "3" }]), ["project_id"])).toBe(
+      'Unknown argument: "search_offset": not valid for this resource',
     );
-    expect(refusal(clientQuery([{ field: "search_offset", value: "3" }]), ["project_id"])).toBe('Unknown argument: "search_offset": not valid for this resource');
   });
 
   it(`refuses more than ${MAX_CONDITIONS} conditions, counted before anything else`, () => {
     const conds = (n: number) => Array.from({ length: n }, (_, i) => ({ field: "resource_id", value: `r${i}` }));
     expect(parseSampleQuery(clientQuery(conds(MAX_CONDITIONS))).equals).toHaveLength(1);
-    expect(refusal(clientQuery(conds(120)))).toBe(`Too many conditions in query: 120. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`);
+    expect(refusal(clientQuery(conds(120)))).toBe(
+      `Too many conditions in query: 120. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`,
+    );
     expect(refusal(new URLSearchParams(Array.from({ length: 40 }, () => ["q.op", "eq"])))).toMatch(/^Too many conditions/);
   });
 });

@@ -18,7 +18,7 @@ const H = 3_600_000;
 
 /** A seeded generator, so a failure replays. */
 function random(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  return () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
 /** Random samples of one meter over `hours`, on 4 resources of 2 projects. */
@@ -47,7 +47,8 @@ async function seed(list: object[]) {
 
 const q = (...conds: Array<[string, string, string]>) => {
   const p = new URLSearchParams();
-  for (const name of ["field", "op", "value"] as const) for (const c of conds) p.append(`q.${name}`, c[{ field: 0, op: 1, value: 2 }[name]]);
+  for (const name of ["field", "op", "value"] as const)
+    for (const c of conds) p.append(`q.${name}`, c[{ field: 0, op: 1, value: 2 }[name]]);
   return p.toString();
 };
 
@@ -60,9 +61,22 @@ async function both(meter: string, query: string, periodS: number, groupby: Grou
   const params = new URLSearchParams(query);
   const sq = parseSampleQuery(params);
   sq.equals.push({ field: "meter", value: meter });
-  const request = { where: sampleWhere(sq, null), periodUs: periodS * 1e6, startUs: sq.start?.us, groupby, stddev: true, cardinality: ["resource_id" as GroupField] };
+  const request = {
+    where: sampleWhere(sq, null),
+    periodUs: periodS * 1e6,
+    startUs: sq.start?.us,
+    groupby,
+    stddev: true,
+    cardinality: ["resource_id" as GroupField],
+  };
   const db = database(env);
-  const tiered = await tieredStatistics(db, env.TELEMETRY_ARCHIVE, { ...request, q: sq, scope: null, tiers: tiersOf(env), nowMs: Date.now() });
+  const tiered = await tieredStatistics(db, env.TELEMETRY_ARCHIVE, {
+    ...request,
+    q: sq,
+    scope: null,
+    tiers: tiersOf(env),
+    nowMs: Date.now(),
+  });
   const raw = await statisticsQuery(db, request);
   return { tiered, raw };
 }
@@ -74,7 +88,12 @@ describe("rollups", () => {
     await seed(samples("dyadic", 3000, 30, 7, (r) => Math.floor(r() * 65536) / 4 - 8000));
     // Whole hours, an unaligned end (raw tail), period of 2 hours, grouped.
     const query = q(["timestamp", "ge", iso(T0 + 2 * H)], ["timestamp", "lt", iso(T0 + 27 * H + 1234)]);
-    for (const [period, groupby] of [[7200, ["resource_id"]], [3600, []], [0, ["project_id", "user_id"]], [600, ["resource_id"]]] as const) {
+    for (const [period, groupby] of [
+      [7200, ["resource_id"]],
+      [3600, []],
+      [0, ["project_id", "user_id"]],
+      [600, ["resource_id"]],
+    ] as const) {
       const { tiered, raw } = await both("dyadic", query, period, [...groupby]);
       // Minute rollups live in the hot window only: 2015 at period 600 is left to raw samples.
       if (period === 600) {
@@ -118,7 +137,14 @@ describe("rollups", () => {
     const [{ n: rollupRows }] = await database(env)
       .select({ n: sql<number>`count(*)` })
       .from(telemetryRollups)
-      .where(and(eq(telemetryRollups.width, 3600), eq(telemetryRollups.meter, "dyadic"), gte(telemetryRollups.bucket, T0 * 1000), lt(telemetryRollups.bucket, (T0 + 30 * H) * 1000)));
+      .where(
+        and(
+          eq(telemetryRollups.width, 3600),
+          eq(telemetryRollups.meter, "dyadic"),
+          gte(telemetryRollups.bucket, T0 * 1000),
+          lt(telemetryRollups.bucket, (T0 + 30 * H) * 1000),
+        ),
+      );
     expect(rollupRows).toBeGreaterThan(500);
     expect(rowsRead(res)).toBeLessThanOrEqual(rollupRows + 16);
   });
@@ -182,18 +208,32 @@ describe("hot and cold", () => {
     expect(before.lists[0].total).toBe("1000");
     expect(before.lists[3].rows.length).toBeGreaterThan(100);
     expect(before.lists[3].total).toBe(String(before.lists[3].rows.length));
-    const seqs = (await db().select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.meter, meter))).map((r) => r.seq);
+    const seqs = (await db().select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.meter, meter))).map(
+      (r) => r.seq,
+    );
     const metadataRows = async () =>
       (await db().select({ seq: telemetrySampleMetadata.seq }).from(telemetrySampleMetadata)).filter((r) => seqs.includes(r.seq)).length;
     expect(await metadataRows()).toBe(1500 * 4);
 
     // A run that dies after writing objects: nothing indexed, nothing deleted.
-    await expect(runArchive(env, Date.now(), { onStage: (s) => { if (s === "written") throw new Error("crash"); } })).rejects.toThrow("crash");
+    await expect(
+      runArchive(env, Date.now(), {
+        onStage: (s) => {
+          if (s === "written") throw new Error("crash");
+        },
+      }),
+    ).rejects.toThrow("crash");
     expect(await db().select().from(telemetryArchive)).toEqual([]);
     expect(await snapshot()).toEqual(before);
 
     // A run that dies after its first committed step, then a whole run.
-    await expect(runArchive(env, Date.now(), { onStage: (s) => { if (s === "committed") throw new Error("crash"); } })).rejects.toThrow("crash");
+    await expect(
+      runArchive(env, Date.now(), {
+        onStage: (s) => {
+          if (s === "committed") throw new Error("crash");
+        },
+      }),
+    ).rejects.toThrow("crash");
     expect((await db().select().from(telemetryArchive)).length).toBeGreaterThan(0);
     expect(await snapshot()).toEqual(before);
     const report = await runArchive(env, Date.now());

@@ -133,7 +133,14 @@ describe("ingest: POST /v2/samples", () => {
       metadata: { flavor: "m1.small", nested: { a: 1 } },
     });
     // Unused fields are "", metadata too; the source defaults to Ceilometer's `<project>:openstack`.
-    expect(body[1]).toMatchObject({ unit: "", display_name: "", user_id: "", source: "ing-1:openstack", metadata: "", timestamp: "2015-11-14T02:25:00+00:00" });
+    expect(body[1]).toMatchObject({
+      unit: "",
+      display_name: "",
+      user_id: "",
+      source: "ing-1:openstack",
+      metadata: "",
+      timestamp: "2015-11-14T02:25:00+00:00",
+    });
     const one = await callJson(`/v2/samples/${body[0].id}`);
     expect(one.status).toBe(200);
     expect(one.body).toEqual(body[0]);
@@ -202,8 +209,20 @@ describe("ingest: POST /v2/samples", () => {
   /** A sample row as the ingest path builds it. */
   async function row(i: number, over: Partial<SampleInsert> = {}): Promise<SampleInsert> {
     const n = {
-      meter: `m${i % 7}`, type: "gauge" as const, unit: "B", volume: i, resourceId: `r${i % 13}`, projectId: `chunk-${i % 2}`,
-      userId: "", source: "", timestamp: T0 * 1000 + i, resourceName: "", displayName: "", namespace: "", metadata: "", ...over,
+      meter: `m${i % 7}`,
+      type: "gauge" as const,
+      unit: "B",
+      volume: i,
+      resourceId: `r${i % 13}`,
+      projectId: `chunk-${i % 2}`,
+      userId: "",
+      source: "",
+      timestamp: T0 * 1000 + i,
+      resourceName: "",
+      displayName: "",
+      namespace: "",
+      metadata: "",
+      ...over,
     };
     return { ...n, id: await messageId(n), recordedAt: T0 * 1000 };
   }
@@ -213,7 +232,12 @@ describe("ingest: POST /v2/samples", () => {
     const db = database(env);
     const rows = await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
-        row(i, i % 2 ? {} : { metadata: JSON.stringify({ host: `h${i % 3}` }), metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }] }),
+        row(
+          i,
+          i % 2
+            ? {}
+            : { metadata: JSON.stringify({ host: `h${i % 3}` }), metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }] },
+        ),
       ),
     );
     const statements = insertStatements(db, rows);
@@ -242,7 +266,9 @@ describe("ingest: POST /v2/samples", () => {
     const statements = insertStatements(db, rows);
     expect(statements.length).toBeGreaterThan(2);
     await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
-    expect(await db.select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.projectId, "big-p"))).toHaveLength(4);
+    expect(
+      await db.select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.projectId, "big-p")),
+    ).toHaveLength(4);
   });
 
   it("a batch that fails part-way leaves no sample, metadata entry or meter behind", async () => {
@@ -257,8 +283,15 @@ describe("ingest: POST /v2/samples", () => {
     await expect(db.batch(statements as [(typeof statements)[0], ...typeof statements])).rejects.toThrow(/NOT NULL/);
     expect(await db.select().from(telemetrySamples).where(eq(telemetrySamples.projectId, "atomic-p"))).toHaveLength(0);
     expect(await db.select().from(telemetryMeters).where(eq(telemetryMeters.meter, "atomic"))).toHaveLength(0);
-    expect(await storedSamplesQuery(db, good.map((r) => r.id))).toHaveLength(0);
-    const entries = await env.DB.prepare("SELECT count(*) AS n FROM telemetry_sample_metadata m LEFT JOIN telemetry_samples s ON s.seq = m.seq WHERE s.seq IS NULL").first<{ n: number }>();
+    expect(
+      await storedSamplesQuery(
+        db,
+        good.map((r) => r.id),
+      ),
+    ).toHaveLength(0);
+    const entries = await env.DB.prepare(
+      "SELECT count(*) AS n FROM telemetry_sample_metadata m LEFT JOIN telemetry_samples s ON s.seq = m.seq WHERE s.seq IS NULL",
+    ).first<{ n: number }>();
     expect(entries?.n).toBe(0);
   });
 });
@@ -300,16 +333,27 @@ describe("GET /v2/samples: filters, order, scope", () => {
     // 01:10+01:00 is 00:10Z.
     expect(await volumes(q(p, ["timestamp", "ge", "2015-11-14T01:10:00+01:00"]))).toEqual([20, 10]);
     // Unencoded `+` in a hand-written URL arrives as a space and still means +01:00.
-    expect(await volumes(`q.field=project_id&q.field=timestamp&q.op=eq&q.op=ge&q.value=flt-a&q.value=2015-11-14T01:10:00+01:00`)).toEqual([20, 10]);
+    expect(await volumes(`q.field=project_id&q.field=timestamp&q.op=eq&q.op=ge&q.value=flt-a&q.value=2015-11-14T01:10:00+01:00`)).toEqual([
+      20, 10,
+    ]);
   });
 
   it("answers query errors as 400 in the dialect", async () => {
     const { status, body } = await callJson(`/v2/samples?q.field=flavor&q.value=x`);
     expect(status).toBe(400);
     expect(body).toEqual(
-      err(400, 'Unrecognized field in query. valid keys:["project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id", "search_offset"]'),
+      err(
+        400,
+        'Unrecognized field in query. valid keys:["project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id", "search_offset"]',
+      ),
     );
-    for (const query of ["limit=0", "page=-1", "per_page=x", "cursor=zzz", q(["timestamp", "ge", "2015-11-15"], ["timestamp", "le", "2015-11-14"])]) {
+    for (const query of [
+      "limit=0",
+      "page=-1",
+      "per_page=x",
+      "cursor=zzz",
+      q(["timestamp", "ge", "2015-11-15"], ["timestamp", "le", "2015-11-14"]),
+    ]) {
       const r = await callJson<any>(`/v2/samples?${query}`);
       expect(r.status, query).toBe(400);
       expect(r.body.error.title).toBe("Bad Request");
@@ -447,10 +491,30 @@ describe("meters", () => {
     const { status, body } = await callJson<any[]>(`/v2/meters?${q(["project_id", "mtr-a"])}`);
     expect(status).toBe(200);
     expect(body).toEqual([
-      { name: "cpu", type: "gauge", unit: "ns", resource_id: "r1", project_id: "mtr-a", user_id: "u1", source: "s", meter_id: btoa("r1+cpu") },
-      { name: "mem", type: "gauge", unit: "MB", resource_id: "r1", project_id: "mtr-a", user_id: "u1", source: "s", meter_id: btoa("r1+mem") },
+      {
+        name: "cpu",
+        type: "gauge",
+        unit: "ns",
+        resource_id: "r1",
+        project_id: "mtr-a",
+        user_id: "u1",
+        source: "s",
+        meter_id: btoa("r1+cpu"),
+      },
+      {
+        name: "mem",
+        type: "gauge",
+        unit: "MB",
+        resource_id: "r1",
+        project_id: "mtr-a",
+        user_id: "u1",
+        source: "s",
+        meter_id: btoa("r1+mem"),
+      },
     ]);
-    expect((await callJson<any[]>(`/v2/meters?${q(["meter", "cpu"], ["user_id", "u9"])}`)).body.map((m) => m.project_id)).toEqual(["mtr-b"]);
+    expect((await callJson<any[]>(`/v2/meters?${q(["meter", "cpu"], ["user_id", "u9"])}`)).body.map((m) => m.project_id)).toEqual([
+      "mtr-b",
+    ]);
     const { token } = await mintToken({ user: "m", role: "user", projects: ["mtr-b"] });
     expect((await callJson<any[]>(`/v2/meters`, { token })).body.map((m) => m.resource_id)).toEqual(["r9"]);
     expect((await callJson(`/v2/meters?${q(["project_id", "mtr-a"])}`, { token })).status).toBe(401);
@@ -479,10 +543,24 @@ describe("meters", () => {
   });
 
   it("POST /v2/meters/{meter} takes Ceilometer's OldSample list", async () => {
-    const old = { counter_name: "net", counter_type: "cumulative", counter_unit: "B", counter_volume: 42, resource_id: "nic", project_id: "mtr-a", resource_metadata: { mac: "x" } };
+    const old = {
+      counter_name: "net",
+      counter_type: "cumulative",
+      counter_unit: "B",
+      counter_volume: 42,
+      resource_id: "nic",
+      project_id: "mtr-a",
+      resource_metadata: { mac: "x" },
+    };
     const { status, body } = await callJson<any[]>("/v2/meters/net", { method: "POST", json: [old] });
     expect(status).toBe(201);
-    expect(body[0]).toMatchObject({ counter_name: "net", counter_type: "cumulative", counter_volume: 42, resource_metadata: { mac: "x" }, user_id: "" });
+    expect(body[0]).toMatchObject({
+      counter_name: "net",
+      counter_type: "cumulative",
+      counter_volume: 42,
+      resource_metadata: { mac: "x" },
+      user_id: "",
+    });
     const stored = await callJson<any>(`/v2/samples/${body[0].message_id}`);
     expect(stored.body).toMatchObject({ meter: "net", type: "cumulative", volume: 42, metadata: { mac: "x" } });
     const cases: Array<[Sample, string]> = [
@@ -502,7 +580,8 @@ describe("meters", () => {
 describe("statistics", () => {
   // Two resources; volumes per minute: r0 → 1, 2, 3 at 0, 1, 2 min; r1 → 10, 20 at 5, 6 min; nothing in minutes 3-4.
   beforeAll(async () => {
-    const s = (i: number, r: string, v: number) => sample("stat-p", i, { meter: "load", resource_id: r, volume: v, user_id: `u-${r}`, unit: "req" });
+    const s = (i: number, r: string, v: number) =>
+      sample("stat-p", i, { meter: "load", resource_id: r, volume: v, user_id: `u-${r}`, unit: "req" });
     await seed([s(0, "r0", 1), s(1, "r0", 2), s(2, "r0", 3), s(5, "r1", 10), s(6, "r1", 20)]);
   });
   const path = (extra: string) => `/v2/meters/load/statistics?${q(["project_id", "stat-p"])}${extra}`;
@@ -512,9 +591,19 @@ describe("statistics", () => {
     expect(status).toBe(200);
     expect(body).toEqual([
       {
-        avg: 7.2, count: 5, min: 1, max: 20, sum: 36, unit: "req", period: 0, groupby: null,
-        duration: 360, duration_start: iso(T0), duration_end: iso(T0 + 360_000),
-        period_start: iso(T0), period_end: iso(T0 + 360_000),
+        avg: 7.2,
+        count: 5,
+        min: 1,
+        max: 20,
+        sum: 36,
+        unit: "req",
+        period: 0,
+        groupby: null,
+        duration: 360,
+        duration_start: iso(T0),
+        duration_end: iso(T0 + 360_000),
+        period_start: iso(T0),
+        period_end: iso(T0 + 360_000),
       },
     ]);
   });
@@ -547,7 +636,12 @@ describe("statistics", () => {
     expect(body[0]).toMatchObject({ groupby: { resource_id: "r0" }, count: 3, avg: 2, min: 1, max: 3, duration: 120 });
     expect(body[0].aggregate.stddev).toBeCloseTo(Math.sqrt(2 / 3), 10);
     expect(body[0].aggregate["cardinality/user_id"]).toBe(1);
-    expect(body[1]).toMatchObject({ groupby: { resource_id: "r1" }, count: 2, sum: 30, aggregate: { stddev: 5, "cardinality/user_id": 1 } });
+    expect(body[1]).toMatchObject({
+      groupby: { resource_id: "r1" },
+      count: 2,
+      sum: 30,
+      aggregate: { stddev: 5, "cardinality/user_id": 1 },
+    });
     const all = await callJson<any[]>(path("&aggregate.func=cardinality&aggregate.param=resource_id"));
     expect(all.body[0].aggregate).toEqual({ "cardinality/resource_id": 2 });
   });
@@ -625,7 +719,9 @@ describe("every query shape is served by an index", () => {
     for (const query of shapes) {
       for (const scope of [null, ["p1"], ["p1", "p2"]]) {
         const lines = await plan(samplePageQuery(db, parse(query), scope, { limit: 100, offset: 0 }));
-        expect(lines[0], lines.join("\n")).toMatch(/^SEARCH telemetry_sample_metadata USING COVERING INDEX sqlite_autoindex_telemetry_sample_metadata_1 \(key=\? AND kind=\? AND value=\?/);
+        expect(lines[0], lines.join("\n")).toMatch(
+          /^SEARCH telemetry_sample_metadata USING COVERING INDEX sqlite_autoindex_telemetry_sample_metadata_1 \(key=\? AND kind=\? AND value=\?/,
+        );
         expect(lines.join("\n")).toMatch(/SEARCH telemetry_samples USING INTEGER PRIMARY KEY \(rowid=\?\)/);
         indexed(lines);
         indexed(await plan(samplePageQuery(db, parse(query), scope, { limit: 100, offset: 0, after: { timestamp: 1, seq: 5 } })));
@@ -633,7 +729,9 @@ describe("every query shape is served by an index", () => {
       }
     }
     // A resource narrows more surely: its index leads and metadata is a primary-key lookup.
-    const byResource = await plan(samplePageQuery(db, parse(q(["metadata.flavor", "x"], ["resource_id", "r"])), null, { limit: 100, offset: 0 }));
+    const byResource = await plan(
+      samplePageQuery(db, parse(q(["metadata.flavor", "x"], ["resource_id", "r"])), null, { limit: 100, offset: 0 }),
+    );
     expect(byResource[0]).toMatch(/^SEARCH telemetry_samples USING INDEX telemetry_samples_resource/);
     indexed(byResource);
   });
@@ -665,7 +763,14 @@ describe("every query shape is served by an index", () => {
   ])("statistics: %s", async (_, query, groupby) => {
     const parsed = parse(query);
     const lines = await plan(
-      statisticsQuery(db, { where: sampleWhere(parsed, null), periodUs: 60e6, startUs: parsed.start?.us, groupby: [...groupby], stddev: true, cardinality: ["user_id"] }),
+      statisticsQuery(db, {
+        where: sampleWhere(parsed, null),
+        periodUs: 60e6,
+        startUs: parsed.start?.us,
+        groupby: [...groupby],
+        stddev: true,
+        cardinality: ["user_id"],
+      }),
     );
     indexed(lines, { sorted: true });
   });

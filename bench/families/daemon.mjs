@@ -38,15 +38,27 @@ export default {
     const as = (req) => ({ ...req, headers: { authorization: `Token ${d.token}` } });
     let flip = 0;
     return [
-      { group: "filter", label: "GET /daemon/tags/status?repname=rep5&itemname=item5 (public)", req: { path: "/daemon/tags/status?repname=rep5&itemname=item5" } },
-      { group: "filter", label: "GET /daemon/tags/status?...&tagname=v1", req: { path: "/daemon/tags/status?repname=rep5&itemname=item5&tagname=v1" } },
+      {
+        group: "filter",
+        label: "GET /daemon/tags/status?repname=rep5&itemname=item5 (public)",
+        req: { path: "/daemon/tags/status?repname=rep5&itemname=item5" },
+      },
+      {
+        group: "filter",
+        label: "GET /daemon/tags/status?...&tagname=v1",
+        req: { path: "/daemon/tags/status?repname=rep5&itemname=item5&tagname=v1" },
+      },
       { group: "filter", label: "GET /heartbeat/status/<user> (public)", req: { path: `/heartbeat/status/${d.user}` } },
       { group: "filter", label: "GET /daemon/status (the user's token)", req: as({ path: "/daemon/status" }) },
       { group: "filter", label: "GET /daemon/ep/<user> (admin)", req: { path: `/daemon/ep/${d.user}` } },
       { group: "filter", label: "GET /daemon/log/0", req: as({ path: "/daemon/log/0" }) },
       { group: "filter", label: "GET /daemon/id (existing)", req: as({ path: "/daemon/id" }) },
       { group: "write", label: "POST /heartbeat, nothing changed", req: () => beat(d), flat: true },
-      { group: "write", label: "POST /heartbeat, abnormal tags changed", req: () => beat(d, flip++ % 2 ? d.tags : [...d.tags, "rep5/item5:flip"]) },
+      {
+        group: "write",
+        label: "POST /heartbeat, abnormal tags changed",
+        req: () => beat(d, flip++ % 2 ? d.tags : [...d.tags, "rep5/item5:flip"]),
+      },
     ];
   },
 
@@ -70,10 +82,23 @@ export default {
           return beat(d, Math.floor(i / n()) % 2 ? d.tags : [...d.tags, `rep${d.i % 20}/item${d.i % 10}:flip`]);
         },
       },
-      { label: "POST /heartbeat with 2 log lines, nothing else changed", kind: "write", prepare: settle, make: (i) => beat(daemons[i % n()], undefined, [`2026/01/01 12:00:0${i % 10} line ${i}`, `2026/01/01 12:00:0${i % 10} line ${i}b`]) },
+      {
+        label: "POST /heartbeat with 2 log lines, nothing else changed",
+        kind: "write",
+        prepare: settle,
+        make: (i) => beat(daemons[i % n()], undefined, [`2026/01/01 12:00:0${i % 10} line ${i}`, `2026/01/01 12:00:0${i % 10} line ${i}b`]),
+      },
       { label: "GET /heartbeat/status/<user>", kind: "read", make: (i) => ({ path: `/heartbeat/status/${daemons[i % n()].user}` }) },
-      { label: "GET /daemon/status (user token)", kind: "read", make: (i) => ({ path: "/daemon/status", headers: { authorization: `Token ${daemons[i % n()].token}` } }) },
-      { label: "GET /daemon/tags/status?repname&itemname", kind: "read", make: (i) => ({ path: `/daemon/tags/status?repname=rep${i % 20}&itemname=item${i % 10}` }) },
+      {
+        label: "GET /daemon/status (user token)",
+        kind: "read",
+        make: (i) => ({ path: "/daemon/status", headers: { authorization: `Token ${daemons[i % n()].token}` } }),
+      },
+      {
+        label: "GET /daemon/tags/status?repname&itemname",
+        kind: "read",
+        make: (i) => ({ path: `/daemon/tags/status?repname=rep${i % 20}&itemname=item${i % 10}` }),
+      },
     ];
   },
 
@@ -84,7 +109,16 @@ export default {
     return [
       {
         title: "Heartbeats: beats per second and D1 writes per beat",
-        headers: ["beats", "daemons", "beats/s", "× /health", "beats sent", "D1 rows written in all", "D1 rows written per beat", "D1 rows read per beat"],
+        headers: [
+          "beats",
+          "daemons",
+          "beats/s",
+          "× /health",
+          "beats sent",
+          "D1 rows written in all",
+          "D1 rows written per beat",
+          "D1 rows read per beat",
+        ],
         rows: beats.map((r) =>
           r.error
             ? [r.label, String(daemons.length), `error: ${r.error}`, "", "", "", "", ""]

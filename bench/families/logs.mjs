@@ -16,7 +16,7 @@ const log = (n) => ({
 
 /** A deterministic log text of `bytes` bytes, made of 1 MiB chunks. */
 function* logText(bytes) {
-  const line = "2026/01/01 12:00:00 pilot: event processed, \"ok\" \\ tab\tdone\n";
+  const line = '2026/01/01 12:00:00 pilot: event processed, "ok" \\ tab\tdone\n';
   const chunk = Buffer.from(line.repeat(Math.ceil((1 << 20) / line.length)).slice(0, 1 << 20));
   for (let left = bytes; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
 }
@@ -61,7 +61,14 @@ async function download(baseUrl, token, path, headers = {}) {
     hash.update(chunk);
     if (head.length < 200) head += Buffer.from(chunk.subarray(0, 200)).toString();
   }
-  return { status: res.status, bytes, ms: performance.now() - t0, sha: hash.digest("hex"), head: head.slice(0, 120), serverTiming: res.headers.get("server-timing") };
+  return {
+    status: res.status,
+    bytes,
+    ms: performance.now() - t0,
+    sha: hash.digest("hex"),
+    head: head.slice(0, 120),
+    serverTiming: res.headers.get("server-timing"),
+  };
 }
 
 const mb = (b) => (b / (1 << 20)).toFixed(1);
@@ -81,23 +88,33 @@ export default {
   probes(ctx) {
     const { api } = ctx;
     let oneId;
-    const anId = async () => (oneId ??= Object.keys((await api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
+    const anId = async () =>
+      (oneId ??= Object.keys((await api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
     return [
       { group: "first page", label: "GET /logs?limit=100&keys=name|timestamp", req: { path: "/logs?limit=100&keys=name|timestamp" } },
       { group: "filter", label: "GET /logs?name=stderr&limit=10", req: { path: "/logs?name=stderr&limit=10" } },
       { group: "filter", label: "GET /logs?dataset_id=d3&task_id=t7", req: { path: "/logs?dataset_id=d3&task_id=t7" } },
-      { group: "filter", label: "GET /logs?from=..&to=.. (newest 10 s)", resolve: async () => ({ path: `/logs?from=${new Date(Date.now() - 10_000).toISOString().slice(0, 19)}&keys=name` }) },
+      {
+        group: "filter",
+        label: "GET /logs?from=..&to=.. (newest 10 s)",
+        resolve: async () => ({ path: `/logs?from=${new Date(Date.now() - 10_000).toISOString().slice(0, 19)}&keys=name` }),
+      },
       { group: "filter", label: "GET /datasets/d3/tasks/t7/logs", req: { path: "/datasets/d3/tasks/t7/logs" } },
       { group: "filter", label: "GET /datasets/d3/tasks/t7/logs?group=true", req: { path: "/datasets/d3/tasks/t7/logs?group=true" } },
       { group: "filter", label: "GET /logs/<id>", resolve: async () => ({ path: `/logs/${await anId()}` }) },
       { group: "write", label: "POST /logs", req: () => ({ method: "POST", path: "/logs", body: log(posted++) }) },
-      { group: "write", label: "POST /datasets/d3/logs", req: () => ({ method: "POST", path: "/datasets/d3/logs", body: { ...log(posted++), dataset_id: undefined } }) },
+      {
+        group: "write",
+        label: "POST /datasets/d3/logs",
+        req: () => ({ method: "POST", path: "/datasets/d3/logs", body: { ...log(posted++), dataset_id: undefined } }),
+      },
     ];
   },
 
   routes(ctx) {
     let id;
-    const prepare = async () => (id ??= Object.keys((await ctx.api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
+    const prepare = async () =>
+      (id ??= Object.keys((await ctx.api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
     return [
       { label: "GET /logs/<id>", kind: "read", prepare, make: () => ({ path: `/logs/${id}` }) },
       { label: "GET /logs?dataset_id=d3&task_id=t7", kind: "read", make: () => ({ path: "/logs?dataset_id=d3&task_id=t7" }) },
@@ -129,13 +146,21 @@ export default {
     for (const size of sizes) {
       ctx.log(`logs: ${mb(size)} MiB body`);
       const r2Before = service.r2Bytes();
-      const up = await watchMemory(service, () => upload(service.baseUrl, service.adminToken, `/logs/raw?name=stdout&dataset_id=big&task_id=t${size}`, size));
+      const up = await watchMemory(service, () =>
+        upload(service.baseUrl, service.adminToken, `/logs/raw?name=stdout&dataset_id=big&task_id=t${size}`, size),
+      );
       let id;
       try {
         id = JSON.parse(up.result.text || "{}").result;
       } catch {}
       const r2Grew = service.r2Bytes() - r2Before;
-      row(size, "POST /logs/raw (streamed upload)", up.result, up, id ? `${up.result.status}; local R2 store +${mb(r2Grew)} MiB` : `no id: ${up.result.text.slice(0, 80)}`);
+      row(
+        size,
+        "POST /logs/raw (streamed upload)",
+        up.result,
+        up,
+        id ? `${up.result.status}; local R2 store +${mb(r2Grew)} MiB` : `no id: ${up.result.text.slice(0, 80)}`,
+      );
       if (!id) continue;
       const r2BeforeChunked = service.r2Bytes();
       const chunked = await watchMemory(service, () =>
@@ -146,21 +171,52 @@ export default {
         chunkedId = JSON.parse(chunked.result.text || "{}").result;
       } catch {}
       const chunkedGrew = service.r2Bytes() - r2BeforeChunked;
-      row(size, "POST /logs/raw chunked (no Content-Length: R2 multipart)", chunked.result, chunked, chunkedId ? `${chunked.result.status}; local R2 store +${mb(chunkedGrew)} MiB` : `no id: ${chunked.result.text.slice(0, 80)}`);
+      row(
+        size,
+        "POST /logs/raw chunked (no Content-Length: R2 multipart)",
+        chunked.result,
+        chunked,
+        chunkedId ? `${chunked.result.status}; local R2 store +${mb(chunkedGrew)} MiB` : `no id: ${chunked.result.text.slice(0, 80)}`,
+      );
       if (chunkedId) await api.send({ method: "DELETE", path: `/logs/${chunkedId}` });
       const data = await watchMemory(service, () => download(service.baseUrl, service.adminToken, `/logs/${id}/data`));
-      row(size, "GET /logs/<id>/data (text/plain)", data.result, data, data.result.sha === up.result.sha ? "same bytes (sha256)" : "DIFFERENT bytes");
+      row(
+        size,
+        "GET /logs/<id>/data (text/plain)",
+        data.result,
+        data,
+        data.result.sha === up.result.sha ? "same bytes (sha256)" : "DIFFERENT bytes",
+      );
       const ranged = await download(service.baseUrl, service.adminToken, `/logs/${id}/data`, { range: "bytes=1000-1999" });
-      rows.push([`${mb(size)} MiB`, "GET /logs/<id>/data, Range: bytes=1000-1999", String(ranged.status), (ranged.ms / 1000).toFixed(3), `${ranged.bytes} B`, "—", "—", "—", ranged.bytes === 1000 ? "1000 bytes" : `${ranged.bytes} bytes`]);
+      rows.push([
+        `${mb(size)} MiB`,
+        "GET /logs/<id>/data, Range: bytes=1000-1999",
+        String(ranged.status),
+        (ranged.ms / 1000).toFixed(3),
+        `${ranged.bytes} B`,
+        "—",
+        "—",
+        "—",
+        ranged.bytes === 1000 ? "1000 bytes" : `${ranged.bytes} bytes`,
+      ]);
       const doc = await watchMemory(service, () => download(service.baseUrl, service.adminToken, `/logs/${id}`));
-      row(size, "GET /logs/<id> (JSON, body escaped as it streams)", doc.result, doc, doc.result.bytes > size ? "JSON larger than body (escapes)" : `${doc.result.bytes} bytes`);
+      row(
+        size,
+        "GET /logs/<id> (JSON, body escaped as it streams)",
+        doc.result,
+        doc,
+        doc.result.bytes > size ? "JSON larger than body (escapes)" : `${doc.result.bytes} bytes`,
+      );
       if (size <= 32 << 20) {
         // A JSON post is capped (LOG_JSON_MAX, 32 MiB), though it is parsed as it arrives.
         const text = Buffer.concat([...logText(size)]).toString();
         const t0 = performance.now();
         const r2BeforeJson = service.r2Bytes();
         const posted = await watchMemory(service, () => api.send({ method: "POST", path: "/logs", body: { name: "stdout", data: text } }));
-        const check = posted.result.status === 201 ? `201; local R2 store +${mb(service.r2Bytes() - r2BeforeJson)} MiB` : posted.result.text.slice(0, 80);
+        const check =
+          posted.result.status === 201
+            ? `201; local R2 store +${mb(service.r2Bytes() - r2BeforeJson)} MiB`
+            : posted.result.text.slice(0, 80);
         row(size, "POST /logs (JSON body)", { ...posted.result, bytes: text.length, ms: performance.now() - t0 }, posted, check);
       }
       const r2BeforeDelete = service.r2Bytes();
@@ -179,7 +235,17 @@ export default {
     return [
       {
         title: "Log bodies through R2 (Worker memory)",
-        headers: ["body", "request", "status", "seconds", "MiB moved", "MiB/s", "workerd RSS MiB, all processes: before → peak (+Δ)", "Δ per process", "check"],
+        headers: [
+          "body",
+          "request",
+          "status",
+          "seconds",
+          "MiB moved",
+          "MiB/s",
+          "workerd RSS MiB, all processes: before → peak (+Δ)",
+          "Δ per process",
+          "check",
+        ],
         rows,
         notes,
       },

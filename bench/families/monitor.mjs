@@ -36,7 +36,11 @@ const session = (i) => ({
   session_h: sessionH(i),
   run_date: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString().slice(0, 19),
   scm_ref: md5(`ref-${Math.floor(i / 5)}`).slice(0, 40),
-  description: { pipeline_branch: ["main", "release", "dev"][i % 3], pipeline_build_no: String(1000 + Math.floor(i / 3)), __ci__: "gitlab" },
+  description: {
+    pipeline_branch: ["main", "release", "dev"][i % 3],
+    pipeline_build_no: String(1000 + Math.floor(i / 3)),
+    __ci__: "gitlab",
+  },
 });
 
 const context = (i) => ({
@@ -90,7 +94,12 @@ async function regressionsExtra(ctx) {
     await api.must({
       method: "POST",
       path: `${V1}/sessions/`,
-      body: { session_h: h, run_date: new Date(Date.UTC(2026, 1, 1) + run * 3600_000).toISOString().slice(0, 19), scm_ref: md5(`regress-ref-${run}`), description: { pipeline_branch: "bench-regress" } },
+      body: {
+        session_h: h,
+        run_date: new Date(Date.UTC(2026, 1, 1) + run * 3600_000).toISOString().slice(0, 19),
+        scm_ref: md5(`regress-ref-${run}`),
+        description: { pipeline_branch: "bench-regress" },
+      },
     });
     const metrics = Array.from({ length: REGRESS_TESTS }, (_, t) => ({
       ...metric(t),
@@ -104,7 +113,9 @@ async function regressionsExtra(ctx) {
     }));
     await api.must({ method: "POST", path: `${V1}/metrics/`, body: metrics });
   }
-  log(`monitor: seeded ${REGRESS_RUNS} sessions × ${REGRESS_TESTS} tests for regressions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `monitor: seeded ${REGRESS_RUNS} sessions × ${REGRESS_TESTS} tests for regressions in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const path = `${V1}/sessions/${regressSession(REGRESS_RUNS - 1)}/regressions?window=${REGRESS_RUNS - 1}`;
   const rows = [];
   for (let i = 0; i < 3; i++) {
@@ -163,7 +174,12 @@ export default {
     return [
       { group: "count", label: "GET /metrics/count", req: { path: `${V1}/metrics/count` }, flat: true },
       { group: "count", label: "GET /sessions/count", req: { path: `${V1}/sessions/count` }, flat: true },
-      { group: "count", label: "GET /filters/scope/function/metrics/count", req: { path: `${V1}/filters/scope/function/metrics/count` }, flat: true },
+      {
+        group: "count",
+        label: "GET /filters/scope/function/metrics/count",
+        req: { path: `${V1}/filters/scope/function/metrics/count` },
+        flat: true,
+      },
       { group: "count", label: "GET /items/test_case_7/metrics/count", req: { path: `${V1}/items/test_case_7/metrics/count` }, flat: true },
       { group: "filter", label: "GET /components/api/metrics", req: { path: `${V1}/components/api/metrics` } },
       { group: "first page", label: "GET /metrics (page 1, 500 per page)", req: { path: `${V1}/metrics/` } },
@@ -171,31 +187,64 @@ export default {
       { group: "deep page, by link", label: "GET /metrics, next_url of page <last-2>", resolve: all.link, flat: true },
       { group: "first page", label: "GET /filters/scope/function/metrics", req: { path: `${V1}/filters/scope/function/metrics` } },
       { group: "deep page, by number", label: "GET /filters/scope/function/metrics?page=<last-1>", resolve: fn.number },
-      { group: "deep page, by link", label: "GET /filters/scope/function/metrics, next_url of page <last-2>", resolve: fn.link, flat: true },
+      {
+        group: "deep page, by link",
+        label: "GET /filters/scope/function/metrics, next_url of page <last-2>",
+        resolve: fn.link,
+        flat: true,
+      },
       { group: "filter", label: "GET /sessions/<h>/metrics", req: { path: `${V1}/sessions/${s}/metrics` } },
-      { group: "filter", label: "GET /pipelines/main/builds/<b>/sessions (hashes)", req: { path: `${V1}/pipelines/main/builds/1000/sessions` } },
-      { group: "filter", label: "GET /resources/memory/components/api/head/10/metrics", req: { path: `${V1}/resources/memory/components/api/head/10/metrics` } },
+      {
+        group: "filter",
+        label: "GET /pipelines/main/builds/<b>/sessions (hashes)",
+        req: { path: `${V1}/pipelines/main/builds/1000/sessions` },
+      },
+      {
+        group: "filter",
+        label: "GET /resources/memory/components/api/head/10/metrics",
+        req: { path: `${V1}/resources/memory/components/api/head/10/metrics` },
+      },
       { group: "filter", label: "GET /contexts/<h> (plugin's check)", req: { path: `${V1}/contexts/${contextH(0)}` } },
       { group: "filter", label: "GET /sessions/<prefix 4>", req: { path: `${V1}/sessions/${s.slice(0, 4)}` } },
-      { group: "filter", label: "GET /sessions?with_flags=pipeline_branch&restrict_flags=main", req: { path: `${V1}/sessions/?with_flags=pipeline_branch&restrict_flags=main` } },
+      {
+        group: "filter",
+        label: "GET /sessions?with_flags=pipeline_branch&restrict_flags=main",
+        req: { path: `${V1}/sessions/?with_flags=pipeline_branch&restrict_flags=main` },
+      },
       { group: "filter", label: "GET /items/like/case_1/metrics (contains: scans)", req: { path: `${V1}/items/like/case_1/metrics` } },
       { group: "filter", label: "GET /resources/memory/head/10/metrics", req: { path: `${V1}/resources/memory/head/10/metrics` } },
       { group: "filter", label: "GET /components/", req: { path: `${V1}/components/` } },
       { group: "filter", label: "GET /pipelines/main/builds", req: { path: `${V1}/pipelines/main/builds` } },
-      { group: "write", label: "POST /metrics/ (one)", req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `probe-${fresh()}` } }) },
+      {
+        group: "write",
+        label: "POST /metrics/ (one)",
+        req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `probe-${fresh()}` } }),
+      },
       // A retried post (identical metric stored already): skipped by the insert itself, nothing written.
       { group: "write", label: "POST /metrics/ (one, a retry)", req: () => ({ method: "POST", path: `${V1}/metrics/`, body: metric(0) }) },
-      { group: "write", label: "POST /contexts/ (new)", req: () => ({ method: "POST", path: `${V1}/contexts/`, body: { ...context(0), h: md5(fresh()) } }) },
+      {
+        group: "write",
+        label: "POST /contexts/ (new)",
+        req: () => ({ method: "POST", path: `${V1}/contexts/`, body: { ...context(0), h: md5(fresh()) } }),
+      },
       {
         group: "write",
         label: "POST /metrics/ (array of 1000)",
         samples: 1,
         req: () => {
           const tag = fresh();
-          return { method: "POST", path: `${V1}/metrics/`, body: Array.from({ length: 1000 }, (_, k) => ({ ...metric(k), session_h: `probe-${tag}` })) };
+          return {
+            method: "POST",
+            path: `${V1}/metrics/`,
+            body: Array.from({ length: 1000 }, (_, k) => ({ ...metric(k), session_h: `probe-${tag}` })),
+          };
         },
       },
-      { group: "write", label: "POST /sessions/", req: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }) },
+      {
+        group: "write",
+        label: "POST /sessions/",
+        req: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }),
+      },
     ];
   },
 
@@ -210,10 +259,26 @@ export default {
       { label: "GET /api/v1/sessions/ (page 1)", kind: "read", make: () => ({ path: `${V1}/sessions/` }) },
       { label: "GET /api/v1/sessions/<h>/metrics", kind: "read", make: () => ({ path: `${V1}/sessions/${s}/metrics` }) },
       { label: "GET /api/v1/metrics/ (page 1, 500 rows)", kind: "read", make: () => ({ path: `${V1}/metrics/` }) },
-      { label: "GET /api/v1/filters/scope/function/metrics/count", kind: "read", make: () => ({ path: `${V1}/filters/scope/function/metrics/count` }) },
-      { label: "GET /api/v1/resources/memory/head/10/metrics", kind: "read", make: () => ({ path: `${V1}/resources/memory/head/10/metrics` }) },
-      { label: "POST /api/v1/metrics/ (one)", kind: "write", make: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `load-${fresh()}` } }) },
-      { label: "POST /api/v1/sessions/", kind: "write", make: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }) },
+      {
+        label: "GET /api/v1/filters/scope/function/metrics/count",
+        kind: "read",
+        make: () => ({ path: `${V1}/filters/scope/function/metrics/count` }),
+      },
+      {
+        label: "GET /api/v1/resources/memory/head/10/metrics",
+        kind: "read",
+        make: () => ({ path: `${V1}/resources/memory/head/10/metrics` }),
+      },
+      {
+        label: "POST /api/v1/metrics/ (one)",
+        kind: "write",
+        make: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i), session_h: `load-${fresh()}` } }),
+      },
+      {
+        label: "POST /api/v1/sessions/",
+        kind: "write",
+        make: () => ({ method: "POST", path: `${V1}/sessions/`, body: { ...session(0), session_h: md5(fresh()) } }),
+      },
     ];
   },
 };

@@ -47,13 +47,29 @@ export default {
     let k = 0;
     return [
       { group: "first page", label: "GET /sessions/?limit=10", req: { path: `${P}/sessions/?limit=10` } },
-      { group: "deep page, by number", label: "GET /sessions/?limit=10&offset=<size-10>", resolve: async () => ({ path: `${P}/sessions/?limit=10&offset=${deepOffset()}` }) },
-      { group: "filter", label: 'GET /sessions/ search {"match":[{"status":"scheduled"}]} limit 10', req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ status: "scheduled" }] }))}` } },
-      { group: "filter", label: 'GET /sessions/ search {"match":[{"_all":"snapshot"}]} limit 10', req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "snapshot" }] }))}` } },
+      {
+        group: "deep page, by number",
+        label: "GET /sessions/?limit=10&offset=<size-10>",
+        resolve: async () => ({ path: `${P}/sessions/?limit=10&offset=${deepOffset()}` }),
+      },
+      {
+        group: "filter",
+        label: 'GET /sessions/ search {"match":[{"status":"scheduled"}]} limit 10',
+        req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ status: "scheduled" }] }))}` },
+      },
+      {
+        group: "filter",
+        label: 'GET /sessions/ search {"match":[{"_all":"snapshot"}]} limit 10',
+        req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "snapshot" }] }))}` },
+      },
       { group: "filter", label: "GET /sessions/<id>", req: { path: `${P}/sessions/${sessions[0]}` } },
       { group: "filter", label: "GET /jobs/?limit=10", req: { path: `${P}/jobs/?limit=10` } },
       { group: "write", label: "POST /sessions/", req: (i) => ({ method: "POST", path: `${P}/sessions/`, body: sessionBody(i) }) },
-      { group: "write", label: "PATCH /sessions/<id>", req: (i) => ({ method: "PATCH", path: `${P}/sessions/${sessions[1]}`, body: { description: `patched ${i}-${k++}` } }) },
+      {
+        group: "write",
+        label: "PATCH /sessions/<id>",
+        req: (i) => ({ method: "PATCH", path: `${P}/sessions/${sessions[1]}`, body: { description: `patched ${i}-${k++}` } }),
+      },
       {
         group: "write",
         label: "POST /sessions/<id>/action start",

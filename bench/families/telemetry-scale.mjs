@@ -69,7 +69,9 @@ function d1(service, sqlText) {
 function pragmas(service) {
   const dir = path.join(service.state, "v3", "d1", "miniflare-D1DatabaseObject");
   const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-  const r = spawnSync("sqlite3", ["-readonly", path.join(dir, file), "pragma page_count; pragma page_size; pragma freelist_count;"], { encoding: "utf8" });
+  const r = spawnSync("sqlite3", ["-readonly", path.join(dir, file), "pragma page_count; pragma page_size; pragma freelist_count;"], {
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   const [page_count, page_size, freelist_count] = r.stdout.trim().split("\n").map(Number);
   return { page_count, page_size, freelist_count };
@@ -84,7 +86,13 @@ function storage(service) {
       (select count(*) from telemetry_archive) as objects, (select coalesce(sum(bytes), 0) from telemetry_archive) as objectBytes,
       (select coalesce(sum(n), 0) from telemetry_archive) as coldSamples`,
   );
-  return { bytes: page_count * page_size, usedBytes: (page_count - freelist_count) * page_size, pageSize: page_size, ...counts, r2Disk: service.r2Bytes() };
+  return {
+    bytes: page_count * page_size,
+    usedBytes: (page_count - freelist_count) * page_size,
+    pageSize: page_size,
+    ...counts,
+    r2Disk: service.r2Bytes(),
+  };
 }
 
 /** Rows read (Server-Timing), median time of 3 calls, rows answered. */
@@ -94,7 +102,14 @@ async function measure(api, path) {
   const last = runs.at(-1);
   if (!last.ok) return { path, error: `${last.status} ${last.text.slice(0, 120)}` };
   const ms = runs.map((r) => r.ms).sort((a, b) => a - b)[1];
-  return { path, read: last.cost.read, queries: last.cost.queries, ms, rows: Array.isArray(last.json) ? last.json.length : 0, body: last.text };
+  return {
+    path,
+    read: last.cost.read,
+    queries: last.cost.queries,
+    ms,
+    rows: Array.isArray(last.json) ? last.json.length : 0,
+    body: last.text,
+  };
 }
 
 const q = (...conds) => conds.map(([f, op, v]) => `q.field=${f}&q.op=${op}&q.value=${encodeURIComponent(v)}`).join("&");
@@ -102,10 +117,22 @@ const HOT_FROM = Math.floor(END / DAY) * DAY - HOT_DAYS * DAY;
 const COLD_DAY = HOT_FROM - 20 * DAY;
 const STATS_FROM = END - 30 * DAY;
 const queries = [
-  ["hot: cpu_util of p0, last day, 100 newest", `/v2/samples?${q(["meter", "eq", "cpu_util"], ["project_id", "eq", "p0"], ["timestamp", "ge", iso(END - DAY)])}&limit=100`],
-  ["cold: cpu_util of vm-3, 6 hours 27 days ago, 100 newest", `/v2/samples?${q(["meter", "eq", "cpu_util"], ["resource_id", "eq", "vm-3"], ["timestamp", "ge", iso(COLD_DAY)], ["timestamp", "lt", iso(COLD_DAY + 6 * HOUR)])}&limit=100`],
-  ["statistics: cpu_util, 30 days hourly (period=3600, aligned)", `/v2/meters/cpu_util/statistics?period=3600&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`],
-  ["statistics: cpu_util, 30 days, period=3599 (unaligned: raw samples)", `/v2/meters/cpu_util/statistics?period=3599&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`],
+  [
+    "hot: cpu_util of p0, last day, 100 newest",
+    `/v2/samples?${q(["meter", "eq", "cpu_util"], ["project_id", "eq", "p0"], ["timestamp", "ge", iso(END - DAY)])}&limit=100`,
+  ],
+  [
+    "cold: cpu_util of vm-3, 6 hours 27 days ago, 100 newest",
+    `/v2/samples?${q(["meter", "eq", "cpu_util"], ["resource_id", "eq", "vm-3"], ["timestamp", "ge", iso(COLD_DAY)], ["timestamp", "lt", iso(COLD_DAY + 6 * HOUR)])}&limit=100`,
+  ],
+  [
+    "statistics: cpu_util, 30 days hourly (period=3600, aligned)",
+    `/v2/meters/cpu_util/statistics?period=3600&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`,
+  ],
+  [
+    "statistics: cpu_util, 30 days, period=3599 (unaligned: raw samples)",
+    `/v2/meters/cpu_util/statistics?period=3599&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`,
+  ],
 ];
 
 /**
@@ -172,7 +199,14 @@ export default {
       await res.text();
       // The handler logs its report (src/telemetry/archive-cron.ts) when wrangler shows Worker logs.
       await new Promise((r) => setTimeout(r, 500));
-      const report = [...service.output().slice(Math.max(0, mark - 10)).matchAll(/\{"telemetryArchive":(\{[^}]*\})\}/g)].map((m) => JSON.parse(m[1])).at(-1);
+      const report = [
+        ...service
+          .output()
+          .slice(Math.max(0, mark - 10))
+          .matchAll(/\{"telemetryArchive":(\{[^}]*\})\}/g),
+      ]
+        .map((m) => JSON.parse(m[1]))
+        .at(-1);
       runs.push({ seconds: (performance.now() - t0) / 1000, status: res.status, left, report });
       log(`telemetry-scale: cron run ${i + 1}: ${res.status} in ${runs.at(-1).seconds.toFixed(1)} s (${num(left)} old samples were in D1)`);
     }
@@ -186,7 +220,14 @@ export default {
       : `Seeded all ${num(seeded)} samples.`;
     const same = hot.map((h, i) => h.body === cold[i].body);
     const rows = (list) =>
-      list.map((m, i) => [m.label, m.error ?? num(m.rows), m.error ? "—" : num(m.read), m.error ? "—" : String(m.queries), m.error ? "—" : m.ms.toFixed(0), i < same.length && list === cold ? (same[i] ? "same as before the move" : "DIFFERS") : ""]);
+      list.map((m, i) => [
+        m.label,
+        m.error ?? num(m.rows),
+        m.error ? "—" : num(m.read),
+        m.error ? "—" : String(m.queries),
+        m.error ? "—" : m.ms.toFixed(0),
+        i < same.length && list === cold ? (same[i] ? "same as before the move" : "DIFFERS") : "",
+      ]);
     const perSample = (b, n) => (n ? (b / n).toFixed(0) : "—");
     return [
       {
@@ -194,7 +235,10 @@ export default {
         title: "Seeding and the archive cron",
         headers: ["what", "value"],
         rows: [
-          ["samples seeded", `${num(seeded)} (80 series: 5 meters × 16 resources, 2 projects; one sample per series every ${((state.step * 80) / 60_000).toFixed(1)} min; 1000 per post, ${CONCURRENCY} posts at a time)`],
+          [
+            "samples seeded",
+            `${num(seeded)} (80 series: 5 meters × 16 resources, 2 projects; one sample per series every ${((state.step * 80) / 60_000).toFixed(1)} min; 1000 per post, ${CONCURRENCY} posts at a time)`,
+          ],
           ["seeding time", `${state.seedSeconds.toFixed(0)} s (${num(Math.round(seeded / state.seedSeconds))} samples/s)`],
           ["cron runs", `${runs.length}: ${runs.map((r) => `${r.seconds.toFixed(1)} s`).join(", ")}`],
           ["D1 rows written per sample posted (Server-Timing of the posts)", (state.written / seeded).toFixed(1)],
@@ -224,7 +268,11 @@ export default {
           ["metadata index rows", num(before.metadata), num(after.metadata)],
           ["minute rollups", num(before.minutes), num(after.minutes)],
           ["hour rollups", num(before.hours), num(after.hours)],
-          ["D1 bytes per raw sample held (pages in use / samples)", perSample(before.usedBytes, before.samples), perSample(after.usedBytes, after.samples)],
+          [
+            "D1 bytes per raw sample held (pages in use / samples)",
+            perSample(before.usedBytes, before.samples),
+            perSample(after.usedBytes, after.samples),
+          ],
           ["R2 objects (telemetry_archive rows)", num(before.objects), num(after.objects)],
           ["R2 bytes (sum of object sizes)", `${mib(before.objectBytes)} MiB`, `${mib(after.objectBytes)} MiB`],
           ["R2 bytes per cold sample", "—", perSample(after.objectBytes, after.coldSamples)],

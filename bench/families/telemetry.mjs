@@ -14,7 +14,10 @@ const T0 = Date.UTC(2026, 0, 1);
 function envSizes() {
   const raw = process.env.TELEMETRY_BENCH_SIZES;
   if (!raw) return null;
-  const list = raw.split(",").map(Number).filter((n) => n > 0);
+  const list = raw
+    .split(",")
+    .map(Number)
+    .filter((n) => n > 0);
   return { quick: list, full: list };
 }
 const iso = (ms) => new Date(ms).toISOString().replace("Z", "+00:00");
@@ -92,24 +95,75 @@ export default {
     const meter = deep(`${byMeter}&per_page=100`, () => seeded / METERS.length);
     return [
       { group: "count", label: "GET /v2/samples page 1 (Total counted up to 1000)", req: { path: "/v2/samples?per_page=100" }, flat: true },
-      { group: "count", label: "GET /v2/samples?q project_id=p0 page 1 (Total)", req: { path: `/v2/samples?${q("project_id", "p0")}&per_page=100` }, flat: true },
-      { group: "first page", label: "GET /v2/samples?q meter=cpu_util page 1 (Total)", req: { path: `/v2/samples?${byMeter}&per_page=100` }, flat: true },
-      { group: "first page", label: "GET /v2/samples?q meter & resource_id page 1 (Total)", req: { path: `/v2/samples?${byMeter}&${q("resource_id", "vm-5")}` }, flat: true },
-      { group: "metadata", label: "GET /v2/samples?q metadata.host=compute-1 (a quarter of all samples)", req: { path: `/v2/samples?${q("metadata.host", "compute-1")}` }, flat: true },
-      { group: "metadata", label: "GET /v2/samples?q metadata.host & meter (a twentieth)", req: { path: `/v2/samples?${q("metadata.host", "compute-1")}&${q("meter", "cpu_util")}` }, flat: true },
-      { group: "metadata", label: "GET /v2/samples?q metadata.host & resource_id", req: { path: `/v2/samples?${q("metadata.host", "compute-1")}&${q("resource_id", "vm-5")}` } },
-      { group: "metadata", label: "GET /v2/meters/cpu_util/statistics?q metadata.flavor (1 h window)", req: { path: `/v2/meters/cpu_util/statistics?${q("metadata.flavor", "m1.small")}&${window}` }, flat: true },
+      {
+        group: "count",
+        label: "GET /v2/samples?q project_id=p0 page 1 (Total)",
+        req: { path: `/v2/samples?${q("project_id", "p0")}&per_page=100` },
+        flat: true,
+      },
+      {
+        group: "first page",
+        label: "GET /v2/samples?q meter=cpu_util page 1 (Total)",
+        req: { path: `/v2/samples?${byMeter}&per_page=100` },
+        flat: true,
+      },
+      {
+        group: "first page",
+        label: "GET /v2/samples?q meter & resource_id page 1 (Total)",
+        req: { path: `/v2/samples?${byMeter}&${q("resource_id", "vm-5")}` },
+        flat: true,
+      },
+      {
+        group: "metadata",
+        label: "GET /v2/samples?q metadata.host=compute-1 (a quarter of all samples)",
+        req: { path: `/v2/samples?${q("metadata.host", "compute-1")}` },
+        flat: true,
+      },
+      {
+        group: "metadata",
+        label: "GET /v2/samples?q metadata.host & meter (a twentieth)",
+        req: { path: `/v2/samples?${q("metadata.host", "compute-1")}&${q("meter", "cpu_util")}` },
+        flat: true,
+      },
+      {
+        group: "metadata",
+        label: "GET /v2/samples?q metadata.host & resource_id",
+        req: { path: `/v2/samples?${q("metadata.host", "compute-1")}&${q("resource_id", "vm-5")}` },
+      },
+      {
+        group: "metadata",
+        label: "GET /v2/meters/cpu_util/statistics?q metadata.flavor (1 h window)",
+        req: { path: `/v2/meters/cpu_util/statistics?${q("metadata.flavor", "m1.small")}&${window}` },
+        flat: true,
+      },
       { group: "deep page, by number", label: "GET /v2/samples page <last-1> (page=N)", resolve: all.number },
-      { group: "deep page, by link", label: "GET /v2/samples page <last-1> (rel=next cursor of page <last-2>)", resolve: all.link, flat: true },
+      {
+        group: "deep page, by link",
+        label: "GET /v2/samples page <last-1> (rel=next cursor of page <last-2>)",
+        resolve: all.link,
+        flat: true,
+      },
       { group: "deep page, by number", label: "GET /v2/samples?q meter page <last-1> (page=N)", resolve: meter.number },
       { group: "deep page, by link", label: "GET /v2/samples?q meter page <last-1> (rel=next cursor)", resolve: meter.link, flat: true },
       { group: "filter", label: "GET /v2/samples?q resource_id=vm-7", req: { path: `/v2/samples?${q("resource_id", "vm-7")}` } },
       { group: "filter", label: "GET /v2/samples?q timestamp ge/le (1 h)", req: { path: `/v2/samples?${window}` } },
       { group: "filter", label: "GET /v2/meters", req: { path: "/v2/meters" } },
       { group: "filter", label: "GET /v2/meters?unique=True", req: { path: "/v2/meters?unique=True" } },
-      { group: "filter", label: "GET /v2/meters/cpu_util/statistics?period=3600", req: { path: "/v2/meters/cpu_util/statistics?period=3600" } },
-      { group: "filter", label: "GET /v2/meters/cpu_util/statistics (1 h window, groupby resource)", req: { path: `/v2/meters/cpu_util/statistics?groupby=resource_id&${window}` } },
-      { group: "write", label: "POST /v2/samples (one)", req: () => ({ method: "POST", path: "/v2/samples", body: [sample(posted, Date.now() + posted++)] }) },
+      {
+        group: "filter",
+        label: "GET /v2/meters/cpu_util/statistics?period=3600",
+        req: { path: "/v2/meters/cpu_util/statistics?period=3600" },
+      },
+      {
+        group: "filter",
+        label: "GET /v2/meters/cpu_util/statistics (1 h window, groupby resource)",
+        req: { path: `/v2/meters/cpu_util/statistics?groupby=resource_id&${window}` },
+      },
+      {
+        group: "write",
+        label: "POST /v2/samples (one)",
+        req: () => ({ method: "POST", path: "/v2/samples", body: [sample(posted, Date.now() + posted++)] }),
+      },
       {
         group: "write",
         label: "POST /v2/samples (array of 1000)",
@@ -130,13 +184,27 @@ export default {
     const prepareId = async () => (someId ??= (await ctx.api.must({ path: `/v2/samples?${q("resource_id", "vm-3")}&limit=1` })).json[0].id);
     return [
       { label: "GET /v2/samples (page 1)", kind: "read", make: () => ({ path: "/v2/samples" }) },
-      { label: "GET /v2/samples?q meter & resource_id", kind: "read", make: () => ({ path: `/v2/samples?${q("meter", "cpu_util")}&${q("resource_id", "vm-5")}` }) },
+      {
+        label: "GET /v2/samples?q meter & resource_id",
+        kind: "read",
+        make: () => ({ path: `/v2/samples?${q("meter", "cpu_util")}&${q("resource_id", "vm-5")}` }),
+      },
       { label: "GET /v2/samples deep page by rel=next cursor", kind: "read", prepare, make: () => ({ path: deepLink }) },
       { label: "GET /v2/samples/<id>", kind: "read", prepare: prepareId, make: () => ({ path: `/v2/samples/${someId}` }) },
       { label: "GET /v2/samples?q metadata.host", kind: "read", make: () => ({ path: `/v2/samples?${q("metadata.host", "compute-1")}` }) },
       { label: "GET /v2/meters", kind: "read", make: () => ({ path: "/v2/meters" }) },
-      { label: "GET /v2/meters/cpu_util/statistics?period=3600 (1 h window)", kind: "read", make: () => ({ path: `/v2/meters/cpu_util/statistics?period=3600&${q("timestamp", iso(T0), "ge")}&${q("timestamp", iso(T0 + 3_600_000), "le")}` }) },
-      { label: "POST /v2/samples (one sample)", kind: "write", make: () => ({ method: "POST", path: "/v2/samples", body: [sample(posted, Date.now() + posted++)] }) },
+      {
+        label: "GET /v2/meters/cpu_util/statistics?period=3600 (1 h window)",
+        kind: "read",
+        make: () => ({
+          path: `/v2/meters/cpu_util/statistics?period=3600&${q("timestamp", iso(T0), "ge")}&${q("timestamp", iso(T0 + 3_600_000), "le")}`,
+        }),
+      },
+      {
+        label: "POST /v2/samples (one sample)",
+        kind: "write",
+        make: () => ({ method: "POST", path: "/v2/samples", body: [sample(posted, Date.now() + posted++)] }),
+      },
     ];
   },
 };

@@ -16,7 +16,13 @@ export function d1Cost(headers) {
     const v = new RegExp(`(?:^| )${k}=(\\d+)`).exec(m[2]);
     return v ? Number(v[1]) : undefined;
   };
-  return { ms: Number(m[1]), roundTrips: key("round_trips"), queries: key("queries") ?? 0, read: key("rows_read") ?? 0, written: key("rows_written") ?? 0 };
+  return {
+    ms: Number(m[1]),
+    roundTrips: key("round_trips"),
+    queries: key("queries") ?? 0,
+    read: key("rows_read") ?? 0,
+    written: key("rows_written") ?? 0,
+  };
 }
 
 /** A request as the bench describes it: { method, path, headers, body (string|object) }. */
@@ -138,6 +144,17 @@ export async function load(api, make, { connections, seconds, countD1 = false, w
     p99: result.latency.p99,
     non2xx,
     statusCodes: result.statusCodeStats,
-    d1: countD1 && d1.responses ? { read: d1.read / d1.responses, written: d1.written / d1.responses, queries: d1.queries / d1.responses, roundTrips: d1.roundTrips / d1.responses, responses: d1.responses, totalRead: d1.read, totalWritten: d1.written } : null,
+    d1:
+      countD1 && d1.responses
+        ? {
+            read: d1.read / d1.responses,
+            written: d1.written / d1.responses,
+            queries: d1.queries / d1.responses,
+            roundTrips: d1.roundTrips / d1.responses,
+            responses: d1.responses,
+            totalRead: d1.read,
+            totalWritten: d1.written,
+          }
+        : null,
   };
 }

@@ -1,6 +1,9 @@
 // Renders the bench's results as markdown (bench/RESULTS.md).
 
-const n = (x, digits = 0) => (x === undefined || x === null || Number.isNaN(x) ? "—" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const n = (x, digits = 0) =>
+  x === undefined || x === null || Number.isNaN(x)
+    ? "—"
+    : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const cellText = (s) => String(s).replace(/\|/g, "\\|").replace(/\n/g, " ");
 const size = (x) => (x >= 1_000_000 ? `${x / 1_000_000}M` : x >= 1000 ? `${x / 1000}k` : String(x));
 
@@ -24,12 +27,14 @@ const targetRatio = (f, row) => (row.kind === "write" ? row.rps / baseOf(f) : ro
 export const PRICE = { read: 0.001, written: 1.0 };
 /** $ per million requests: rows per request × $ per million rows. */
 const dollarsPerMillion = (read, written) => (read ?? 0) * PRICE.read + (written ?? 0) * PRICE.written;
-const money = (x) => (x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? `$${n(x)}` : x >= 1 ? `$${n(x, 2)}` : `$${Number(x.toPrecision(2))}`);
+const money = (x) =>
+  x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? `$${n(x)}` : x >= 1 ? `$${n(x, 2)}` : `$${Number(x.toPrecision(2))}`;
 /** $ per million records ingested, for writes that carry records. */
 const perRecord = (x) => (x.records ? money(dollarsPerMillion(x.read, x.written) / x.records) : "—");
 const UNSEEN = "not in header¹";
 /** Round trips as a cell: queries a Durable Object made for the request come without their round trips. */
-const tripsCell = (x, digits = 0) => (x.roundTrips === undefined ? "—" : x.roundTrips === 0 && x.queries > 0 ? "—²" : n(x.roundTrips, digits));
+const tripsCell = (x, digits = 0) =>
+  x.roundTrips === undefined ? "—" : x.roundTrips === 0 && x.queries > 0 ? "—²" : n(x.roundTrips, digits);
 const DO_NOTE =
   "² The request's D1 queries were made by a Durable Object, which reports its queries and rows but not yet its round trips (`D1Cost.addWork` in src/http/d1-cost.ts takes them).";
 const UNSEEN_NOTE =
@@ -51,7 +56,8 @@ export function flatVerdict(cells) {
 /** The floor in one sentence: its rate against /health, its D1 cost, and the worst read against it. */
 function floorNote(r) {
   const floors = r.baseline.map((b) => b.floor).filter((x) => x && !x.error);
-  if (!floors.length) return ["The floor `GET /health/d1` could not be measured: " + (r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs")];
+  if (!floors.length)
+    return ["The floor `GET /health/d1` could not be measured: " + (r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs")];
   const ratio = mean(floors) / mean(r.baseline);
   const f0 = floors[0];
   let worst = null;
@@ -75,12 +81,24 @@ function misses(r) {
   const lines = [];
   for (const f of r.families) {
     const slow = f.routes.filter((row) => !row.error && targetRatio(f, row) < (TARGET[row.kind] ?? TARGET.read));
-    if (slow.length) lines.push(`- ${f.name}: below the rate target: ${slow.map((row) => `${row.label} (${n(targetRatio(f, row), 2)}× ${TARGET_BASE[row.kind] ?? "floor"})`).join(", ")}`);
+    if (slow.length)
+      lines.push(
+        `- ${f.name}: below the rate target: ${slow.map((row) => `${row.label} (${n(targetRatio(f, row), 2)}× ${TARGET_BASE[row.kind] ?? "floor"})`).join(", ")}`,
+      );
     const trips = f.routes.filter((row) => !row.error && row.roundTrips > 1);
-    if (trips.length) lines.push(`- ${f.name}: more than one D1 round trip per request: ${trips.map((row) => `${row.label} (${n(row.roundTrips, 1)})`).join(", ")}`);
+    if (trips.length)
+      lines.push(
+        `- ${f.name}: more than one D1 round trip per request: ${trips.map((row) => `${row.label} (${n(row.roundTrips, 1)})`).join(", ")}`,
+      );
     const grows = [...f.probes.values()].filter((p) => p.flat && flatVerdict(p.cells).includes("✗"));
-    if (grows.length) lines.push(`- ${f.name}: rows read grow with the table: ${grows.map((p) => `${p.label} (${p.cells.map((c) => n(c.read)).join(" → ")})`).join(", ")}`);
-    const failed = [...f.routes.filter((row) => row.error).map((row) => row.label), ...[...f.probes.values()].filter((p) => p.cells.some((c) => c.error)).map((p) => p.label)];
+    if (grows.length)
+      lines.push(
+        `- ${f.name}: rows read grow with the table: ${grows.map((p) => `${p.label} (${p.cells.map((c) => n(c.read)).join(" → ")})`).join(", ")}`,
+      );
+    const failed = [
+      ...f.routes.filter((row) => row.error).map((row) => row.label),
+      ...[...f.probes.values()].filter((p) => p.cells.some((c) => c.error)).map((p) => p.label),
+    ];
     if (failed.length) lines.push(`- ${f.name}: answered an error: ${[...new Set(failed)].join(", ")}`);
     if (f.error) lines.push(`- ${f.name}: ${f.error}`);
   }
@@ -94,8 +112,12 @@ export function render(r) {
   out.push(`- Command: \`${r.command}\``);
   out.push(`- Date: ${r.date}; finished in ${n(r.elapsed / 60, 1)} min`);
   out.push(`- Machine: ${r.cores} cores (${r.cpu}), Node ${r.node}`);
-  out.push(`- Service: \`wrangler dev\` ${r.wrangler} (local workerd, D1, R2 and Durable Objects under miniflare; fresh \`--persist-to\` state), on 127.0.0.1`);
-  out.push(`- Load: autocannon, ${r.connections} connections, ${r.seconds} s per route, admin token; D1 rows from the \`Server-Timing: d1\` header`);
+  out.push(
+    `- Service: \`wrangler dev\` ${r.wrangler} (local workerd, D1, R2 and Durable Objects under miniflare; fresh \`--persist-to\` state), on 127.0.0.1`,
+  );
+  out.push(
+    `- Load: autocannon, ${r.connections} connections, ${r.seconds} s per route, admin token; D1 rows from the \`Server-Timing: d1\` header`,
+  );
   const sizes = r.families.filter((f) => f.sizes.length).map((f) => `${f.name} ${f.sizes.map(size).join(" / ")} ${f.unit}`);
   out.push(`- Sizes: ${sizes.join("; ")}`);
   out.push("");
@@ -112,7 +134,8 @@ export function render(r) {
   out.push(
     `Bare \`GET /health\` and the floor \`GET /health/d1\` were measured before each family's block and at the end: ${r.baseline
       .map((b) => `${n(b.rps)} and ${b.floor?.error ? `error (${b.floor.error})` : n(b.floor?.rps)} req/s ${b.when}`)
-      .join("; ")} (mean ${n(health)} and ${n(mean(floors))} req/s). ` + "A route's ratios use the mean of the two runs around its family's block.",
+      .join("; ")} (mean ${n(health)} and ${n(mean(floors))} req/s). ` +
+      "A route's ratios use the mean of the two runs around its family's block.",
     "",
   );
   const rows = [];
@@ -122,13 +145,30 @@ export function render(r) {
     const floor = floorOf(f);
     for (const row of f.routes) {
       if (row.error) {
-        rows.push([f.name, row.label, row.kind, ...dash(6), n(row.roundTrips), n(row.queries), n(row.read), n(row.written), "—", "—", `error: ${row.error}`]);
+        rows.push([
+          f.name,
+          row.label,
+          row.kind,
+          ...dash(6),
+          n(row.roundTrips),
+          n(row.queries),
+          n(row.read),
+          n(row.written),
+          "—",
+          "—",
+          `error: ${row.error}`,
+        ]);
         continue;
       }
       const ratio = targetRatio(f, row);
       const target = TARGET[row.kind] ?? TARGET.read;
       const notes = [];
-      if (row.non2xx) notes.push(`${row.non2xx} non-2xx of ${row.total} (${Object.entries(row.statusCodes ?? {}).map(([k, v]) => `${k}×${v.count}`).join(" ")})`);
+      if (row.non2xx)
+        notes.push(
+          `${row.non2xx} non-2xx of ${row.total} (${Object.entries(row.statusCodes ?? {})
+            .map(([k, v]) => `${k}×${v.count}`)
+            .join(" ")})`,
+        );
       if (row.d1FromLoad) notes.push("D1 figures: mean over every response of the run");
       if (row.note) notes.push(row.note);
       const digits = row.d1FromLoad ? 1 : 0;
@@ -153,14 +193,65 @@ export function render(r) {
     }
     if (f.routes.length) {
       const fl = (f.health ?? []).map((b) => b.floor).find((x) => x && !x.error);
-      rows.push([f.name, "GET /health/d1 (the floor: one primary-key read, no token)", "floor", n(floor), `${n(floor / base, 2)}×`, "1.00×", "", "", "", fl ? n(fl.roundTrips) : "—", fl ? n(fl.queries) : "—", fl ? n(fl.read) : "—", fl ? n(fl.written) : "—", fl ? money(dollarsPerMillion(fl.read, fl.written)) : "—", "", "mean of the runs before and after the block"]);
-      rows.push([f.name, "GET /health (baseline of this block)", "", n(base), "1.00×", `${n(base / floor, 2)}×`, "", "", "", "0", "0", "0", "0", "$0", "", "mean of the runs before and after the block"]);
+      rows.push([
+        f.name,
+        "GET /health/d1 (the floor: one primary-key read, no token)",
+        "floor",
+        n(floor),
+        `${n(floor / base, 2)}×`,
+        "1.00×",
+        "",
+        "",
+        "",
+        fl ? n(fl.roundTrips) : "—",
+        fl ? n(fl.queries) : "—",
+        fl ? n(fl.read) : "—",
+        fl ? n(fl.written) : "—",
+        fl ? money(dollarsPerMillion(fl.read, fl.written)) : "—",
+        "",
+        "mean of the runs before and after the block",
+      ]);
+      rows.push([
+        f.name,
+        "GET /health (baseline of this block)",
+        "",
+        n(base),
+        "1.00×",
+        `${n(base / floor, 2)}×`,
+        "",
+        "",
+        "",
+        "0",
+        "0",
+        "0",
+        "0",
+        "$0",
+        "",
+        "mean of the runs before and after the block",
+      ]);
     }
     if (f.error) rows.push([f.name, "(family)", "", ...dash(12), `error: ${f.error}`]);
   }
   out.push(
     table(
-      ["family", "route", "kind", "req/s", "× /health", "× floor", "target", "p50 ms", "p99 ms", "D1 round trips/req", "D1 queries/req", "D1 rows read/req", "rows written/req", "$ per M requests", "$ per M records", "notes"],
+      [
+        "family",
+        "route",
+        "kind",
+        "req/s",
+        "× /health",
+        "× floor",
+        "target",
+        "p50 ms",
+        "p99 ms",
+        "D1 round trips/req",
+        "D1 queries/req",
+        "D1 rows read/req",
+        "rows written/req",
+        "$ per M requests",
+        "$ per M records",
+        "notes",
+      ],
       rows,
     ),
   );
@@ -168,15 +259,31 @@ export function render(r) {
   out.push(...floorNote(r), "");
 
   out.push("## D1 cost as the data grows", "");
-  out.push("Rows read (and written, for writes) and D1 round trips per request, sampled with `fetch` after seeding each size (median of up to 3); $ at D1's list prices for the largest size.", "");
+  out.push(
+    "Rows read (and written, for writes) and D1 round trips per request, sampled with `fetch` after seeding each size (median of up to 3); $ at D1's list prices for the largest size.",
+    "",
+  );
   for (const f of r.families) {
     out.push(`### ${f.title}`, "");
     if (f.error) out.push(`Error: ${f.error}`, "");
     if (!f.sizes.length) continue;
-    const seeding = f.seeding.map((s) => (s.failed ? `${size(s.to)}: failed after ${n(s.seconds, 1)} s` : `${size(s.to)}: +${n(s.to - s.from)} in ${n(s.seconds, 1)} s (${n((s.to - s.from) / s.seconds)}/s)`));
+    const seeding = f.seeding.map((s) =>
+      s.failed
+        ? `${size(s.to)}: failed after ${n(s.seconds, 1)} s`
+        : `${size(s.to)}: +${n(s.to - s.from)} in ${n(s.seconds, 1)} s (${n((s.to - s.from) / s.seconds)}/s)`,
+    );
     out.push(`Seeded through the API: ${seeding.join("; ")}.`, "");
     const largest = size(f.sizes.at(-1));
-    const head = ["group", "request", ...f.sizes.map((s) => `rows read @ ${size(s)} ${f.unit}`), "rows written", "round trips", `$ per M requests @ ${largest}`, `$ per M records @ ${largest}`, "target"];
+    const head = [
+      "group",
+      "request",
+      ...f.sizes.map((s) => `rows read @ ${size(s)} ${f.unit}`),
+      "rows written",
+      "round trips",
+      `$ per M requests @ ${largest}`,
+      `$ per M records @ ${largest}`,
+      "target",
+    ];
     const distinct = (cells, k) => {
       const xs = cells.filter((c) => !c.error && c[k] !== undefined).map((c) => c[k]);
       return xs.length ? [...new Set(xs)].map((x) => n(x)).join(" / ") : "—";

@@ -97,13 +97,32 @@ export async function startService({ root, port: preferred = 8795, log = () => {
   const port = await freePort(preferred);
   const adminToken = `bench-admin-${Date.now()}`;
   const args = [
-    "wrangler", "dev", path.join(build, "index.js"), "--config", path.join(root, "wrangler.toml"), "--no-bundle",
-    "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
-    "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false", "--log-level", logLevel,
+    "wrangler",
+    "dev",
+    path.join(build, "index.js"),
+    "--config",
+    path.join(root, "wrangler.toml"),
+    "--no-bundle",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--persist-to",
+    state,
+    "--var",
+    `ADMIN_TOKEN:${adminToken}`,
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    logLevel,
     // GET /__scheduled fires the Cron Trigger (bench/families/telemetry-scale.mjs).
     "--test-scheduled",
   ];
-  const dev = spawn("npx", args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...quietEnv(), ADMIN_TOKEN: adminToken }, detached: true });
+  const dev = spawn("npx", args, {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...quietEnv(), ADMIN_TOKEN: adminToken },
+    detached: true,
+  });
   let output = "";
   const keep = (d) => {
     output += d;
@@ -160,7 +179,12 @@ export async function watchMemory(service, work, everyMs = 50) {
   }, everyMs);
   try {
     const result = await work();
-    return { result, beforeKiB: sum(before), peakKiB: peakSum, perProcess: before.map((x) => ({ pid: x.pid, role: x.role, beforeKiB: x.kib, peakKiB: peakOf.get(x.pid) })) };
+    return {
+      result,
+      beforeKiB: sum(before),
+      peakKiB: peakSum,
+      perProcess: before.map((x) => ({ pid: x.pid, role: x.role, beforeKiB: x.kib, peakKiB: peakOf.get(x.pid) })),
+    };
   } finally {
     clearInterval(timer);
   }

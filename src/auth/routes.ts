@@ -11,13 +11,20 @@ export const authRoutes = familyRouter();
 const tags = ["auth"];
 const admin = requireToken("admin");
 
-endpoint(authRoutes, "post", "/tokens", { tags, summary: "Mint a token (shown once)", request: { body: { content: { "application/json": { schema: TokenCreate } } } } }, admin, async (c) => {
-  const input = parseInput(TokenCreate, await readJson(c));
-  const { token, record } = await createToken(database(c.env), input);
-  tokenCache.forget(record.tokenHash);
-  const { revoked_at: _, ...view } = tokenView(record);
-  return c.json({ ...view, token }, 201);
-});
+endpoint(
+  authRoutes,
+  "post",
+  "/tokens",
+  { tags, summary: "Mint a token (shown once)", request: { body: { content: { "application/json": { schema: TokenCreate } } } } },
+  admin,
+  async (c) => {
+    const input = parseInput(TokenCreate, await readJson(c));
+    const { token, record } = await createToken(database(c.env), input);
+    tokenCache.forget(record.tokenHash);
+    const { revoked_at: _, ...view } = tokenView(record);
+    return c.json({ ...view, token }, 201);
+  },
+);
 
 endpoint(authRoutes, "get", "/tokens", { tags, summary: "List token records (never the tokens)" }, admin, async (c) => {
   const rows = await listTokens(database(c.env));
@@ -32,11 +39,22 @@ endpoint(authRoutes, "delete", "/tokens/:id", { tags, summary: "Revoke a token a
   return c.json({ id: param(c, "id"), revoked: true });
 });
 
-endpoint(authRoutes, "put", "/datasets/:dataset", { tags, summary: "Set a dataset's access record (logs API)", request: { body: { content: { "application/json": { schema: DatasetAccessBody } } } } }, admin, async (c) => {
-  const input = parseInput(DatasetAccessBody, await readJson(c));
-  const row = await putDatasetAccess(database(c.env), param(c, "dataset"), input);
-  return c.json(datasetAccessView(row));
-});
+endpoint(
+  authRoutes,
+  "put",
+  "/datasets/:dataset",
+  {
+    tags,
+    summary: "Set a dataset's access record (logs API)",
+    request: { body: { content: { "application/json": { schema: DatasetAccessBody } } } },
+  },
+  admin,
+  async (c) => {
+    const input = parseInput(DatasetAccessBody, await readJson(c));
+    const row = await putDatasetAccess(database(c.env), param(c, "dataset"), input);
+    return c.json(datasetAccessView(row));
+  },
+);
 
 endpoint(authRoutes, "get", "/whoami", { tags, summary: "The calling token's user, role, projects and groups" }, requireToken(), (c) => {
   const p = caller(c);

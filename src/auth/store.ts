@@ -20,10 +20,7 @@ export function tokenView(r: TokenRecord) {
   };
 }
 
-export async function createToken(
-  db: Database,
-  input: { user: string; role: TokenRecord["role"]; projects: string[]; groups: string[] },
-) {
+export async function createToken(db: Database, input: { user: string; role: TokenRecord["role"]; projects: string[]; groups: string[] }) {
   // 160 random bits; the prefix makes a leaked token easy to recognise in logs and scanners.
   const token = `ohk_${hex(20)}`;
   const record: TokenRecord = {

@@ -159,7 +159,12 @@ export class DaemonPresence extends DurableObject<Env> {
         await this.ctx.storage.setAlarm(s.lastBeat + this.offlineAfterMs());
         return;
       }
-      await recordPresenceChange(database(this.env), s.daemonId, { status: "offline", addedTags: [], removedTags: [] }, new Date().toISOString());
+      await recordPresenceChange(
+        database(this.env),
+        s.daemonId,
+        { status: "offline", addedTags: [], removedTags: [] },
+        new Date().toISOString(),
+      );
       this.save({ ...s, recordedOnline: false });
     });
   }

@@ -116,10 +116,12 @@ endpoint(
   signedIn,
   async (c) => {
     const index = parseInteger(param(c, "index"));
-    if (index === null || index < 0) throw errors.badRequest("index must be a whole number from 0", { index: "must be a whole number from 0" });
+    if (index === null || index < 0)
+      throw errors.badRequest("index must be a whole number from 0", { index: "must be a whole number from 0" });
     const rawRange = c.req.query("range");
     const range = rawRange === undefined || rawRange === "" ? 9 : parseInteger(rawRange);
-    if (range === null || range < 0) throw errors.badRequest("range must be a whole number from 0", { range: "must be a whole number from 0" });
+    if (range === null || range < 0)
+      throw errors.badRequest("range must be a whole number from 0", { range: "must be a whole number from 0" });
     const daemonId = await daemonIdOf(database(c.env), caller(c).user);
     if (!daemonId) throw errors.notFound("you have no daemon");
     // Only the newest LOG_KEEP lines exist: a window past them is empty, not an error.

@@ -136,7 +136,10 @@ export async function tagStatus(db: Database, ref: TagRef): Promise<TagStatus> {
 export async function itemTagStatus(db: Database, repname: string, itemname: string, page: number, size: number): Promise<TagStatus> {
   const onItem = and(eq(daemonAbnormalTags.repname, repname), eq(daemonAbnormalTags.itemname, itemname));
   const [[{ n }], rows] = await db.batch([
-    db.select({ n: countDistinct(daemonAbnormalTags.tagname) }).from(daemonAbnormalTags).where(onItem),
+    db
+      .select({ n: countDistinct(daemonAbnormalTags.tagname) })
+      .from(daemonAbnormalTags)
+      .where(onItem),
     db
       .selectDistinct({ tagname: daemonAbnormalTags.tagname })
       .from(daemonAbnormalTags)
@@ -193,7 +196,12 @@ export async function onlineDaemons(
     const tagRows = await db
       .select()
       .from(daemonAbnormalTags)
-      .orderBy(asc(daemonAbnormalTags.repname), asc(daemonAbnormalTags.itemname), asc(daemonAbnormalTags.tagname), asc(daemonAbnormalTags.daemonId))
+      .orderBy(
+        asc(daemonAbnormalTags.repname),
+        asc(daemonAbnormalTags.itemname),
+        asc(daemonAbnormalTags.tagname),
+        asc(daemonAbnormalTags.daemonId),
+      )
       .limit(scope.tagLimit);
     for (const t of tagRows) {
       const list = tagsOf.get(t.daemonId) ?? [];

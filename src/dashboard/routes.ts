@@ -17,7 +17,12 @@ const tags = ["dashboard"];
 const DAEMONS_SHOWN = 200;
 const TAGS_SHOWN = 1000;
 
-const toDashboard = { tags, summary: "The dashboard (a redirect to /dashboard/)", security: [], responses: { 302: { description: "to /dashboard/" } } };
+const toDashboard = {
+  tags,
+  summary: "The dashboard (a redirect to /dashboard/)",
+  security: [],
+  responses: { 302: { description: "to /dashboard/" } },
+};
 endpoint(dashboardRoutes, "get", "/", toDashboard, (c) => c.redirect("/dashboard/", 302));
 endpoint(dashboardRoutes, "get", "/dashboard", toDashboard, (c) => c.redirect("/dashboard/", 302));
 

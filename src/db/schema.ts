@@ -181,7 +181,6 @@ export const logs = sqliteTable(
   ],
 );
 
-
 // ─── Daemon registry (src/daemon) ───────────────────────────────────────────
 
 /**
@@ -194,7 +193,9 @@ export const daemons = sqliteTable(
   {
     user: text("user").primaryKey(),
     daemonId: text("daemon_id").notNull(),
-    status: text("status", { enum: ["online", "offline"] }).notNull().default("offline"),
+    status: text("status", { enum: ["online", "offline"] })
+      .notNull()
+      .default("offline"),
     statusChangedAt: text("status_changed_at"),
     createdAt: text("created_at").notNull(),
   },
@@ -231,10 +232,7 @@ export const schedulerSessions = sqliteTable(
     sessionId: text("session_id").notNull(),
     doc: text("doc", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
   },
-  (t) => [
-    uniqueIndex("scheduler_sessions_id").on(t.projectId, t.sessionId),
-    index("scheduler_sessions_project").on(t.projectId),
-  ],
+  (t) => [uniqueIndex("scheduler_sessions_id").on(t.projectId, t.sessionId), index("scheduler_sessions_project").on(t.projectId)],
 );
 
 /** `client_id` and `session_id` are lifted out of the document to be indexed filters. */

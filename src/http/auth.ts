@@ -45,10 +45,7 @@ export async function sha256Hex(text: string): Promise<string> {
 /** Compares digests, not the strings, so the time taken tells nothing about the secret. */
 async function sameSecret(a: string, b: string): Promise<boolean> {
   const enc = new TextEncoder();
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(b)),
-  ]);
+  const [da, db] = await Promise.all([crypto.subtle.digest("SHA-256", enc.encode(a)), crypto.subtle.digest("SHA-256", enc.encode(b))]);
   return crypto.subtle.timingSafeEqual(da, db);
 }
 
@@ -68,12 +65,24 @@ export async function resolvePrincipal(env: Env, token: string): Promise<Princip
   const principal: Principal | null =
     !row || row.revokedAt
       ? null
-      : Object.freeze({ tokenId: row.id, user: row.user, role: row.role, projects: Object.freeze([...row.projects]) as string[], groups: Object.freeze([...row.groups]) as string[] });
+      : Object.freeze({
+          tokenId: row.id,
+          user: row.user,
+          role: row.role,
+          projects: Object.freeze([...row.projects]) as string[],
+          groups: Object.freeze([...row.groups]) as string[],
+        });
   tokenCache.set(hash, principal, row?.id ?? null, cacheTtlMs(env), started);
   return principal;
 }
 
-const ADMIN: Principal = Object.freeze({ tokenId: null, user: "admin", role: "admin", projects: Object.freeze([]) as unknown as string[], groups: Object.freeze([]) as unknown as string[] });
+const ADMIN: Principal = Object.freeze({
+  tokenId: null,
+  user: "admin",
+  role: "admin",
+  projects: Object.freeze([]) as unknown as string[],
+  groups: Object.freeze([]) as unknown as string[],
+});
 
 /** Looks the token up (if any) and keeps the result in `c.var.principal`. */
 export async function principalOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Promise<Principal | null> {

@@ -10,10 +10,7 @@ export const JSON_BODY_MAX = 1024 * 1024;
  * refusing bodies over `maxBytes` before reading them whole when the length is known.
  * `empty` is returned for an empty body.
  */
-export async function readJson(
-  c: Context,
-  opts: { maxBytes?: number; tooLarge?: string; empty?: unknown } = {},
-): Promise<unknown> {
+export async function readJson(c: Context, opts: { maxBytes?: number; tooLarge?: string; empty?: unknown } = {}): Promise<unknown> {
   const max = opts.maxBytes ?? JSON_BODY_MAX;
   const tooLarge = () => errors.tooLarge(opts.tooLarge ?? `request body is larger than ${max} bytes`);
   const declared = Number(c.req.header("content-length") ?? NaN);

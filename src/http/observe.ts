@@ -39,7 +39,11 @@ export function errorSummary(err: unknown, depth = 0): ErrorSummary {
     : first.replace(/'[^']*'|"[^"]*"|`[^`]*`/g, "'…'").slice(0, 200);
   const summary: ErrorSummary = { name: err.name, message };
   if (depth < 2 && err.cause !== undefined) summary.cause = errorSummary(err.cause, depth + 1);
-  const frames = (err.stack ?? "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at ")).slice(0, 8);
+  const frames = (err.stack ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("at "))
+    .slice(0, 8);
   if (depth === 0 && frames.length) summary.at = frames;
   return summary;
 }

@@ -18,7 +18,6 @@ export function absoluteLink(url: URL, set: Record<string, string | number | nul
   return url.origin + relativeLink(url, set);
 }
 
-
 /** Pages needed for `total` rows at `size` per page. */
 export function pageCount(total: number, size: number): number {
   return Math.ceil(total / size);

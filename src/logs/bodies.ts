@@ -156,7 +156,8 @@ export class BodyWriter {
       const text = new TextDecoder().decode(concat(this.held, this.heldBytes));
       return { inline: text, bytes: utf8Length(text) };
     }
-    if (this.part.size > 0 || this.parts.length === 0) this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.part.bytes()));
+    if (this.part.size > 0 || this.parts.length === 0)
+      this.parts.push(await this.upload.uploadPart(this.parts.length + 1, this.part.bytes()));
     await this.upload.complete(this.parts);
     return { inline: null, bytes: this.total };
   }
@@ -167,7 +168,6 @@ export class BodyWriter {
     await this.upload?.abort().catch(() => {});
   }
 }
-
 
 /**
  * A fixed-capacity byte buffer: `take` copies what fits; once the buffer is full it

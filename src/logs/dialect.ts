@@ -8,7 +8,11 @@ export const logsDialect: Dialect = {
   name: "logs",
   render: (e) => {
     if (e.kind === "unauthenticated") return { status: 403, body: { code: 403, error: "authentication failed" } };
-    const fields = e.fields ? Object.entries(e.fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+    const fields = e.fields
+      ? Object.entries(e.fields)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("; ")
+      : "";
     const error = fields ? `${e.message} (${fields})` : e.message;
     return { status: e.status, body: { code: e.status, error } };
   },

@@ -389,7 +389,6 @@ export async function readLogPost<T>(
   }
 }
 
-
 /** A post parsed as it arrives, `data` written to the sink as the parser hands it back. */
 class StreamedPost<T> {
   private parser = new FlatObjectParser();

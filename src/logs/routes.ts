@@ -8,7 +8,17 @@ import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/query";
 import { datasetAccess, datasetPoster, DatasetWrite, systemOnly } from "./access";
-import { BodyWriter, bodyKey, bodyLimits, jsonStringFromR2, parseRange, storeText, storeUpload, textStream, type StoredBody } from "./bodies";
+import {
+  BodyWriter,
+  bodyKey,
+  bodyLimits,
+  jsonStringFromR2,
+  parseRange,
+  storeText,
+  storeUpload,
+  textStream,
+  type StoredBody,
+} from "./bodies";
 import { readLogPost } from "./json-post";
 import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
 import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
@@ -54,7 +64,8 @@ async function openBody(bucket: R2Bucket, row: LogRow, keys: string[] | null): P
 }
 
 /** 404: what a client should make of a log whose delete is half done. */
-const bodyGone = () => new ApiError("not_found", "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)");
+const bodyGone = () =>
+  new ApiError("not_found", "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)");
 
 /** Lists leave out a log whose body is gone (it is being deleted) and say so in the Worker's log. */
 function skipBodyless(c: C, row: LogRow) {
@@ -165,7 +176,9 @@ function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWri
     });
     let log: Omit<PostedLog, "data">;
     try {
-      log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", { name: opts.defaultName });
+      log = postedFields(post.fields, post.data === undefined ? "absent" : post.data === null ? "null" : "string", {
+        name: opts.defaultName,
+      });
     } catch (err) {
       if (post.data?.stored.inline === null) await bucket.delete(key);
       throw err;
@@ -178,7 +191,12 @@ function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWri
 function postRaw(c: C, opts: { defaultName: string | null; dataset?: DatasetWrite }) {
   return refusedFirst(opts.dataset, async () => {
     const q = (k: string) => c.req.query(k) || null;
-    const log = { name: q("name") ?? opts.defaultName, datasetId: opts.dataset?.datasetId ?? q("dataset_id"), taskId: q("task_id"), extra: {} };
+    const log = {
+      name: q("name") ?? opts.defaultName,
+      datasetId: opts.dataset?.datasetId ?? q("dataset_id"),
+      taskId: q("task_id"),
+      extra: {},
+    };
     const declared = c.req.header("content-length");
     let length: number | null = null;
     if (declared !== undefined) {
@@ -192,7 +210,11 @@ function postRaw(c: C, opts: { defaultName: string | null; dataset?: DatasetWrit
   });
 }
 
-const postDoc = { tags, request: { body: json(LogPost) }, responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc } };
+const postDoc = {
+  tags,
+  request: { body: json(LogPost) },
+  responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc },
+};
 const rawDoc = (summary: string) => ({
   tags,
   summary,
@@ -200,17 +222,27 @@ const rawDoc = (summary: string) => ({
   responses: { 201: { description: "created", ...json(LogCreated) }, ...errorsDoc },
 });
 
-endpoint(logsRoutes, "post", "/logs", { ...postDoc, summary: "Post a log (name defaults to \"log\")" }, systemOnly, (c) =>
+endpoint(logsRoutes, "post", "/logs", { ...postDoc, summary: 'Post a log (name defaults to "log")' }, systemOnly, (c) =>
   postJson(c, { defaultName: "log" }),
 );
-endpoint(logsRoutes, "post", "/logs/raw", rawDoc("Upload a log's text as the raw body (?name=&dataset_id=&task_id=), streamed to R2"), systemOnly, (c) =>
-  postRaw(c, { defaultName: "log" }),
+endpoint(
+  logsRoutes,
+  "post",
+  "/logs/raw",
+  rawDoc("Upload a log's text as the raw body (?name=&dataset_id=&task_id=), streamed to R2"),
+  systemOnly,
+  (c) => postRaw(c, { defaultName: "log" }),
 );
 endpoint(logsRoutes, "post", `${DATASET}/logs`, { ...postDoc, summary: "Post a log of a dataset" }, datasetPoster, (c) =>
   postJson(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
 );
-endpoint(logsRoutes, "post", `${DATASET}/logs/raw`, rawDoc("Upload a dataset's log as the raw body (?name=&task_id=)"), datasetPoster, (c) =>
-  postRaw(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
+endpoint(
+  logsRoutes,
+  "post",
+  `${DATASET}/logs/raw`,
+  rawDoc("Upload a dataset's log as the raw body (?name=&task_id=)"),
+  datasetPoster,
+  (c) => postRaw(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
 );
 
 // ─── Reading ────────────────────────────────────────────────────────────────
@@ -219,7 +251,11 @@ endpoint(
   logsRoutes,
   "get",
   "/logs",
-  { tags, summary: "Search logs: from, to, name, dataset_id, task_id, keys (a|b), limit", responses: { 200: { description: "{log_id: document}" }, ...errorsDoc } },
+  {
+    tags,
+    summary: "Search logs: from, to, name, dataset_id, task_id, keys (a|b), limit",
+    responses: { 200: { description: "{log_id: document}" }, ...errorsDoc },
+  },
   systemOnly,
   async (c) => {
     const q = (k: string) => c.req.query(k) || undefined;
@@ -271,10 +307,19 @@ async function oneLog(c: C, datasetId?: string) {
   return streamedJson(documentJson(row, null, body));
 }
 
-const docResponses = { 200: { description: "the log", ...json(LogDocument) }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc };
+const docResponses = {
+  200: { description: "the log", ...json(LogDocument) },
+  404: { description: "Log not found", ...json(LogError) },
+  ...errorsDoc,
+};
 endpoint(logsRoutes, "get", LOG, { tags, summary: "A log with its data", responses: docResponses }, systemOnly, (c) => oneLog(c));
-endpoint(logsRoutes, "get", `${DATASET}/logs/:log_id${ID}`, { tags, summary: "A log of the dataset", responses: docResponses }, datasetAccess("read"), (c) =>
-  oneLog(c, param(c, "dataset_id")),
+endpoint(
+  logsRoutes,
+  "get",
+  `${DATASET}/logs/:log_id${ID}`,
+  { tags, summary: "A log of the dataset", responses: docResponses },
+  datasetAccess("read"),
+  (c) => oneLog(c, param(c, "dataset_id")),
 );
 
 /** The body alone as text/plain, honouring a single `Range`. */
@@ -302,17 +347,35 @@ async function logData(c: C, datasetId?: string) {
   return new Response(object.body, { status, headers });
 }
 
-const dataDoc = { tags, responses: { 200: { description: "the log text" }, 206: { description: "the requested range" }, 404: { description: "Log not found", ...json(LogError) } } };
-endpoint(logsRoutes, "get", `${LOG}/data`, { ...dataDoc, summary: "A log's body as text/plain (Range honoured)" }, systemOnly, (c) => logData(c));
-endpoint(logsRoutes, "get", `${DATASET}/logs/:log_id${ID}/data`, { ...dataDoc, summary: "A dataset log's body as text/plain" }, datasetAccess("read"), (c) =>
-  logData(c, param(c, "dataset_id")),
+const dataDoc = {
+  tags,
+  responses: {
+    200: { description: "the log text" },
+    206: { description: "the requested range" },
+    404: { description: "Log not found", ...json(LogError) },
+  },
+};
+endpoint(logsRoutes, "get", `${LOG}/data`, { ...dataDoc, summary: "A log's body as text/plain (Range honoured)" }, systemOnly, (c) =>
+  logData(c),
+);
+endpoint(
+  logsRoutes,
+  "get",
+  `${DATASET}/logs/:log_id${ID}/data`,
+  { ...dataDoc, summary: "A dataset log's body as text/plain" },
+  datasetAccess("read"),
+  (c) => logData(c, param(c, "dataset_id")),
 );
 
 endpoint(
   logsRoutes,
   "get",
   TASK_LOGS,
-  { tags, summary: "A task's logs: order (asc|desc), num, group (latest per name), keys", responses: { 200: { description: "{logs: [...]}" }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc } },
+  {
+    tags,
+    summary: "A task's logs: order (asc|desc), num, group (latest per name), keys",
+    responses: { 200: { description: "{logs: [...]}" }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc },
+  },
   datasetAccess("read"),
   async (c) => {
     const q = (k: string) => c.req.query(k) || undefined;
@@ -373,7 +436,8 @@ const deleteStopped = () => "deleting stopped; run the delete again to finish it
  * decodes one JSON document) gets the final status once the delete is done.
  */
 const wantsProgress = (c: C) =>
-  accepts(c, { header: "Accept", supports: ["application/json", "application/x-ndjson"], default: "application/json" }) === "application/x-ndjson";
+  accepts(c, { header: "Accept", supports: ["application/json", "application/x-ndjson"], default: "application/json" }) ===
+  "application/x-ndjson";
 
 endpoint(
   logsRoutes,
@@ -384,7 +448,8 @@ endpoint(
     summary: "Delete every log of a dataset: one JSON status, or NDJSON progress with Accept: application/x-ndjson",
     responses: {
       200: {
-        description: '`{"status":"complete","percent_complete":100}`; with `Accept: application/x-ndjson`, progress lines as it goes, that one last',
+        description:
+          '`{"status":"complete","percent_complete":100}`; with `Accept: application/x-ndjson`, progress lines as it goes, that one last',
       },
       503: { description: "the delete stopped half-way; running it again finishes it", ...json(LogError) },
       ...errorsDoc,

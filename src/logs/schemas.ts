@@ -10,7 +10,14 @@ export const LogPost = z
 export const LogCreated = z.object({ result: z.string().regex(/^[0-9a-f]{32}$/) }).meta({ id: "LogCreated" });
 
 export const LogDocument = z
-  .object({ log_id: z.string(), name: z.string().optional(), data: z.string(), timestamp: z.string(), dataset_id: z.string().optional(), task_id: z.string().optional() })
+  .object({
+    log_id: z.string(),
+    name: z.string().optional(),
+    data: z.string(),
+    timestamp: z.string(),
+    dataset_id: z.string().optional(),
+    task_id: z.string().optional(),
+  })
   .catchall(z.string())
   .meta({ id: "LogDocument" });
 
@@ -19,7 +26,13 @@ export const LogError = z.object({ code: z.number().int(), error: z.string() }).
 /** Fields the server owns: a poster's values for them are ignored. */
 const SERVER_FIELDS = new Set(["log_id", "timestamp"]);
 
-export type PostedLog = { data: string; name: string | null; datasetId: string | null; taskId: string | null; extra: Record<string, string> };
+export type PostedLog = {
+  data: string;
+  name: string | null;
+  datasetId: string | null;
+  taskId: string | null;
+  extra: Record<string, string>;
+};
 
 const bad = (reason: string) => new ApiError("validation", reason, { status: 400 });
 

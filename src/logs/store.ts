@@ -105,7 +105,12 @@ export async function* listLogs(
 }
 
 /** One page of a list, as a query (tests read its plan). */
-export function listQuery(db: Database, f: LogFilter & { order: "asc" | "desc"; withData: boolean }, after: string | null, rows = PAGE_ROWS) {
+export function listQuery(
+  db: Database,
+  f: LogFilter & { order: "asc" | "desc"; withData: boolean },
+  after: string | null,
+  rows = PAGE_ROWS,
+) {
   const c = filterConditions(f);
   if (after !== null) c.push(f.order === "asc" ? gt(logs.timestamp, after) : lt(logs.timestamp, after));
   return db
@@ -152,7 +157,10 @@ export async function latestPerName(...args: Parameters<typeof latestPerNameQuer
 }
 
 export async function countLogs(db: Database, f: LogFilter): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(logs).where(and(...filterConditions(f)));
+  const [row] = await db
+    .select({ n: count() })
+    .from(logs)
+    .where(and(...filterConditions(f)));
   return row?.n ?? 0;
 }
 
@@ -175,7 +183,12 @@ export async function deleteLogs(
     if (batch.length === 0) return deleted;
     const keys = batch.filter((r) => r.inR2).map((r) => bodyKey(r.logId));
     if (keys.length) await bucket.delete(keys);
-    await db.delete(logs).where(inArray(logs.seq, batch.map((r) => r.seq)));
+    await db.delete(logs).where(
+      inArray(
+        logs.seq,
+        batch.map((r) => r.seq),
+      ),
+    );
     deleted += batch.length;
     if (progress) await progress(deleted);
     if (batch.length < PAGE_ROWS) return deleted;

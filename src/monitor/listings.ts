@@ -1,7 +1,15 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
-import { monitorBuilds, monitorComponents, monitorContexts, monitorMetrics, monitorPipelines, monitorSessionFlags, monitorSessions } from "../db/schema";
+import {
+  monitorBuilds,
+  monitorComponents,
+  monitorContexts,
+  monitorMetrics,
+  monitorPipelines,
+  monitorSessionFlags,
+  monitorSessions,
+} from "../db/schema";
 import type { MetricIn, Resource } from "./schemas";
 import { contextOut, metricOut, sessionOut, type Statement } from "./store";
 
@@ -59,8 +67,16 @@ function filtered<T, R>(db: Database, table: Seqd, where: SQL | undefined, out: 
     count: db.select({ n: sql<number>`count(*)` }).from(t).where(where),
     rows: (w) => {
       const q = db.select().from(t);
-      if ("after" in w) return q.where(and(where, gt(t.seq, w.after))).orderBy(asc(t.seq)).limit(w.limit);
-      if ("before" in w) return q.where(and(where, lt(t.seq, w.before))).orderBy(desc(t.seq)).limit(w.limit);
+      if ("after" in w)
+        return q
+          .where(and(where, gt(t.seq, w.after)))
+          .orderBy(asc(t.seq))
+          .limit(w.limit);
+      if ("before" in w)
+        return q
+          .where(and(where, lt(t.seq, w.before)))
+          .orderBy(desc(t.seq))
+          .limit(w.limit);
       return q
         .where(where)
         .orderBy(w.fromEnd ? desc(t.seq) : asc(t.seq))
@@ -145,11 +161,22 @@ export const sessions = {
       x.value === null ? sql`(${f.name} = ${x.name} AND ${f.value} <> '')` : sql`(${f.name} = ${x.name} AND ${f.value} = ${x.value})`;
     /** Sessions matching some of `terms`; a keyset step takes only its page from the flag index. */
     const matching = (terms: SQL[], w?: Window) => {
-      const step = w && "after" in w ? sql` AND ${f.sessionSeq} > ${w.after} ORDER BY ${f.sessionSeq} LIMIT ${w.limit}` : w && "before" in w ? sql` AND ${f.sessionSeq} < ${w.before} ORDER BY ${f.sessionSeq} DESC LIMIT ${w.limit}` : sql``;
+      const step =
+        w && "after" in w
+          ? sql` AND ${f.sessionSeq} > ${w.after} ORDER BY ${f.sessionSeq} LIMIT ${w.limit}`
+          : w && "before" in w
+            ? sql` AND ${f.sessionSeq} < ${w.before} ORDER BY ${f.sessionSeq} DESC LIMIT ${w.limit}`
+            : sql``;
       return sql`${s.seq} IN (SELECT ${f.sessionSeq} FROM ${f} WHERE (${sql.join(terms, sql` OR `)})${step})`;
     };
     // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
-    const where = (w?: Window) => (any ? matching(flags.map(term), w) : sql.join(flags.map((x) => matching([term(x)])), sql` AND `));
+    const where = (w?: Window) =>
+      any
+        ? matching(flags.map(term), w)
+        : sql.join(
+            flags.map((x) => matching([term(x)])),
+            sql` AND `,
+          );
     const base = filtered(db, s, where(), sessionOut);
     // Any: the page of each step is the first rows of one subquery. All: the intersection is filtered by the outer step.
     return any ? { ...base, rows: (w) => ("offset" in w ? base.rows(w) : filtered(db, s, where(w), sessionOut).rows(w)) } : base;
@@ -167,7 +194,6 @@ export const contexts = {
   prefixHead: (db: Database, prefix: string, limit: number) =>
     db.select().from(monitorContexts).where(startsWith(monitorContexts.h, prefix)).orderBy(asc(monitorContexts.seq)).limit(limit),
 };
-
 
 // ─── Metrics ────────────────────────────────────────────────────────────────
 
@@ -283,15 +309,20 @@ export const pipelines = {
   /** Pipelines whose sessions have metrics of a component, in order of first appearance. */
   ofComponent: (db: Database, component: string): Listing<string> => {
     const where = and(sql`${s.pipelineBranch} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component)));
-    return names(db.select({ n: sql<number>`count(DISTINCT ${s.pipelineBranch})` }).from(s).where(where), (order, limit, offset) =>
+    return names(
       db
-        .select({ name: sql<string>`${s.pipelineBranch}` })
+        .select({ n: sql<number>`count(DISTINCT ${s.pipelineBranch})` })
         .from(s)
-        .where(where)
-        .groupBy(s.pipelineBranch)
-        .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
-        .limit(limit)
-        .offset(offset),
+        .where(where),
+      (order, limit, offset) =>
+        db
+          .select({ name: sql<string>`${s.pipelineBranch}` })
+          .from(s)
+          .where(where)
+          .groupBy(s.pipelineBranch)
+          .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
+          .limit(limit)
+          .offset(offset),
     );
   },
   builds: (db: Database, branch: string, component?: string): Listing<string> => {
@@ -308,17 +339,25 @@ export const pipelines = {
           .offset(offset),
       );
     }
-    const where = and(eq(s.pipelineBranch, branch), sql`${s.pipelineBuildNo} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component)));
-    return names(db.select({ n: sql<number>`count(DISTINCT ${s.pipelineBuildNo})` }).from(s).where(where), (order, limit, offset) =>
+    const where = and(
+      eq(s.pipelineBranch, branch),
+      sql`${s.pipelineBuildNo} IS NOT NULL`,
+      inArray(s.sessionH, sessionsOfComponent(db, component)),
+    );
+    return names(
       db
-        .select({ name: sql<string>`${s.pipelineBuildNo}` })
+        .select({ n: sql<number>`count(DISTINCT ${s.pipelineBuildNo})` })
         .from(s)
-        .where(where)
-        .groupBy(s.pipelineBuildNo)
-        .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
-        .limit(limit)
-        .offset(offset),
+        .where(where),
+      (order, limit, offset) =>
+        db
+          .select({ name: sql<string>`${s.pipelineBuildNo}` })
+          .from(s)
+          .where(where)
+          .groupBy(s.pipelineBuildNo)
+          .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
+          .limit(limit)
+          .offset(offset),
     );
   },
 };
-

@@ -11,7 +11,10 @@ import { compareSessions, sessionRegressions } from "./regressions-store";
  */
 export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>) {
   const tags = ["test-run monitor"];
-  const ok = (schema: z.ZodType) => ({ 200: { description: "OK", content: { "application/json": { schema } } }, 404: { description: "Unknown session" } });
+  const ok = (schema: z.ZodType) => ({
+    200: { description: "OK", content: { "application/json": { schema } } },
+    404: { description: "Unknown session" },
+  });
 
   endpoint(
     router,
@@ -88,7 +91,8 @@ const Judgement = z.object({
   history: z.number().int(),
   verdict: Verdict,
 });
-const perResource = <T extends z.ZodType>(t: T) => z.object(Object.fromEntries(JUDGED.map((r) => [r, t])) as Record<(typeof JUDGED)[number], T>);
+const perResource = <T extends z.ZodType>(t: T) =>
+  z.object(Object.fromEntries(JUDGED.map((r) => [r, t])) as Record<(typeof JUDGED)[number], T>);
 const RegressionsOut = z.object({
   session: SessionRef,
   baseline: z.object({
@@ -106,7 +110,9 @@ const RegressionsOut = z.object({
     insufficient_history: z.number().int(),
     leaks: z.number().int(),
   }),
-  tests: z.array(z.object({ ...TestFields, context_h: z.string(), verdict: Verdict, leak: z.boolean(), resources: perResource(Judgement) })),
+  tests: z.array(
+    z.object({ ...TestFields, context_h: z.string(), verdict: Verdict, leak: z.boolean(), resources: perResource(Judgement) }),
+  ),
 });
 const Change = z.object({ a: z.number(), b: z.number(), change: z.number(), relative_change: z.number().nullable() });
 const OneSide = z.object({ ...TestFields, context_h: z.string(), values: perResource(z.number()) });

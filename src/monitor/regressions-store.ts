@@ -115,7 +115,13 @@ export interface TestId {
   component: string;
 }
 const testKey = (r: TestId) => JSON.stringify([r.item_path, r.item_variant, r.kind, r.component]);
-const testId = (r: TestId): TestId => ({ item_path: r.item_path, item: r.item, item_variant: r.item_variant, kind: r.kind, component: r.component });
+const testId = (r: TestId): TestId => ({
+  item_path: r.item_path,
+  item: r.item,
+  item_variant: r.item_variant,
+  kind: r.kind,
+  component: r.component,
+});
 
 /** One test in one session: its values, the median of its runs when it ran more than once. */
 interface Run {
@@ -196,7 +202,15 @@ export async function sessionRegressions(d1: D1Database, h: string, q: Regressio
       return then && comparable(run, then) ? [then] : [];
     });
     const resources = Object.fromEntries(
-      JUDGED.map((res) => [res, judge(res, run.values[res], past.map((p) => p.values[res]), q)]),
+      JUDGED.map((res) => [
+        res,
+        judge(
+          res,
+          run.values[res],
+          past.map((p) => p.values[res]),
+          q,
+        ),
+      ]),
     ) as Record<Judged, Judgement>;
     tests.push({
       ...run.id,
@@ -208,12 +222,20 @@ export async function sessionRegressions(d1: D1Database, h: string, q: Regressio
   }
 
   const count = (v: Verdict) => tests.filter((t) => t.verdict === v).length;
-  const by = session.pipeline_branch !== null ? "pipeline_branch" : session.tag_branch ? "branch" : session.scm_ref !== null ? "scm_ref" : null;
+  const by =
+    session.pipeline_branch !== null ? "pipeline_branch" : session.tag_branch ? "branch" : session.scm_ref !== null ? "scm_ref" : null;
   return {
     session: sessionOut(session, contextsOf(rows.get(h))),
     baseline: {
       by,
-      value: by === "pipeline_branch" ? session.pipeline_branch : by === "branch" ? session.tag_branch : by === "scm_ref" ? session.scm_ref : null,
+      value:
+        by === "pipeline_branch"
+          ? session.pipeline_branch
+          : by === "branch"
+            ? session.tag_branch
+            : by === "scm_ref"
+              ? session.scm_ref
+              : null,
       window: q.window,
       sessions: baseline.map((b) => sessionOut(b, contextsOf(rows.get(b.session_h)))),
     },

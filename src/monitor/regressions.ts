@@ -80,7 +80,17 @@ export interface Judgement {
  */
 export function judge(resource: Judged, value: number, history: number[], t: Thresholds): Judgement {
   if (history.length < MIN_HISTORY) {
-    return { value, median: null, mad: null, change: null, relative_change: null, lower: null, upper: null, history: history.length, verdict: "insufficient_history" };
+    return {
+      value,
+      median: null,
+      mad: null,
+      change: null,
+      relative_change: null,
+      lower: null,
+      upper: null,
+      history: history.length,
+      verdict: "insufficient_history",
+    };
   }
   const m = median(history);
   const spread = mad(history, m);

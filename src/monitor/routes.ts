@@ -87,7 +87,8 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
   const requested = await requestedPage(c);
   const rawCursor = c.req.query("cursor");
   const cursor = rawCursor === undefined ? null : CURSOR.exec(rawCursor);
-  if (rawCursor !== undefined && (!cursor || !listing.seq)) throw errors.badRequest("cursor is not one this server sent", { cursor: "use the links of a previous page" });
+  if (rawCursor !== undefined && (!cursor || !listing.seq))
+    throw errors.badRequest("cursor is not one this server sent", { cursor: "use the links of a previous page" });
 
   let rows: unknown[];
   let page: number;
@@ -97,7 +98,9 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
   if (cursor) {
     const [, way, seq, total] = cursor;
     pages = Number(total);
-    const found = (await db.batch([listing.rows(way === "a" ? { after: Number(seq), limit: size + 1 } : { before: Number(seq), limit: size + 1 })]))[0] as unknown[];
+    const found = (
+      await db.batch([listing.rows(way === "a" ? { after: Number(seq), limit: size + 1 } : { before: Number(seq), limit: size + 1 })])
+    )[0] as unknown[];
     if (found.length === 0) throw errors.notFound(`Page ${requested} does not exist.`);
     const more = found.length > size;
     rows = found.slice(0, size);
@@ -150,7 +153,8 @@ const SessionsPage = pageOf("sessions", SessionOut);
 const ContextsPage = pageOf("contexts", ContextOut);
 const MetricsPage = pageOf("metrics", MetricOut);
 const links = { total_page: z.number(), prev_url: z.string().nullable(), next_url: z.string().nullable() };
-const NamesPage = (key: string) => z.object({ [key]: z.array(z.string()), total_page: z.number(), prev_url: z.string().optional(), next_url: z.string().optional() });
+const NamesPage = (key: string) =>
+  z.object({ [key]: z.array(z.string()), total_page: z.number(), prev_url: z.string().optional(), next_url: z.string().optional() });
 
 // ─── Writes ─────────────────────────────────────────────────────────────────
 
@@ -163,7 +167,10 @@ function created<T>(c: C, what: string, key: string, outcome: "created" | "ident
 async function postSession(c: C, pathHash?: string) {
   const body = await readJson(c);
   // POST /sessions/<h> takes the hash from the path when the body has none (as the reference does).
-  const withHash = pathHash !== undefined && body !== null && typeof body === "object" && !Array.isArray(body) && !Object.hasOwn(body, "session_h") ? { ...body, session_h: pathHash } : body;
+  const withHash =
+    pathHash !== undefined && body !== null && typeof body === "object" && !Array.isArray(body) && !Object.hasOwn(body, "session_h")
+      ? { ...body, session_h: pathHash }
+      : body;
   const input = parseInput(SessionIn, withHash);
   if (!Object.hasOwn(withHash as object, "description")) {
     throw errors.badRequest("Input payload validation failed", { description: "Missing required parameter" });
@@ -177,9 +184,15 @@ async function postSession(c: C, pathHash?: string) {
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
 }
 
-endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }), (c) => postSession(c));
-endpoint(monitorRoutes, "post", "/sessions/:h", doc("Record a test session whose hash is in the path", SessionOut, { request: { body: json(SessionIn) } }), (c) =>
-  postSession(c, param(c, "h")),
+endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }), (c) =>
+  postSession(c),
+);
+endpoint(
+  monitorRoutes,
+  "post",
+  "/sessions/:h",
+  doc("Record a test session whose hash is in the path", SessionOut, { request: { body: json(SessionIn) } }),
+  (c) => postSession(c, param(c, "h")),
 );
 
 async function postContext(c: C) {
@@ -187,9 +200,21 @@ async function postContext(c: C) {
   const { outcome, stored } = await createContext(database(c.env), input);
   return created(c, "Context", input.h, outcome, contextOut(stored));
 }
-endpoint(monitorRoutes, "post", "/contexts", doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
+endpoint(
+  monitorRoutes,
+  "post",
+  "/contexts",
+  doc("Record an execution context (a machine)", ContextOut, { request: { body: json(ContextIn) } }),
+  postContext,
+);
 // The reference takes the same post on /contexts/<h> (the hash still comes from the body).
-endpoint(monitorRoutes, "post", "/contexts/:h", doc("Record an execution context (the path's hash is not read)", ContextOut, { request: { body: json(ContextIn) } }), postContext);
+endpoint(
+  monitorRoutes,
+  "post",
+  "/contexts/:h",
+  doc("Record an execution context (the path's hash is not read)", ContextOut, { request: { body: json(ContextIn) } }),
+  postContext,
+);
 
 endpoint(
   monitorRoutes,
@@ -233,7 +258,9 @@ get("/sessions", doc("List sessions, optionally filtered by description flags", 
 });
 get("/sessions/count", doc("Number of sessions", Count), (c, db) => count(c, db, sessions.all(db).count));
 get("/sessions/:h/metrics", doc("Metrics of a session", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.session(param(c, "h"))));
-get("/sessions/:h/metrics/count", doc("Number of metrics of a session", Count), (c, db) => metricsCount(c, db, metricScopes.session(param(c, "h"))));
+get("/sessions/:h/metrics/count", doc("Number of metrics of a session", Count), (c, db) =>
+  metricsCount(c, db, metricScopes.session(param(c, "h"))),
+);
 get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", SessionsPage), (c, db) =>
   sendPage(c, db, "sessions", sessions.withPrefix(db, param(c, "prefix"))),
 );
@@ -242,8 +269,12 @@ get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", Session
 
 get("/contexts", doc("List execution contexts", ContextsPage), (c, db) => sendPage(c, db, "contexts", contexts.all(db)));
 get("/contexts/count", doc("Number of contexts", Count), (c, db) => count(c, db, contexts.all(db).count));
-get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.context(param(c, "h"))));
-get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, db) => metricsCount(c, db, metricScopes.context(param(c, "h"))));
+get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, db) =>
+  metricsPage(c, db, metricScopes.context(param(c, "h"))),
+);
+get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, db) =>
+  metricsCount(c, db, metricScopes.context(param(c, "h"))),
+);
 get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), async (c, db) => {
   const prefix = param(c, "prefix");
   // The plugin's first call (`GET /contexts/<h>`): one indexed lookup.
@@ -273,7 +304,9 @@ for (const [what, exact, like] of [
   get(`/${what}/like/:text/metrics/count`, doc(`Number of metrics whose ${what.slice(0, -1)} contains a text`, Count), (c, db) =>
     metricsCount(c, db, like(param(c, "text"))),
   );
-  get(`/${what}/:name/metrics`, doc(`Metrics of one ${what.slice(0, -1)}`, MetricsPage), (c, db) => metricsPage(c, db, exact(param(c, "name"))));
+  get(`/${what}/:name/metrics`, doc(`Metrics of one ${what.slice(0, -1)}`, MetricsPage), (c, db) =>
+    metricsPage(c, db, exact(param(c, "name"))),
+  );
   get(`/${what}/:name/metrics/count`, doc(`Number of metrics of one ${what.slice(0, -1)}`, Count), (c, db) =>
     metricsCount(c, db, exact(param(c, "name"))),
   );
@@ -282,27 +315,35 @@ for (const [what, exact, like] of [
 get("/filters/scm/:ref/sessions", doc("Sessions whose SCM reference starts with ref", SessionsPage), (c, db) =>
   sendPage(c, db, "sessions", sessions.withScmPrefix(db, param(c, "ref"))),
 );
-get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) => sendPage(c, db, "metrics", metrics.ofScm(db, param(c, "ref"))));
+get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) =>
+  sendPage(c, db, "metrics", metrics.ofScm(db, param(c, "ref"))),
+);
 get("/filters/scm/:ref/metrics/count", doc("Number of metrics of those sessions", Count), (c, db) =>
   metricsCount(c, db, metricScopes.scm(db, param(c, "ref"))),
 );
 get("/filters/scope/:kind/metrics", doc("Metrics of a kind (function, module, package…)", MetricsPage), (c, db) =>
   metricsPage(c, db, metricScopes.kind(param(c, "kind"))),
 );
-get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Count), (c, db) => metricsCount(c, db, metricScopes.kind(param(c, "kind"))));
+get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Count), (c, db) =>
+  metricsCount(c, db, metricScopes.kind(param(c, "kind"))),
+);
 
 // ─── Components ─────────────────────────────────────────────────────────────
 
 get("/components", doc("Distinct component names", NamesPage("components")), (c, db) => sendPage(c, db, "components", components.list(db)));
 get("/components/count", doc("Number of components", Count), (c, db) => count(c, db, components.count(db)));
-get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, db) => metricsPage(c, db, metricScopes.component("")));
+get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, db) =>
+  metricsPage(c, db, metricScopes.component("")),
+);
 get("/components/items/:item/metrics", doc('Metrics of an item of the unnamed component ("")', MetricsPage), (c, db) =>
   metricsPage(c, db, metricScopes.componentItem("", param(c, "item"))),
 );
 get("/components/variants/:v/metrics", doc('Metrics of a variant of the unnamed component ("")', MetricsPage), (c, db) =>
   metricsPage(c, db, metricScopes.componentVariant("", param(c, "v"))),
 );
-get("/components/:c/metrics", doc("Metrics of a component", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.component(param(c, "c"))));
+get("/components/:c/metrics", doc("Metrics of a component", MetricsPage), (c, db) =>
+  metricsPage(c, db, metricScopes.component(param(c, "c"))),
+);
 get("/components/:c/items/:item/metrics", doc("Metrics of an item of a component", MetricsPage), (c, db) =>
   metricsPage(c, db, metricScopes.componentItem(param(c, "c"), param(c, "item"))),
 );
@@ -312,26 +353,39 @@ get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a compone
 
 // ─── Pipelines and builds (description.pipeline_branch / pipeline_build_no) ─
 
-get("/pipelines", doc("Pipelines, in order of first appearance (204 when there are none)", z.object({ pipelines: z.array(z.string()) })), async (c, db) => {
-  const [rows] = await db.batch([pipelines.all(db)]);
-  return rows.length ? c.json({ pipelines: rows.map((r) => r.name) }) : c.body(null, 204);
-});
+get(
+  "/pipelines",
+  doc("Pipelines, in order of first appearance (204 when there are none)", z.object({ pipelines: z.array(z.string()) })),
+  async (c, db) => {
+    const [rows] = await db.batch([pipelines.all(db)]);
+    return rows.length ? c.json({ pipelines: rows.map((r) => r.name) }) : c.body(null, 204);
+  },
+);
 get(
   "/components/:c/pipelines",
-  doc("Pipelines whose sessions have metrics of a component", z.object({ component: z.string(), pipelines: z.array(z.string()), ...links })),
+  doc(
+    "Pipelines whose sessions have metrics of a component",
+    z.object({ component: z.string(), pipelines: z.array(z.string()), ...links }),
+  ),
   (c, db) => sendPage(c, db, "pipelines", pipelines.ofComponent(db, param(c, "c")), { component: param(c, "c") }),
 );
 for (const scope of ["", "/components/:c"]) {
   const component = (c: C) => (scope ? param(c, "c") : undefined);
   const envelope = (c: C, extra: Envelope) => ({ ...(scope ? { component: param(c, "c") } : {}), pipeline: param(c, "p"), ...extra });
   const componentKey = scope ? { component: z.string() } : {};
-  get(`${scope}/pipelines/:p/builds`, doc("Builds of a pipeline", z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links })), (c, db) =>
-    sendPage(c, db, "builds", pipelines.builds(db, param(c, "p"), component(c)), envelope(c, {})),
+  get(
+    `${scope}/pipelines/:p/builds`,
+    doc("Builds of a pipeline", z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links })),
+    (c, db) => sendPage(c, db, "builds", pipelines.builds(db, param(c, "p"), component(c)), envelope(c, {})),
   );
   get(
     `${scope}/pipelines/:p/builds/:b/sessions`,
-    doc("Hashes of the sessions of a build", z.object({ ...componentKey, pipeline: z.string(), build: z.string(), sessions: z.array(z.string()), ...links })),
-    (c, db) => sendPage(c, db, "sessions", sessions.inBuild(db, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
+    doc(
+      "Hashes of the sessions of a build",
+      z.object({ ...componentKey, pipeline: z.string(), build: z.string(), sessions: z.array(z.string()), ...links }),
+    ),
+    (c, db) =>
+      sendPage(c, db, "sessions", sessions.inBuild(db, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
   );
 }
 
@@ -353,7 +407,9 @@ const MAX_EXTREMES = 500;
 function resourceOf(c: C): Resource {
   const r = param(c, "r");
   if (!(RESOURCES as readonly string[]).includes(r)) {
-    throw new ApiError("validation", `Unknown resource '${r}': use one of ${RESOURCES.join(", ")}`, { fields: { resource: `one of ${RESOURCES.join(", ")}` } });
+    throw new ApiError("validation", `Unknown resource '${r}': use one of ${RESOURCES.join(", ")}`, {
+      fields: { resource: `one of ${RESOURCES.join(", ")}` },
+    });
   }
   return r as Resource;
 }
@@ -368,10 +424,17 @@ function countOf(c: C): number {
 
 for (const [scope, where] of resourceScopes) {
   for (const path of [`/resources/:r${scope}/:end{head|tail}/metrics`, `/resources/:r${scope}/:end{head|tail}/:n/metrics`]) {
-    get(path, doc("Metrics with the highest (head) or lowest (tail) memory, cpu, kernel_time, user_time or total_time", z.object({ metrics: z.array(MetricOut) })), async (c, db) => {
-      const rows = await extremes(db, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, db));
-      return c.json({ metrics: rows });
-    });
+    get(
+      path,
+      doc(
+        "Metrics with the highest (head) or lowest (tail) memory, cpu, kernel_time, user_time or total_time",
+        z.object({ metrics: z.array(MetricOut) }),
+      ),
+      async (c, db) => {
+        const rows = await extremes(db, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, db));
+        return c.json({ metrics: rows });
+      },
+    );
   }
 }
 

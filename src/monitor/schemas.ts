@@ -28,7 +28,10 @@ export const ContextIn = z.object({
   h: z.string().min(1),
   cpu_count: z.number().int().nonnegative(),
   // The plugin sends a float (psutil's MHz); stored and echoed as an integer.
-  cpu_frequency: z.number().nonnegative().transform((f) => Math.round(f)),
+  cpu_frequency: z
+    .number()
+    .nonnegative()
+    .transform((f) => Math.round(f)),
   cpu_type: z.string(),
   cpu_vendor: z.string().default(""),
   ram_total: z.number().int().nonnegative(),

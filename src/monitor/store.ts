@@ -85,7 +85,11 @@ export type Upsert<T> = { outcome: "created" | "identical" | "conflict"; stored:
 function rawStatement(db: Database, query: SQL): Statement {
   const raw = db.run(query);
   const built = raw.getQuery();
-  const prepared = { getQuery: () => built, stmt: (db as Database & { $client: D1Database }).$client.prepare(built.sql), mapResult: (r: unknown) => r };
+  const prepared = {
+    getQuery: () => built,
+    stmt: (db as Database & { $client: D1Database }).$client.prepare(built.sql),
+    mapResult: (r: unknown) => r,
+  };
   return Object.assign(Object.create(raw), { _prepare: () => prepared }) as Statement;
 }
 const changes = (r: unknown) => (r as { meta?: { changes?: number } }).meta?.changes ?? 0;
@@ -118,12 +122,26 @@ export async function createSession(
   const [inserted, ...rest] = await db.batch([
     db
       .insert(s)
-      .values({ sessionH: input.session_h, runDate: input.run_date, scmRef: input.scm_ref, description: input.description, pipelineBranch: branch, pipelineBuildNo: build })
+      .values({
+        sessionH: input.session_h,
+        runDate: input.run_date,
+        scmRef: input.scm_ref,
+        description: input.description,
+        pipelineBranch: branch,
+        pipelineBuildNo: build,
+      })
       .onConflictDoNothing({ target: s.sessionH }),
     ...flagInserts,
-    ...(branch ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorPipelines} (branch) SELECT ${branch} WHERE EXISTS (${isThisSession})`)] : []),
+    ...(branch
+      ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorPipelines} (branch) SELECT ${branch} WHERE EXISTS (${isThisSession})`)]
+      : []),
     ...(branch && build
-      ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorBuilds} (branch, build_no) SELECT ${branch}, ${build} WHERE EXISTS (${isThisSession})`)]
+      ? [
+          rawStatement(
+            db,
+            sql`INSERT OR IGNORE INTO ${monitorBuilds} (branch, build_no) SELECT ${branch}, ${build} WHERE EXISTS (${isThisSession})`,
+          ),
+        ]
       : []),
     db.select().from(s).where(eq(s.sessionH, input.session_h)),
   ] as [Statement, ...Statement[]]);
@@ -163,8 +181,20 @@ export async function createContext(db: Database, ctx: ContextIn): Promise<Upser
 
 /** A metric's columns in insert order, and the five that make its identity (the unique key). */
 const METRIC_COLUMNS = [
-  "session_h", "context_h", "item_start_time", "item_path", "item", "item_variant", "item_fs_loc",
-  "kind", "component", "total_time", "user_time", "kernel_time", "cpu_usage", "mem_usage",
+  "session_h",
+  "context_h",
+  "item_start_time",
+  "item_path",
+  "item",
+  "item_variant",
+  "item_fs_loc",
+  "kind",
+  "component",
+  "total_time",
+  "user_time",
+  "kernel_time",
+  "cpu_usage",
+  "mem_usage",
 ] as const;
 const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length);
 const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
@@ -179,7 +209,13 @@ const sameMetric = (a: MetricIn, b: MetricIn) => (Object.keys(a) as Array<keyof 
 function insertMetrics(db: Database, chunk: MetricIn[]): Statement {
   const cols = sql.raw(METRIC_COLUMNS.join(", "));
   const values = sql.join(
-    chunk.map((x) => sql`(${sql.join(metricValues(x).map((v) => sql`${v}`), sql`, `)})`),
+    chunk.map(
+      (x) =>
+        sql`(${sql.join(
+          metricValues(x).map((v) => sql`${v}`),
+          sql`, `,
+        )})`,
+    ),
     sql`, `,
   );
   const same = sql.raw(METRIC_COLUMNS.map((c, i) => `stored.${c} = v.column${i + 1}`).join(" AND "));
@@ -233,7 +269,10 @@ async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[])
       part.map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
       sql`, `,
     );
-    const rows = await db.select().from(m).where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
+    const rows = await db
+      .select()
+      .from(m)
+      .where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
     for (const r of rows) stored.set(metricKey(metricOut(r)), metricOut(r));
   }
   const index = input.findIndex((x) => {

@@ -13,15 +13,27 @@ export function swaggerDocument(router: OpenAPIHono<any>, version: string): Json
   for (const [path, operations] of Object.entries<Json>(openapi.paths ?? {})) {
     const out: Json = {};
     for (const [method, op] of Object.entries<Json>(operations)) {
-      const parameters = [...(path.match(/\{[^}]+\}/g) ?? [])].map((p) => ({ name: p.slice(1, -1), in: "path", required: true, type: "string" }));
+      const parameters = [...(path.match(/\{[^}]+\}/g) ?? [])].map((p) => ({
+        name: p.slice(1, -1),
+        in: "path",
+        required: true,
+        type: "string",
+      }));
       const body = op.requestBody?.content?.["application/json"]?.schema;
-      if (body) parameters.push({ name: "payload", in: "body", required: true, schema: swaggerSchema(body) } as Json as (typeof parameters)[0]);
+      if (body)
+        parameters.push({ name: "payload", in: "body", required: true, schema: swaggerSchema(body) } as Json as (typeof parameters)[0]);
       const responses: Json = {};
       for (const [status, r] of Object.entries<Json>(op.responses ?? {})) {
         const schema = r.content?.["application/json"]?.schema;
         responses[status] = { description: r.description ?? "", ...(schema ? { schema: swaggerSchema(schema) } : {}) };
       }
-      out[method] = { tags: op.tags, summary: op.summary, operationId: `${method}_${path.replaceAll(/[^A-Za-z0-9]+/g, "_")}`, parameters, responses };
+      out[method] = {
+        tags: op.tags,
+        summary: op.summary,
+        operationId: `${method}_${path.replaceAll(/[^A-Za-z0-9]+/g, "_")}`,
+        parameters,
+        responses,
+      };
     }
     paths[path] = out;
   }

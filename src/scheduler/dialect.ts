@@ -31,8 +31,8 @@ export const schedulerDialect: Dialect = {
         : e.kind === "malformed_json" && e.message === "Malformed JSON"
           ? "Could not decode the request body. The JSON was incorrect."
           : e.kind === "unauthenticated"
-          ? "The request you have made requires authentication."
-          : e.message;
+            ? "The request you have made requires authentication."
+            : e.message;
     return { status, body: { title, description } };
   },
 };

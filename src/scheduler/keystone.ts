@@ -16,7 +16,10 @@ const AuthRequest = z.object({
       token: z.object({ id: z.string() }).optional(),
       password: z.object({ user: z.object({ password: z.string() }).loose() }).optional(),
     }),
-    scope: z.object({ project: z.object({ id: z.string().optional(), name: z.string().optional() }).loose() }).loose().optional(),
+    scope: z
+      .object({ project: z.object({ id: z.string().optional(), name: z.string().optional() }).loose() })
+      .loose()
+      .optional(),
   }),
 });
 
@@ -73,7 +76,11 @@ export function mountKeystoneShim(router: Router) {
       const parsed = AuthRequest.safeParse(await readJson(c));
       if (!parsed.success) throw errors.badRequest("Expecting to find auth.identity.methods in the request body");
       const { identity, scope } = parsed.data.auth;
-      const secret = identity.methods.includes("token") ? identity.token?.id : identity.methods.includes("password") ? identity.password?.user.password : undefined;
+      const secret = identity.methods.includes("token")
+        ? identity.token?.id
+        : identity.methods.includes("password")
+          ? identity.password?.user.password
+          : undefined;
       const principal = secret ? await resolvePrincipal(c.env, secret) : null;
       if (!principal) throw keystoneUnauthorized();
       const asked = scope ? (scope.project.id ?? scope.project.name ?? null) : null;
@@ -85,16 +92,22 @@ export function mountKeystoneShim(router: Router) {
     },
   );
 
-  endpoint(router, "get", "/v3/auth/tokens", { tags, summary: "Validate a token (X-Subject-Token) for the caller (X-Auth-Token)" }, async (c) => {
-    const callerToken = presentedToken(c.req.raw.headers);
-    const subject = c.req.header("x-subject-token");
-    const [who, subjectPrincipal] = await Promise.all([
-      callerToken ? resolvePrincipal(c.env, callerToken) : null,
-      subject ? resolvePrincipal(c.env, subject) : null,
-    ]);
-    if (!who) throw keystoneUnauthorized();
-    if (!subjectPrincipal) throw errors.notFound("Could not find token.");
-    c.header("X-Subject-Token", subject!);
-    return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date()));
-  });
+  endpoint(
+    router,
+    "get",
+    "/v3/auth/tokens",
+    { tags, summary: "Validate a token (X-Subject-Token) for the caller (X-Auth-Token)" },
+    async (c) => {
+      const callerToken = presentedToken(c.req.raw.headers);
+      const subject = c.req.header("x-subject-token");
+      const [who, subjectPrincipal] = await Promise.all([
+        callerToken ? resolvePrincipal(c.env, callerToken) : null,
+        subject ? resolvePrincipal(c.env, subject) : null,
+      ]);
+      if (!who) throw keystoneUnauthorized();
+      if (!subjectPrincipal) throw errors.notFound("Could not find token.");
+      c.header("X-Subject-Token", subject!);
+      return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date()));
+    },
+  );
 }

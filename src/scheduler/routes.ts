@@ -98,7 +98,9 @@ async function searchOf(c: C): Promise<Search> {
 /** Documents are stored as the JSON text they are sent as: passed through, not parsed and re-serialised. */
 const jsonText = (c: C, text: string) => c.body(text, 200, { "content-type": "application/json" });
 
-const listDoc = { request: { query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }) } };
+const listDoc = {
+  request: { query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }) },
+};
 
 // ─── Sessions ───────────────────────────────────────────────────────────────
 
@@ -128,11 +130,18 @@ const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), s
 
 const sessionBodyDoc = { request: { body: { content: { "application/json": { schema: SessionBody } } } } };
 
-endpoint(schedulerRoutes, "get", SESSIONS, { tags, summary: "List sessions (creation order; optional search)", ...listDoc }, projectAccess, async (c) => {
-  const page = pageOf(c);
-  const sessions = await listSessions(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return jsonText(c, listBody("sessions", sessions));
-});
+endpoint(
+  schedulerRoutes,
+  "get",
+  SESSIONS,
+  { tags, summary: "List sessions (creation order; optional search)", ...listDoc },
+  projectAccess,
+  async (c) => {
+    const page = pageOf(c);
+    const sessions = await listSessions(database(c.env), param(c, "project_id"), await searchOf(c), page);
+    return jsonText(c, listBody("sessions", sessions));
+  },
+);
 
 endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session", ...sessionBodyDoc }, projectAccess, async (c) => {
   const input = parseFreezer(SessionBody, await body(c));
@@ -147,38 +156,73 @@ endpoint(schedulerRoutes, "get", `${SESSIONS}/:session_id`, { tags, summary: "A 
   return jsonText(c, doc);
 });
 
-endpoint(schedulerRoutes, "patch", `${SESSIONS}/:session_id`, { tags, summary: "Merge changes into a session" }, projectAccess, async (c) => {
-  const ref = sessionRef(c);
-  const patch = parseFreezer(SessionPatch, await body(c));
-  if (Object.keys(patch).length === 0) throw errors.badRequest("Empty request body");
-  const { version } = settled(c, await sessionStub(c, ref).patch(ref, patch));
-  return c.json({ session_id: ref.sessionId, version });
-});
+endpoint(
+  schedulerRoutes,
+  "patch",
+  `${SESSIONS}/:session_id`,
+  { tags, summary: "Merge changes into a session" },
+  projectAccess,
+  async (c) => {
+    const ref = sessionRef(c);
+    const patch = parseFreezer(SessionPatch, await body(c));
+    if (Object.keys(patch).length === 0) throw errors.badRequest("Empty request body");
+    const { version } = settled(c, await sessionStub(c, ref).patch(ref, patch));
+    return c.json({ session_id: ref.sessionId, version });
+  },
+);
 
-endpoint(schedulerRoutes, "post", `${SESSIONS}/:session_id`, { tags, summary: "Replace (or create) the session with this id", ...sessionBodyDoc }, projectAccess, async (c) => {
-  const ref = { projectId: param(c, "project_id"), sessionId: newDocumentId(c, "session_id") };
-  const input = parseFreezer(SessionBody, await body(c));
-  const { version } = settled(c, await sessionStub(c, ref).put(ref, input, owner(c)));
-  return c.json({ session_id: ref.sessionId, version }, 201);
-});
+endpoint(
+  schedulerRoutes,
+  "post",
+  `${SESSIONS}/:session_id`,
+  { tags, summary: "Replace (or create) the session with this id", ...sessionBodyDoc },
+  projectAccess,
+  async (c) => {
+    const ref = { projectId: param(c, "project_id"), sessionId: newDocumentId(c, "session_id") };
+    const input = parseFreezer(SessionBody, await body(c));
+    const { version } = settled(c, await sessionStub(c, ref).put(ref, input, owner(c)));
+    return c.json({ session_id: ref.sessionId, version }, 201);
+  },
+);
 
-endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id`, { tags, summary: "Delete a session; its jobs are detached and stopped" }, projectAccess, async (c) => {
-  const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).remove(ref));
-  return c.body(null, 204);
-});
+endpoint(
+  schedulerRoutes,
+  "delete",
+  `${SESSIONS}/:session_id`,
+  { tags, summary: "Delete a session; its jobs are detached and stopped" },
+  projectAccess,
+  async (c) => {
+    const ref = sessionRef(c);
+    settled(c, await sessionStub(c, ref).remove(ref));
+    return c.body(null, 204);
+  },
+);
 
-endpoint(schedulerRoutes, "put", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Add a job to the session" }, projectAccess, async (c) => {
-  const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).addJob(ref, existingId(c, "job_id")));
-  return c.body(null, 204);
-});
+endpoint(
+  schedulerRoutes,
+  "put",
+  `${SESSIONS}/:session_id/jobs/:job_id`,
+  { tags, summary: "Add a job to the session" },
+  projectAccess,
+  async (c) => {
+    const ref = sessionRef(c);
+    settled(c, await sessionStub(c, ref).addJob(ref, existingId(c, "job_id")));
+    return c.body(null, 204);
+  },
+);
 
-endpoint(schedulerRoutes, "delete", `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary: "Remove a job from the session (the job is stopped)" }, projectAccess, async (c) => {
-  const ref = sessionRef(c);
-  settled(c, await sessionStub(c, ref).removeJob(ref, existingId(c, "job_id")));
-  return c.body(null, 204);
-});
+endpoint(
+  schedulerRoutes,
+  "delete",
+  `${SESSIONS}/:session_id/jobs/:job_id`,
+  { tags, summary: "Remove a job from the session (the job is stopped)" },
+  projectAccess,
+  async (c) => {
+    const ref = sessionRef(c);
+    settled(c, await sessionStub(c, ref).removeJob(ref, existingId(c, "job_id")));
+    return c.body(null, 204);
+  },
+);
 
 const ActionBody = z.union([
   z.object({ start: z.object({ job_id: z.string(), current_tag: z.union([z.int(), z.string()]) }) }),
@@ -212,7 +256,11 @@ for (const path of [`${SESSIONS}/:session_id/action`, `${SESSIONS}/:session_id/a
     schedulerRoutes,
     "post",
     path,
-    { tags, summary: "start / end a session run for a job (202 {result, session_tag})", request: { body: { content: { "application/json": { schema: ActionBody } } } } },
+    {
+      tags,
+      summary: "start / end a session run for a job (202 {result, session_tag})",
+      request: { body: { content: { "application/json": { schema: ActionBody } } } },
+    },
     projectAccess,
     async (c) => {
       const ref = sessionRef(c);
@@ -227,11 +275,18 @@ for (const path of [`${SESSIONS}/:session_id/action`, `${SESSIONS}/:session_id/a
 
 const jobBodyDoc = { request: { body: { content: { "application/json": { schema: JobBody } } } } };
 
-endpoint(schedulerRoutes, "get", JOBS, { tags, summary: "List jobs (creation order; optional search, e.g. by client_id)", ...listDoc }, projectAccess, async (c) => {
-  const page = pageOf(c);
-  const jobs = await listJobs(database(c.env), param(c, "project_id"), await searchOf(c), page);
-  return jsonText(c, listBody("jobs", jobs));
-});
+endpoint(
+  schedulerRoutes,
+  "get",
+  JOBS,
+  { tags, summary: "List jobs (creation order; optional search, e.g. by client_id)", ...listDoc },
+  projectAccess,
+  async (c) => {
+    const page = pageOf(c);
+    const jobs = await listJobs(database(c.env), param(c, "project_id"), await searchOf(c), page);
+    return jsonText(c, listBody("jobs", jobs));
+  },
+);
 
 endpoint(schedulerRoutes, "post", JOBS, { tags, summary: "Create a job", ...jobBodyDoc }, projectAccess, async (c) => {
   const input = parseFreezer(JobBody, await body(c));
@@ -274,12 +329,19 @@ endpoint(schedulerRoutes, "patch", `${JOBS}/:job_id`, { tags, summary: "Merge ch
   throw errors.conflict("The job kept changing while it was being updated; try again");
 });
 
-endpoint(schedulerRoutes, "post", `${JOBS}/:job_id`, { tags, summary: "Replace (or create) the job with this id", ...jobBodyDoc }, projectAccess, async (c) => {
-  const jobId = newDocumentId(c, "job_id");
-  const input = parseFreezer(JobBody, await body(c));
-  const version = await replaceJob(database(c.env), jobFrom(input, jobId, owner(c), nowSeconds()));
-  return c.json({ job_id: jobId, version }, 201);
-});
+endpoint(
+  schedulerRoutes,
+  "post",
+  `${JOBS}/:job_id`,
+  { tags, summary: "Replace (or create) the job with this id", ...jobBodyDoc },
+  projectAccess,
+  async (c) => {
+    const jobId = newDocumentId(c, "job_id");
+    const input = parseFreezer(JobBody, await body(c));
+    const version = await replaceJob(database(c.env), jobFrom(input, jobId, owner(c), nowSeconds()));
+    return c.json({ job_id: jobId, version }, 201);
+  },
+);
 
 endpoint(schedulerRoutes, "delete", `${JOBS}/:job_id`, { tags, summary: "Delete a job" }, projectAccess, async (c) => {
   const { projectId, jobId } = jobRef(c);
@@ -293,7 +355,11 @@ endpoint(
   schedulerRoutes,
   "post",
   `${JOBS}/:job_id/event`,
-  { tags, summary: "Request start / stop / abort of a job (sets job_schedule.event)", request: { body: { content: { "application/json": { schema: z.record(z.enum(EVENTS), z.null()) } } } } },
+  {
+    tags,
+    summary: "Request start / stop / abort of a job (sets job_schedule.event)",
+    request: { body: { content: { "application/json": { schema: z.record(z.enum(EVENTS), z.null()) } } } },
+  },
   projectAccess,
   async (c) => {
     const { projectId, jobId } = jobRef(c);

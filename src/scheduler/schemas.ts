@@ -20,7 +20,10 @@ function at(value: unknown, path: PropertyKey[]): unknown {
 const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : JSON.stringify(v));
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const where = issue.path.length > 1 || (issue.path.length === 1 && issue.code === "unrecognized_keys") ? ` in '${issue.path.map(String).join(".")}'` : "";
+  const where =
+    issue.path.length > 1 || (issue.path.length === 1 && issue.code === "unrecognized_keys")
+      ? ` in '${issue.path.map(String).join(".")}'`
+      : "";
   const value = at(input, issue.path);
   const key = String(issue.path[issue.path.length - 1] ?? "");
   const parent = issue.path.length > 1 ? ` in '${issue.path.slice(0, -1).map(String).join(".")}'` : "";
@@ -38,11 +41,25 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
 }
 
 function jsonType(expected: string): string {
-  return ({ number: "number", int: "integer", string: "string", boolean: "boolean", object: "object", array: "array", record: "object" } as Record<string, string>)[expected] ?? expected;
+  return (
+    (
+      {
+        number: "number",
+        int: "integer",
+        string: "string",
+        boolean: "boolean",
+        object: "object",
+        array: "array",
+        record: "object",
+      } as Record<string, string>
+    )[expected] ?? expected
+  );
 }
 
 const int = z.int();
-const isoDateTime = z.string().regex(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/, "is not an ISO 8601 date-time");
+const isoDateTime = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/, "is not an ISO 8601 date-time");
 
 /** A session's `schedule` and a job's `job_schedule`: Freezer's schedule, unknown keys refused. */
 export const Schedule = z.strictObject({
@@ -60,7 +77,10 @@ export const Schedule = z.strictObject({
     .string()
     .regex(/^(continuous|\d+ +(week|day|hour|minute|second)s?)$/, "must be 'continuous' or 'N weeks|days|hours|minutes|seconds'")
     .optional(),
-  schedule_year: z.string().regex(/^\d{4}$/, "must be 4 digits").optional(),
+  schedule_year: z
+    .string()
+    .regex(/^\d{4}$/, "must be 4 digits")
+    .optional(),
   schedule_month: z.string().optional(),
   schedule_day: z.string().optional(),
   schedule_week: z.string().optional(),
@@ -72,7 +92,13 @@ export const Schedule = z.strictObject({
 export type Schedule = z.infer<typeof Schedule>;
 
 /** Fields the server owns: accepted in bodies (clients echo documents back) and ignored. */
-const serverOwned = { session_id: z.unknown().optional(), jobs: z.unknown().optional(), version: z.unknown().optional(), user_id: z.unknown().optional(), project_id: z.unknown().optional() };
+const serverOwned = {
+  session_id: z.unknown().optional(),
+  jobs: z.unknown().optional(),
+  version: z.unknown().optional(),
+  user_id: z.unknown().optional(),
+  project_id: z.unknown().optional(),
+};
 
 const sessionFields = {
   session_tag: int.optional(),

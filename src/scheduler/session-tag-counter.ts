@@ -26,10 +26,9 @@ import {
  * What an RPC call answers: errors travel as data (RPC keeps only an Error's message);
  * either way with the D1 work the call did, for the route's Server-Timing.
  */
-export type Outcome<T> = (
-  | { ok: true; value: T }
-  | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string }
-) & { d1: D1Work };
+export type Outcome<T> = ({ ok: true; value: T } | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string }) & {
+  d1: D1Work;
+};
 
 class Refusal {
   constructor(
@@ -101,9 +100,7 @@ export function endJob(doc: SessionDoc, order: string[], jobId: string, result: 
   }
 }
 
-export type SessionAction =
-  | { action: "start"; jobId: string; tag: number }
-  | { action: "end"; jobId: string; result: string };
+export type SessionAction = { action: "start"; jobId: string; tag: number } | { action: "end"; jobId: string; result: string };
 
 /** A conditional write changed nothing: another writer moved the row since it was read. */
 class Stale {}

@@ -20,8 +20,7 @@ export const sessionObjectName = (ref: SessionRef) => JSON.stringify([ref.projec
 
 // ─── Sessions (written only by Durable Objects; every write checks the version it read) ──
 
-const sessionKey = (ref: SessionRef) =>
-  and(eq(schedulerSessions.projectId, ref.projectId), eq(schedulerSessions.sessionId, ref.sessionId));
+const sessionKey = (ref: SessionRef) => and(eq(schedulerSessions.projectId, ref.projectId), eq(schedulerSessions.sessionId, ref.sessionId));
 
 const docVersion = sql`json_extract(${schedulerSessions.doc}, '$.version')`;
 
@@ -33,7 +32,9 @@ export const listBody = (key: string, docs: string[]) => `{"${key}":[${docs.join
 
 /** Reads the session row for its Durable Object. */
 export async function readSession(db: Database, ref: SessionRef): Promise<SessionDoc | null> {
-  const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{ doc: string }>;
+  const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{
+    doc: string;
+  }>;
   const row = r.results[0];
   return row ? (JSON.parse(row.doc) as SessionDoc) : null;
 }
@@ -63,7 +64,11 @@ export const deleteSession = (db: Database, ref: SessionRef) => db.delete(schedu
 
 /** The stored JSON text of a session, sent as it is (no parse and re-serialise per request). */
 export async function getSessionText(db: Database, ref: SessionRef): Promise<string | null> {
-  const [row] = await db.select({ doc: docText(schedulerSessions.doc) }).from(schedulerSessions).where(sessionKey(ref)).limit(1);
+  const [row] = await db
+    .select({ doc: docText(schedulerSessions.doc) })
+    .from(schedulerSessions)
+    .where(sessionKey(ref))
+    .limit(1);
   return row?.doc ?? null;
 }
 
@@ -77,7 +82,11 @@ export async function getJob(db: Database, projectId: string, jobId: string): Pr
 }
 
 export async function getJobText(db: Database, projectId: string, jobId: string): Promise<string | null> {
-  const [row] = await db.select({ doc: docText(schedulerJobs.doc) }).from(schedulerJobs).where(jobKey(projectId, jobId)).limit(1);
+  const [row] = await db
+    .select({ doc: docText(schedulerJobs.doc) })
+    .from(schedulerJobs)
+    .where(jobKey(projectId, jobId))
+    .limit(1);
   return row?.doc ?? null;
 }
 
@@ -142,11 +151,18 @@ export async function deleteJob(db: Database, projectId: string, jobId: string):
  * batch with a look at the job: "missing", "unreadable" (stored before the depth limit,
  * SQLite cannot change it in place) or "set".
  */
-export async function setJobEvent(db: Database, projectId: string, jobId: string, event: string): Promise<"set" | "missing" | "unreadable"> {
+export async function setJobEvent(
+  db: Database,
+  projectId: string,
+  jobId: string,
+  event: string,
+): Promise<"set" | "missing" | "unreadable"> {
   const [updated, found] = await db.batch([
     db
       .update(schedulerJobs)
-      .set({ doc: sql`json_set(${schedulerJobs.doc}, '$.job_schedule.event', ${event}, '$.version', json_extract(${schedulerJobs.doc}, '$.version') + 1)` })
+      .set({
+        doc: sql`json_set(${schedulerJobs.doc}, '$.job_schedule.event', ${event}, '$.version', json_extract(${schedulerJobs.doc}, '$.version') + 1)`,
+      })
       .where(and(jobKey(projectId, jobId), sql`json_valid(${schedulerJobs.doc})`))
       .returning({ seq: schedulerJobs.seq }),
     db.select({ seq: schedulerJobs.seq }).from(schedulerJobs).where(jobKey(projectId, jobId)).limit(1),
@@ -158,7 +174,11 @@ export async function setJobEvent(db: Database, projectId: string, jobId: string
 /** A job as adding it to a session needs it: its session column, and whether SQLite can read its document. */
 export async function readJobForSession(db: Database, projectId: string, jobId: string) {
   const r = (await db
-    .select({ doc: schedulerJobs.doc, sessionId: schedulerJobs.sessionId, readable: sql<number>`json_valid(${schedulerJobs.doc})`.as("readable") })
+    .select({
+      doc: schedulerJobs.doc,
+      sessionId: schedulerJobs.sessionId,
+      readable: sql<number>`json_valid(${schedulerJobs.doc})`.as("readable"),
+    })
     .from(schedulerJobs)
     .where(jobKey(projectId, jobId))
     .limit(1)
@@ -200,7 +220,14 @@ export function addJobWrites(db: Database, doc: SessionDoc, jobId: string, from:
   const leaveOld = db
     .update(schedulerSessions)
     .set({ doc: sql`json_set(json_remove(${schedulerSessions.doc}, ${entry}), '$.version', ${docVersion} + 1)` })
-    .where(and(sessionKey({ projectId, sessionId: from }), sql`json_type(${schedulerSessions.doc}, ${entry}) IS NOT NULL`, jobIn(projectId, jobId, sessionId), sessionWritten(doc)));
+    .where(
+      and(
+        sessionKey({ projectId, sessionId: from }),
+        sql`json_type(${schedulerSessions.doc}, ${entry}) IS NOT NULL`,
+        jobIn(projectId, jobId, sessionId),
+        sessionWritten(doc),
+      ),
+    );
   return [session, job, leaveOld] as const;
 }
 
@@ -378,6 +405,9 @@ export async function listJobs(db: Database, projectId: string, search: Search, 
 /** Counts pairs and `_all` terms so a search stays under D1's bound-parameter cap. */
 export function searchTerms(search: Search): number {
   const count = (list?: Array<Record<string, unknown>>) =>
-    (list ?? []).reduce((n, pairs) => n + Object.entries(pairs).reduce((m, [k, v]) => m + (k === "_all" ? (pairsInText(allText(v))?.length ?? 1) : 1), 0), 0);
+    (list ?? []).reduce(
+      (n, pairs) => n + Object.entries(pairs).reduce((m, [k, v]) => m + (k === "_all" ? (pairsInText(allText(v))?.length ?? 1) : 1), 0),
+      0,
+    );
   return count(search.match) + count(search.match_not);
 }

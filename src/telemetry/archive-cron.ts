@@ -39,12 +39,26 @@ export type Stage = "read" | "written" | "committed";
 export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> } = {}) {
   const tiers = tiersOf(env);
   const db = database(env);
-  const report: ArchiveReport = { moved: 0, objects: 0, bytes: 0, expiredObjects: 0, expiredRows: 0, expiredRollups: 0, rowsWritten: 0, done: false };
+  const report: ArchiveReport = {
+    moved: 0,
+    objects: 0,
+    bytes: 0,
+    expiredObjects: 0,
+    expiredRows: 0,
+    expiredRollups: 0,
+    rowsWritten: 0,
+    done: false,
+  };
   const cutoff = hotFrom(nowMs, tiers);
   const budget = opts.maxRows ?? RUN_ROWS;
   for (;;) {
     if (report.moved >= budget) break;
-    const [oldest] = await db.select({ meter: s.meter, timestamp: s.timestamp }).from(s).where(lt(s.timestamp, cutoff)).orderBy(asc(s.timestamp)).limit(1);
+    const [oldest] = await db
+      .select({ meter: s.meter, timestamp: s.timestamp })
+      .from(s)
+      .where(lt(s.timestamp, cutoff))
+      .orderBy(asc(s.timestamp))
+      .limit(1);
     if (!oldest) {
       report.done = true;
       break;
@@ -56,7 +70,15 @@ export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: numb
 }
 
 /** Moves up to PART_ROWS samples of one meter and day: one object per project. */
-async function moveStep(env: Env, db: Database, meter: string, day: number, nowMs: number, report: ArchiveReport, onStage?: (s: Stage) => void | Promise<void>) {
+async function moveStep(
+  env: Env,
+  db: Database,
+  meter: string,
+  day: number,
+  nowMs: number,
+  report: ArchiveReport,
+  onStage?: (s: Stage) => void | Promise<void>,
+) {
   const inDay = and(eq(s.meter, meter), gte(s.timestamp, day), lt(s.timestamp, day + DAY_US));
   const rows = await db.select().from(s).where(inDay).orderBy(asc(s.seq)).limit(PART_ROWS);
   const maxSeq = rows[rows.length - 1].seq;
@@ -77,8 +99,17 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
     if (!head || head.size !== bytes.byteLength) throw new Error(`archive object ${key} did not verify`);
     const ts = part.map((r) => r.timestamp);
     entries.push({
-      key, projectId, meter, day, first: Math.min(...ts), last: Math.max(...ts), n: part.length, bytes: bytes.byteLength,
-      minSeq: Math.min(...seqs), maxSeq: Math.max(...seqs), movedAt: nowMs * 1000,
+      key,
+      projectId,
+      meter,
+      day,
+      first: Math.min(...ts),
+      last: Math.max(...ts),
+      n: part.length,
+      bytes: bytes.byteLength,
+      minSeq: Math.min(...seqs),
+      maxSeq: Math.max(...seqs),
+      movedAt: nowMs * 1000,
     });
     report.bytes += bytes.byteLength;
   }
@@ -92,7 +123,16 @@ async function moveStep(env: Env, db: Database, meter: string, day: number, nowM
     deleteMetadataOf(db, moved),
     db.delete(s).where(moved),
     // Minute rollups live as long as the hot samples.
-    db.delete(telemetryRollups).where(and(eq(telemetryRollups.width, 60), eq(telemetryRollups.meter, meter), gte(telemetryRollups.bucket, day), lt(telemetryRollups.bucket, day + DAY_US))),
+    db
+      .delete(telemetryRollups)
+      .where(
+        and(
+          eq(telemetryRollups.width, 60),
+          eq(telemetryRollups.meter, meter),
+          gte(telemetryRollups.bucket, day),
+          lt(telemetryRollups.bucket, day + DAY_US),
+        ),
+      ),
   ]);
   for (const r of results as unknown[]) report.rowsWritten += (r as { meta?: { rows_written?: number } }).meta?.rows_written ?? 0;
   await onStage?.("committed");

@@ -134,7 +134,9 @@ export async function coldPage(
   // COLD_OBJECTS_MAX reads; a count past them is not exact.
   const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
   const reader = new ColdReader(t, q, scope);
-  const rows = pageNeedsCold(hot.rows, hot.limit, t) ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit) : hot.rows;
+  const rows = pageNeedsCold(hot.rows, hot.limit, t)
+    ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit)
+    : hot.rows;
   let count = hot.count;
   if (count !== undefined && count <= TOTAL_COUNT_LIMIT) {
     count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);

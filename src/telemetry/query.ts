@@ -6,12 +6,30 @@
 import { ApiError } from "../http/errors";
 import { parseInteger } from "../http/query";
 
-export const STRING_FIELDS = ["project_id", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id"] as const;
+export const STRING_FIELDS = [
+  "project_id",
+  "resource_id",
+  "resource_name",
+  "meter",
+  "namespace",
+  "user_id",
+  "source",
+  "message_id",
+] as const;
 export type StringField = (typeof STRING_FIELDS)[number];
 
 /** The order Ceilometer's own message lists them in, then the fields this service adds. */
 const SAMPLE_FIELDS = [
-  "project_id", "timestamp", "resource_id", "resource_name", "meter", "namespace", "user_id", "source", "message_id", "search_offset",
+  "project_id",
+  "timestamp",
+  "resource_id",
+  "resource_name",
+  "meter",
+  "namespace",
+  "user_id",
+  "source",
+  "message_id",
+  "search_offset",
 ] as const;
 export type QueryField = (typeof SAMPLE_FIELDS)[number];
 
@@ -173,7 +191,10 @@ function metadataValue(raw: string, type: string, field: string): { kind: Metada
       throw badQuery(`Query on ${field} is of datetime type and is not supported`);
   }
   // Python reads `007` as no literal at all, `07.5` as a float.
-  if (/^[+-]?(0|[1-9]\d*)$/.test(v) || (/^[+-]?(\d*\.\d*|\d+(?=[eE]))([eE][+-]?\d+)?$/.test(v) && /\d/.test(v) && Number.isFinite(Number(v)))) {
+  if (
+    /^[+-]?(0|[1-9]\d*)$/.test(v) ||
+    (/^[+-]?(\d*\.\d*|\d+(?=[eE]))([eE][+-]?\d+)?$/.test(v) && /\d/.test(v) && Number.isFinite(Number(v)))
+  ) {
     return { kind: "n", value: Number(v) };
   }
   if (v === "True" || v === "False") return { kind: "b", value: v === "True" ? 1 : 0 };

@@ -133,7 +133,12 @@ const rollupColumn: Record<(typeof KEY_FIELDS)[number], SQLiteColumn> = {
   user_id: r.userId,
   source: r.source,
 };
-const sampleColumn: Record<GroupField, SQLiteColumn> = { project_id: s.projectId, resource_id: s.resourceId, user_id: s.userId, source: s.source };
+const sampleColumn: Record<GroupField, SQLiteColumn> = {
+  project_id: s.projectId,
+  resource_id: s.resourceId,
+  user_id: s.userId,
+  source: s.source,
+};
 const rowField = { project_id: "projectId", resource_id: "resourceId", user_id: "userId", source: "source" } as const;
 
 /** Only equality on the rollups' key fields: metadata, names, namespaces are not in them. */
@@ -181,7 +186,12 @@ export async function tieredStatistics(db: Database, archive: R2Bucket, t: Tiere
   const lo = t.q.start?.us ?? -Infinity;
   const hi = t.q.end?.us ?? Infinity;
   // Raw samples are read outside the rollups' [from, to): the edges, or everything.
-  const rawRanges: Array<[number, number]> = p ? [[-Infinity, p.from], [p.to, Infinity]] : [[-Infinity, Infinity]];
+  const rawRanges: Array<[number, number]> = p
+    ? [
+        [-Infinity, p.from],
+        [p.to, Infinity],
+      ]
+    : [[-Infinity, Infinity]];
   const objectQueries = rawRanges
     .map(([x, y]) => [Math.max(lo, x), Math.min(hi, y - 1)] as const)
     .filter(([x, y]) => x <= y)
@@ -238,7 +248,10 @@ function compareGroups(x: string[], y: string[]) {
 }
 
 async function firstSample(db: Database, archive: R2Bucket, t: TieredStatistics, entries: ArchiveEntry[]): Promise<number | null> {
-  const [{ first }] = await db.select({ first: sql<number | null>`min(${s.timestamp})` }).from(s).where(t.where);
+  const [{ first }] = await db
+    .select({ first: sql<number | null>`min(${s.timestamp})` })
+    .from(s)
+    .where(t.where);
   const keep = coldPredicate(t.q, t.scope);
   let best = first;
   // Oldest objects first: once an object starts after the best so far, none is earlier.
@@ -311,7 +324,8 @@ function add(into: Map<string, Partial>, p: Partial) {
 
 /** Per bucket and group over raw hot samples: the same measures rollups keep. */
 function rawPartials(db: Database, t: TieredStatistics, where: SQL | undefined, origin: number | null) {
-  const bucket = t.periodUs > 0 && origin !== null ? sql<number>`cast((${s.timestamp} - ${origin}) / ${t.periodUs} as integer)` : sql<number>`0`;
+  const bucket =
+    t.periodUs > 0 && origin !== null ? sql<number>`cast((${s.timestamp} - ${origin}) / ${t.periodUs} as integer)` : sql<number>`0`;
   const groups = Object.fromEntries(t.groupby.map((g) => [`g_${g}`, sampleColumn[g]]));
   const distinct = Object.fromEntries(t.cardinality.map((f) => [`d_${f}`, sql<string>`json_group_array(distinct ${sampleColumn[f]})`]));
   return db
@@ -378,7 +392,8 @@ function fromRollup(x: RollupRow, t: TieredStatistics, bucket: number): Partial 
  * one, and the edge query would scan the whole range).
  */
 function within(q: SampleQuery, x: number, y: number): SampleQuery {
-  const start = Number.isFinite(x) && (!q.start || x > q.start.us || (x === q.start.us && q.start.inclusive)) ? { us: x, inclusive: true } : q.start;
+  const start =
+    Number.isFinite(x) && (!q.start || x > q.start.us || (x === q.start.us && q.start.inclusive)) ? { us: x, inclusive: true } : q.start;
   const end = Number.isFinite(y) && (!q.end || y <= q.end.us) ? { us: y, inclusive: false } : q.end;
   return { ...q, start, end };
 }

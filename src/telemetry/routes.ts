@@ -13,7 +13,16 @@ import { caller, mayUseProject, requireToken, type Principal } from "../http/aut
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { badQuery, encodeCursor, formatTimestamp, parsePaging, parseSampleQuery, TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
+import {
+  badQuery,
+  encodeCursor,
+  formatTimestamp,
+  parsePaging,
+  parseSampleQuery,
+  TOTAL_COUNT_LIMIT,
+  type Paging,
+  type SampleQuery,
+} from "./query";
 import {
   errorDoc,
   meterBody,
@@ -114,7 +123,8 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
     const probe = coldProbe(t, q, scope, paging);
     const pageQuery = samplePageQuery(db, q, scope, { limit, offset: 0, after: paging.cursor });
     const [page, cold = []] = probe ? await db.batch([pageQuery, probe]) : [await pageQuery];
-    rows = cold.length && pageNeedsCold(page, limit, t) ? (await coldPage(t, q, scope, paging, { rows: page, limit, offset: 0 })).rows : page;
+    rows =
+      cold.length && pageNeedsCold(page, limit, t) ? (await coldPage(t, q, scope, paging, { rows: page, limit, offset: 0 })).rows : page;
   } else {
     const offset = (paging.page - 1) * paging.perPage;
     const probe = coldProbe(t, q, scope, paging);
@@ -160,7 +170,13 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
   );
   const unique = [...new Map(rows.map((r) => [r.id, r])).values()];
   const db = database(c.env);
-  const statements = [...insertStatements(db, unique), storedSamplesQuery(db, unique.map((r) => r.id))];
+  const statements = [
+    ...insertStatements(db, unique),
+    storedSamplesQuery(
+      db,
+      unique.map((r) => r.id),
+    ),
+  ];
   const results = await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
   const stored = new Map((results.at(-1) as SampleRow[]).map((r) => [r.id, r]));
   return rows.map((r) => stored.get(r.id)!);
@@ -168,7 +184,12 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
 
 const SAMPLE_BODY_MAX = 4 * 1024 * 1024;
 const tooLarge = `a post carries at most ${SAMPLE_BODY_MAX} bytes of samples`;
-const listDoc = { 200: { description: "Samples, newest first; Per-Page, Total and Link headers", content: { "application/json": { schema: z.array(sampleDoc) } } } };
+const listDoc = {
+  200: {
+    description: "Samples, newest first; Per-Page, Total and Link headers",
+    content: { "application/json": { schema: z.array(sampleDoc) } },
+  },
+};
 const errorResponses = {
   400: { description: "Malformed query or body", content: { "application/json": { schema: errorDoc } } },
   401: { description: "No valid token, or another project", content: { "application/json": { schema: errorDoc } } },
@@ -198,7 +219,10 @@ endpoint(
     summary: "Add samples (up to 1000, all or nothing)",
     tags: ["telemetry"],
     request: { body: { content: { "application/json": { schema: z.array(sampleDoc.omit({ id: true, recorded_at: true })) } } } },
-    responses: { 201: { description: "The stored samples", content: { "application/json": { schema: z.array(sampleDoc) } } }, ...errorResponses },
+    responses: {
+      201: { description: "The stored samples", content: { "application/json": { schema: z.array(sampleDoc) } } },
+      ...errorResponses,
+    },
   },
   requireToken(),
   async (c) => {
@@ -212,7 +236,11 @@ endpoint(
   telemetryRoutes,
   "get",
   "/samples/:id",
-  { summary: "One sample", tags: ["telemetry"], responses: { 200: { description: "The sample", content: { "application/json": { schema: sampleDoc } } }, ...errorResponses } },
+  {
+    summary: "One sample",
+    tags: ["telemetry"],
+    responses: { 200: { description: "The sample", content: { "application/json": { schema: sampleDoc } } }, ...errorResponses },
+  },
   requireToken(),
   async (c) => {
     const id = param(c, "id");
@@ -227,7 +255,11 @@ endpoint(
   telemetryRoutes,
   "get",
   "/meters",
-  { summary: "Distinct meters visible to the token (same query language, no timestamp); unique=True: one per meter name", tags: ["telemetry"], responses: errorResponses },
+  {
+    summary: "Distinct meters visible to the token (same query language, no timestamp); unique=True: one per meter name",
+    tags: ["telemetry"],
+    responses: errorResponses,
+  },
   requireToken(),
   async (c) => {
     const params = queryOf(c);
@@ -269,7 +301,11 @@ endpoint(
   telemetryRoutes,
   "post",
   "/meters/:meter",
-  { summary: "Add samples of one meter (Ceilometer's OldSample list)", tags: ["telemetry"], responses: { 201: { description: "The stored samples" }, ...errorResponses } },
+  {
+    summary: "Add samples of one meter (Ceilometer's OldSample list)",
+    tags: ["telemetry"],
+    responses: { 201: { description: "The stored samples" }, ...errorResponses },
+  },
   requireToken(),
   async (c) => {
     const meter = param(c, "meter");
@@ -345,7 +381,9 @@ endpoint(
         const stddev = row.squares === null ? 0 : Math.sqrt(Math.max(0, Number(row.squares) - row.avg * row.avg));
         const values: Record<string, number> = { count: row.count, min: row.min, max: row.max, sum: row.sum, avg: row.avg, stddev };
         const aggregate = Object.fromEntries(
-          aggregates.map((a) => (a.func === "cardinality" ? [`cardinality/${a.field}`, r[`cardinality/${a.field}`]] : [a.func, values[a.func]])),
+          aggregates.map((a) =>
+            a.func === "cardinality" ? [`cardinality/${a.field}`, r[`cardinality/${a.field}`]] : [a.func, values[a.func]],
+          ),
         );
         return {
           avg: row.avg,

@@ -29,7 +29,11 @@ export type NewSample = Omit<SampleRow, "seq" | "id" | "recordedAt"> & { metadat
 
 // Ceilometer's columns are 255 characters; clients send null for what they leave unset.
 const name = z.string().min(1).max(255);
-const optionalText = z.string().max(255).nullish().transform((v) => v ?? "");
+const optionalText = z
+  .string()
+  .max(255)
+  .nullish()
+  .transform((v) => v ?? "");
 /**
  * A float field takes a number or a numeric string (`"12.5"`): Ceilometer's WSME layer
  * converts strings with Python's float(), and the ceilometer client sends them so.
@@ -37,7 +41,10 @@ const optionalText = z.string().max(255).nullish().transform((v) => v ?? "");
 const volume = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = typeof v === "number" ? v : /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isFinite(n)) {
-    ctx.addIssue({ code: "custom", message: typeof v === "number" ? "must be a finite number" : `Value: '${v}'. Wrong type. Expected 'float', got 'str'` });
+    ctx.addIssue({
+      code: "custom",
+      message: typeof v === "number" ? "must be a finite number" : `Value: '${v}'. Wrong type. Expected 'float', got 'str'`,
+    });
     return z.NEVER;
   }
   return n;
@@ -61,7 +68,10 @@ const metadata = z
     if (!v || !Object.keys(v).length) return { text: "", entries: [] as MetadataEntry[] };
     const entries = flattenMetadata(v);
     if (entries === null) {
-      ctx.addIssue({ code: "custom", message: `metadata holds more than ${MAX_METADATA_ENTRIES} entries (each nested key and list item counts)` });
+      ctx.addIssue({
+        code: "custom",
+        message: `metadata holds more than ${MAX_METADATA_ENTRIES} entries (each nested key and list item counts)`,
+      });
       return z.NEVER;
     }
     return { text: JSON.stringify(v), entries };
@@ -95,7 +105,10 @@ export function flattenMetadata(doc: Record<string, unknown>, max = MAX_METADATA
   return entries;
 }
 const serverMade = (field: string) =>
-  z.unknown().optional().refine((v) => v === undefined || v === null || v === "", `The ${field} must not be set`);
+  z
+    .unknown()
+    .optional()
+    .refine((v) => v === undefined || v === null || v === "", `The ${field} must not be set`);
 
 /** `POST /v2/samples`: the sample fields of the spec. */
 export const sampleInput = z

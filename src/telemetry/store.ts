@@ -100,11 +100,7 @@ export function samplePageQuery(
   const plain = db.select(getTableColumns(s)).from(s);
   // CROSS JOIN keeps the metadata index leading; the columns selected are the same.
   const from = src.byMetadata ? (db.select(getTableColumns(s)).from(md).crossJoin(s) as unknown as typeof plain) : plain;
-  return from
-    .where(and(src.where, resume))
-    .orderBy(desc(src.timestamp), desc(src.seq))
-    .limit(page.limit)
-    .offset(page.offset);
+  return from.where(and(src.where, resume)).orderBy(desc(src.timestamp), desc(src.seq)).limit(page.limit).offset(page.offset);
 }
 
 /**
@@ -119,10 +115,24 @@ export function sampleCountQuery(db: Database, q: SampleQuery, scope: ProjectSco
     // Nothing to check on the sample itself: the metadata index alone counts.
     const [m] = q.metadata;
     const where = and(eq(md.key, m.key), eq(md.kind, m.kind), eq(md.value, m.value), timeBounds(q, md.timestamp));
-    return db.select({ n: count() }).from(db.select({ one: sql`1`.as("one") }).from(md).where(where).limit(TOTAL_COUNT_LIMIT + 1).as("matches"));
+    return db.select({ n: count() }).from(
+      db
+        .select({ one: sql`1`.as("one") })
+        .from(md)
+        .where(where)
+        .limit(TOTAL_COUNT_LIMIT + 1)
+        .as("matches"),
+    );
   }
-  if (src.byMetadata) from = db.select({ one: sql`1`.as("one") }).from(md).crossJoin(s) as unknown as typeof plain;
-  const matches = from.where(src.where).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
+  if (src.byMetadata)
+    from = db
+      .select({ one: sql`1`.as("one") })
+      .from(md)
+      .crossJoin(s) as unknown as typeof plain;
+  const matches = from
+    .where(src.where)
+    .limit(TOTAL_COUNT_LIMIT + 1)
+    .as("matches");
   return db.select({ n: count() }).from(matches);
 }
 
@@ -164,8 +174,19 @@ function jsonChunks(rows: string[]): string[] {
 /** Message id from the content, so posting the same sample again finds the stored one. */
 export async function messageId(n: Omit<NewSample, "metadataEntries">): Promise<string> {
   const key = JSON.stringify([
-    n.meter, n.type, n.unit, n.volume, n.resourceId, n.projectId, n.userId, n.source,
-    n.timestamp, n.resourceName, n.displayName, n.namespace, canonicalJson(n.metadata),
+    n.meter,
+    n.type,
+    n.unit,
+    n.volume,
+    n.resourceId,
+    n.projectId,
+    n.userId,
+    n.source,
+    n.timestamp,
+    n.resourceName,
+    n.displayName,
+    n.namespace,
+    canonicalJson(n.metadata),
   ]);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
   const h = hex(digest.slice(0, 16));
@@ -179,7 +200,11 @@ function canonicalJson(text: string): string {
     Array.isArray(v)
       ? v.map(sort)
       : v && typeof v === "object"
-        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, sort(x)]))
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([k, x]) => [k, sort(x)]),
+          )
         : v;
   return JSON.stringify(sort(JSON.parse(text)));
 }
@@ -239,7 +264,10 @@ function jsonFields(table: SQLiteTable, exprs: Record<string, SQL | SQLiteColumn
 
 /** The stored samples among `ids` (one parameter, however many ids): what a post answers. */
 export function storedSamplesQuery(db: Database, ids: string[]) {
-  return db.select().from(s).where(sql`${s.id} in (select value from json_each(${JSON.stringify(ids)}))`);
+  return db
+    .select()
+    .from(s)
+    .where(sql`${s.id} in (select value from json_each(${JSON.stringify(ids)}))`);
 }
 
 // ─── Meters ─────────────────────────────────────────────────────────────────
@@ -280,7 +308,10 @@ export function uniqueMeterPageQuery(db: Database, where: SQL | undefined, limit
 
 /** Counts meters (or unique meters) no further than TOTAL_COUNT_LIMIT + 1, as samples are counted. */
 export function meterCountQuery(db: Database, where: SQL | undefined, unique = false) {
-  const rows = db.select({ one: sql`1`.as("one") }).from(m).where(where);
+  const rows = db
+    .select({ one: sql`1`.as("one") })
+    .from(m)
+    .where(where);
   const matches = (unique ? rows.groupBy(m.meter, m.type, m.unit) : rows).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
   return db.select({ n: count() }).from(matches);
 }

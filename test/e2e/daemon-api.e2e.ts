@@ -18,7 +18,11 @@ const goJson = (v: unknown) =>
     .replaceAll("\u2029", "\\u2029");
 
 /** A request with exactly the headers Go's net/http client sends, and nothing else. */
-function goRequest(method: "GET" | "POST", path: string, body?: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+function goRequest(
+  method: "GET" | "POST",
+  path: string,
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const url = new URL(path, base());
   const bytes = body === undefined ? undefined : Buffer.from(body, "utf8");
   const headers: Record<string, string> = { "User-Agent": "Go-http-client/1.1", "Accept-Encoding": "gzip" };
@@ -60,7 +64,7 @@ async function tokenFor(user: string) {
 // the level in ANSI colours, the whole in brackets, ending in a newline.
 const queuedLines = [
   "2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mdaemon.HeartBeat() heartbeat.go:97 Post http://hub/api/heartbeat: dial tcp: connection refused]\n",
-  "2026/12/01 21:29:19 [\u001b[33m[WARN] \u001b[0mdaemon.checkHealth() tag <rep/item:2015> & \"file\" missing]\n",
+  '2026/12/01 21:29:19 [\u001b[33m[WARN] \u001b[0mdaemon.checkHealth() tag <rep/item:2015> & "file" missing]\n',
 ];
 
 describe("the DataHub daemon's own traffic at /api", () => {
@@ -74,13 +78,21 @@ describe("the DataHub daemon's own traffic at /api", () => {
     const clientrypoint = "127.0.0.1:35600?daemonauth=0123456789abcdef0123456789abcdef";
 
     // First beat: no log yet, entrypoint as it found it, role 0 (a puller), and clientrypoint.
-    const first = await goRequest("POST", "/api/heartbeat", goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], role: 0, clientrypoint }));
+    const first = await goRequest(
+      "POST",
+      "/api/heartbeat",
+      goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], role: 0, clientrypoint }),
+    );
     expect(first.status).toBe(200);
     expect(daemonReads(first.text)).toBe(0);
     expect(JSON.parse(first.text)).toEqual({ code: 0, msg: "OK", data: {} });
 
     // A later beat with the lines it queued meanwhile.
-    const second = await goRequest("POST", "/api/heartbeat", goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], log: queuedLines, role: 0, clientrypoint }));
+    const second = await goRequest(
+      "POST",
+      "/api/heartbeat",
+      goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], log: queuedLines, role: 0, clientrypoint }),
+    );
     expect(daemonReads(second.text)).toBe(0);
 
     // Its status page forwards to <server>/api/heartbeat/status/<user>.
@@ -96,9 +108,15 @@ describe("the DataHub daemon's own traffic at /api", () => {
   it("publishes abnormal tags as role 1 and clears them by leaving them out", async () => {
     const user = `e2e-publisher-${Date.now()}`;
     const token = await tokenFor(user);
-    const { daemonid } = (await (await fetch(`${base()}/api/daemon/id`, { headers: { Authorization: `Token ${token}` } })).json()) as { daemonid: string };
+    const { daemonid } = (await (await fetch(`${base()}/api/daemon/id`, { headers: { Authorization: `Token ${token}` } })).json()) as {
+      daemonid: string;
+    };
     const tag = `${user}/weather:2015`;
-    const tagged = await goRequest("POST", "/api/heartbeat", goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], role: 1, abnormaltags: [tag] }));
+    const tagged = await goRequest(
+      "POST",
+      "/api/heartbeat",
+      goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], role: 1, abnormaltags: [tag] }),
+    );
     expect(daemonReads(tagged.text)).toBe(0);
     const q = `/api/daemon/tags/status?repname=${user}&itemname=weather`;
     expect(await (await fetch(`${base()}${q}`)).json()).toEqual({ status: "ABNORMAL", total: 1, results: [tag] });
@@ -107,7 +125,11 @@ describe("the DataHub daemon's own traffic at /api", () => {
   });
 
   it("tells a daemon with an unknown id that it is not registered, and never answers /api without a code", async () => {
-    const unknown = await goRequest("POST", "/api/heartbeat", goJson({ daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: ["http://127.0.0.1:35800"], role: 0 }));
+    const unknown = await goRequest(
+      "POST",
+      "/api/heartbeat",
+      goJson({ daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: ["http://127.0.0.1:35800"], role: 0 }),
+    );
     expect(unknown.status).toBe(403);
     expect(JSON.parse(unknown.text)).toEqual({ code: 6002, msg: "user not registered yet" });
     // A daemon started without --token beats with no id: the original answer, 6201.
@@ -118,7 +140,11 @@ describe("the DataHub daemon's own traffic at /api", () => {
     expect(miss.status).toBe(404);
     expect(JSON.parse(miss.text)).toEqual({ code: 1009, msg: "not found" });
     // A daemon misconfigured with `/api` in DATAHUB_SERVER beats /api/api/heartbeat: refused with a code, not "available".
-    const doubled = await goRequest("POST", "/api/api/heartbeat", goJson({ daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: null, role: 0 }));
+    const doubled = await goRequest(
+      "POST",
+      "/api/api/heartbeat",
+      goJson({ daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: null, role: 0 }),
+    );
     expect(daemonReads(doubled.text)).toBe(1009);
   });
 });

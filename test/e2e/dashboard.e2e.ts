@@ -30,19 +30,47 @@ const BIG_LOG = "0123456789abcdef".repeat(12_500); // 200,000 bytes: loaded by r
 
 async function seed() {
   // Test runs: six sessions of one pipeline, one test each, with one slow and one big run.
-  const ctx = { h: "dash-ctx", cpu_count: 4, cpu_frequency: 2400, cpu_type: "", cpu_vendor: "", ram_total: 8192, machine_node: "ci-1", machine_type: "x86_64", machine_arch: "64bit", system_info: "Linux", python_info: "3.11" };
+  const ctx = {
+    h: "dash-ctx",
+    cpu_count: 4,
+    cpu_frequency: 2400,
+    cpu_type: "",
+    cpu_vendor: "",
+    ram_total: 8192,
+    machine_node: "ci-1",
+    machine_type: "x86_64",
+    machine_arch: "64bit",
+    system_info: "Linux",
+    python_info: "3.11",
+  };
   expect((await call("/api/v1/contexts/", { json: ctx })).status).toBe(201);
   for (let i = 0; i < DURATIONS.length; i++) {
     const session_h = `dashsession${i}`;
     const s = await call("/api/v1/sessions/", {
-      json: { session_h, run_date: hours(10 - i).toISOString(), scm_ref: `c0ffee${i}0000`, description: { pipeline_branch: PIPELINE, pipeline_build_no: String(200 + i) } },
+      json: {
+        session_h,
+        run_date: hours(10 - i).toISOString(),
+        scm_ref: `c0ffee${i}0000`,
+        description: { pipeline_branch: PIPELINE, pipeline_build_no: String(200 + i) },
+      },
     });
     expect(s.status).toBe(201);
     const m = await call("/api/v1/metrics/", {
       json: {
-        session_h, context_h: "dash-ctx", item_start_time: hours(10 - i).toISOString(), item_path: "tests.test_shop", item: ITEM, item_variant: ITEM,
-        item_fs_loc: "tests/test_shop.py", kind: "function", component: "", total_time: DURATIONS[i], user_time: DURATIONS[i] * 0.8,
-        kernel_time: 0.01, cpu_usage: 0.9, mem_usage: MEMORY[i],
+        session_h,
+        context_h: "dash-ctx",
+        item_start_time: hours(10 - i).toISOString(),
+        item_path: "tests.test_shop",
+        item: ITEM,
+        item_variant: ITEM,
+        item_fs_loc: "tests/test_shop.py",
+        kind: "function",
+        component: "",
+        total_time: DURATIONS[i],
+        user_time: DURATIONS[i] * 0.8,
+        kernel_time: 0.01,
+        cpu_usage: 0.9,
+        mem_usage: MEMORY[i],
       },
     });
     expect(m.status).toBe(201);
@@ -50,12 +78,22 @@ async function seed() {
 
   // Telemetry: seven samples of one meter within the last hours.
   const samples = VOLUMES.map((volume, i) => ({
-    meter: "dash.cpu_util", type: "gauge", unit: "%", volume, resource_id: "vm-dash-1", project_id: "dashproj", timestamp: hours(7 - i).toISOString(),
+    meter: "dash.cpu_util",
+    type: "gauge",
+    unit: "%",
+    volume,
+    resource_id: "vm-dash-1",
+    project_id: "dashproj",
+    timestamp: hours(7 - i).toISOString(),
   }));
   expect((await call("/v2/samples", { json: samples })).status).toBe(201);
 
   // Logs: two names for a task (stdout twice: the newer is "latest"), one body big enough to page.
-  for (const [name, data] of [["stdout", "first attempt"], ["stderr", "warning: disk"], ["stdout", BIG_LOG]] as const) {
+  for (const [name, data] of [
+    ["stdout", "first attempt"],
+    ["stderr", "warning: disk"],
+    ["stdout", BIG_LOG],
+  ] as const) {
     const r = await call("/datasets/dash_ds/logs", { json: { name, data, task_id: "task_1" } });
     expect(r.status).toBe(201);
   }
@@ -64,11 +102,19 @@ async function seed() {
   const session = await call("/v2/dashproj/sessions", { json: { description: "nightly backup", hold_off: 30, schedule: {} } });
   expect(session.status).toBe(201);
   const job = await call("/v2/dashproj/jobs", {
-    json: { job_id: "dash-job-1", client_id: "host-a", description: "db dump", job_actions: [{ freezer_action: { action: "backup", mode: "fs" } }], job_schedule: {} },
+    json: {
+      job_id: "dash-job-1",
+      client_id: "host-a",
+      description: "db dump",
+      job_actions: [{ freezer_action: { action: "backup", mode: "fs" } }],
+      job_schedule: {},
+    },
   });
   expect(job.status).toBe(201);
   expect((await call(`/v2/dashproj/sessions/${session.body.session_id}/jobs/dash-job-1`, { method: "PUT" })).status).toBe(204);
-  const start = await call(`/v2/dashproj/sessions/${session.body.session_id}/action`, { json: { start: { job_id: "dash-job-1", current_tag: 0 } } });
+  const start = await call(`/v2/dashproj/sessions/${session.body.session_id}/action`, {
+    json: { start: { job_id: "dash-job-1", current_tag: 0 } },
+  });
   expect(start.status).toBe(202);
   return { sessionId: session.body.session_id as string };
 }
@@ -80,7 +126,13 @@ async function seedDaemon() {
   const id = await call("/daemon/id", { token: alice.body.token });
   expect(id.status).toBe(200);
   const beat = await call("/heartbeat", {
-    json: { daemonid: id.body.daemonid, entrypoint: ["http://10.1.2.3:35800"], log: ["2026/11/23 12:00:00 started"], role: 0, abnormaltags: ["shop/orders:v2"] },
+    json: {
+      daemonid: id.body.daemonid,
+      entrypoint: ["http://10.1.2.3:35800"],
+      log: ["2026/11/23 12:00:00 started"],
+      role: 0,
+      abnormaltags: ["shop/orders:v2"],
+    },
   });
   expect(beat.status).toBe(200);
 }
@@ -92,14 +144,24 @@ let seeded: { sessionId: string };
 
 describe("dashboard in headless Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`the dashboard test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`the dashboard test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`);
     seeded = await seed();
     profile = mkdtempSync(path.join(tmpdir(), "opshub-chromium-"));
     // A fresh profile (user data dir) each run; a phone's width: the views must work there.
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
       viewport: { width: 390, height: 844 },
     });
     page = browser.pages()[0] ?? (await browser.newPage());

@@ -20,7 +20,16 @@ describe("/docs with no internet", () => {
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
       viewport: { width: 1280, height: 900 },
     });
   });
@@ -51,7 +60,8 @@ describe("/docs with no internet", () => {
     // Routes as the reference renders them: their summaries and their paths.
     await page.getByText("Mint a token (shown once)").first().waitFor({ timeout: 60_000 });
     const text = await page.locator("body").innerText();
-    for (const summary of ["Revoke a token at once", "The calling token's user, role, projects and groups"]) expect(text).toContain(summary);
+    for (const summary of ["Revoke a token at once", "The calling token's user, role, projects and groups"])
+      expect(text).toContain(summary);
     expect(text).toMatch(/\/auth\/tokens/);
     expect(served).toContain("/docs/assets/api-reference.js");
     expect(served).toContain("/openapi.json");

@@ -7,7 +7,10 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 const base = () => inject("baseUrl");
 const admin = () => ({ Authorization: `Bearer ${inject("adminToken")}` });
 
-async function api(path: string, init: { method?: string; token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {}) {
+async function api(
+  path: string,
+  init: { method?: string; token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = { ...(init.token ? { Authorization: `Bearer ${init.token}` } : admin()), ...init.headers };
   let body = init.body;
   if (init.json !== undefined) {
@@ -30,7 +33,10 @@ beforeAll(async () => {
     (await json("/auth/tokens", { method: "POST", json: { user, role, groups } })).body.token as string;
   pilot = await mint("pilot", "system");
   website = await mint("web", "user", ["simprod"]);
-  const access = await json("/auth/datasets/d1234", { method: "PUT", json: { read_groups: ["simprod"], write_groups: ["simprod"], read_users: [], write_users: [] } });
+  const access = await json("/auth/datasets/d1234", {
+    method: "PUT",
+    json: { read_groups: ["simprod"], write_groups: ["simprod"], read_users: [], write_users: [] },
+  });
   expect(access.status).toBe(200);
 });
 
@@ -38,7 +44,11 @@ describe("IceProd logs over real HTTP", () => {
   it("a pilot posts a task's logs, the website reads the latest per name", async () => {
     const posted: string[] = [];
     for (const name of ["stdout", "stderr", "stdlog", "stdout"]) {
-      const r = await json("/logs", { method: "POST", token: pilot, json: { name, data: `${name} text\n`, dataset_id: "d1234", task_id: "t5678" } });
+      const r = await json("/logs", {
+        method: "POST",
+        token: pilot,
+        json: { name, data: `${name} text\n`, dataset_id: "d1234", task_id: "t5678" },
+      });
       expect(r.status).toBe(201);
       expect(r.body.result).toMatch(/^[0-9a-f]{32}$/);
       posted.push(r.body.result);
@@ -60,7 +70,12 @@ describe("IceProd logs over real HTTP", () => {
 
   it("uploads a raw body with and without Content-Length and reads it back with Range", async () => {
     const text = "x".repeat(3 * 1024 * 1024) + "end\n";
-    const known = await json("/logs/raw?name=stdout&dataset_id=d1234&task_id=raw1", { method: "POST", token: pilot, body: text, headers: { "Content-Type": "text/plain" } });
+    const known = await json("/logs/raw?name=stdout&dataset_id=d1234&task_id=raw1", {
+      method: "POST",
+      token: pilot,
+      body: text,
+      headers: { "Content-Type": "text/plain" },
+    });
     expect(known.status).toBe(201);
     // A body of unknown length goes chunked (R2 multipart on the server).
     const bytes = new TextEncoder().encode(`${"y".repeat(9 * 1024 * 1024)}tail\n`);
@@ -105,14 +120,20 @@ describe("IceProd logs over real HTTP", () => {
   it("deletes a dataset's logs streaming NDJSON progress to a caller that asks for it", async () => {
     const res = await api("/datasets/d1234/logs", { method: "DELETE", token: website, headers: { Accept: "application/x-ndjson" } });
     expect(res.status).toBe(200);
-    const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toEqual({ status: "deleting", percent_complete: 100, total: 6 });
     expect(lines.at(-1)).toEqual({ status: "complete", percent_complete: 100 });
     expect((await json("/datasets/d1234/tasks/t5678/logs", { token: website })).status).toBe(404);
   });
 
   it("serves IceProd's RestClient, dataset delete included, as one JSON document per call", async () => {
-    const access = await json("/auth/datasets/d9999", { method: "PUT", json: { read_groups: ["simprod"], write_groups: ["simprod"], read_users: [], write_users: [] } });
+    const access = await json("/auth/datasets/d9999", {
+      method: "PUT",
+      json: { read_groups: ["simprod"], write_groups: ["simprod"], read_users: [], write_users: [] },
+    });
     expect(access.status).toBe(200);
     // Debian's python3 with python3-requests, the HTTP library rest_tools builds on.
     const r = spawnSync("/usr/bin/python3", ["test/e2e/rest_tools_replay.py", base(), website, "d9999"], { encoding: "utf8" });

@@ -27,7 +27,14 @@ function getWithBody(path: string, json: unknown) {
     const url = new URL(`${server.baseUrl}${V1}${path}`);
     const req = request(
       url,
-      { method: "GET", headers: { Authorization: `Bearer ${server.adminToken}`, "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      {
+        method: "GET",
+        headers: {
+          Authorization: `Bearer ${server.adminToken}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(data),
+        },
+      },
       (res) => {
         let text = "";
         res.on("data", (d) => (text += d));
@@ -62,7 +69,8 @@ const newSession = (description: Record<string, unknown> = {}, over: Record<stri
   description: { python: "py311", pipeline_branch: unique("branch"), pipeline_build_no: "1", ...description },
   ...over,
 });
-const ciSession = (pipeline: string, build: string | number) => newSession({ pipeline_branch: pipeline, pipeline_build_no: build, __ci__: pipeline.split(":")[0] });
+const ciSession = (pipeline: string, build: string | number) =>
+  newSession({ pipeline_branch: pipeline, pipeline_build_no: build, __ci__: pipeline.split(":")[0] });
 const newMetric = (ctx: { h: string }, session: { session_h: string }, over: Record<string, unknown> = {}) => {
   const item = unique("test_");
   return {
@@ -124,7 +132,9 @@ describe("an empty store", () => {
     expect(doc).not.toEqual({ error: "Unable to render schema" });
     expect(doc.swagger).toBe("2.0");
     expect(doc.basePath).toBe(V1);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/sessions", "/pipelines/{p}/builds/{b}/sessions", "/resources/{r}/components/{c}/{end}/metrics"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/sessions", "/pipelines/{p}/builds/{b}/sessions", "/resources/{r}/components/{c}/{end}/metrics"]),
+    );
     expect(doc.paths["/metrics"]).toHaveProperty("post");
   });
 });
@@ -135,12 +145,21 @@ describe("sessions", () => {
     const created = await call("/sessions/", s);
     expect(created.status).toBe(201);
     expect(created.body.tags.map((t: { name: string; value: string }) => [t.name, t.value])).toEqual(Object.entries(s.description));
-    expect((await get(`/sessions/${s.session_h}`)).body.sessions[0]).toMatchObject({ session_h: s.session_h, run_date: s.run_date, scm_ref: "deadmeet" });
+    expect((await get(`/sessions/${s.session_h}`)).body.sessions[0]).toMatchObject({
+      session_h: s.session_h,
+      run_date: s.run_date,
+      scm_ref: "deadmeet",
+    });
     expect((await call("/sessions/", { ...newSession(), description: ["bc", "def"] })).status).toBe(400);
   });
 
   it("finds sessions by hash prefix, by flags (any / all) and by SCM reference", async () => {
-    await post("/sessions/", newSession({}, { session_h: "deadmeet" }), newSession({ wanted_flags: "some" }, { session_h: "deadbeef" }), newSession({ some_flags: "value" }, { session_h: "badcoffee" }));
+    await post(
+      "/sessions/",
+      newSession({}, { session_h: "deadmeet" }),
+      newSession({ wanted_flags: "some" }, { session_h: "deadbeef" }),
+      newSession({ some_flags: "value" }, { session_h: "badcoffee" }),
+    );
     const dead = await get("/sessions/dead");
     expect(dead.status).toBe(200);
     expect(dead.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["deadmeet", "deadbeef"]);
@@ -148,9 +167,14 @@ describe("sessions", () => {
     expect(dead.body).not.toHaveProperty("prev_url");
     expect((await get("/sessions/foo")).status).toBe(204);
     const hashes = (r: { body: { sessions: Array<{ session_h: string }> } }) => r.body.sessions.map((s) => s.session_h);
-    expect(hashes(await get("/sessions/?method=match_any&with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual(["deadbeef", "badcoffee"]);
+    expect(hashes(await get("/sessions/?method=match_any&with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual([
+      "deadbeef",
+      "badcoffee",
+    ]);
     expect(hashes(await get("/sessions/?with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual(["deadbeef", "badcoffee"]);
-    expect(hashes(await get("/sessions/?method=match_all&with_flags=wanted_flags,pipeline_branch&restrict_flags=some"))).toEqual(["deadbeef"]);
+    expect(hashes(await get("/sessions/?method=match_all&with_flags=wanted_flags,pipeline_branch&restrict_flags=some"))).toEqual([
+      "deadbeef",
+    ]);
 
     const wanted: string[] = [];
     for (let i = 1; i < 8; i++) {
@@ -205,9 +229,21 @@ describe("one pipeline with several builds", () => {
     expect(Object.keys(all.body)).toEqual(["pipelines"]);
 
     const p1 = await get("/pipelines/circleci:monitor/builds");
-    expect(p1.body).toEqual({ pipeline: "circleci:monitor", builds: circleBuilds.slice(0, 5), next_url: `${V1}/pipelines/circleci:monitor/builds?page=2`, prev_url: null, total_page: 2 });
+    expect(p1.body).toEqual({
+      pipeline: "circleci:monitor",
+      builds: circleBuilds.slice(0, 5),
+      next_url: `${V1}/pipelines/circleci:monitor/builds?page=2`,
+      prev_url: null,
+      total_page: 2,
+    });
     const p2 = await get(p1.body.next_url);
-    expect(p2.body).toEqual({ pipeline: "circleci:monitor", builds: circleBuilds.slice(5), next_url: null, prev_url: `${V1}/pipelines/circleci:monitor/builds?page=1`, total_page: 2 });
+    expect(p2.body).toEqual({
+      pipeline: "circleci:monitor",
+      builds: circleBuilds.slice(5),
+      next_url: null,
+      prev_url: `${V1}/pipelines/circleci:monitor/builds?page=1`,
+      total_page: 2,
+    });
     expect((await get("/pipelines/jenkinsci:monitor/builds?page=2")).body.builds).toEqual(["6", "7", "8", "9", "10"]);
 
     for (const build of ["987654323", "987654329"]) {
@@ -228,7 +264,11 @@ describe("components", () => {
   it("lists components, by prefix, counts them and serves their metrics", async () => {
     const [c, s] = [newContext(), newSession()];
     for (const i of "ABC") await post("/metrics/", newMetric(c, s, { component: `component_${i}`, item: `item_${i}` }));
-    await post("/metrics/", newMetric(c, s, { component: "another_component", item: "another_item" }), newMetric(c, s, { component: "another_component", item: "another_item" }));
+    await post(
+      "/metrics/",
+      newMetric(c, s, { component: "another_component", item: "another_item" }),
+      newMetric(c, s, { component: "another_component", item: "another_item" }),
+    );
     expect((await get("/components/BAD")).status).toBe(204);
     const prefixed = await get("/components/component_");
     expect(prefixed.body).toEqual({ components: ["component_A", "component_B", "component_C"], total_page: 1 });
@@ -251,15 +291,20 @@ describe("components", () => {
     ] as const) {
       expect((await get(path)).status, path).toBe(204);
     }
-    for (let i = 0; i < 10; i++) await post("/metrics/", newMetric(c, s, { component: ["comp_A", "comp_B"][i % 2], item: "test_that", item_variant: "test_that[1" }));
-    for (let i = 0; i < 10; i++) await post("/metrics/", newMetric(c, s, { component: "", item: "test_that", item_variant: "test_that[1" }));
+    for (let i = 0; i < 10; i++)
+      await post("/metrics/", newMetric(c, s, { component: ["comp_A", "comp_B"][i % 2], item: "test_that", item_variant: "test_that[1" }));
+    for (let i = 0; i < 10; i++)
+      await post("/metrics/", newMetric(c, s, { component: "", item: "test_that", item_variant: "test_that[1" }));
     expect((await get("/components/comp_A/items/test_that/metrics")).body.metrics).toHaveLength(5);
     expect((await get("/components/comp_A/variants/test_that[1/metrics")).body.metrics).toHaveLength(5);
     for (const path of ["/components/items/test_that/metrics", "/components/variants/test_that[1/metrics"]) {
       const first = await get(path);
       expect(first.body.metrics, path).toHaveLength(5);
       expect(first.body.total_page, path).toBe(2);
-      expect(first.body.metrics.every((m: { component: string }) => m.component === ""), path).toBe(true);
+      expect(
+        first.body.metrics.every((m: { component: string }) => m.component === ""),
+        path,
+      ).toBe(true);
       expect((await get(`${path}?page=2`)).body.metrics, path).toHaveLength(5);
     }
     expect((await get("/components/metrics")).body.total_page).toBeGreaterThanOrEqual(2);
@@ -270,7 +315,12 @@ describe("components", () => {
     const jenkins = ciSession("jenkinsci:component", "1234");
     const circle = ciSession("circleci:component", "9857677");
     await post("/sessions/", jenkins, circle);
-    await post("/metrics/", newMetric(c, jenkins, { component: "compPipes" }), newMetric(c, circle, { component: "compPipes" }), newMetric(c, jenkins, { component: "compOther" }));
+    await post(
+      "/metrics/",
+      newMetric(c, jenkins, { component: "compPipes" }),
+      newMetric(c, circle, { component: "compPipes" }),
+      newMetric(c, jenkins, { component: "compOther" }),
+    );
     expect((await get("/components/compPipes/pipelines")).body).toEqual({
       component: "compPipes",
       pipelines: ["jenkinsci:component", "circleci:component"],

@@ -11,9 +11,14 @@ let token = "";
 
 function replay(run: number, sleeps: Record<string, number>) {
   const remote = base().replace("://", `://ci:${token}@`) + "/api/v1";
-  const r = spawnSync(PYTHON, ["test/e2e/pytest_monitor_replay.py", remote, String(run), BRANCH, JSON.stringify(sleeps)], { encoding: "utf8" });
+  const r = spawnSync(PYTHON, ["test/e2e/pytest_monitor_replay.py", remote, String(run), BRANCH, JSON.stringify(sleeps)], {
+    encoding: "utf8",
+  });
   if (r.error || r.status !== 0) throw new Error(`replay ${run} failed: ${r.error ?? r.stderr}`);
-  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   expect(lines.filter((l) => l.step?.startsWith("metric-")).every((l) => l.status === 201)).toBe(true);
   return lines.at(-1) as { session_h: string; context_h: string };
 }

@@ -79,10 +79,20 @@ describe("freezer CLI against OpsHub", () => {
   const jobId = "nightly-fs";
 
   it("session-create / session-list / --search / session-show", () => {
-    const created = ok(["session-create", "--file", file("s.json", { description: "consistent snapshot", hold_off: 120, schedule: { schedule_interval: "1 days", schedule_start_date: "2026-01-01T02:00:00" } })]);
+    const created = ok([
+      "session-create",
+      "--file",
+      file("s.json", {
+        description: "consistent snapshot",
+        hold_off: 120,
+        schedule: { schedule_interval: "1 days", schedule_start_date: "2026-01-01T02:00:00" },
+      }),
+    ]);
     sessionId = /Session ([0-9a-f]{32}) created/.exec(created.out)?.[1] ?? "";
     expect(sessionId, created.out).toMatch(/^[0-9a-f]{32}$/);
-    otherId = /Session ([0-9a-f]{32}) created/.exec(ok(["session-create", "--file", file("o.json", { description: "weekly archive", schedule: {} })]).out)![1];
+    otherId = /Session ([0-9a-f]{32}) created/.exec(
+      ok(["session-create", "--file", file("o.json", { description: "weekly archive", schedule: {} })]).out,
+    )![1];
 
     const table = ok(["session-list"]).stdout;
     expect(table).toContain(sessionId);
@@ -119,19 +129,38 @@ describe("freezer CLI against OpsHub", () => {
       "--client",
       "db-node-1",
       "--file",
-      file("j.json", { job_id: jobId, description: "fs backup of /etc", job_actions: [{ freezer_action: { action: "backup", mode: "fs", path_to_backup: "/etc" }, max_retries: 3 }], job_schedule: { status: "scheduled" } }),
+      file("j.json", {
+        job_id: jobId,
+        description: "fs backup of /etc",
+        job_actions: [{ freezer_action: { action: "backup", mode: "fs", path_to_backup: "/etc" }, max_retries: 3 }],
+        job_schedule: { status: "scheduled" },
+      }),
     ]);
     expect(created.out).toContain(`Job ${jobId} created`);
 
     const all = json(["job-list"]);
-    expect(all).toContainEqual({ "Job ID": jobId, Description: "fs backup of /etc", "# Actions": 1, Result: "", Status: "scheduled", Event: "", "Session ID": "" });
+    expect(all).toContainEqual({
+      "Job ID": jobId,
+      Description: "fs backup of /etc",
+      "# Actions": 1,
+      Result: "",
+      Status: "scheduled",
+      Event: "",
+      "Session ID": "",
+    });
     expect(json(["job-list", "--client", "db-node-1"]).map((j: any) => j["Job ID"])).toEqual([jobId]);
     // With nothing to list, the client prints one empty row.
     expect(json(["job-list", "--client", "nobody"]).map((j: any) => j["Job ID"])).toEqual([""]);
     expect(json(["job-list", "--search", "/etc"]).map((j: any) => j["Job ID"])).toEqual([jobId]);
 
     const shown = json(["job-show", jobId]);
-    expect(shown).toMatchObject({ "Job ID": jobId, "Client ID": "db-node-1", "User ID": "backup-operator", Description: "fs backup of /etc", Status: "scheduled" });
+    expect(shown).toMatchObject({
+      "Job ID": jobId,
+      "Client ID": "db-node-1",
+      "User ID": "backup-operator",
+      Description: "fs backup of /etc",
+      Status: "scheduled",
+    });
     expect(shown.Actions).toContain("'path_to_backup': '/etc'");
   });
 

@@ -49,7 +49,21 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
   const varArgs = Object.entries({ MONITOR_PAGE_SIZE: "500", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const dev = spawn(
     "npx",
-    ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, ...varArgs, "--test-scheduled", "--show-interactive-dev-session=false"],
+    [
+      "wrangler",
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      state,
+      "--var",
+      `ADMIN_TOKEN:${adminToken}`,
+      ...varArgs,
+      "--test-scheduled",
+      "--show-interactive-dev-session=false",
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" }, detached: true },
   );
   const stop = () => {

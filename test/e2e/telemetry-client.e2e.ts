@@ -5,7 +5,9 @@ import { describe, expect, inject, it } from "vitest";
 const PYTHON = "/usr/bin/python3";
 
 function replay(project: string) {
-  const r = spawnSync(PYTHON, ["test/e2e/ceilometer_client_replay.py", inject("baseUrl"), inject("adminToken"), project], { encoding: "utf8" });
+  const r = spawnSync(PYTHON, ["test/e2e/ceilometer_client_replay.py", inject("baseUrl"), inject("adminToken"), project], {
+    encoding: "utf8",
+  });
   if (r.error || /No module named 'requests'/.test(r.stderr)) {
     throw new Error(`the replay needs ${PYTHON} with requests (apt-get install -y python3-requests): ${r.error ?? r.stderr}`);
   }
@@ -46,7 +48,18 @@ describe("the ceilometer client's requests against wrangler dev", () => {
     expect(steps["sample-show"]).toMatchObject({ status: 200, metadata: { flavor: { name: "m1.large" }, vcpus: 4, ready: true } });
     expect(steps["meter-list-unique"]).toMatchObject({
       status: 200,
-      meters: [{ name: "cpu_util", type: "gauge", unit: "%", resource_id: null, project_id: null, user_id: null, source: null, meter_id: btoa("None+cpu_util") }],
+      meters: [
+        {
+          name: "cpu_util",
+          type: "gauge",
+          unit: "%",
+          resource_id: null,
+          project_id: null,
+          user_id: null,
+          source: null,
+          meter_id: btoa("None+cpu_util"),
+        },
+      ],
     });
     expect(steps["meter-list"].resources).toEqual(["vm-1", "vm-2"]);
   });

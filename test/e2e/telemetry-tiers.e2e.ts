@@ -15,7 +15,8 @@ const iso = (ms: number) => new Date(ms).toISOString().replace("Z", "+00:00");
 
 function q(...conds: Array<[string, string, string]>) {
   const p = new URLSearchParams();
-  for (const name of ["field", "op", "value"] as const) for (const c of conds) p.append(`q.${name}`, c[{ field: 0, op: 1, value: 2 }[name]]);
+  for (const name of ["field", "op", "value"] as const)
+    for (const c of conds) p.append(`q.${name}`, c[{ field: 0, op: 1, value: 2 }[name]]);
   return p.toString();
 }
 
@@ -23,7 +24,18 @@ function q(...conds: Array<[string, string, string]>) {
 function hotRows(): number {
   const r = spawnSync(
     "npx",
-    ["wrangler", "d1", "execute", "DB", "--local", "--persist-to", inject("stateDir"), "--json", "--command", `select count(*) as n from telemetry_samples where project_id = '${project}'`],
+    [
+      "wrangler",
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "--persist-to",
+      inject("stateDir"),
+      "--json",
+      "--command",
+      `select count(*) as n from telemetry_samples where project_id = '${project}'`,
+    ],
     { encoding: "utf8", env: { ...process.env, CI: "true" } },
   );
   if (r.status !== 0) throw new Error(`d1 execute failed: ${r.stderr}`);
@@ -57,7 +69,9 @@ const snapshot = async () => ({
   flavor: await everySample(q(["project_id", "eq", project], ["metadata.flavor.name", "eq", "m1.large"])),
   hourly: (await get(`/v2/meters/${meter}/statistics?period=3600&groupby=resource_id&aggregate.func=stddev&${range}`)).body,
   whole: (await get(`/v2/meters/${meter}/statistics?${q(["project_id", "eq", project])}`)).body,
-  unaligned: (await get(`/v2/meters/${meter}/statistics?period=5400&${q(["project_id", "eq", project], ["timestamp", "gt", iso(T0 + 1234)])}`)).body,
+  unaligned: (
+    await get(`/v2/meters/${meter}/statistics?period=5400&${q(["project_id", "eq", project], ["timestamp", "gt", iso(T0 + 1234)])}`)
+  ).body,
 });
 
 it("answers old samples the same after the Cron Trigger moved them to R2", async () => {
@@ -66,7 +80,7 @@ it("answers old samples the same after the Cron Trigger moved them to R2", async
     meter,
     type: "gauge",
     unit: "ms",
-    volume: (i * 37) % 256 / 4,
+    volume: ((i * 37) % 256) / 4,
     resource_id: `vm-${i % 3}`,
     project_id: project,
     timestamp: iso(T0 + Math.floor((i * 72 * H) / 900) + (i % 7) * 1000),

@@ -60,8 +60,16 @@ it("answers the seed's sample query as Ceilometer's client builds it", async () 
   // vm-1 samples between minutes 10 and 24: 10, 13, 16, 19, 22 → newest first, 2 a page.
   expect(body.map((s) => s.volume)).toEqual([22, 19]);
   expect(body[0]).toMatchObject({
-    meter: "cpu_util", resource_id: "vm-1", resource_name: "web server 1", project_id: project, timestamp: at(22),
-    type: "gauge", unit: "%", namespace: "nova", metadata: { flavor: "m1.small" }, display_name: "",
+    meter: "cpu_util",
+    resource_id: "vm-1",
+    resource_name: "web server 1",
+    project_id: project,
+    timestamp: at(22),
+    type: "gauge",
+    unit: "%",
+    namespace: "nova",
+    metadata: { flavor: "m1.small" },
+    display_name: "",
   });
   expect(res.headers.get("Total")).toBe("5");
   expect(res.headers.get("Per-Page")).toBe("2");
@@ -95,7 +103,11 @@ it("answers a bad query in Ceilometer's error body", async () => {
 });
 
 it("answers statistics as `ceilometer statistics -m cpu_util -p 600 -g resource_id` asks", async () => {
-  const url = buildUrl("/v2/meters/cpu_util/statistics", [{ field: "project_id", op: "eq", value: project }], ["period=600", "groupby=resource_id"]);
+  const url = buildUrl(
+    "/v2/meters/cpu_util/statistics",
+    [{ field: "project_id", op: "eq", value: project }],
+    ["period=600", "groupby=resource_id"],
+  );
   const res = await fetch(`${base()}${url}`, { headers: headers() });
   expect(res.status).toBe(200);
   const stats = (await res.json()) as Array<Record<string, any>>;

@@ -27,7 +27,9 @@ export async function postLog(json: Record<string, unknown>, opts: { token?: str
 
 /** The D1 row of a log (where its body lives). */
 export const logRow = (logId: string) =>
-  env.DB.prepare("SELECT * FROM logs WHERE log_id = ?").bind(logId).first<{ data: string | null; in_r2: number; body_bytes: number; timestamp: string }>();
+  env.DB.prepare("SELECT * FROM logs WHERE log_id = ?")
+    .bind(logId)
+    .first<{ data: string | null; in_r2: number; body_bytes: number; timestamp: string }>();
 
 /** Every body key in the bucket (listing it, page by page). */
 export async function bucketKeys(): Promise<string[]> {

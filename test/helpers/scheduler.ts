@@ -13,7 +13,12 @@ export async function createSession(project: string, body: Record<string, unknow
 export async function createJob(project: string, body: Record<string, unknown> = {}, token?: string): Promise<string> {
   const res = await callJson(`/v2/${project}/jobs/`, {
     method: "POST",
-    json: { client_id: "host-a", job_actions: [{ freezer_action: { action: "backup", mode: "fs" }, max_retries: 3 }], job_schedule: {}, ...body },
+    json: {
+      client_id: "host-a",
+      job_actions: [{ freezer_action: { action: "backup", mode: "fs" }, max_retries: 3 }],
+      job_schedule: {},
+      ...body,
+    },
     token,
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -34,6 +39,9 @@ export const getJob = async (project: string, jobId: string) => (await callJson(
 
 /** Puts the session's last run start far in the past: the next start is outside its hold-off. */
 export async function ageRun(project: string, sessionId: string) {
-  const res = await callJson(`/v2/${project}/sessions/${sessionId}`, { method: "PATCH", json: { time_start: Math.floor(Date.now() / 1000) - 100_000 } });
+  const res = await callJson(`/v2/${project}/sessions/${sessionId}`, {
+    method: "PATCH",
+    json: { time_start: Math.floor(Date.now() / 1000) - 100_000 },
+  });
   expect(res.status).toBe(200);
 }

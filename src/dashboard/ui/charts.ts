@@ -26,7 +26,12 @@ const BAND_COLOR = "#9ca3af";
 export function lineChart(name: string, title: string, xs: number[], series: Series[], band?: Band) {
   const box = h(
     "figure",
-    { class: "chart", "data-chart": name, "data-points": xs.length, "data-band": band ? `${round(band.lower)},${round(band.upper)}` : undefined },
+    {
+      class: "chart",
+      "data-chart": name,
+      "data-points": xs.length,
+      "data-band": band ? `${round(band.lower)},${round(band.upper)}` : undefined,
+    },
     h("figcaption", {}, title),
   );
   const width = () => Math.max(280, box.clientWidth || $view().clientWidth - 16);
@@ -46,7 +51,13 @@ export function lineChart(name: string, title: string, xs: number[], series: Ser
         {},
         ...all.map((s) =>
           s.pointsOnly
-            ? { label: s.label, stroke: s.color, width: 0, points: { show: true, size: 10, stroke: s.color, fill: s.color }, paths: () => null }
+            ? {
+                label: s.label,
+                stroke: s.color,
+                width: 0,
+                points: { show: true, size: 10, stroke: s.color, fill: s.color },
+                paths: () => null,
+              }
             : s.color === BAND_COLOR
               ? { label: s.label, stroke: s.color, width: 1, dash: [4, 4], points: { show: false } }
               : { label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: true, size: 5 } },

@@ -16,7 +16,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 }
 
 export const $view = () => document.getElementById("view") as HTMLElement;
-export const fmtTime = (s: string | number | null | undefined) => (s === null || s === undefined || s === "" ? "—" : new Date(s).toLocaleString());
+export const fmtTime = (s: string | number | null | undefined) =>
+  s === null || s === undefined || s === "" ? "—" : new Date(s).toLocaleString();
 export const short = (s: string, n = 10) => (s.length > n ? `${s.slice(0, n)}…` : s);
 export const round = (x: number) => Number(x.toPrecision(4));
 export const percent = (x: number | null) => (x === null ? "" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(0)} %`);

@@ -33,7 +33,9 @@ export async function logsView(root: HTMLElement, role: string) {
         const map = (await getJson<Record<string, LogDoc>>(`/logs?${q}`)) ?? {};
         history = Object.values(map);
       } else {
-        const res = await api(`/datasets/${encodeURIComponent(d)}/tasks/${encodeURIComponent(t)}/logs?order=desc&num=1000&keys=log_id|name|timestamp`).catch((e) => {
+        const res = await api(
+          `/datasets/${encodeURIComponent(d)}/tasks/${encodeURIComponent(t)}/logs?order=desc&num=1000&keys=log_id|name|timestamp`,
+        ).catch((e) => {
           if (e instanceof HttpError && e.status === 404) return null;
           throw e;
         });
@@ -42,14 +44,23 @@ export async function logsView(root: HTMLElement, role: string) {
       history.sort((a, b) => b.timestamp.localeCompare(a.timestamp));
       const latest = new Map<string, LogDoc>();
       for (const l of history) if (!latest.has(l.name)) latest.set(l.name, l);
-      const open = (l: LogDoc) => h("a", { href: "#", "data-log": l.log_id, onclick: (e: Event) => (e.preventDefault(), openLog(d, l)) }, l.name);
+      const open = (l: LogDoc) =>
+        h("a", { href: "#", "data-log": l.log_id, onclick: (e: Event) => (e.preventDefault(), openLog(d, l)) }, l.name);
       out.replaceChildren(
         h("h3", {}, "Latest per name"),
         latest.size
-          ? table(["name", "time", "log"], [...latest.values()].map((l) => [open(l), fmtTime(`${l.timestamp}Z`), h("code", {}, short(l.log_id, 8))]), { "data-table": "latest" })
+          ? table(
+              ["name", "time", "log"],
+              [...latest.values()].map((l) => [open(l), fmtTime(`${l.timestamp}Z`), h("code", {}, short(l.log_id, 8))]),
+              { "data-table": "latest" },
+            )
           : notice("No logs for this task."),
         h("h3", {}, `History (${history.length})`),
-        table(["time", "name", "log"], history.map((l) => [fmtTime(`${l.timestamp}Z`), open(l), h("code", {}, short(l.log_id, 8))]), { "data-table": "history" }),
+        table(
+          ["time", "name", "log"],
+          history.map((l) => [fmtTime(`${l.timestamp}Z`), open(l), h("code", {}, short(l.log_id, 8))]),
+          { "data-table": "history" },
+        ),
         body,
       );
     } catch (e) {
@@ -92,7 +103,13 @@ export async function logsView(root: HTMLElement, role: string) {
 
   root.replaceChildren(
     h("h2", {}, "Logs"),
-    h("form", { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) }, field("Dataset", dataset), field("Task", task), h("button", { type: "submit" }, "Show")),
+    h(
+      "form",
+      { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) },
+      field("Dataset", dataset),
+      field("Task", task),
+      h("button", { type: "submit" }, "Show"),
+    ),
     out,
   );
 }

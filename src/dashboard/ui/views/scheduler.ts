@@ -13,14 +13,21 @@ interface SchedulerSession {
 }
 
 export async function schedulerView(root: HTMLElement, projects: string[]) {
-  const project = h("input", { name: "project", placeholder: "project id", value: projects[0] ?? "", list: "projects", autocomplete: "off" });
+  const project = h("input", {
+    name: "project",
+    placeholder: "project id",
+    value: projects[0] ?? "",
+    list: "projects",
+    autocomplete: "off",
+  });
   const out = h("div", {});
   async function show() {
     const p = project.value.trim();
     if (!p) return out.replaceChildren(notice("Give a project id."));
     out.replaceChildren(notice("Loading…"));
     try {
-      const sessions = (await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))?.sessions ?? [];
+      const sessions =
+        (await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))?.sessions ?? [];
       out.replaceChildren(
         h("h3", {}, `Sessions (${sessions.length})`),
         sessions.length
@@ -36,7 +43,9 @@ export async function schedulerView(root: HTMLElement, projects: string[]) {
                 h(
                   "ul",
                   { class: "plain" },
-                  ...Object.entries(s.jobs ?? {}).map(([id, j]) => h("li", { "data-job": id }, h("code", {}, id), ` ${j.client_id}: ${j.status}${j.result ? ` (${j.result})` : ""}`)),
+                  ...Object.entries(s.jobs ?? {}).map(([id, j]) =>
+                    h("li", { "data-job": id }, h("code", {}, id), ` ${j.client_id}: ${j.status}${j.result ? ` (${j.result})` : ""}`),
+                  ),
                 ),
               ]),
               { "data-table": "scheduler" },

@@ -35,7 +35,9 @@ export async function telemetryView(root: HTMLElement) {
     out.replaceChildren(notice("Loading samples…"));
     try {
       const q = new URLSearchParams();
-      const add = (f: string, op: string, v: string) => (q.append("q.field", f), q.append("q.op", op), q.append("q.value", v), q.append("q.type", ""));
+      const add = (f: string, op: string, v: string) => (
+        q.append("q.field", f), q.append("q.op", op), q.append("q.value", v), q.append("q.type", "")
+      );
       add("meter", "eq", meter.value);
       if (from.value) add("timestamp", "ge", new Date(from.value).toISOString());
       if (to.value) add("timestamp", "le", new Date(to.value).toISOString());
@@ -85,7 +87,14 @@ export async function telemetryView(root: HTMLElement) {
 
   root.replaceChildren(
     h("h2", {}, "Telemetry"),
-    h("form", { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) }, field("Meter", meter), field("From", from), field("To", to), h("button", { type: "submit" }, "Show")),
+    h(
+      "form",
+      { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) },
+      field("Meter", meter),
+      field("From", from),
+      field("To", to),
+      h("button", { type: "submit" }, "Show"),
+    ),
     out,
   );
   await show();

@@ -50,18 +50,27 @@ interface RegressionReport {
 }
 interface Comparison {
   summary: { both: number; only_in_a: number; only_in_b: number };
-  tests: Array<{ item_variant: string; resources: Record<Resource, { a: number; b: number; change: number; relative_change: number | null }> }>;
+  tests: Array<{
+    item_variant: string;
+    resources: Record<Resource, { a: number; b: number; change: number; relative_change: number | null }>;
+  }>;
   only_in_a: Array<{ item_variant: string }>;
   only_in_b: Array<{ item_variant: string }>;
 }
 const VERDICT_ORDER: Verdict[] = ["regression", "improvement", "unchanged", "insufficient_history"];
 const verdictBadge = (v: Verdict) => h("span", { class: `badge verdict-${v}`, "data-verdict": v }, v.replace("_", " "));
 /** "1.6 (median 1.0, +60 %)" for a judged resource. */
-const judged = (j: Judgement) => (j.median === null ? String(round(j.value)) : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`);
+const judged = (j: Judgement) =>
+  j.median === null ? String(round(j.value)) : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`;
 
 export async function testRunsView(root: HTMLElement) {
   const pipelines = (await getJson<{ pipelines: string[] }>("/api/v1/pipelines/"))?.pipelines ?? [];
-  const pipeline = h("select", { name: "pipeline" }, h("option", { value: "" }, "all sessions"), ...pipelines.map((p) => h("option", { value: p }, p)));
+  const pipeline = h(
+    "select",
+    { name: "pipeline" },
+    h("option", { value: "" }, "all sessions"),
+    ...pipelines.map((p) => h("option", { value: p }, p)),
+  );
   const commit = h("input", { name: "commit", placeholder: "commit prefix", autocomplete: "off" });
   const test = h("input", { name: "test", placeholder: "test item, e.g. test_login", list: "items", autocomplete: "off" });
   const lastN = h("input", { name: "window", type: "number", min: 1, value: 5 });
@@ -91,7 +100,8 @@ export async function testRunsView(root: HTMLElement) {
       sessions.sort((a, b) => b.run_date.localeCompare(a.run_date));
       for (const s of sessions) known.set(s.session_h, s);
       // Compare: newest (b) against the one before it (a) unless the person picks others.
-      const option = (s: MonitorSession) => h("option", { value: s.session_h }, `${short(s.session_h, 8)} · ${tagOf(s, "pipeline_build_no") || fmtTime(s.run_date)}`);
+      const option = (s: MonitorSession) =>
+        h("option", { value: s.session_h }, `${short(s.session_h, 8)} · ${tagOf(s, "pipeline_build_no") || fmtTime(s.run_date)}`);
       sideA.replaceChildren(...sessions.map(option));
       sideB.replaceChildren(...sessions.map(option));
       if (sessions[1]) sideA.value = sessions[1].session_h;
@@ -106,7 +116,11 @@ export async function testRunsView(root: HTMLElement) {
                 tagOf(s, "pipeline_build_no") || "—",
                 h("code", {}, s.scm_ref ? short(s.scm_ref, 12) : "—"),
                 fmtTime(s.run_date),
-                h("a", { href: "#", "data-session": s.session_h, onclick: (e: Event) => (e.preventDefault(), showItems(s.session_h)) }, short(s.session_h, 8)),
+                h(
+                  "a",
+                  { href: "#", "data-session": s.session_h, onclick: (e: Event) => (e.preventDefault(), showItems(s.session_h)) },
+                  short(s.session_h, 8),
+                ),
                 s.tags
                   .filter((t) => !t.name.startsWith("pipeline_") && t.name !== "__ci__")
                   .map((t) => `${t.name}=${t.value}`)
@@ -130,7 +144,9 @@ export async function testRunsView(root: HTMLElement) {
     try {
       report = await getJson<RegressionReport>(`/api/v1/sessions/${encodeURIComponent(sessionH)}/regressions`);
       if (!report) return;
-      const tests = [...report.tests].sort((a, b) => Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict));
+      const tests = [...report.tests].sort(
+        (a, b) => Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict),
+      );
       items.replaceChildren(...[...new Set(tests.map((t) => t.item))].map((n) => h("option", { value: n })));
       const { summary, baseline } = report;
       const open = (n: string) => h("a", { href: "#", onclick: (e: Event) => (e.preventDefault(), (test.value = n), showTrend()) }, n);
@@ -138,17 +154,28 @@ export async function testRunsView(root: HTMLElement) {
         h("h3", {}, `Session ${short(sessionH, 8)}: the server's verdicts`),
         h(
           "p",
-          { class: summary.regressions || summary.leaks ? "notice error" : "notice", "data-server-summary": `${summary.regressions},${summary.improvements},${summary.unchanged},${summary.insufficient_history},${summary.leaks}` },
+          {
+            class: summary.regressions || summary.leaks ? "notice error" : "notice",
+            "data-server-summary": `${summary.regressions},${summary.improvements},${summary.unchanged},${summary.insufficient_history},${summary.leaks}`,
+          },
           `${summary.regressions} regression(s), ${summary.improvements} improvement(s), ${summary.unchanged} unchanged, ${summary.insufficient_history} without enough history, ${summary.leaks} leak suspect(s)` +
             ` — against ${baseline.sessions.length} earlier session(s) of ${baseline.by ? `${baseline.by} ${baseline.value}` : "no branch"}.`,
         ),
         table(
           ["test", "verdict", "duration s", "memory MB", "leak"],
-          tests.map((t) => [open(t.item), verdictBadge(t.verdict), judged(t.resources.total_time), judged(t.resources.mem_usage), t.leak ? "suspect" : ""]),
+          tests.map((t) => [
+            open(t.item),
+            verdictBadge(t.verdict),
+            judged(t.resources.total_time),
+            judged(t.resources.mem_usage),
+            t.leak ? "suspect" : "",
+          ]),
           { "data-table": "verdicts" },
         ),
       );
-      verdictBox.querySelectorAll("table[data-table=verdicts] tbody tr").forEach((tr, i) => tr.classList.add(`verdict-${tests[i].verdict}`));
+      verdictBox
+        .querySelectorAll("table[data-table=verdicts] tbody tr")
+        .forEach((tr, i) => tr.classList.add(`verdict-${tests[i].verdict}`));
     } catch (e) {
       failed(verdictBox, e);
     }
@@ -159,10 +186,17 @@ export async function testRunsView(root: HTMLElement) {
     if (!sideA.value || !sideB.value) return compareBox.replaceChildren(notice("Pick two sessions."));
     compareBox.replaceChildren(notice("Comparing…"));
     try {
-      const c = (await getJson<Comparison>(`/api/v1/sessions/${encodeURIComponent(sideA.value)}/compare/${encodeURIComponent(sideB.value)}`))!;
-      const cell = (r: { a: number; b: number; relative_change: number | null }) => `${round(r.a)} → ${round(r.b)} ${percent(r.relative_change)}`;
+      const c = (await getJson<Comparison>(
+        `/api/v1/sessions/${encodeURIComponent(sideA.value)}/compare/${encodeURIComponent(sideB.value)}`,
+      ))!;
+      const cell = (r: { a: number; b: number; relative_change: number | null }) =>
+        `${round(r.a)} → ${round(r.b)} ${percent(r.relative_change)}`;
       compareBox.replaceChildren(
-        h("p", { class: "summary", "data-compare-summary": `${c.summary.both},${c.summary.only_in_a},${c.summary.only_in_b}` }, `${c.summary.both} test(s) in both, ${c.summary.only_in_a} only in A, ${c.summary.only_in_b} only in B.`),
+        h(
+          "p",
+          { class: "summary", "data-compare-summary": `${c.summary.both},${c.summary.only_in_a},${c.summary.only_in_b}` },
+          `${c.summary.both} test(s) in both, ${c.summary.only_in_a} only in A, ${c.summary.only_in_b} only in B.`,
+        ),
         table(
           ["test", "duration s (A → B)", "memory MB (A → B)"],
           [
@@ -186,7 +220,9 @@ export async function testRunsView(root: HTMLElement) {
       let metrics = await monitorNewest<MonitorMetric>(`/api/v1/items/${encodeURIComponent(item)}/metrics`, "metrics");
       if (pipeline.value) {
         // `known` holds the pipeline's sessions, loaded just before the trend: keep their runs.
-        metrics = metrics.filter((m) => tagOf(known.get(m.session_h) ?? ({ tags: [] } as unknown as MonitorSession), "pipeline_branch") === pipeline.value);
+        metrics = metrics.filter(
+          (m) => tagOf(known.get(m.session_h) ?? ({ tags: [] } as unknown as MonitorSession), "pipeline_branch") === pipeline.value,
+        );
       }
       metrics.sort((a, b) => Date.parse(a.item_start_time) - Date.parse(b.item_start_time));
       if (!metrics.length) return trendBox.replaceChildren(notice(`No runs of ${item}.`));
@@ -201,7 +237,8 @@ export async function testRunsView(root: HTMLElement) {
       const flagged = slow.filter(Boolean).length + big.filter(Boolean).length;
       // The server's judgement of the picked session's run of this test, and its baseline band.
       const judgedRun = report?.tests.find((t) => t.item === item);
-      const bandOf = (j: Judgement | undefined): Band | undefined => (j && j.lower !== null && j.upper !== null ? { lower: j.lower, upper: j.upper } : undefined);
+      const bandOf = (j: Judgement | undefined): Band | undefined =>
+        j && j.lower !== null && j.upper !== null ? { lower: j.lower, upper: j.upper } : undefined;
       trendBox.replaceChildren(
         h("h3", {}, `${item}: ${metrics.length} runs`),
         h(
@@ -289,6 +326,15 @@ export async function testRunsView(root: HTMLElement) {
     field("Session B", sideB),
     h("button", { type: "submit" }, "Compare"),
   );
-  root.replaceChildren(h("h2", {}, "Test runs"), filters, verdictBox, trendBox, sessionsBox, h("h3", {}, "Compare two sessions"), compareForm, compareBox);
+  root.replaceChildren(
+    h("h2", {}, "Test runs"),
+    filters,
+    verdictBox,
+    trendBox,
+    sessionsBox,
+    h("h3", {}, "Compare two sessions"),
+    compareForm,
+    compareBox,
+  );
   await loadSessions();
 }
