@@ -92,7 +92,7 @@ describe("tokens", () => {
   });
 
   it("fails closed: the ADMIN_TOKEN is only accepted exactly", async () => {
-    expect((await call("/auth/whoami", { token: ADMIN_TOKEN + "x" })).status).toBe(401);
+    expect((await call("/auth/whoami", { token: `${ADMIN_TOKEN}x` })).status).toBe(401);
     expect((await call("/auth/whoami", { token: ADMIN_TOKEN.slice(0, -1) })).status).toBe(401);
   });
 

@@ -115,7 +115,7 @@ describe("a JSON log post parsed as it arrives", () => {
       ['{"data":"x","n":1}', /n field must be a string/],
       ['{"data":"x","o":{"a":"b"}}', /o field must be a string/],
       ['{"data":"x","data":"y"}', /data field given twice/],
-      ['{"data":"x","f":"' + "y".repeat(70_000) + '"}', /fields other than data total over 65536/],
+      [`{"data":"x","f":"${"y".repeat(70_000)}"}`, /fields other than data total over 65536/],
     ];
     for (const [text, reason] of cases) {
       for (const opts of [{}, streamed]) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { JUDGED, judge, leakSuspect, mad, median, DEFAULT_THRESHOLDS } from "../src/monitor/regressions";
+import { type JUDGED, judge, leakSuspect, mad, median, DEFAULT_THRESHOLDS } from "../src/monitor/regressions";
 import { callJson } from "./helpers/http";
 import { pluginContext, pluginMetric } from "./helpers/monitor";
 

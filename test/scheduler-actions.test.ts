@@ -34,7 +34,7 @@ describe("start", () => {
     const first = await start(p, s, a, 0);
     expect(first.status).toBe(202);
     expect(first.body).toEqual({ result: "success", session_tag: 1 });
-    let doc = await getSession(p, s);
+    const doc = await getSession(p, s);
     expect(doc).toMatchObject({ session_tag: 1, status: "running", result: "" });
     expect(doc.time_start).toBe(doc.last_start);
     expect(Math.abs(doc.time_start - Date.now() / 1000)).toBeLessThan(120);

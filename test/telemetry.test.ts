@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
-import { telemetryMeters, telemetrySampleMetadata, telemetrySamples } from "../src/db/schema";
+import { telemetryMeters, telemetrySamples } from "../src/db/schema";
 import { parseSampleQuery } from "../src/telemetry/query";
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import {
   insertStatements,
   messageId,
@@ -55,7 +55,7 @@ const q = (...conds: Array<[string, string, string] | [string, string]>) => {
   const p = new URLSearchParams();
   for (const c of conds) p.append("q.field", c[0]);
   for (const c of conds) p.append("q.op", c.length === 3 ? c[1] : "eq");
-  for (const c of conds) p.append("q.type", "");
+  for (const _c of conds) p.append("q.type", "");
   for (const c of conds) p.append("q.value", c.length === 3 ? c[2] : c[1]);
   return p.toString();
 };
@@ -253,7 +253,7 @@ describe("ingest: POST /v2/samples", () => {
     expect(meters.body).toHaveLength(91);
     // 500 samples with one entry each, found by the metadata query.
     const h1 = await call(`/v2/samples?${q(["project_id", "chunk-0"], ["metadata.host", "h1"])}&limit=1`);
-    expect(h1.headers.get("Total")).toBe(String(rows.filter((r, i) => i % 2 === 0 && i % 3 === 1).length));
+    expect(h1.headers.get("Total")).toBe(String(rows.filter((_r, i) => i % 2 === 0 && i % 3 === 1).length));
     // Again: nothing more is written (but the rollups' scratch mark).
     const again = await db.batch(insertStatements(db, rows) as [any, ...any[]]);
     expect(again.slice(1).map((r: any) => r.meta.rows_written)).toEqual([0, 0, 0, 0, 0]);

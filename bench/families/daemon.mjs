@@ -33,7 +33,7 @@ export default {
     });
   },
 
-  probes(ctx) {
+  probes(_ctx) {
     const d = daemons[5];
     const as = (req) => ({ ...req, headers: { authorization: `Token ${d.token}` } });
     let flip = 0;
@@ -103,7 +103,7 @@ export default {
   },
 
   /** Beats per second for many daemons and the D1 writes they caused, from the load runs above. */
-  async extra(ctx, entry) {
+  async extra(_ctx, entry) {
     const beats = entry.routes.filter((r) => r.label.startsWith("POST /heartbeat"));
     const base = entry.health?.length ? entry.health.reduce((a, b) => a + b.rps, 0) / entry.health.length : NaN;
     return [

@@ -250,7 +250,7 @@ export default {
 
   extra: regressionsExtra,
 
-  routes(ctx) {
+  routes(_ctx) {
     const s = sessionH(0);
     return [
       { label: "GET /api/v1/metrics/count", kind: "read", make: () => ({ path: `${V1}/metrics/count` }) },

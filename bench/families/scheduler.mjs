@@ -42,7 +42,7 @@ export default {
     });
   },
 
-  probes(ctx) {
+  probes(_ctx) {
     const deepOffset = () => Math.max(0, sessions.length - 10);
     let k = 0;
     return [
@@ -81,7 +81,7 @@ export default {
     ];
   },
 
-  routes(ctx) {
+  routes(_ctx) {
     return [
       { label: "GET /v2/<p>/sessions/?limit=10", kind: "read", make: () => ({ path: `${P}/sessions/?limit=10` }) },
       { label: "GET /v2/<p>/sessions/<id>", kind: "read", make: (i) => ({ path: `${P}/sessions/${sessions[i % sessions.length]}` }) },

@@ -286,7 +286,7 @@ export default {
         family: "telemetry-scale",
         title: "Queries before the move (all hot) and after (cold in R2)",
         headers: ["query", "rows answered", "rows read", "D1 queries", "ms (median of 3)", ""],
-        rows: [...rows(hot).map((r) => ["before: " + r[0], ...r.slice(1)]), ...rows(cold).map((r) => ["after: " + r[0], ...r.slice(1)])],
+        rows: [...rows(hot).map((r) => [`before: ${r[0]}`, ...r.slice(1)]), ...rows(cold).map((r) => [`after: ${r[0]}`, ...r.slice(1)])],
         notes: queries.map(([label, path]) => `- ${label}: \`${path}\``),
       },
     ];

@@ -116,7 +116,7 @@ export async function load(api, make, { connections, seconds, countD1 = false, w
     },
   };
   if (countD1) {
-    request.onResponse = (status, body, context, headers) => {
+    request.onResponse = (_status, _body, _context, headers) => {
       const c = d1Cost(headers);
       d1.responses++;
       d1.read += c.read;

@@ -57,7 +57,7 @@ export function flatVerdict(cells) {
 function floorNote(r) {
   const floors = r.baseline.map((b) => b.floor).filter((x) => x && !x.error);
   if (!floors.length)
-    return ["The floor `GET /health/d1` could not be measured: " + (r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs")];
+    return [`The floor \`GET /health/d1\` could not be measured: ${r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs"}`];
   const ratio = mean(floors) / mean(r.baseline);
   const f0 = floors[0];
   let worst = null;

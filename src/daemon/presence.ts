@@ -153,7 +153,7 @@ export class DaemonPresence extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.serially(async () => {
       const s = this.load();
-      if (!s || !s.recordedOnline) return;
+      if (!s?.recordedOnline) return;
       if (s.beats !== s.alarmFor) {
         this.save({ ...s, alarmFor: s.beats });
         await this.ctx.storage.setAlarm(s.lastBeat + this.offlineAfterMs());

@@ -42,7 +42,7 @@ const malformed = () => errors.malformedJson();
 
 type Event = { kind: "data-start" } | { kind: "data"; text: string } | { kind: "data-end" };
 
-const enum S {
+enum S {
   Top,
   KeyOrEnd,
   Key,
@@ -231,7 +231,7 @@ class FlatObjectParser {
     }
   }
 
-  private take(s: string, events: Event[]) {
+  private take(s: string, _events: Event[]) {
     if (this.into === "data") {
       this.dataBuf.push(s);
       return;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { endpoint, familyRouter } from "../http/app";
+import { endpoint, type familyRouter } from "../http/app";
 import { mayUseProject, presentedToken, resolvePrincipal, type Principal } from "../http/auth";
 import { readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";

@@ -87,7 +87,7 @@ async function tieredRows(
 ): Promise<SampleRow[]> {
   const need = offset + limit;
   const after = paging.cursor ?? undefined;
-  let rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
+  const rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
   const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
   for (const e of [...entries].sort((x, y) => y.last - x.last)) {
     if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;

@@ -23,7 +23,7 @@ export const objectKey = (projectId: string, meter: string, day: number, minSeq:
 
 /** NDJSON of the stored rows, gzip-compressed. */
 export async function encodeObject(rows: SampleRow[]): Promise<Uint8Array> {
-  const text = rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  const text = `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
   const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }

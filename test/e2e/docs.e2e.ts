@@ -59,7 +59,7 @@ describe("/docs with no internet", () => {
 
     // Routes as the reference renders them: their summaries and their paths.
     await page.getByText("Mint a token (shown once)").first().waitFor({ timeout: 60_000 });
-    const text = await page.locator("body").innerText();
+    const text = await page.locator("body").textContent();
     for (const summary of ["Revoke a token at once", "The calling token's user, role, projects and groups"])
       expect(text).toContain(summary);
     expect(text).toMatch(/\/auth\/tokens/);

@@ -69,7 +69,7 @@ describe("IceProd logs over real HTTP", () => {
   });
 
   it("uploads a raw body with and without Content-Length and reads it back with Range", async () => {
-    const text = "x".repeat(3 * 1024 * 1024) + "end\n";
+    const text = `${"x".repeat(3 * 1024 * 1024)}end\n`;
     const known = await json("/logs/raw?name=stdout&dataset_id=d1234&task_id=raw1", {
       method: "POST",
       token: pilot,

@@ -283,7 +283,7 @@ describe("components", () => {
 
   it("serves items and variants with and without a component, paged by 5", async () => {
     const [c, s] = [newContext(), newSession()];
-    for (const [path, field] of [
+    for (const [path, _field] of [
       ["/components/comp_A/items/test_that/metrics", "item"],
       ["/components/items/test_that/metrics", "item"],
       ["/components/comp_A/variants/test_that[1/metrics", "item_variant"],

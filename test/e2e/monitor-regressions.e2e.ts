@@ -10,7 +10,7 @@ const base = () => inject("baseUrl");
 let token = "";
 
 function replay(run: number, sleeps: Record<string, number>) {
-  const remote = base().replace("://", `://ci:${token}@`) + "/api/v1";
+  const remote = `${base().replace("://", `://ci:${token}@`)}/api/v1`;
   const r = spawnSync(PYTHON, ["test/e2e/pytest_monitor_replay.py", remote, String(run), BRANCH, JSON.stringify(sleeps)], {
     encoding: "utf8",
   });

@@ -32,7 +32,7 @@ describe("pytest-monitor --remote-server against wrangler dev", () => {
   });
 
   it("takes the plugin's whole run with https://ci:TOKEN@host/api/v1-style credentials", async () => {
-    const remote = base().replace("://", `://ci:${token}@`) + "/api/v1";
+    const remote = `${base().replace("://", `://ci:${token}@`)}/api/v1`;
     const first = replay(remote, 1);
     expect(first.code, first.stderr).toBe(0);
     expect(first.lines.slice(0, 6)).toEqual([
@@ -67,7 +67,7 @@ describe("pytest-monitor --remote-server against wrangler dev", () => {
   });
 
   it("makes the plugin deactivate (non-201) on a bad token, as it should", () => {
-    const remote = base().replace("://", "://ci:not-a-token@") + "/api/v1";
+    const remote = `${base().replace("://", "://ci:not-a-token@")}/api/v1`;
     const run = replay(remote, 3);
     expect(run.code).toBe(1);
     expect(run.lines[0]).toEqual({ step: "context-known", status: 401, known: false });

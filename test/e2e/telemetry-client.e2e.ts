@@ -34,16 +34,16 @@ describe("the ceilometer client's requests against wrangler dev", () => {
     expect(steps["sample-create-bad-volume"].message).toContain("counter_volume");
     // The URL is the client's: sorted names, typed values as q.type.
     expect(steps["metadata-integer"].url).toContain("q.type=&q.type=integer&q.value=");
-    expect(steps["metadata"]).toMatchObject({ status: 200, volumes: [14.5, 12.5] });
+    expect(steps.metadata).toMatchObject({ status: 200, volumes: [14.5, 12.5] });
     expect(steps["resource_metadata-old"]).toMatchObject({ status: 200, volumes: [14.5] });
     expect(steps["metadata-integer"].volumes).toEqual([14.5, 12.5]);
     expect(steps["metadata-string"].volumes).toEqual([]);
     expect(steps["metadata-boolean"].volumes).toEqual([14.5, 13.5, 12.5]);
     // Ceilometer's simple query takes eq only on metadata.
     expect(steps["metadata-ne"].status).toBe(400);
-    expect(steps["message_id"].volumes).toEqual([13.5]);
+    expect(steps.message_id.volumes).toEqual([13.5]);
     // 00:15 ± 5 minutes reaches the samples at 00:10 and 00:20.
-    expect(steps["search_offset"].volumes).toEqual([14.5, 13.5]);
+    expect(steps.search_offset.volumes).toEqual([14.5, 13.5]);
     expect(steps["project-twice"].volumes).toEqual([14.5, 13.5, 12.5]);
     expect(steps["sample-show"]).toMatchObject({ status: 200, metadata: { flavor: { name: "m1.large" }, vcpus: 4, ready: true } });
     expect(steps["meter-list-unique"]).toMatchObject({
