@@ -294,7 +294,9 @@ try {
     }
   }
   const last = await healthBaseline("at the end");
-  blocks.forEach((entry, i) => entry.health.push(blocks[i + 1]?.health[0] ?? last));
+  blocks.forEach((entry, i) => {
+    entry.health.push(blocks[i + 1]?.health[0] ?? last);
+  });
   results.extras.push(await tokenCost(last));
 
   // Family extras: log bodies of 1 MB and 100 MB, heartbeats of many daemons.

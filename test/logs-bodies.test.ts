@@ -128,7 +128,9 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
       return new ReadableStream<Uint8Array>({
         pull(c) {
           if (at >= bytes.length) return c.close();
-          c.enqueue(bytes.slice(at, (at += size)));
+          const start = at;
+          at += size;
+          c.enqueue(bytes.slice(start, at));
         },
       });
     };

@@ -15,13 +15,22 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (ch === '"') quoted = false;
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
       else field += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ",") row.push(field), (field = "");
-    else if (ch === "\r" && text[i + 1] === "\n") row.push(field), rows.push(row), (row = []), (field = ""), i++;
-    else field += ch;
+    else if (ch === ",") {
+      row.push(field);
+      field = "";
+    } else if (ch === "\r" && text[i + 1] === "\n") {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+      i++;
+    } else field += ch;
   }
   if (field !== "" || row.length) throw new Error("last record not terminated by CRLF");
   return rows;
@@ -60,7 +69,10 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     const decoder = new TextDecoder();
     let text = "";
     let chunks = 0;
-    for (let r = await reader.read(); !r.done; r = await reader.read()) (text += decoder.decode(r.value, { stream: true })), chunks++;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      text += decoder.decode(r.value, { stream: true });
+      chunks++;
+    }
     expect(chunks).toBeGreaterThan(2);
     const rows = parseCsv(text);
     expect(rows[0]).toEqual([

@@ -158,7 +158,11 @@ describe("following links of a flag filter", () => {
     expect(backwards.seen).toEqual(
       [...mine]
         .reverse()
-        .reduce<string[][]>((pages, h, i) => (i % 3 ? pages[pages.length - 1].unshift(h) : pages.push([h]), pages), [])
+        .reduce<string[][]>((pages, h, i) => {
+          if (i % 3) pages[pages.length - 1].unshift(h);
+          else pages.push([h]);
+          return pages;
+        }, [])
         .flat(),
     );
     // 30 matches: every step after the first reads the same few rows, wherever it is.

@@ -18,7 +18,10 @@ const H = 3_600_000;
 
 /** A seeded generator, so a failure replays. */
 function random(seed: number) {
-  return () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
 }
 
 /** Random samples of one meter over `hours`, on 4 resources of 2 projects. */

@@ -73,7 +73,10 @@ export class RouteError extends Error {
 export async function sampleCost(api, req, samples = 3) {
   const runs = [];
   let sent;
-  for (let i = 0; i < samples; i++) runs.push(await api.send((sent = typeof req === "function" ? req(i) : req)));
+  for (let i = 0; i < samples; i++) {
+    sent = typeof req === "function" ? req(i) : req;
+    runs.push(await api.send(sent));
+  }
   const med = (k) => {
     const xs = runs.map((r) => r.cost[k] ?? 0).sort((a, b) => a - b);
     return xs[Math.floor(xs.length / 2)];

@@ -57,6 +57,7 @@ enum S {
 }
 
 /** A JS string holding JSON text's specials: end of string, escape, or a raw control character. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON (RFC 8259 §7) forbids raw U+0000–U+001F inside strings, so the scanner must stop on them to reject them
 const SPECIAL = /["\\\u0000-\u001f]/g;
 const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
@@ -185,7 +186,10 @@ class FlatObjectParser {
   private structural(ch: string, events: Event[]) {
     switch (this.state) {
       case S.Top:
-        if (ch === "{") return void (this.state = S.KeyOrEnd);
+        if (ch === "{") {
+          this.state = S.KeyOrEnd;
+          return;
+        }
         if ('["-0123456789tfn'.includes(ch)) throw bad("body must be a JSON object");
         throw malformed();
       case S.KeyOrEnd:
@@ -195,10 +199,16 @@ class FlatObjectParser {
           this.state = S.Str;
           return;
         }
-        if (ch === "}" && !this.afterComma) return void (this.state = S.End);
+        if (ch === "}" && !this.afterComma) {
+          this.state = S.End;
+          return;
+        }
         throw malformed();
       case S.Colon:
-        if (ch === ":") return void (this.state = S.Value);
+        if (ch === ":") {
+          this.state = S.Value;
+          return;
+        }
         throw malformed();
       case S.Value:
         if (ch === '"') {
@@ -222,9 +232,13 @@ class FlatObjectParser {
       case S.AfterValue:
         if (ch === ",") {
           this.afterComma = true;
-          return void (this.state = S.KeyOrEnd);
+          this.state = S.KeyOrEnd;
+          return;
         }
-        if (ch === "}") return void (this.state = S.End);
+        if (ch === "}") {
+          this.state = S.End;
+          return;
+        }
         throw malformed();
       case S.End:
         throw malformed();

@@ -319,7 +319,9 @@ function add(into: Map<string, Partial>, p: Partial) {
   m.first = Math.min(m.first, p.first);
   m.last = Math.max(m.last, p.last);
   if (p.unit > m.unit) m.unit = p.unit;
-  p.distinct.forEach((d, i) => d.forEach((v) => m.distinct[i].add(v)));
+  p.distinct.forEach((d, i) => {
+    for (const v of d) m.distinct[i].add(v);
+  });
 }
 
 /** Per bucket and group over raw hot samples: the same measures rollups keep. */

@@ -61,8 +61,7 @@ export async function readLines(res: Response): Promise<unknown[]> {
     const { done, value } = await reader.read();
     if (done) break;
     pending += decoder.decode(value, { stream: true });
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
+    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
       lines.push(JSON.parse(pending.slice(0, nl)));
       pending = pending.slice(nl + 1);
     }

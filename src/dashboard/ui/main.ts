@@ -26,7 +26,9 @@ const VIEWS = [
 
 async function route(me: Whoami) {
   const name = location.hash.slice(1) || "runs";
-  document.querySelectorAll<HTMLAnchorElement>("nav a").forEach((a) => a.setAttribute("aria-current", String(a.hash === `#${name}`)));
+  document.querySelectorAll<HTMLAnchorElement>("nav a").forEach((a) => {
+    a.setAttribute("aria-current", String(a.hash === `#${name}`));
+  });
   const root = $view();
   root.dataset.view = name;
   root.replaceChildren(notice("Loading…"));
@@ -74,7 +76,18 @@ async function start() {
     localStorage.removeItem(TOKEN_KEY);
     return signIn(e instanceof HttpError && e.status < 500 ? "That token was not accepted." : String(e));
   }
-  const signOut = h("button", { type: "button", class: "link", onclick: () => (localStorage.removeItem(TOKEN_KEY), signIn()) }, "Sign out");
+  const signOut = h(
+    "button",
+    {
+      type: "button",
+      class: "link",
+      onclick: () => {
+        localStorage.removeItem(TOKEN_KEY);
+        return signIn();
+      },
+    },
+    "Sign out",
+  );
   document.getElementById("who")!.replaceChildren(h("span", { "data-user": me.user }, `${me.user} (${me.role})`), signOut);
   document.getElementById("tabs")!.replaceChildren(...VIEWS.map(([id, label]) => h("a", { href: `#${id}` }, label)));
   window.onhashchange = () => route(me);

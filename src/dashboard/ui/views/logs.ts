@@ -45,7 +45,18 @@ export async function logsView(root: HTMLElement, role: string) {
       const latest = new Map<string, LogDoc>();
       for (const l of history) if (!latest.has(l.name)) latest.set(l.name, l);
       const open = (l: LogDoc) =>
-        h("a", { href: "#", "data-log": l.log_id, onclick: (e: Event) => (e.preventDefault(), openLog(d, l)) }, l.name);
+        h(
+          "a",
+          {
+            href: "#",
+            "data-log": l.log_id,
+            onclick: (e: Event) => {
+              e.preventDefault();
+              return openLog(d, l);
+            },
+          },
+          l.name,
+        );
       out.replaceChildren(
         h("h3", {}, "Latest per name"),
         latest.size
@@ -105,7 +116,13 @@ export async function logsView(root: HTMLElement, role: string) {
     h("h2", {}, "Logs"),
     h(
       "form",
-      { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) },
+      {
+        class: "filters",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          return show();
+        },
+      },
       field("Dataset", dataset),
       field("Task", task),
       h("button", { type: "submit" }, "Show"),

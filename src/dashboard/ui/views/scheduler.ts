@@ -60,7 +60,13 @@ export async function schedulerView(root: HTMLElement, projects: string[]) {
     h("h2", {}, "Scheduler"),
     h(
       "form",
-      { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) },
+      {
+        class: "filters",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          return show();
+        },
+      },
       field("Project", project),
       h("datalist", { id: "projects" }, ...projects.map((p) => h("option", { value: p }))),
       h("button", { type: "submit" }, "Show"),

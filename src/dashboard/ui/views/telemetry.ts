@@ -35,9 +35,12 @@ export async function telemetryView(root: HTMLElement) {
     out.replaceChildren(notice("Loading samples…"));
     try {
       const q = new URLSearchParams();
-      const add = (f: string, op: string, v: string) => (
-        q.append("q.field", f), q.append("q.op", op), q.append("q.value", v), q.append("q.type", "")
-      );
+      const add = (f: string, op: string, v: string) => {
+        q.append("q.field", f);
+        q.append("q.op", op);
+        q.append("q.value", v);
+        q.append("q.type", "");
+      };
       add("meter", "eq", meter.value);
       if (from.value) add("timestamp", "ge", new Date(from.value).toISOString());
       if (to.value) add("timestamp", "le", new Date(to.value).toISOString());
@@ -89,7 +92,13 @@ export async function telemetryView(root: HTMLElement) {
     h("h2", {}, "Telemetry"),
     h(
       "form",
-      { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), show()) },
+      {
+        class: "filters",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          return show();
+        },
+      },
       field("Meter", meter),
       field("From", from),
       field("To", to),

@@ -118,7 +118,14 @@ export async function testRunsView(root: HTMLElement) {
                 fmtTime(s.run_date),
                 h(
                   "a",
-                  { href: "#", "data-session": s.session_h, onclick: (e: Event) => (e.preventDefault(), showItems(s.session_h)) },
+                  {
+                    href: "#",
+                    "data-session": s.session_h,
+                    onclick: (e: Event) => {
+                      e.preventDefault();
+                      return showItems(s.session_h);
+                    },
+                  },
                   short(s.session_h, 8),
                 ),
                 s.tags
@@ -149,7 +156,19 @@ export async function testRunsView(root: HTMLElement) {
       );
       items.replaceChildren(...[...new Set(tests.map((t) => t.item))].map((n) => h("option", { value: n })));
       const { summary, baseline } = report;
-      const open = (n: string) => h("a", { href: "#", onclick: (e: Event) => (e.preventDefault(), (test.value = n), showTrend()) }, n);
+      const open = (n: string) =>
+        h(
+          "a",
+          {
+            href: "#",
+            onclick: (e: Event) => {
+              e.preventDefault();
+              test.value = n;
+              return showTrend();
+            },
+          },
+          n,
+        );
       verdictBox.replaceChildren(
         h("h3", {}, `Session ${short(sessionH, 8)}: the server's verdicts`),
         h(
@@ -173,9 +192,9 @@ export async function testRunsView(root: HTMLElement) {
           { "data-table": "verdicts" },
         ),
       );
-      verdictBox
-        .querySelectorAll("table[data-table=verdicts] tbody tr")
-        .forEach((tr, i) => tr.classList.add(`verdict-${tests[i].verdict}`));
+      verdictBox.querySelectorAll("table[data-table=verdicts] tbody tr").forEach((tr, i) => {
+        tr.classList.add(`verdict-${tests[i].verdict}`);
+      });
     } catch (e) {
       failed(verdictBox, e);
     }
@@ -309,7 +328,13 @@ export async function testRunsView(root: HTMLElement) {
 
   const filters = h(
     "form",
-    { class: "filters", onsubmit: (e: Event) => (e.preventDefault(), loadSessions().then(showTrend)) },
+    {
+      class: "filters",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        return loadSessions().then(showTrend);
+      },
+    },
     field("Pipeline", pipeline),
     field("Commit", commit),
     field("Test", test),
@@ -321,7 +346,13 @@ export async function testRunsView(root: HTMLElement) {
   pipeline.addEventListener("change", () => loadSessions());
   const compareForm = h(
     "form",
-    { class: "filters compare-form", onsubmit: (e: Event) => (e.preventDefault(), showCompare()) },
+    {
+      class: "filters compare-form",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        return showCompare();
+      },
+    },
     field("Session A", sideA),
     field("Session B", sideB),
     h("button", { type: "submit" }, "Compare"),
