@@ -13,16 +13,7 @@ import { caller, mayUseProject, requireToken, type Principal } from "../http/aut
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import {
-  badQuery,
-  encodeCursor,
-  formatTimestamp,
-  parsePaging,
-  parseSampleQuery,
-  TOTAL_COUNT_LIMIT,
-  type Paging,
-  type SampleQuery,
-} from "./query";
+import { badQuery, encodeCursor, parsePaging, parseSampleQuery, TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
 import {
   errorDoc,
   meterBody,
@@ -35,7 +26,6 @@ import {
   type NewSample,
 } from "./schemas";
 import {
-  GROUPBY_FIELDS,
   METER_FIELDS,
   insertStatements,
   messageId,
@@ -56,6 +46,7 @@ import {
 import { tieredStatistics } from "./rollups";
 import { tiersOf } from "./tiers";
 import { coldPage, coldProbe, pageNeedsCold } from "./cold-page";
+import { parseStatisticsRequest, statisticsBody } from "./statistics";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -318,19 +309,6 @@ endpoint(
   },
 );
 
-const AGGREGATES = ["count", "min", "max", "sum", "avg", "stddev", "cardinality"] as const;
-type Aggregate = (typeof AGGREGATES)[number];
-const MAX_PERIOD_S = Math.floor(Number.MAX_SAFE_INTEGER / 1e6);
-
-function parsePeriod(raw: string | null): number {
-  if (raw === null) return 0;
-  if (!/^\s*[+-]?\d+\s*$/.test(raw) || Math.abs(Number(raw)) > MAX_PERIOD_S) throw badQuery(`Invalid period ${raw}`);
-  const period = Number(raw);
-  // As Ceilometer: 0 means no period (one bucket).
-  if (period < 0) throw badQuery("Period must be positive.");
-  return period;
-}
-
 endpoint(
   telemetryRoutes,
   "get",
@@ -345,20 +323,7 @@ endpoint(
     const params = queryOf(c);
     const q = parseSampleQuery(params);
     q.equals.push({ field: "meter", value: param(c, "meter") });
-    const period = parsePeriod(params.get("period"));
-    const groupby = params.getAll("groupby");
-    const unknown = groupby.filter((g) => !(GROUPBY_FIELDS as readonly string[]).includes(g));
-    if (unknown.length) throw badQuery(`Unknown argument: "${unknown.join(", ")}": Invalid groupby fields`);
-    const funcs = params.getAll("aggregate.func");
-    const funcParams = params.getAll("aggregate.param");
-    const aggregates = funcs.map((func, i) => {
-      if (!(AGGREGATES as readonly string[]).includes(func)) throw badQuery(`Invalid aggregation function: ${func}`);
-      const field = funcParams[i] ?? "";
-      if (func === "cardinality" && !(GROUPBY_FIELDS as readonly string[]).includes(field)) {
-        throw badQuery(`Invalid aggregation parameter for cardinality: '${field}'. valid: ${GROUPBY_FIELDS.join(", ")}`);
-      }
-      return { func: func as Aggregate, field: field as GroupField };
-    });
+    const { period, groupby, aggregates } = parseStatisticsRequest(params);
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
     const request = {
@@ -373,36 +338,7 @@ endpoint(
     // Rollups and cold samples (rollups.ts) where they apply; else the hot samples alone.
     const tiered = await tieredStatistics(db, c.env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(c.env), nowMs: Date.now() });
     const stats = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
-    return c.json(
-      stats.map((row) => {
-        const r = row as typeof row & Record<string, number | string>;
-        const periodStart = period ? Number(row.origin) + row.bucket * period * 1e6 : (q.start?.us ?? row.first);
-        const periodEnd = period ? periodStart + period * 1e6 : (q.end?.us ?? row.last);
-        const stddev = row.squares === null ? 0 : Math.sqrt(Math.max(0, Number(row.squares) - row.avg * row.avg));
-        const values: Record<string, number> = { count: row.count, min: row.min, max: row.max, sum: row.sum, avg: row.avg, stddev };
-        const aggregate = Object.fromEntries(
-          aggregates.map((a) =>
-            a.func === "cardinality" ? [`cardinality/${a.field}`, r[`cardinality/${a.field}`]] : [a.func, values[a.func]],
-          ),
-        );
-        return {
-          avg: row.avg,
-          count: row.count,
-          duration: (row.last - row.first) / 1e6,
-          duration_start: formatTimestamp(row.first),
-          duration_end: formatTimestamp(row.last),
-          groupby: groupby.length ? Object.fromEntries([...new Set(groupby)].map((g) => [g, r[g]])) : null,
-          max: row.max,
-          min: row.min,
-          period,
-          period_start: formatTimestamp(periodStart),
-          period_end: formatTimestamp(periodEnd),
-          sum: row.sum,
-          unit: row.unit,
-          ...(aggregates.length ? { aggregate } : {}),
-        };
-      }),
-    );
+    return c.json(stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })));
   },
 );
 
