@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env";
+import { METRIC_COLUMNS } from "./schemas";
 
 /**
  * CSV exports (docs/api/monitor-regressions.md): a GET whose `Accept` prefers
@@ -30,24 +31,6 @@ export const metricsAsCsv: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.res = new Response(csvStream(body.metrics as Array<Record<string, unknown>>), { status: 200, headers });
 };
 
-/** The metric's keys in the order the plugin sends them; unknown extra keys follow. */
-export const METRIC_COLUMNS = [
-  "session_h",
-  "context_h",
-  "item_start_time",
-  "item_path",
-  "item",
-  "item_variant",
-  "item_fs_loc",
-  "kind",
-  "component",
-  "total_time",
-  "user_time",
-  "kernel_time",
-  "cpu_usage",
-  "mem_usage",
-];
-
 /** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return "";
@@ -59,8 +42,10 @@ const ROWS_PER_CHUNK = 100;
 
 /** Header line, then rows a chunk at a time as the reader pulls them. */
 export function csvStream(rows: Array<Record<string, unknown>>): ReadableStream<Uint8Array> {
-  const extra = rows.length ? Object.keys(rows[0]).filter((k) => !METRIC_COLUMNS.includes(k)) : [];
-  const columns = [...METRIC_COLUMNS, ...extra];
+  // The metric's keys in the order the plugin sends them; unknown extra keys follow.
+  const known: readonly string[] = METRIC_COLUMNS;
+  const extra = rows.length ? Object.keys(rows[0]).filter((k) => !known.includes(k)) : [];
+  const columns = [...known, ...extra];
   const encoder = new TextEncoder();
   let next = -1;
   return new ReadableStream({

@@ -303,27 +303,32 @@ export const components = {
   },
 };
 
+/** The distinct values of a session column over the sessions matching `where`, in order of first appearance. */
+function distinctOfSessions(db: Database, column: SQLiteColumn, where: SQL | undefined): Listing<string> {
+  return names(
+    db
+      .select({ n: sql<number>`count(DISTINCT ${column})` })
+      .from(s)
+      .where(where),
+    (order, limit, offset) =>
+      db
+        .select({ name: sql<string>`${column}` })
+        .from(s)
+        .where(where)
+        .groupBy(column)
+        .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
+        .limit(limit)
+        .offset(offset),
+  );
+}
+
 export const pipelines = {
   /** Every pipeline in order of first appearance (not paged, as in the reference). */
   all: (db: Database) => db.select({ name: monitorPipelines.branch }).from(monitorPipelines).orderBy(asc(monitorPipelines.seq)),
   /** Pipelines whose sessions have metrics of a component, in order of first appearance. */
   ofComponent: (db: Database, component: string): Listing<string> => {
     const where = and(sql`${s.pipelineBranch} IS NOT NULL`, inArray(s.sessionH, sessionsOfComponent(db, component)));
-    return names(
-      db
-        .select({ n: sql<number>`count(DISTINCT ${s.pipelineBranch})` })
-        .from(s)
-        .where(where),
-      (order, limit, offset) =>
-        db
-          .select({ name: sql<string>`${s.pipelineBranch}` })
-          .from(s)
-          .where(where)
-          .groupBy(s.pipelineBranch)
-          .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
-          .limit(limit)
-          .offset(offset),
-    );
+    return distinctOfSessions(db, s.pipelineBranch, where);
   },
   builds: (db: Database, branch: string, component?: string): Listing<string> => {
     if (component === undefined) {
@@ -344,20 +349,6 @@ export const pipelines = {
       sql`${s.pipelineBuildNo} IS NOT NULL`,
       inArray(s.sessionH, sessionsOfComponent(db, component)),
     );
-    return names(
-      db
-        .select({ n: sql<number>`count(DISTINCT ${s.pipelineBuildNo})` })
-        .from(s)
-        .where(where),
-      (order, limit, offset) =>
-        db
-          .select({ name: sql<string>`${s.pipelineBuildNo}` })
-          .from(s)
-          .where(where)
-          .groupBy(s.pipelineBuildNo)
-          .orderBy(order === "asc" ? sql`min(${s.seq})` : sql`min(${s.seq}) DESC`)
-          .limit(limit)
-          .offset(offset),
-    );
+    return distinctOfSessions(db, s.pipelineBuildNo, where);
   },
 };

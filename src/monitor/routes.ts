@@ -73,6 +73,9 @@ async function requestedPage(c: C): Promise<number> {
   return page;
 }
 
+/** Rows a page holds: MONITOR_PAGE_SIZE, 500 by default. */
+const pageSize = (c: C) => Math.max(1, parseInteger(c.env.MONITOR_PAGE_SIZE) ?? 500);
+
 /** Links: null instead of absent, and extra keys, for the envelopes the reference marshals without skip_none. */
 type Envelope = Record<string, unknown>;
 
@@ -83,7 +86,7 @@ type Envelope = Record<string, unknown>;
  * 404 past the end, relative links that keep the route and the other arguments.
  */
 async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>, envelope?: Envelope) {
-  const size = Math.max(1, parseInteger(c.env.MONITOR_PAGE_SIZE) ?? 500);
+  const size = pageSize(c);
   const requested = await requestedPage(c);
   const rawCursor = c.req.query("cursor");
   const cursor = rawCursor === undefined ? null : CURSOR.exec(rawCursor);
@@ -114,13 +117,11 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
     const [counted, found] = (await db.batch([listing.count, listing.rows(window)])) as [Array<{ n: number }>, unknown[]];
     const total = counted[0]?.n ?? 0;
     pages = pageCount(total, size);
+    const resolved = resolvePage(requested, pages);
     if (total === 0 && (requested === 1 || requested === -1)) {
       if (!envelope) return c.body(null, 204);
-    } else {
-      const p = resolvePage(requested, pages);
-      if (p === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
-    }
-    page = Math.max(1, resolvePage(requested, pages) ?? 1);
+    } else if (resolved === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
+    page = Math.max(1, resolved ?? 1);
     if (requested > 0) rows = found;
     else {
       const first = (page - 1) * size;
@@ -282,7 +283,7 @@ get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plug
     return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
   }
   // A first page that is not full needs no count: its rows are all there is.
-  const size = Math.max(1, parseInteger(c.env.MONITOR_PAGE_SIZE) ?? 500);
+  const size = pageSize(c);
   const [found] = await db.batch([contexts.prefixHead(db, prefix, size + 1)]);
   if (found.length > size) return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
   if (found.length === 0) return c.body(null, 204);

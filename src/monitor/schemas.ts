@@ -60,6 +60,8 @@ export const MetricIn = z.object({
   mem_usage: z.number(),
 });
 export type MetricIn = z.infer<typeof MetricIn>;
+/** A metric's keys in the order the plugin sends them: the table's insert order and the CSV columns. */
+export const METRIC_COLUMNS = MetricIn.keyof().options;
 
 /** The most metrics one bulk post may carry (one D1 batch). */
 export const METRICS_PER_POST = 1000;

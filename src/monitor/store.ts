@@ -12,7 +12,7 @@ import {
   monitorSessions,
   type DescriptionValue,
 } from "../db/schema";
-import type { ContextIn, MetricIn } from "./schemas";
+import { METRIC_COLUMNS, type ContextIn, type MetricIn } from "./schemas";
 
 type SessionRow = typeof monitorSessions.$inferSelect;
 type ContextRow = typeof monitorContexts.$inferSelect;
@@ -179,27 +179,11 @@ export async function createContext(db: Database, ctx: ContextIn): Promise<Upser
   return { outcome: same ? "identical" : "conflict", stored };
 }
 
-/** A metric's columns in insert order, and the five that make its identity (the unique key). */
-const METRIC_COLUMNS = [
-  "session_h",
-  "context_h",
-  "item_start_time",
-  "item_path",
-  "item",
-  "item_variant",
-  "item_fs_loc",
-  "kind",
-  "component",
-  "total_time",
-  "user_time",
-  "kernel_time",
-  "cpu_usage",
-  "mem_usage",
-] as const;
 const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length);
 const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
+/** The five columns that make a metric's identity (the unique key). */
 const metricKey = (x: MetricIn) => JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
-const sameMetric = (a: MetricIn, b: MetricIn) => (Object.keys(a) as Array<keyof MetricIn>).every((k) => a[k] === b[k]);
+const sameMetric = (a: MetricIn, b: MetricIn) => METRIC_COLUMNS.every((k) => a[k] === b[k]);
 
 /**
  * Inserts a chunk of metrics, skipping each one stored already with identical content.
@@ -236,10 +220,11 @@ export async function createMetrics(db: Database, input: MetricIn[]): Promise<Me
   const fresh: MetricIn[] = [];
   const seen = new Map<string, MetricIn>();
   for (const [index, x] of input.entries()) {
-    const prior = seen.get(metricKey(x));
+    const key = metricKey(x);
+    const prior = seen.get(key);
     if (prior && !sameMetric(prior, x)) return { outcome: "conflict", index };
     if (!prior) fresh.push(x);
-    seen.set(metricKey(x), x);
+    seen.set(key, x);
   }
   const statements: Statement[] = chunked(fresh, METRICS_PER_INSERT).map((part) => insertMetrics(db, part));
   const components = [...new Set(fresh.map((x) => x.component))];
@@ -273,7 +258,10 @@ async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[])
       .select()
       .from(m)
       .where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
-    for (const r of rows) stored.set(metricKey(metricOut(r)), metricOut(r));
+    for (const r of rows) {
+      const x = metricOut(r);
+      stored.set(metricKey(x), x);
+    }
   }
   const index = input.findIndex((x) => {
     const prior = stored.get(metricKey(x));
