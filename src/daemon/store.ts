@@ -3,7 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { randomHex } from "../db/d1";
 import { daemonAbnormalTags, daemons } from "../db/schema";
-import { parseTagRef, type TagRef } from "./schemas";
+import { parseTagRef, tagRefText, type TagRef } from "./schemas";
 
 /** A fresh daemon id: 20 random bytes as 40 lowercase hex digits. */
 function newDaemonId(): string {
@@ -129,7 +129,7 @@ export async function tagStatus(db: Database, ref: TagRef): Promise<TagStatus> {
       ),
     )
     .limit(1);
-  return body(row ? [`${ref.repname}/${ref.itemname}:${ref.tagname}`] : [], row ? 1 : 0);
+  return body(row ? [tagRefText(ref)] : [], row ? 1 : 0);
 }
 
 /** An item's abnormal tags, a page at a time, in tag order (read from the key index). */
@@ -205,7 +205,7 @@ export async function onlineDaemons(
       .limit(scope.tagLimit);
     for (const t of tagRows) {
       const list = tagsOf.get(t.daemonId) ?? [];
-      list.push({ tag: `${t.repname}/${t.itemname}:${t.tagname}`, since: t.since });
+      list.push({ tag: tagRefText(t), since: t.since });
       tagsOf.set(t.daemonId, list);
     }
   }

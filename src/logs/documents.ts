@@ -8,7 +8,7 @@ import { bodyKey, jsonStringFromR2, textStream } from "./bodies";
 import type { LogRow } from "./store";
 
 /** A log as IceProd returns it, without `data`: absent optional fields are left out. */
-export function fieldsOf(row: LogRow): Record<string, string> {
+function fieldsOf(row: LogRow): Record<string, string> {
   const doc: Record<string, string> = { log_id: row.logId };
   if (row.name !== null) doc.name = row.name;
   if (row.datasetId !== null) doc.dataset_id = row.datasetId;

@@ -198,31 +198,17 @@ endpoint(
   },
 );
 
-endpoint(
-  schedulerRoutes,
-  "put",
-  `${SESSIONS}/:session_id/jobs/:job_id`,
-  { tags, summary: "Add a job to the session" },
-  projectAccess,
-  async (c) => {
+const membership = [
+  { method: "put", summary: "Add a job to the session", change: "addJob" },
+  { method: "delete", summary: "Remove a job from the session (the job is stopped)", change: "removeJob" },
+] as const;
+for (const { method, summary, change } of membership) {
+  endpoint(schedulerRoutes, method, `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary }, projectAccess, async (c) => {
     const ref = sessionRef(c);
-    settled(c, await sessionStub(c, ref).addJob(ref, existingId(c, "job_id")));
+    settled(c, await sessionStub(c, ref)[change](ref, existingId(c, "job_id")));
     return c.body(null, 204);
-  },
-);
-
-endpoint(
-  schedulerRoutes,
-  "delete",
-  `${SESSIONS}/:session_id/jobs/:job_id`,
-  { tags, summary: "Remove a job from the session (the job is stopped)" },
-  projectAccess,
-  async (c) => {
-    const ref = sessionRef(c);
-    settled(c, await sessionStub(c, ref).removeJob(ref, existingId(c, "job_id")));
-    return c.body(null, 204);
-  },
-);
+  });
+}
 
 const ActionBody = z.union([
   z.object({ start: z.object({ job_id: z.string(), current_tag: z.union([z.int(), z.string()]) }) }),

@@ -1,6 +1,7 @@
 import { request } from "node:http";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
+import { tokenFor } from "./tokens";
 
 // The real DataHub daemon (v2.1.0) over HTTP against `wrangler dev`: it is pointed here
 // by DATAHUB_SERVER=<base> and always adds `/api`, so it beats `POST <base>/api/heartbeat`
@@ -48,16 +49,6 @@ function goRequest(
 /** What the daemon does with an answer: `code` 0 is "available", anything else (or no code) is not. */
 function daemonReads(text: string): number | undefined {
   return (JSON.parse(text) as { code?: number }).code;
-}
-
-async function tokenFor(user: string) {
-  const res = await fetch(`${base()}/auth/tokens`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${inject("adminToken")}`, "content-type": "application/json" },
-    body: JSON.stringify({ user, role: "user", projects: [], groups: [] }),
-  });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { token: string }).token;
 }
 
 // Lines as its logger queues them: `log.Print([]interface{}{line})` after a timestamp,

@@ -1,18 +1,9 @@
 import { describe, expect, inject, it } from "vitest";
+import { tokenFor } from "./tokens";
 
 // The DataHub daemon and web UI over real HTTP against `wrangler dev`: the daemon asks
 // for its id with the user's token, then beats with the id alone every 5 s.
 const base = () => inject("baseUrl");
-
-async function tokenFor(user: string) {
-  const res = await fetch(`${base()}/auth/tokens`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${inject("adminToken")}`, "content-type": "application/json" },
-    body: JSON.stringify({ user, role: "user", projects: [], groups: [] }),
-  });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { token: string }).token;
-}
 
 const get = (path: string, token?: string) => fetch(`${base()}${path}`, { headers: token ? { Authorization: `Token ${token}` } : {} });
 

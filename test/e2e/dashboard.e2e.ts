@@ -1,12 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type Chromium, launchChromium } from "./browser";
 
 // The dashboard as a person uses it: data goes in through the real APIs, then a headless
 // Chromium (Debian's, driven by playwright-core) signs in with a token and reads each view.
-const CHROMIUM = "/usr/bin/chromium";
 const base = () => inject("baseUrl");
 const admin = () => inject("adminToken");
 
@@ -139,37 +138,20 @@ async function seedDaemon() {
 
 let browser: BrowserContext;
 let page: Page;
-let profile: string;
+let chromium: Chromium;
 let seeded: { sessionId: string };
 
 describe("dashboard in headless Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`the dashboard test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`);
+    // A phone's width: the views must work there.
+    chromium = await launchChromium("dashboard", { width: 390, height: 844 });
     seeded = await seed();
-    profile = mkdtempSync(path.join(tmpdir(), "opshub-chromium-"));
-    // A fresh profile (user data dir) each run; a phone's width: the views must work there.
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 390, height: 844 },
-    });
+    browser = chromium.context;
     page = browser.pages()[0] ?? (await browser.newPage());
   });
 
   afterAll(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await chromium?.close();
   });
 
   it("redirects / to the dashboard and asks for a token; a bad one is refused", async () => {

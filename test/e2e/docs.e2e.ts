@@ -1,42 +1,23 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type Chromium, launchChromium } from "./browser";
 
 // The API reference as a reader opens it on a machine without internet access: Debian's
 // Chromium (driven by playwright-core, as in dashboard.e2e.ts) with every request that is
 // not for the local server refused. The page must still list the routes.
-const CHROMIUM = "/usr/bin/chromium";
 const base = () => inject("baseUrl");
 
 let browser: BrowserContext;
-let profile: string;
+let chromium: Chromium;
 
 describe("/docs with no internet", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`the docs test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-    profile = mkdtempSync(path.join(tmpdir(), "opshub-chromium-docs-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    chromium = await launchChromium("docs", { width: 1280, height: 900 });
+    browser = chromium.context;
   });
 
   afterAll(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await chromium?.close();
   });
 
   it("loads its script from this server and lists the routes, every other host refused", async () => {
