@@ -10,8 +10,8 @@ import { and, asc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { database, type Database } from "../db/client";
 import { telemetryArchive, telemetryArchiveGuard, telemetryRollups, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
 import { encodeObject, objectKey } from "./cold";
-import type { SampleRow } from "./store";
-import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, tiersOf } from "./tiers";
+import { inJsonList, type SampleRow } from "./store";
+import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, tiersOf, type Tiers } from "./tiers";
 
 const s = telemetrySamples;
 /** Most samples one object holds (bounds the Worker's memory: ~20 MB of JSON before gzip). */
@@ -65,7 +65,7 @@ export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: numb
     }
     await moveStep(env, db, oldest.meter, dayOf(oldest.timestamp), nowMs, report, opts.onStage);
   }
-  await expire(env, db, nowMs, report);
+  await expire(env, db, nowMs, tiers, report);
   return report;
 }
 
@@ -81,18 +81,24 @@ async function moveStep(
 ) {
   const inDay = and(eq(s.meter, meter), gte(s.timestamp, day), lt(s.timestamp, day + DAY_US));
   const rows = await db.select().from(s).where(inDay).orderBy(asc(s.seq)).limit(PART_ROWS);
-  const maxSeq = rows[rows.length - 1].seq;
+  const lastSeq = rows[rows.length - 1].seq;
   await onStage?.("read");
   const perProject = new Map<string, SampleRow[]>();
-  for (const r of rows) perProject.set(r.projectId, [...(perProject.get(r.projectId) ?? []), r]);
+  for (const r of rows) {
+    const part = perProject.get(r.projectId);
+    if (part) part.push(r);
+    else perProject.set(r.projectId, [r]);
+  }
   const entries: Array<typeof telemetryArchive.$inferInsert> = [];
   for (const [projectId, part] of perProject) {
-    const seqs = part.map((r) => r.seq);
+    // Rows were read in seq order, and each part keeps it.
+    const minSeq = part[0].seq;
+    const maxSeq = part[part.length - 1].seq;
     const bytes = await encodeObject(part);
     const md5 = await crypto.subtle.digest("MD5", bytes);
     // The digest in the key: a retried step rewrites its own object, and seqs that
     // SQLite reuses after the newest rows went cold never overwrite another move's.
-    const key = objectKey(projectId, meter, day, Math.min(...seqs), Math.max(...seqs), md5);
+    const key = objectKey(projectId, meter, day, minSeq, maxSeq, md5);
     // R2 refuses a body whose MD5 differs; the head confirms it is stored whole.
     await env.TELEMETRY_ARCHIVE.put(key, bytes, { md5, httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
     const head = await env.TELEMETRY_ARCHIVE.head(key);
@@ -107,14 +113,14 @@ async function moveStep(
       last: Math.max(...ts),
       n: part.length,
       bytes: bytes.byteLength,
-      minSeq: Math.min(...seqs),
-      maxSeq: Math.max(...seqs),
+      minSeq,
+      maxSeq,
       movedAt: nowMs * 1000,
     });
     report.bytes += bytes.byteLength;
   }
   await onStage?.("written");
-  const moved = and(inDay, lte(s.seq, maxSeq));
+  const moved = and(inDay, lte(s.seq, lastSeq));
   const guard = telemetryArchiveGuard;
   const results = await db.batch([
     db.insert(guard).values({ k: "move", expected: rows.length, actual: sql`(select count(*) from ${s} where ${moved})` }),
@@ -162,16 +168,19 @@ export function deleteMetadataOf(db: Database, where: SQL | undefined) {
  * row first, so no query ever reads a deleted object; raw rows with their metadata
  * index rows), hour rollups older than TELEMETRY_ROLLUP_RETAIN_DAYS.
  */
-async function expire(env: Env, db: Database, nowMs: number, report: ArchiveReport) {
-  const tiers = tiersOf(env);
+async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, report: ArchiveReport) {
   const a = telemetryArchive;
   const raw = retainFrom(nowMs, tiers);
   if (Number.isFinite(raw)) {
     for (;;) {
       const old = await db.select({ key: a.key }).from(a).where(lt(a.day, raw)).limit(RETAIN_CHUNK);
       if (!old.length) break;
-      // One bound parameter for the whole chunk (D1 binds at most 100).
-      await db.delete(a).where(sql`${a.key} in (select value from json_each(${JSON.stringify(old.map((o) => o.key))}))`);
+      await db.delete(a).where(
+        inJsonList(
+          a.key,
+          old.map((o) => o.key),
+        ),
+      );
       await env.TELEMETRY_ARCHIVE.delete(old.map((o) => o.key));
       report.expiredObjects += old.length;
     }

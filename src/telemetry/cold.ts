@@ -6,20 +6,19 @@
  */
 import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { hex } from "../db/d1";
 import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
 import { scopeCondition, type ProjectScope, type SampleRow } from "./store";
-import { COLD_OBJECTS_MAX, DAY_US, dayName, dayOf, tooManyObjects } from "./tiers";
+import { COLD_OBJECTS_MAX, dayName, dayOf, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;
 const a = telemetryArchive;
 
 export const objectKey = (projectId: string, meter: string, day: number, minSeq: number, maxSeq: number, md5: ArrayBuffer) =>
-  `telemetry/${encodeURIComponent(projectId)}/${encodeURIComponent(meter)}/${dayName(day)}/${minSeq}-${maxSeq}-${[...new Uint8Array(md5)]
-    .map((b) => b.toString(16).padStart(2, "0"))
-    .join("")}.ndjson.gz`;
+  `telemetry/${encodeURIComponent(projectId)}/${encodeURIComponent(meter)}/${dayName(day)}/${minSeq}-${maxSeq}-${hex(new Uint8Array(md5))}.ndjson.gz`;
 
 /** NDJSON of the stored rows, gzip-compressed. */
 export async function encodeObject(rows: SampleRow[]): Promise<Uint8Array> {
@@ -65,7 +64,8 @@ export async function* readObject(bucket: R2Bucket, entry: ArchiveEntry): AsyncG
   if (rest || n !== entry.n) throw new ColdReadError(entry, `holds ${n} samples, the index says ${entry.n}`);
 }
 
-const rowField = {
+/** Each query field's property on a stored row (cold rows are stored rows). */
+export const rowField = {
   project_id: "projectId",
   resource_id: "resourceId",
   resource_name: "resourceName",
@@ -122,7 +122,7 @@ export function checkObjectCount(entries: ArchiveEntry[]) {
   if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
 }
 
-/** Rows of `entries` that `keep` accepts, read a few objects at a time. */
+/** Rows of `entries` that `keep` accepts, read one object after another. */
 export async function* coldRows(bucket: R2Bucket, entries: ArchiveEntry[], keep: (r: SampleRow) => boolean) {
   for (const entry of entries) {
     for await (const r of readObject(bucket, entry)) if (keep(r)) yield r;
@@ -131,5 +131,3 @@ export async function* coldRows(bucket: R2Bucket, entries: ArchiveEntry[], keep:
 
 /** Newest first, as lists are ordered (timestamp, then seq). */
 export const newestFirst = (x: SampleRow, y: SampleRow) => y.timestamp - x.timestamp || y.seq - x.seq;
-
-export const dayEnd = (day: number) => day + DAY_US;

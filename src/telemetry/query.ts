@@ -18,20 +18,9 @@ export const STRING_FIELDS = [
 ] as const;
 export type StringField = (typeof STRING_FIELDS)[number];
 
-/** The order Ceilometer's own message lists them in, then the fields this service adds. */
-const SAMPLE_FIELDS = [
-  "project_id",
-  "timestamp",
-  "resource_id",
-  "resource_name",
-  "meter",
-  "namespace",
-  "user_id",
-  "source",
-  "message_id",
-  "search_offset",
-] as const;
-export type QueryField = (typeof SAMPLE_FIELDS)[number];
+export type QueryField = StringField | "timestamp" | "search_offset";
+/** The order Ceilometer's own message lists them in (timestamp after project_id), then the fields this service adds. */
+const SAMPLE_FIELDS: readonly QueryField[] = [STRING_FIELDS[0], "timestamp", ...STRING_FIELDS.slice(1), "search_offset"];
 
 const SUPPORTED_TYPES = ["integer", "float", "boolean", "string", "datetime"] as const;
 const TIMESTAMP_OPS = ["ge", "gt", "le", "lt"];

@@ -9,7 +9,7 @@ import { and, eq, gt, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import { telemetryIngestMarks, telemetryRollups, telemetrySamples } from "../db/schema";
-import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, type ArchiveEntry } from "./cold";
+import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, rowField, type ArchiveEntry } from "./cold";
 import type { SampleQuery } from "./query";
 import { sampleWhere, scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
 import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from "./tiers";
@@ -17,7 +17,19 @@ import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from 
 const s = telemetrySamples;
 const r = telemetryRollups;
 /** Bucket widths kept, in seconds. Minute rollups live as long as the hot samples. */
-export const WIDTHS = [60, 3600] as const;
+const WIDTHS = [60, 3600] as const;
+
+/** What a rollup keeps of a bucket and series, as SQL over raw samples: the raw partials select the same. */
+const measures = () => ({
+  n: sql<number>`count(*)`.as("n"),
+  total: sql<number>`sum(${s.volume})`.as("total"),
+  lo: sql<number>`min(${s.volume})`.as("lo"),
+  hi: sql<number>`max(${s.volume})`.as("hi"),
+  squares: sql<number>`sum(${s.volume} * ${s.volume})`.as("squares"),
+  first: sql<number>`min(${s.timestamp})`.as("first"),
+  last: sql<number>`max(${s.timestamp})`.as("last"),
+  unit: sql<string>`max(${s.unit})`.as("unit"),
+});
 
 // ─── Ingest ─────────────────────────────────────────────────────────────────
 
@@ -48,14 +60,7 @@ export function rollupUpserts(db: Database) {
         resourceId: s.resourceId,
         userId: s.userId,
         source: s.source,
-        n: sql<number>`count(*)`.as("n"),
-        total: sql<number>`sum(${s.volume})`.as("total"),
-        lo: sql<number>`min(${s.volume})`.as("lo"),
-        hi: sql<number>`max(${s.volume})`.as("hi"),
-        squares: sql<number>`sum(${s.volume} * ${s.volume})`.as("squares"),
-        first: sql<number>`min(${s.timestamp})`.as("first"),
-        last: sql<number>`max(${s.timestamp})`.as("last"),
-        unit: sql<string>`max(${s.unit})`.as("unit"),
+        ...measures(),
       })
       .from(s)
       .where(gt(s.seq, sql`(select ${telemetryIngestMarks.seq} from ${telemetryIngestMarks} where ${telemetryIngestMarks.k} = 'ingest')`))
@@ -83,7 +88,7 @@ export function rollupUpserts(db: Database) {
 // ─── Statistics ─────────────────────────────────────────────────────────────
 
 /** A row as statisticsQuery (store.ts) answers it, so the route maps both alike. */
-export type StatRow = Record<string, unknown> & {
+type StatRow = Record<string, unknown> & {
   bucket: number;
   origin: number | null;
   count: number;
@@ -110,10 +115,8 @@ export interface TieredStatistics {
   nowMs: number;
 }
 
-/** Partial aggregate of one bucket and group, from any source; merged exactly by field. */
-interface Partial {
-  bucket: number;
-  groups: string[];
+/** The measures of one bucket and series, as rollups keep them and raw samples yield them. */
+interface Measures {
   n: number;
   total: number;
   lo: number;
@@ -122,6 +125,12 @@ interface Partial {
   first: number;
   last: number;
   unit: string;
+}
+
+/** Partial aggregate of one bucket and group, from any source; merged exactly by field. */
+interface Partial extends Measures {
+  bucket: number;
+  groups: string[];
   distinct: Array<Set<string>>;
 }
 
@@ -139,7 +148,6 @@ const sampleColumn: Record<GroupField, SQLiteColumn> = {
   user_id: s.userId,
   source: s.source,
 };
-const rowField = { project_id: "projectId", resource_id: "resourceId", user_id: "userId", source: "source" } as const;
 
 /** Only equality on the rollups' key fields: metadata, names, namespaces are not in them. */
 function rollupable(q: SampleQuery): boolean {
@@ -216,7 +224,7 @@ export async function tieredStatistics(db: Database, archive: R2Bucket, t: Tiere
   const results = await db.batch([...raws, ...rollups] as [(typeof raws)[0], ...typeof raws]);
   const merged = new Map<string, Partial>();
   for (const row of results.slice(0, raws.length).flat()) add(merged, fromSql(row as SqlPartial, t));
-  for (const row of (results[raws.length] ?? []) as unknown as RollupRow[]) add(merged, fromRollup(row, t, bucketOf(row.bucket)));
+  for (const row of (results[raws.length] ?? []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, t, bucketOf(row.bucket)));
 
   // Cold samples in the raw ranges, aggregated here (they are not in D1).
   const keep = coldPredicate(t.q, t.scope);
@@ -262,49 +270,41 @@ async function firstSample(db: Database, archive: R2Bucket, t: TieredStatistics,
   return best;
 }
 
-interface SqlPartial {
-  b: number;
-  n: number;
-  total: number;
-  lo: number;
-  hi: number;
-  squares: number;
-  first: number;
-  last: number;
-  unit: string;
-  [k: string]: unknown;
-}
+type SqlPartial = Measures & { b: number; [k: string]: unknown };
+
+const measuresOf = ({ n, total, lo, hi, squares, first, last, unit }: Measures): Measures => ({
+  n,
+  total,
+  lo,
+  hi,
+  squares,
+  first,
+  last,
+  unit,
+});
 
 function fromSql(row: SqlPartial, t: TieredStatistics): Partial {
   return {
+    ...measuresOf(row),
     bucket: row.b,
     groups: t.groupby.map((g) => String(row[`g_${g}`])),
-    n: row.n,
-    total: row.total,
-    lo: row.lo,
-    hi: row.hi,
-    squares: row.squares,
-    first: row.first,
-    last: row.last,
-    unit: row.unit,
     distinct: t.cardinality.map((f) => new Set(JSON.parse(String(row[`d_${f}`])) as string[])),
   };
 }
 
-function fromRow(x: SampleRow, t: TieredStatistics, bucket: number): Partial {
+/** One series (a sample or a rollup row: both carry the group fields) and its measures. */
+function fromSeries(x: Pick<SampleRow, (typeof rowField)[GroupField]>, m: Measures, t: TieredStatistics, bucket: number): Partial {
   return {
+    ...measuresOf(m),
     bucket,
     groups: t.groupby.map((g) => x[rowField[g]]),
-    n: 1,
-    total: x.volume,
-    lo: x.volume,
-    hi: x.volume,
-    squares: x.volume * x.volume,
-    first: x.timestamp,
-    last: x.timestamp,
-    unit: x.unit,
     distinct: t.cardinality.map((f) => new Set([x[rowField[f]]])),
   };
+}
+
+function fromRow(x: SampleRow, t: TieredStatistics, bucket: number): Partial {
+  const v = x.volume;
+  return fromSeries(x, { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit }, t, bucket);
 }
 
 function add(into: Map<string, Partial>, p: Partial) {
@@ -334,14 +334,7 @@ function rawPartials(db: Database, t: TieredStatistics, where: SQL | undefined, 
     .select({
       ...groups,
       b: bucket.as("b"),
-      n: sql<number>`count(*)`,
-      total: sql<number>`sum(${s.volume})`,
-      lo: sql<number>`min(${s.volume})`,
-      hi: sql<number>`max(${s.volume})`,
-      squares: sql<number>`sum(${s.volume} * ${s.volume})`,
-      first: sql<number>`min(${s.timestamp})`,
-      last: sql<number>`max(${s.timestamp})`,
-      unit: sql<string>`max(${s.unit})`,
+      ...measures(),
       ...distinct,
     })
     .from(s)
@@ -370,22 +363,6 @@ function rollupRows(db: Database, t: TieredStatistics, p: Plan) {
         scopeCondition(r.projectId, t.scope),
       ),
     );
-}
-
-function fromRollup(x: RollupRow, t: TieredStatistics, bucket: number): Partial {
-  return {
-    bucket,
-    groups: t.groupby.map((g) => x[rowField[g]]),
-    n: x.n,
-    total: x.total,
-    lo: x.lo,
-    hi: x.hi,
-    squares: x.squares,
-    first: x.first,
-    last: x.last,
-    unit: x.unit,
-    distinct: t.cardinality.map((f) => new Set([x[rowField[f]]])),
-  };
 }
 
 /**

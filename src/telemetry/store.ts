@@ -30,12 +30,17 @@ const sampleColumns = {
 export type ProjectScope = string[] | null;
 
 /**
- * Any number of projects binds one parameter: the list as JSON, read by json_each, so a
- * token holding a thousand projects stays under D1's 100 bound parameters.
+ * `column` is one of `values`, however many: the list binds one parameter, as JSON read
+ * by json_each, so a thousand values stay under D1's 100 bound parameters.
  */
+export function inJsonList(column: SQLiteColumn, values: readonly string[]) {
+  return sql`${column} in (select value from json_each(${JSON.stringify(values)}))`;
+}
+
+/** The caller's projects as one condition (inJsonList: a token may hold a thousand). */
 export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
   if (scope === null) return undefined;
-  return scope.length === 1 ? eq(column, scope[0]) : sql`${column} in (select value from json_each(${JSON.stringify(scope)}))`;
+  return scope.length === 1 ? eq(column, scope[0]) : inJsonList(column, scope);
 }
 
 /** The sample holds this metadata entry: one lookup of the side table's primary key. */
@@ -264,10 +269,7 @@ function jsonFields(table: SQLiteTable, exprs: Record<string, SQL | SQLiteColumn
 
 /** The stored samples among `ids` (one parameter, however many ids): what a post answers. */
 export function storedSamplesQuery(db: Database, ids: string[]) {
-  return db
-    .select()
-    .from(s)
-    .where(sql`${s.id} in (select value from json_each(${JSON.stringify(ids)}))`);
+  return db.select().from(s).where(inJsonList(s.id, ids));
 }
 
 // ─── Meters ─────────────────────────────────────────────────────────────────
