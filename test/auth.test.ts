@@ -127,3 +127,44 @@ describe("D1 cost report", () => {
     expect(Number(m![4])).toBe(0);
   });
 });
+
+describe("a system token reaches only the task-logs routes", () => {
+  it("is refused with 403 in each family's dialect everywhere else, and still posts and reads logs", async () => {
+    // Even a system token that lists a project (an operator's slip) reaches none of its data.
+    const { token } = await mintToken({ user: "leaked-pilot", role: "system", projects: ["sys-p"], groups: ["g1"] });
+    const refused: Array<[string, RequestInit & { json?: unknown }, unknown]> = [
+      ["/api/v1/sessions/count", {}, { message: "authorization failed" }],
+      ["/v2/samples", {}, { error: { code: 403, title: "Forbidden", message: "authorization failed" } }],
+      ["/v2/sys-p/sessions", {}, { title: "Access Forbidden", description: "You are not allowed to access this resource" }],
+      ["/v2/sys-p/jobs", { method: "POST", json: { job_id: "j1" } }, { title: "Access Forbidden", description: expect.any(String) }],
+      ["/api/daemon/status", {}, { code: 1006, msg: "permission denied: authorization failed" }],
+      ["/daemon/id", {}, { code: 1006, msg: "permission denied: authorization failed" }],
+      ["/dashboard/api/daemons", {}, { message: "authorization failed" }],
+      ["/auth/whoami", {}, { message: "authorization failed" }],
+      ["/auth/tokens", {}, { message: "authorization failed" }],
+      ["/datasets/dsys/tasks/t1/logs", {}, { code: 403, error: "authorization failed" }],
+    ];
+    for (const [path, init, body] of refused) {
+      const res = await callJson(path, { ...init, token });
+      expect({ path, status: res.status, body: res.body }).toEqual({ path, status: 403, body });
+    }
+    const posted = await callJson("/logs", { method: "POST", token, json: { data: "pilot output", name: "stdout" } });
+    expect(posted.status).toBe(201);
+    const read = await callJson(`/logs/${posted.body.result}`, { token });
+    expect(read).toMatchObject({ status: 200, body: { data: "pilot output", name: "stdout" } });
+  });
+
+  it("gets no Keystone token from the scheduler's shim", async () => {
+    const { token } = await mintToken({ user: "leaked-pilot-2", role: "system", projects: ["sys-p"] });
+    const issue = await callJson("/v3/auth/tokens", {
+      method: "POST",
+      token: null,
+      json: { auth: { identity: { methods: ["token"], token: { id: token } }, scope: { project: { id: "sys-p" } } } },
+    });
+    expect(issue.status).toBe(403);
+    expect(issue.body).toEqual({ title: "Forbidden", description: "You are not allowed to access this resource" });
+    expect(issue.res.headers.get("x-subject-token")).toBeNull();
+    const validate = await callJson("/v3/auth/tokens", { token: null, headers: { "X-Auth-Token": token, "X-Subject-Token": token } });
+    expect(validate.status).toBe(403);
+  });
+});

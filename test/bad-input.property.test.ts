@@ -488,3 +488,82 @@ describe("bad input, drawn for every route of /openapi.json", () => {
     });
   });
 });
+
+// ─── Role × route ──────────────────────────────────────────────────────────
+// A `system` token (a job pilot's, on a worker node) may use the task-logs routes under
+// /logs and nothing else (docs/api/auth.md, Roles): every other route of /openapi.json that
+// takes a token answers it 403, in the dialect of the family that was called, whichever
+// header carries it and whatever the path holds.
+
+/** The 403 body each family words; a family not listed here is held to the status alone. */
+function forbiddenBodyOf(path: string): unknown {
+  if (path.startsWith("/api/v1")) return { message: "authorization failed" };
+  if (/^\/v2\/(samples|meters)/.test(path)) return { error: { code: 403, title: "Forbidden", message: "authorization failed" } };
+  if (/^\/v2\/[^/]+\/(sessions|jobs)/.test(path))
+    return { title: "Access Forbidden", description: "You are not allowed to access this resource" };
+  if (/^\/(api\/)?(daemon|heartbeat)/.test(path)) return { code: 1006, msg: "permission denied: authorization failed" };
+  if (path.startsWith("/datasets")) return { code: 403, error: "authorization failed" };
+  if (/^\/(auth|dashboard)/.test(path)) return { message: "authorization failed" };
+  return undefined;
+}
+
+/** How the token travels: the four forms of docs/api/auth.md. */
+const tokenForms = fc.constantFrom<(t: string) => Record<string, string>>(
+  (t) => ({ Authorization: `Bearer ${t}` }),
+  (t) => ({ Authorization: `Token ${t}` }),
+  (t) => ({ "X-Auth-Token": t }),
+  (t) => ({ Authorization: `Basic ${btoa(`pilot:${t}`)}` }),
+);
+
+/** Path values a system token might aim at: its own "project", plain ids, odd text. */
+const roleParam = fc.oneof(fc.constantFrom("sysproj", "t1", "0", "abc123", "x"), fc.stringMatching(/^[a-z0-9_]{1,12}$/));
+
+describe("role × route: a system token reaches only the task-logs routes", () => {
+  let system: string;
+  let guarded: Route[];
+
+  beforeAll(async () => {
+    system = (await mintToken({ user: "pilot-roles", role: "system", projects: ["sysproj"], groups: ["g1"] })).token;
+    const doc = await callJson("/openapi.json", { token: null });
+    guarded = Object.entries<Record<string, { security?: unknown[] }>>(doc.body.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        // Public routes (`security: []`) and the Keystone shim, which takes its token in the body (tested in test/auth.test.ts).
+        .filter(([, op]) => !(Array.isArray(op.security) && op.security.length === 0) && !path.startsWith("/v3"))
+        .map(([m]) => ({ method: m.toUpperCase(), path })),
+    );
+    // The daemon routes are also served under /api, where DataHub's daemon and web UI call them.
+    guarded.push(...guarded.filter((r) => r.path.startsWith("/daemon")).map((r) => ({ ...r, path: `/api${r.path}` })));
+    expect(guarded.length).toBeGreaterThan(90);
+  });
+
+  it("answers 403 in the family's dialect off /logs, and never 401 or 403 on /logs", { timeout: 120_000 }, async () => {
+    for (const route of guarded) {
+      const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      await fc.assert(
+        fc.asyncProperty(fc.array(roleParam, { minLength: names.length, maxLength: names.length }), tokenForms, async (values, form) => {
+          let i = 0;
+          const path = route.path.replace(/\{(\w+)\}/g, () => values[i++]);
+          const withBody = route.method !== "GET" && route.method !== "DELETE";
+          const res = await call(path, {
+            method: route.method,
+            token: null,
+            headers: { ...form(system), ...(withBody ? { "content-type": "application/json" } : {}) },
+            body: withBody ? "{}" : undefined,
+            redirect: "manual",
+          });
+          const text = await res.text();
+          const shown = `${route.method} ${path} → ${res.status} ${text.slice(0, 200)}`;
+          if (path.startsWith("/logs")) {
+            expect([401, 403], shown).not.toContain(res.status);
+            expect(res.status, shown).toBeLessThan(500);
+            return;
+          }
+          expect(res.status, shown).toBe(403);
+          const body = forbiddenBodyOf(path);
+          if (body !== undefined) expect(JSON.parse(text), shown).toEqual(body);
+        }),
+        { seed: SEED, numRuns: 3 },
+      );
+    }
+  });
+});

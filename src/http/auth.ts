@@ -93,16 +93,32 @@ export async function principalOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): 
   return principal;
 }
 
-/** Requires a valid token; `roles` narrows who may pass (admin always may). */
+/**
+ * Requires a valid token whose role may use the route (admin always may). Without
+ * `roles` the route is one of the `user` routes: a `system` token (a job pilot's, which
+ * lives on worker nodes) reaches only the task-logs routes that name it, and gets a 403
+ * everywhere else (docs/api/auth.md, Roles).
+ */
 export function requireToken(...roles: Role[]): MiddlewareHandler<AppEnv> {
+  const allowed: readonly Role[] = roles.length ? roles : USER_ROUTES;
   return async (c, next) => {
     const principal = await principalOf(c);
     if (!principal) throw errors.unauthenticated();
-    if (roles.length && principal.role !== "admin" && !roles.includes(principal.role)) {
-      throw errors.forbidden("authorization failed");
-    }
+    if (!mayPass(principal, allowed)) throw errors.forbidden("authorization failed");
     await next();
   };
+}
+
+/** Who may use a route that names no role: every role but `system`. */
+const USER_ROUTES: readonly Role[] = ["user"];
+
+function mayPass(p: Principal, roles: readonly Role[]): boolean {
+  return p.role === "admin" || roles.includes(p.role);
+}
+
+/** Whether the token may use routes that name no role (every role but `system`). */
+export function mayUseUserRoutes(p: Principal): boolean {
+  return mayPass(p, USER_ROUTES);
 }
 
 /** The caller, for handlers behind `requireToken`. */
@@ -112,6 +128,7 @@ export function caller(c: { var: { principal?: Principal | null } }): Principal 
   return p;
 }
 
+/** A project's data (scheduler, telemetry): admin, or a `user` token that lists it; never a `system` token. */
 export function mayUseProject(p: Principal, projectId: string): boolean {
-  return p.role === "admin" || p.projects.includes(projectId);
+  return p.role === "admin" || (p.role === "user" && p.projects.includes(projectId));
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { endpoint, type familyRouter } from "../http/app";
-import { mayUseProject, presentedToken, resolvePrincipal, type Principal } from "../http/auth";
+import { mayUseProject, mayUseUserRoutes, presentedToken, resolvePrincipal, type Principal } from "../http/auth";
 import { readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 
@@ -25,6 +25,12 @@ const AuthRequest = z.object({
 
 const keystoneUnauthorized = (m = "The request you have made requires authentication.") =>
   new ApiError("unauthenticated", m, { extra: { title: "Unauthorized" } });
+
+/** A `system` token is for the task-logs routes only (docs/api/auth.md): no Keystone token for it. */
+function refuseSystemToken(p: Principal) {
+  if (!mayUseUserRoutes(p))
+    throw new ApiError("forbidden", "You are not authorized to perform the requested action.", { extra: { title: "Forbidden" } });
+}
 
 /** A Keystone v3 token document for an OpsHub token (what keystoneauth parses). */
 function tokenDocument(p: Principal, projectId: string | null, now: Date) {
@@ -83,6 +89,7 @@ export function mountKeystoneShim(router: Router) {
           : undefined;
       const principal = secret ? await resolvePrincipal(c.env, secret) : null;
       if (!principal) throw keystoneUnauthorized();
+      refuseSystemToken(principal);
       const asked = scope ? (scope.project.id ?? scope.project.name ?? null) : null;
       // Unscoped: the token's first project, so a client without OS_PROJECT_ID learns one.
       const projectId = asked ?? principal.projects[0] ?? null;
@@ -105,6 +112,7 @@ export function mountKeystoneShim(router: Router) {
         subject ? resolvePrincipal(c.env, subject) : null,
       ]);
       if (!who) throw keystoneUnauthorized();
+      refuseSystemToken(who);
       if (!subjectPrincipal) throw errors.notFound("Could not find token.");
       c.header("X-Subject-Token", subject!);
       return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date()));
