@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
-import { resolvePrincipal } from "../src/http/auth";
+import { resolvePrincipal } from "../src/auth/middleware";
 import { call, callJson, mintToken } from "./helpers/http";
 
 /** D1 queries a response reports (no Server-Timing d1 entry: none at all). */
@@ -100,7 +100,7 @@ describe("token lookups on a warm isolate", () => {
     expect(await resolvePrincipal(env, token)).toMatchObject({ user: "warm-cy" }); // now cached
     await revokeElsewhere(); // another isolate's revocation: this isolate was not told
     expect(await resolvePrincipal(env, token)).toMatchObject({ user: "warm-cy" }); // within the bound
-    const { tokenCache } = await import("../src/http/auth");
+    const { tokenCache } = await import("../src/auth/middleware");
     tokenCache.clear(); // the bound passed (its expiry is shown on the injected clock above)
     expect(await resolvePrincipal(env, token)).toBeNull();
   });

@@ -1,6 +1,6 @@
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
-import { caller, requireToken, tokenCache } from "../http/auth";
+import { caller, requireToken, tokenCache } from "./middleware";
 import { readJson, parseInput } from "../http/body";
 import { errors } from "../http/errors";
 import { DatasetAccessBody, TokenCreate } from "./schemas";

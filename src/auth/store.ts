@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { datasetAccess, tokens } from "../db/schema";
-import { sha256Hex } from "../http/auth";
+import { sha256Hex } from "./middleware";
 import { randomHex as hex } from "../db/d1";
 
 export type TokenRecord = typeof tokens.$inferSelect;

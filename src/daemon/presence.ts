@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { database } from "../db/client";
 import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
-import { serialQueue } from "../http/serially";
+import { serialQueue } from "../durable/serially";
 import { LOG_KEEP, type Beat } from "./schemas";
 import { recordPresenceChange } from "./store";
 

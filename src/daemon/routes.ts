@@ -3,7 +3,7 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
 import type { AppEnv } from "../http/env";
-import { caller, requireToken } from "../http/auth";
+import { caller, requireToken } from "../auth/middleware";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { parseInteger } from "../http/query";

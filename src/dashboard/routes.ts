@@ -2,7 +2,7 @@ import { z } from "zod";
 import { onlineDaemons } from "../daemon/store";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
-import { caller, requireToken } from "../http/auth";
+import { caller, requireToken } from "../auth/middleware";
 
 /**
  * The dashboard. Its page and script are static assets under /dashboard/

@@ -2,7 +2,7 @@ import type { D1Cost } from "./d1-cost";
 
 export type Role = "admin" | "system" | "user";
 
-/** Who is calling: resolved once per request (src/http/auth.ts) from whichever header carried the token. */
+/** Who is calling: resolved once per request (src/auth/middleware.ts) from whichever header carried the token. */
 export interface Principal {
   /** Token record id; null for the ADMIN_TOKEN bootstrap secret. */
   tokenId: string | null;

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getDatasetAccess } from "../auth/store";
 import { database } from "../db/client";
 import type { AppEnv } from "../http/env";
-import { caller, requireToken, type Principal } from "../http/auth";
+import { caller, requireToken, type Principal } from "../auth/middleware";
 import { ApiError } from "../http/errors";
 
 /** `/logs/...`: pilots and servers hold `system` tokens (admin always passes). */

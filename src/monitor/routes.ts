@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { database, type Database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
 import type { AppEnv } from "../http/env";
-import { requireToken } from "../http/auth";
+import { requireToken } from "../auth/middleware";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { pageCount, relativeLink, resolvePage } from "../http/paging";

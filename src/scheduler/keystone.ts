@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { endpoint, type familyRouter } from "../http/app";
-import { mayUseProject, mayUseUserRoutes, presentedToken, resolvePrincipal, type Principal } from "../http/auth";
+import { mayUseProject, mayUseUserRoutes, presentedToken, resolvePrincipal, type Principal } from "../auth/middleware";
 import { readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 

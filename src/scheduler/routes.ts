@@ -3,7 +3,7 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import type { AppEnv } from "../http/env";
-import { caller, mayUseProject, principalOf } from "../http/auth";
+import { caller, mayUseProject, principalOf } from "../auth/middleware";
 import { assertJsonDepth, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { parseInteger } from "../http/query";

@@ -3,7 +3,7 @@ import { database, type Database } from "../db/client";
 import type { BatchItem } from "drizzle-orm/batch";
 import { JSON_MAX_DEPTH } from "../http/body";
 import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
-import { serialQueue } from "../http/serially";
+import { serialQueue } from "../durable/serially";
 import type { ErrorKind } from "../http/errors";
 import { LEGACY_HOLD_OFF, NEVER, nowSeconds, patchedSession, sessionFrom, type Owner, type SessionDoc } from "./documents";
 import type { SessionBody, SessionPatch } from "./schemas";

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import type { AppEnv } from "../http/env";
-import { caller, mayUseProject, requireToken, type Principal } from "../http/auth";
+import { caller, mayUseProject, requireToken, type Principal } from "../auth/middleware";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";

@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
-import { TokenCache, cacheTtlMs } from "../auth/cache";
+import { TokenCache, cacheTtlMs } from "./cache";
 import { tokens } from "../db/schema";
 import { primaryDatabase } from "../db/client";
 import { hex } from "../db/d1";
-import { errors } from "./errors";
-import type { AppEnv, Principal, Role } from "./env";
+import { errors } from "../http/errors";
+import type { AppEnv, Principal, Role } from "../http/env";
 
 export type { Principal, Role };
 
