@@ -328,3 +328,66 @@ describe("every delete path removes the bodies (orphan check on the bucket)", ()
     await expectGone(ids);
   });
 });
+
+describe("Range edge cases on /data, as RFC 9110 reads them", () => {
+  const get = (path: string, headers: Record<string, string>) => call(path, { token: t.system, headers });
+
+  it("answers any range of an empty body 416 with Content-Range bytes */0, and the body itself 200", async () => {
+    const id = await postLog({ data: "" }, { token: t.system });
+    for (const range of ["bytes=-5", "bytes=0-", "bytes=0-0", "bytes=-0"]) {
+      const res = await get(`/logs/${id}/data`, { Range: range });
+      expect({ range, status: res.status, contentRange: res.headers.get("content-range"), body: await res.json() }).toEqual({
+        range,
+        status: 416,
+        contentRange: "bytes */0",
+        body: { code: 416, error: "range not satisfiable" },
+      });
+    }
+    const whole = await get(`/logs/${id}/data`, {});
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("content-range")).toBeNull();
+    expect(await whole.text()).toBe("");
+    // The dataset route serves the same body the same way.
+    const dsId = await postLog({ data: "" }, { token: t.writer, dataset: "bodies" });
+    const ds = await call(`/datasets/bodies/logs/${dsId}/data`, { token: t.reader, headers: { Range: "bytes=-5" } });
+    expect(ds.status).toBe(416);
+    expect(ds.headers.get("content-range")).toBe("bytes */0");
+    await ds.arrayBuffer();
+  });
+
+  it("ignores an invalid or multiple range (200, whole body) and reads the unit in any case", async () => {
+    const data = "0123456789";
+    const id = await postLog({ data }, { token: t.system });
+    const cases: Array<[string, number, string, string | null]> = [
+      ["bytes=9-3", 200, data, null], // last before first: not a range
+      ["bytes=15-3", 200, data, null], // the same past the end: still not a range, so not a 416
+      ["bytes=0-1,4-5", 200, data, null], // several ranges: answered whole
+      ["items=0-1", 200, data, null], // another unit
+      ["bytes=a-b", 200, data, null],
+      ["Bytes=2-3", 206, "23", "bytes 2-3/10"], // range units are case-insensitive
+      ["bytes=7-99999999999999999999999", 206, "789", "bytes 7-9/10"],
+      ["bytes=-99999999999999999999999", 206, data, "bytes 0-9/10"],
+      ["bytes=99999999999999999999999-", 416, "", "bytes */10"],
+    ];
+    for (const [range, status, body, contentRange] of cases) {
+      const res = await get(`/logs/${id}/data`, { Range: range });
+      const text = await res.text();
+      expect({ range, status: res.status, contentRange: res.headers.get("content-range") }).toEqual({ range, status, contentRange });
+      if (status !== 416) expect(text, range).toBe(body);
+    }
+  });
+
+  it("keeps a Range under If-Range only when it names the body's ETag", async () => {
+    const id = await postLog({ data: "0123456789" }, { token: t.system });
+    const plain = await get(`/logs/${id}/data`, {});
+    const etag = plain.headers.get("etag");
+    expect(etag).toBe(`"${id}"`);
+    await plain.arrayBuffer();
+    const same = await get(`/logs/${id}/data`, { Range: "bytes=0-3", "If-Range": etag! });
+    expect([same.status, await same.text()]).toEqual([206, "0123"]);
+    for (const other of ['"someone-else"', `W/${etag}`, "Mon, 07 Dec 2026 10:00:00 GMT"]) {
+      const res = await get(`/logs/${id}/data`, { Range: "bytes=0-3", "If-Range": other });
+      expect([other, res.status, res.headers.get("content-range"), await res.text()]).toEqual([other, 200, null, "0123456789"]);
+    }
+  });
+});

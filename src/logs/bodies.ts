@@ -224,22 +224,26 @@ export function textStream(parts: AsyncGenerator<string>): ReadableStream<Uint8A
 }
 
 /**
- * One byte range of a `Range` header (`bytes=a-b`, `a-`, `-n`); null when absent,
- * malformed or multi-range (answered whole, as RFC 9110 allows); "unsatisfiable" when
- * it starts past the end.
+ * One byte range of a `Range` header, read as RFC 9110 (section 14) reads it: `bytes=a-b`,
+ * `a-` or `-n`, the unit in any case. Null means "answer the whole body with 200": no
+ * header, one that is not a valid range (`b` < `a`, another unit, garbage), or several
+ * ranges (a server may ignore a Range). "unsatisfiable" (416, with a Content-Range of
+ * `bytes *` over the size): `a` at or past the end, a zero-length suffix (`-0`), or any
+ * range of an empty body — a range of zero bytes cannot be written in a Content-Range.
  */
 export function parseRange(header: string | undefined, size: number): { offset: number; length: number } | null | "unsatisfiable" {
-  const m = header?.trim().match(/^bytes=(\d*)-(\d*)$/);
+  const m = header?.trim().match(/^bytes=(\d*)-(\d*)$/i);
   if (!m || (m[1] === "" && m[2] === "")) return null;
   if (m[1] === "") {
     const suffix = Number(m[2]);
-    if (suffix === 0) return "unsatisfiable";
+    if (suffix === 0 || size === 0) return "unsatisfiable";
     const length = Math.min(suffix, size);
     return { offset: size - length, length };
   }
   const start = Number(m[1]);
-  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  // Validity before satisfiability: `bytes=9-3` is no range at all, whatever the size.
+  if (m[2] !== "" && Number(m[2]) < start) return null;
   if (start >= size) return "unsatisfiable";
-  if (end < start) return null;
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   return { offset: start, length: end - start + 1 };
 }

@@ -267,8 +267,12 @@ async function logData(c: C, datasetId?: string) {
   if (!row) throw logNotFound();
   const inline = row.inR2 ? null : new TextEncoder().encode(row.data ?? "");
   const size = inline ? inline.byteLength : row.bodyBytes;
-  const range = parseRange(c.req.header("range"), size);
-  const headers = new Headers({ "content-type": "text/plain; charset=utf-8", "accept-ranges": "bytes" });
+  // A log's body never changes (no route rewrites one; a new post is a new id), so its
+  // id is a strong validator: If-Range with it keeps the Range, anything else drops it.
+  const etag = `"${row.logId}"`;
+  const ifRange = c.req.header("if-range");
+  const range = ifRange === undefined || ifRange.trim() === etag ? parseRange(c.req.header("range"), size) : null;
+  const headers = new Headers({ "content-type": "text/plain; charset=utf-8", "accept-ranges": "bytes", etag });
   if (range === "unsatisfiable") {
     headers.set("content-range", `bytes */${size}`);
     headers.set("content-type", "application/json");
