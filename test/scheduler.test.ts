@@ -450,3 +450,42 @@ describe("Keystone v3 shim", () => {
     expect(garbage.status).toBe(400);
   });
 });
+
+describe("unknown fields, where Freezer's own schemas refuse them", () => {
+  it("refuses an unknown field of a job or a schedule on every write, naming it, and changes nothing", async () => {
+    const p = project();
+    const jobId = await createJob(p);
+    const sessionId = await createSession(p);
+    const jobBefore = (await callJson(`/v2/${p}/jobs/${jobId}`)).body;
+    const sessionBefore = (await callJson(`/v2/${p}/sessions/${sessionId}`)).body;
+    const writes: Array<[string, string, unknown, string]> = [
+      ["PATCH", `/v2/${p}/jobs/${jobId}`, { job_event: "stop" }, "job_event"],
+      ["POST", `/v2/${p}/jobs/${jobId}`, { client_id: "h", job_actions: [], job_schedule: {}, retries: 3 }, "retries"],
+      ["PATCH", `/v2/${p}/jobs/${jobId}`, { job_schedule: { every: "day" } }, "every"],
+      ["PATCH", `/v2/${p}/sessions/${sessionId}`, { schedule: { every: "day" } }, "every"],
+      ["POST", `/v2/${p}/sessions/${sessionId}`, { schedule: {}, colour: "red" }, "colour"],
+    ];
+    for (const [method, path, json, field] of writes) {
+      const res = await callJson(path, { method, json });
+      expect({ method, path, status: res.status, body: res.body }).toEqual({
+        method,
+        path,
+        status: 400,
+        body: { title: "Bad request format", description: expect.stringContaining(`'${field}' was unexpected`) },
+      });
+    }
+    expect((await callJson(`/v2/${p}/jobs/${jobId}`)).body).toEqual(jobBefore);
+    expect((await callJson(`/v2/${p}/sessions/${sessionId}`)).body).toEqual(sessionBefore);
+  });
+
+  it("keeps a job action's own options, which Freezer leaves open", async () => {
+    const p = project();
+    const jobId = await createJob(p, {
+      job_actions: [{ freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" }],
+    });
+    const { body } = await callJson(`/v2/${p}/jobs/${jobId}`);
+    expect(body.job_actions).toEqual([
+      { freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" },
+    ]);
+  });
+});
