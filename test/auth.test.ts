@@ -168,3 +168,53 @@ describe("a system token reaches only the task-logs routes", () => {
     expect(validate.status).toBe(403);
   });
 });
+
+/**
+ * A D1 binding whose replica has not yet seen recent writes: in a session that may read a
+ * replica, every SELECT finds nothing; writes, and sessions on the primary, reach the real
+ * database (as D1 forwards a session's writes to the primary).
+ */
+function laggingReplica(db: D1Database): D1Database {
+  const nothing = { results: [], success: true, meta: { rows_read: 0, rows_written: 0, duration: 0 } };
+  const stale = (stmt: D1PreparedStatement): D1PreparedStatement =>
+    Object.assign(Object.create(stmt), {
+      bind: () => stale(stmt),
+      all: async () => nothing,
+      run: async () => nothing,
+      raw: async () => [],
+      first: async () => null,
+    });
+  const session = (constraint?: string) => {
+    const real = db.withSession(constraint);
+    if (constraint === "first-primary") return real;
+    return Object.assign(Object.create(real), {
+      prepare: (q: string) => (/^\s*select/i.test(q) ? stale(real.prepare(q)) : real.prepare(q)),
+      getBookmark: () => real.getBookmark(),
+    });
+  };
+  return Object.assign(Object.create(db), { withSession: session });
+}
+
+describe("revocation on the primary", () => {
+  it("revokes a token minted a moment ago that a replica has not seen yet", async () => {
+    const { app } = await import("../src/index");
+    const { token, id } = await mintToken({ user: "fresh-fay", role: "user" });
+    const lagging = { ...env, DB: laggingReplica(env.DB) };
+    const req = (path: string, init: RequestInit, t: string) =>
+      app.fetch(new Request(`http://opshub.test${path}`, { ...init, headers: { Authorization: `Bearer ${t}` } }), lagging);
+    // The replica does not know the token: a read there would say "no such token".
+    const seen = await req("/auth/tokens", {}, ADMIN_TOKEN);
+    const listed = (await seen.json()) as { tokens: Array<{ id: string }> };
+    expect(listed.tokens.some((t) => t.id === id)).toBe(false);
+    const revoked = await req(`/auth/tokens/${id}`, { method: "DELETE" }, ADMIN_TOKEN);
+    expect([revoked.status, await revoked.json()]).toEqual([200, { id, revoked: true }]);
+    const row = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?").bind(id).first<{ revoked_at: string | null }>();
+    expect(row?.revoked_at).toEqual(expect.any(String));
+    expect((await call("/auth/whoami", { token })).status).toBe(401);
+    // Revoking again keeps the first time; an unknown id is still a 404.
+    expect((await callJson(`/auth/tokens/${id}`, { method: "DELETE" })).body).toEqual({ id, revoked: true });
+    const again = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?").bind(id).first<{ revoked_at: string }>();
+    expect(again?.revoked_at).toBe(row?.revoked_at);
+    expect((await callJson("/auth/tokens/tok_nobody", { method: "DELETE" })).status).toBe(404);
+  });
+});

@@ -481,7 +481,9 @@ describe("unknown fields, where Freezer's own schemas refuse them", () => {
   it("keeps a job action's own options, which Freezer leaves open", async () => {
     const p = project();
     const jobId = await createJob(p, {
-      job_actions: [{ freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" }],
+      job_actions: [
+        { freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" },
+      ],
     });
     const { body } = await callJson(`/v2/${p}/jobs/${jobId}`);
     expect(body.job_actions).toEqual([

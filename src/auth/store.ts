@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { datasetAccess, tokens } from "../db/schema";
 import { sha256Hex } from "./middleware";
@@ -41,12 +41,19 @@ export function listTokens(db: Database) {
   return db.select().from(tokens).orderBy(tokens.createdAt, tokens.id);
 }
 
-/** Marks the token revoked; false when there is no such token. */
+/**
+ * Marks the token revoked; false when there is no such token. One UPDATE, which D1 runs
+ * on the primary: a token minted a moment ago and not yet on a replica is still found
+ * (a read first could ask a replica, answer 404 and leave the token live). Revoking
+ * twice keeps the first time.
+ */
 export async function revokeToken(db: Database, id: string): Promise<boolean> {
-  const [row] = await db.select({ revokedAt: tokens.revokedAt }).from(tokens).where(eq(tokens.id, id));
-  if (!row) return false;
-  if (!row.revokedAt) await db.update(tokens).set({ revokedAt: new Date().toISOString() }).where(eq(tokens.id, id));
-  return true;
+  const rows = await db
+    .update(tokens)
+    .set({ revokedAt: sql`coalesce(${tokens.revokedAt}, ${new Date().toISOString()})` })
+    .where(eq(tokens.id, id))
+    .returning({ id: tokens.id });
+  return rows.length > 0;
 }
 
 export async function putDatasetAccess(
