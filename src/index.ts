@@ -64,7 +64,7 @@ app.route("/", logsRoutes);
 // The dashboard's page is a static asset (wrangler.toml [assets]); this adds `/` and its daemon list.
 app.route("/", dashboardRoutes);
 
-app.doc31("/openapi.json", {
+const openApiConfig = {
   openapi: "3.1.0",
   info: {
     title: "OpsHub",
@@ -72,6 +72,12 @@ app.doc31("/openapi.json", {
     description:
       "Operations telemetry: five APIs real tools already call. The daemon registry's routes (/daemon/…, /heartbeat…) are also served under /api (e.g. POST /api/heartbeat), where the DataHub daemon and web UI call them; they are listed once, without the prefix.",
   },
+};
+/** Built on the first request and kept for the isolate's life: routes do not change after startup, and a build takes tens of ms. */
+let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+app.get("/openapi.json", (c) => {
+  openApiDocument ??= app.getOpenAPI31Document(openApiConfig);
+  return c.json(openApiDocument);
 });
 // The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
 // pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ADMIN_TOKEN, call, callJson, mintToken } from "./helpers/http";
 
 describe("health and documents", () => {
@@ -216,5 +216,30 @@ describe("revocation on the primary", () => {
     const again = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?").bind(id).first<{ revoked_at: string }>();
     expect(again?.revoked_at).toBe(row?.revoked_at);
     expect((await callJson("/auth/tokens/tok_nobody", { method: "DELETE" })).status).toBe(404);
+  });
+});
+
+describe("API documents are built once per isolate", () => {
+  it("builds /openapi.json and /api/v1/swagger.json at most once, then serves the same document", async () => {
+    const { app } = await import("../src/index");
+    const { monitorRoutes } = await import("../src/monitor/routes");
+    // Watched, not replaced: the real builders run (this isolate may have built them already).
+    const openapi = vi.spyOn(app, "getOpenAPI31Document");
+    const swagger = vi.spyOn(monitorRoutes, "getOpenAPIDocument");
+    try {
+      const get = async (path: string) => (await app.fetch(new Request(`http://opshub.test${path}`), env)).json();
+      const docs = [];
+      for (let i = 0; i < 3; i++) docs.push(await get("/openapi.json"), await get("/api/v1/swagger.json"));
+      expect(openapi.mock.calls.length).toBeLessThanOrEqual(1);
+      expect(swagger.mock.calls.length).toBeLessThanOrEqual(1);
+      expect(docs[0]).toMatchObject({ openapi: "3.1.0", info: { title: "OpsHub" } });
+      expect(Object.keys((docs[0] as { paths: object }).paths)).toContain("/auth/whoami");
+      expect(docs[1]).toMatchObject({ swagger: "2.0" });
+      expect(docs[4]).toEqual(docs[0]);
+      expect(docs[5]).toEqual(docs[1]);
+    } finally {
+      openapi.mockRestore();
+      swagger.mockRestore();
+    }
   });
 });

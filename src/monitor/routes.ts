@@ -35,7 +35,12 @@ import { registerRegressionRoutes } from "./regressions-routes";
 /** pytest-monitor's remote server (docs/api/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
 // The API description is public, like /openapi.json: registered before the token check.
-monitorRoutes.get("/swagger.json", (c) => c.json(swaggerDocument(monitorRoutes, pkg.version)));
+// Built once per isolate: the routes are fixed at startup and a build takes tens of ms.
+let swagger: ReturnType<typeof swaggerDocument> | undefined;
+monitorRoutes.get("/swagger.json", (c) => {
+  swagger ??= swaggerDocument(monitorRoutes, pkg.version);
+  return c.json(swagger);
+});
 monitorRoutes.use("*", requireToken());
 monitorRoutes.use("*", metricsAsCsv);
 
