@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
+import { AUTH_CACHE_MAX_ENTRIES, AUTH_CACHE_MAX_REFUSALS, AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
 import { resolvePrincipal } from "../src/auth/middleware";
 import { call, callJson, mintToken } from "./helpers/http";
 
@@ -103,5 +103,48 @@ describe("token lookups on a warm isolate", () => {
     const { tokenCache } = await import("../src/auth/middleware");
     tokenCache.clear(); // the bound passed (its expiry is shown on the injected clock above)
     expect(await resolvePrincipal(env, token)).toBeNull();
+  });
+});
+
+describe("refused tokens never push valid ones out", () => {
+  it("keeps refusals in a bound of their own (clock injected)", () => {
+    const { cache } = clocked();
+    for (let i = 0; i < AUTH_CACHE_MAX_ENTRIES; i++) cache.set(`valid${i}`, `user${i}`, `tok_${i}`, 10_000);
+    for (let i = 0; i < 10 * AUTH_CACHE_MAX_ENTRIES; i++) cache.set(`random${i}`, null, null, 10_000);
+    for (let i = 0; i < AUTH_CACHE_MAX_ENTRIES; i++) expect(cache.get(`valid${i}`)).toBe(`user${i}`);
+    expect(cache.size).toBe(AUTH_CACHE_MAX_ENTRIES + AUTH_CACHE_MAX_REFUSALS);
+    // The newest refusals are the ones remembered.
+    expect(cache.get(`random${10 * AUTH_CACHE_MAX_ENTRIES - 1}`)).toBeNull();
+    expect(cache.get("random0")).toBeUndefined();
+    // A token that was refused and is then found valid moves over.
+    cache.set("random99999", "late", "tok_late", 10_000);
+    expect(cache.get("random99999")).toBe("late");
+  });
+
+  it("answers text that was never minted without D1, and a well-formed unknown token with one primary read, remembered", async () => {
+    for (const junk of ["not-a-token", "ohk_short", `ohk_${"G".repeat(40)}`, "x".repeat(5000)]) {
+      const res = await call("/auth/whoami", { token: junk });
+      expect([junk.slice(0, 20), res.status, await res.json()]).toEqual([junk.slice(0, 20), 401, { message: "authentication required" }]);
+      expect(queriesOf(res)).toBe(0);
+    }
+    const unknown = `ohk_${"0123456789".repeat(4)}`;
+    const first = await call("/auth/whoami", { token: unknown });
+    expect([first.status, queriesOf(first)]).toEqual([401, 1]);
+    const again = await call("/auth/whoami", { token: unknown });
+    expect([again.status, queriesOf(again)]).toEqual([401, 0]); // within AUTH_CACHE_NEGATIVE_MS
+  });
+
+  it("keeps a warm valid token warm through a flood of random well-formed tokens", { timeout: 90_000 }, async () => {
+    const { token } = await mintToken({ user: "warm-flood", role: "user" });
+    // Kept for a minute, so only eviction (not the clock) could drop it during the flood.
+    const minute = { ...env, AUTH_CACHE_SECONDS: "60" };
+    expect(await resolvePrincipal(minute, token)).toMatchObject({ user: "warm-flood" });
+    const random = () => `ohk_${[...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    for (let sent = 0; sent <= AUTH_CACHE_MAX_ENTRIES; sent += 100) {
+      const answers = await Promise.all(Array.from({ length: 100 }, () => resolvePrincipal(minute, random())));
+      expect(answers.every((a) => a === null)).toBe(true);
+    }
+    const warm = await call("/auth/whoami", { token });
+    expect([warm.status, queriesOf(warm)]).toEqual([200, 0]);
   });
 });

@@ -52,10 +52,15 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 /** Tokens resolved in this isolate (src/auth/cache.ts): a warm isolate answers them without D1. */
 export const tokenCache = new TokenCache<Principal>();
 
+/** The only form `POST /auth/tokens` mints (src/auth/store.ts): anything else has no record. */
+const MINTED_TOKEN = /^ohk_[0-9a-f]{40}$/;
+
 export async function resolvePrincipal(env: Env, token: string): Promise<Principal | null> {
   // Fail closed: with no ADMIN_TOKEN configured, no token is the admin.
   const admin = (env as { ADMIN_TOKEN?: string }).ADMIN_TOKEN;
   if (admin && (await sameSecret(token, admin))) return ADMIN;
+  // Each lookup is a read of the primary database: text that was never minted costs none.
+  if (!MINTED_TOKEN.test(token)) return null;
   const hash = await sha256Hex(token);
   const cached = tokenCache.get(hash);
   if (cached !== undefined) return cached;
