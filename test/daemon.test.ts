@@ -585,3 +585,62 @@ describe("presence objects are named only by well-formed daemon ids", () => {
     expect(n).toBe(0);
   });
 });
+
+describe("tag churn is bounded", () => {
+  const thousand = (prefix: string) => Array.from({ length: 1000 }, (_, i) => `${prefix}/item:t${String(i).padStart(4, "0")}`);
+  const tagRows = (daemonId: string) =>
+    env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind(daemonId).first<{ n: number }>();
+
+  it("records beats alternating 1,000 tags and none at most while the change budget lasts, each in a few statements", async () => {
+    const d = await registered("churn-vic");
+    const tags = thousand("vic");
+    const works = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await beat(d.daemonId, { abnormaltags: i % 2 === 0 ? tags : [] });
+      expect(res.status).toBe(200);
+      works.push(d1Work(res.res));
+    }
+    // Never near D1's queries per invocation: the first beat is the owner lookup, the flip and one insert.
+    for (const w of works) expect(w.queries).toBeLessThanOrEqual(3);
+    // The budget (2,000 changes) takes the first 1,000 added and the 1,000 removed; the rest wait.
+    const written = works.map((w) => w.rowsWritten);
+    expect(written.slice(2).every((n) => n === 0)).toBe(true);
+    expect(written[0] + written[1]).toBeLessThanOrEqual(2 * 2 * 1000 + 10);
+    expect((await tagRows(d.daemonId))!.n).toBe(0);
+    // The live set is not lost: once the budget has refilled (10 minutes, moved here by
+    // hand), the next beat records the set it carries.
+    await runInDurableObject(presence(d.daemonId), (instance, state) => {
+      state.storage.sql.exec("UPDATE presence SET tag_budget_at = tag_budget_at - ?", 10 * 60 * 1000);
+      (instance as unknown as { state: undefined }).state = undefined; // read again from storage
+    });
+    const refilled = await beat(d.daemonId, { abnormaltags: tags });
+    expect(d1Work(refilled.res).queries).toBe(1);
+    expect((await tagRows(d.daemonId))!.n).toBe(1000);
+    const status = await callJson("/daemon/tags/status?repname=vic&itemname=item&size=1", { token: null });
+    expect(status.body).toEqual({ status: "ABNORMAL", total: 1000, results: ["vic/item:t0000"] });
+  });
+
+  it("clears 1,000 tags with one DELETE that probes the tag key", async () => {
+    const d = await registered("churn-wes");
+    await beat(d.daemonId, { abnormaltags: thousand("wes") });
+    const cleared = await beat(d.daemonId, { abnormaltags: [] });
+    expect(d1Work(cleared.res).queries).toBe(1);
+    expect((await tagRows(d.daemonId))!.n).toBe(0);
+    const { results } = await env.DB.prepare(
+      `EXPLAIN QUERY PLAN DELETE FROM daemon_abnormal_tags WHERE (repname, itemname, tagname, daemon_id) IN
+         (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), 'x' FROM json_each('[["a","b","c"]]'))`,
+    ).all<{ detail: string }>();
+    const detail = results.map((r) => r.detail).join(" | ");
+    expect(detail).toMatch(/SEARCH daemon_abnormal_tags USING (COVERING )?INDEX daemon_abnormal_tags_key/);
+    expect(detail).not.toContain("SCAN daemon_abnormal_tags");
+  });
+
+  it("refills the budget over 10 minutes, never past 2,000", async () => {
+    const { tagBudgetAt, TAG_CHANGE_BUDGET, TAG_CHANGE_REFILL_MS } = await import("../src/daemon/presence");
+    expect(TAG_CHANGE_BUDGET).toBe(2000);
+    expect(tagBudgetAt(0, 0, TAG_CHANGE_REFILL_MS / 2)).toBe(1000);
+    expect(tagBudgetAt(0, 0, TAG_CHANGE_REFILL_MS)).toBe(2000);
+    expect(tagBudgetAt(1500, 0, TAG_CHANGE_REFILL_MS)).toBe(2000);
+    expect(tagBudgetAt(10, 1000, 500)).toBe(10); // a clock that went back adds nothing
+  });
+});

@@ -26,6 +26,23 @@ interface State {
   /** Sorted `repo/item:tag` strings, as D1 holds them. */
   tags: string[];
   role: 0 | 1;
+  /** Tag changes D1 may still take (see TAG_CHANGE_BUDGET), as of `tagBudgetAt` (ms). */
+  tagBudget: number;
+  tagBudgetAt: number;
+}
+
+/**
+ * Tag changes (one added or removed tag each) a daemon's beats may write to D1: a bucket
+ * of 2,000 that refills in 10 minutes. A beat carries at most 1,000 tags, so any one
+ * change (all removed, all added) fits a full bucket; a daemon that churns faster has its
+ * tags recorded when the bucket holds the whole change again. docs/api/daemon.md, Limits.
+ */
+export const TAG_CHANGE_BUDGET = 2000;
+export const TAG_CHANGE_REFILL_MS = 10 * 60 * 1000;
+
+/** The budget at `now`, refilled since `at`. */
+export function tagBudgetAt(budget: number, at: number, now: number): number {
+  return Math.min(TAG_CHANGE_BUDGET, budget + (Math.max(0, now - at) * TAG_CHANGE_BUDGET) / TAG_CHANGE_REFILL_MS);
 }
 
 /**
@@ -47,8 +64,10 @@ export class DaemonPresence extends DurableObject<Env> {
   /** Reads the state; storage is created only on the first accepted beat, so unknown ids leave nothing behind. */
   private load(): State | null {
     if (this.state !== undefined) return this.state;
-    const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'presence'").toArray().length > 0;
-    const row = exists ? this.sql.exec<Record<string, string | number>>("SELECT * FROM presence WHERE k = 1").toArray()[0] : undefined;
+    const [table] = this.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'presence'").toArray();
+    // Objects created before the tag budget existed gain its columns (a full bucket).
+    if (table && !table.sql.includes("tag_budget")) this.addTagBudgetColumns();
+    const row = table ? this.sql.exec<Record<string, string | number>>("SELECT * FROM presence WHERE k = 1").toArray()[0] : undefined;
     this.state = row
       ? {
           user: String(row.user),
@@ -60,6 +79,8 @@ export class DaemonPresence extends DurableObject<Env> {
           entrypoints: JSON.parse(String(row.entrypoints)),
           tags: JSON.parse(String(row.tags)),
           role: Number(row.role) === 1 ? 1 : 0,
+          tagBudget: Number(row.tag_budget),
+          tagBudgetAt: Number(row.tag_budget_at),
         }
       : null;
     return this.state;
@@ -67,10 +88,12 @@ export class DaemonPresence extends DurableObject<Env> {
 
   private save(s: State) {
     this.sql.exec(
-      `INSERT INTO presence (k, user, daemon_id, last_beat, beats, alarm_for, recorded_online, entrypoints, tags, role) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO presence (k, user, daemon_id, last_beat, beats, alarm_for, recorded_online, entrypoints, tags, role, tag_budget, tag_budget_at)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (k) DO UPDATE SET user = excluded.user, daemon_id = excluded.daemon_id, last_beat = excluded.last_beat,
          beats = excluded.beats, alarm_for = excluded.alarm_for, recorded_online = excluded.recorded_online,
-         entrypoints = excluded.entrypoints, tags = excluded.tags, role = excluded.role`,
+         entrypoints = excluded.entrypoints, tags = excluded.tags, role = excluded.role,
+         tag_budget = excluded.tag_budget, tag_budget_at = excluded.tag_budget_at`,
       s.user,
       s.daemonId,
       s.lastBeat,
@@ -80,6 +103,8 @@ export class DaemonPresence extends DurableObject<Env> {
       JSON.stringify(s.entrypoints),
       JSON.stringify(s.tags),
       s.role,
+      s.tagBudget,
+      s.tagBudgetAt,
     );
     this.state = s;
   }
@@ -107,12 +132,18 @@ export class DaemonPresence extends DurableObject<Env> {
       // a reason to record this beat against someone else's daemon.
       if (before && before.daemonId !== daemonId) return { accepted: false, d1: cost.work() };
       const now = Date.now();
-      const previousTags = new Set(before?.tags ?? []);
+      const recordedTags = new Set(before?.tags ?? []);
       const tags = new Set(beat.tags);
+      const addedTags = beat.tags.filter((t) => !recordedTags.has(t));
+      const removedTags = [...recordedTags].filter((t) => !tags.has(t));
+      // Tags go to D1 only while the budget holds the whole change; past it they wait
+      // (D1 keeps the set it has) for a beat when the budget has refilled.
+      const budget = before ? tagBudgetAt(before.tagBudget, before.tagBudgetAt, now) : TAG_CHANGE_BUDGET;
+      const tagsFit = addedTags.length + removedTags.length <= budget;
       const change = {
         status: before?.recordedOnline ? undefined : ("online" as const),
-        addedTags: beat.tags.filter((t) => !previousTags.has(t)),
-        removedTags: [...previousTags].filter((t) => !tags.has(t)),
+        addedTags: tagsFit ? addedTags : [],
+        removedTags: tagsFit ? removedTags : [],
       };
       // D1 first: if it fails, the state stays as it was and the next beat tries again.
       // The first beat looks its owner up in the same batch (the writes are guarded by the
@@ -136,8 +167,10 @@ export class DaemonPresence extends DurableObject<Env> {
           alarmFor: setAlarm ? beats : before!.alarmFor,
           recordedOnline: true,
           entrypoints: beat.entrypoints,
-          tags: beat.tags,
+          tags: tagsFit ? beat.tags : before!.tags,
           role: beat.role,
+          tagBudget: budget - (tagsFit ? addedTags.length + removedTags.length : 0),
+          tagBudgetAt: now,
         });
         this.appendLog(beat.log);
       });
@@ -188,8 +221,14 @@ export class DaemonPresence extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS presence (
       k INTEGER PRIMARY KEY CHECK (k = 1), user TEXT NOT NULL, daemon_id TEXT NOT NULL, last_beat INTEGER NOT NULL,
       beats INTEGER NOT NULL, alarm_for INTEGER NOT NULL,
-      recorded_online INTEGER NOT NULL, entrypoints TEXT NOT NULL, tags TEXT NOT NULL, role INTEGER NOT NULL)`);
+      recorded_online INTEGER NOT NULL, entrypoints TEXT NOT NULL, tags TEXT NOT NULL, role INTEGER NOT NULL,
+      tag_budget REAL NOT NULL DEFAULT ${TAG_CHANGE_BUDGET}, tag_budget_at INTEGER NOT NULL DEFAULT 0)`);
     this.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)");
+  }
+
+  private addTagBudgetColumns() {
+    this.sql.exec(`ALTER TABLE presence ADD COLUMN tag_budget REAL NOT NULL DEFAULT ${TAG_CHANGE_BUDGET}`);
+    this.sql.exec("ALTER TABLE presence ADD COLUMN tag_budget_at INTEGER NOT NULL DEFAULT 0");
   }
 
   private appendLog(lines: string[]) {
