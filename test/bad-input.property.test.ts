@@ -567,3 +567,136 @@ describe("role × route: a system token reaches only the task-logs routes", () =
     }
   });
 });
+
+// ─── Negative and huge page numbers ────────────────────────────────────────
+// Every GET route of /openapi.json, with every paging argument any family reads set to a
+// negative, zero, huge or malformed number (and the daemon log's path index likewise):
+// never a 5xx. Where this file's owners hold the route (scheduler, daemon, logs), the
+// answer is exact: a negative number is a 400 in the family's dialect, a huge one is a
+// 400 or a page no longer than the family's cap — never a read without bound.
+// The monitor and telemetry routes are held to "no 5xx" here only: their own bounds on
+// negative and huge pages are being written beside this on their branches and will be
+// asserted here once merged.
+
+const PAGING_ARGS = ["page", "limit", "offset", "size", "num", "range", "per_page", "skip"];
+const extremeNumber = fc.constantFrom(
+  "-1",
+  "-999999999",
+  "-0",
+  "0",
+  "1",
+  "999999999",
+  "2147483648",
+  "9007199254740993",
+  "99999999999999999999",
+  "1e300",
+  "1.5",
+  "-1e3",
+  "",
+  "9".repeat(400),
+);
+
+/** Routes whose paging this file's owners check exactly: the arguments each reads, and where its page is. */
+const pagedRoutes: Array<{ path: RegExp; args: string[]; list: (body: any) => unknown[] | null; cap: number }> = [
+  { path: /^\/v2\/[^/]+\/sessions$/, args: ["limit", "offset"], list: (b) => b.sessions, cap: 1000 },
+  { path: /^\/v2\/[^/]+\/jobs$/, args: ["limit", "offset"], list: (b) => b.jobs, cap: 1000 },
+  { path: /^\/daemon\/tags\/status$/, args: ["page", "size"], list: (b) => b.results ?? [], cap: 100 },
+  { path: /^\/daemon\/log\/[^/]+$/, args: ["range", "index"], list: (b) => b.log, cap: 1000 },
+  { path: /^\/logs$/, args: ["limit"], list: (b) => Object.keys(b), cap: Number.POSITIVE_INFINITY },
+  { path: /^\/datasets\/[^/]+\/tasks\/[^/]+\/logs$/, args: ["num"], list: (b) => b.logs, cap: Number.POSITIVE_INFINITY },
+];
+
+/** A whole number below zero, as the families parse them (`-0` is zero). */
+const isNegative = (v: string) => /^-\d{1,15}$/.test(v) && Number(v) < 0;
+
+describe("negative and huge page numbers on every paged route", () => {
+  let gets: string[];
+
+  beforeAll(async () => {
+    const doc = await callJson("/openapi.json", { token: null });
+    gets = Object.entries<Record<string, unknown>>(doc.body.paths)
+      .filter(([, ops]) => "get" in ops)
+      .map(([path]) => path);
+    // Something to page through in each family this file checks exactly.
+    const s = await createSession("pgproj", { description: "paged" });
+    const j = await createJob("pgproj", { job_id: "pg-job" });
+    await addJob("pgproj", s, j);
+    const posted = await callJson("/datasets/pgds/logs", { method: "POST", json: { data: "paged", name: "stdout", task_id: "t1" } });
+    expect(posted.status).toBe(201);
+  });
+
+  /** Fills a route's path with ids that exist where the seed made them. */
+  const filled = (path: string, index: string) =>
+    path.replace(
+      /\{(\w+)\}/g,
+      (_, name: string) =>
+        ({ project_id: "pgproj", dataset_id: "pgds", dataset: "pgds", task_id: "t1", index: encodeURIComponent(index || "0") })[name] ??
+        "pg1",
+    );
+
+  it("never answers 5xx, and the scheduler, daemon and logs answer negative pages 400 and huge ones within their cap", {
+    timeout: 120_000,
+  }, async () => {
+    const failures: string[] = [];
+    await fc
+      .assert(
+        fc.asyncProperty(fc.constantFrom(...gets), fc.constantFrom(...PAGING_ARGS, "index"), extremeNumber, async (route, arg, value) => {
+          const base = filled(route, arg === "index" ? value : "0");
+          const extra = route === "/daemon/tags/status" ? "repname=pgrepo&itemname=item&" : "";
+          const query = arg === "index" ? extra : `${extra}${arg}=${encodeURIComponent(value)}`;
+          const res = await call(`${base}${query ? `?${query}` : ""}`, { redirect: "manual" });
+          const text = await res.text();
+          const shown = `GET ${base}?${query} → ${res.status} ${text.slice(0, 200)}`;
+          if (res.status >= 500) failures.push(shown);
+          expect(res.status, shown).toBeLessThan(500);
+          const paged = pagedRoutes.find((p) => p.path.test(base));
+          if (!paged || !paged.args.includes(arg)) return;
+          if (isNegative(value)) {
+            expect(res.status, shown).toBe(400);
+            expect(Object.keys(JSON.parse(text)).length, shown).toBeGreaterThan(0);
+            return;
+          }
+          expect([200, 400, 404], shown).toContain(res.status);
+          if (res.status === 200) expect(paged.list(JSON.parse(text))?.length ?? 0, shown).toBeLessThanOrEqual(paged.cap);
+        }),
+        { seed: SEED + 100, numRuns: 600 },
+      )
+      .catch((e: Error) => {
+        throw new Error(`${failures[0] ?? ""}\n${e.message.slice(0, 3000)}`);
+      });
+  });
+
+  it("answers every paging argument of the scheduler, daemon and logs routes exactly, for each extreme value", {
+    timeout: 120_000,
+  }, async () => {
+    const values = ["-1", "-999999999", "0", "999999999", "9007199254740993", "1e300", "9".repeat(400)];
+    const cases: Array<[string, string]> = [
+      ["/v2/pgproj/sessions", "limit"],
+      ["/v2/pgproj/sessions", "offset"],
+      ["/v2/pgproj/jobs", "limit"],
+      ["/v2/pgproj/jobs", "offset"],
+      ["/daemon/tags/status?repname=pgrepo&itemname=item", "page"],
+      ["/daemon/tags/status?repname=pgrepo&itemname=item", "size"],
+      ["/daemon/log/0", "range"],
+      ["/logs?dataset_id=pgds", "limit"],
+      ["/datasets/pgds/tasks/t1/logs", "num"],
+    ];
+    for (const [path, arg] of cases) {
+      for (const value of values) {
+        const res = await call(`${path}${path.includes("?") ? "&" : "?"}${arg}=${encodeURIComponent(value)}`);
+        const text = await res.text();
+        const shown = `${path} ${arg}=${value.slice(0, 20)} → ${res.status} ${text.slice(0, 200)}`;
+        if (isNegative(value)) expect(res.status, shown).toBe(400);
+        else expect([200, 400, 404], shown).toContain(res.status);
+      }
+    }
+    // The daemon log's index is a path segment: the same rules.
+    for (const value of values) {
+      const res = await call(`/daemon/log/${encodeURIComponent(value)}`);
+      const shown = `/daemon/log/${value.slice(0, 20)} → ${res.status}`;
+      await res.arrayBuffer();
+      if (isNegative(value)) expect(res.status, shown).toBe(400);
+      else expect([200, 400, 404], shown).toContain(res.status);
+    }
+  });
+});
