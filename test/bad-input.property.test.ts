@@ -650,7 +650,7 @@ describe("negative and huge page numbers on every paged route", () => {
           if (res.status >= 500) failures.push(shown);
           expect(res.status, shown).toBeLessThan(500);
           const paged = pagedRoutes.find((p) => p.path.test(base));
-          if (!paged || !paged.args.includes(arg)) return;
+          if (!paged?.args.includes(arg)) return;
           if (isNegative(value)) {
             expect(res.status, shown).toBe(400);
             expect(Object.keys(JSON.parse(text)).length, shown).toBeGreaterThan(0);

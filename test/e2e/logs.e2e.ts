@@ -147,3 +147,29 @@ describe("IceProd logs over real HTTP", () => {
     expect(out.after).toBe(404);
   });
 });
+
+describe("a pilot's token over real HTTP", () => {
+  it("reads an empty log's body with any Range as 416 bytes */0", async () => {
+    const empty = await json("/logs", { method: "POST", token: pilot, json: { data: "", name: "stdlog" } });
+    expect(empty.status).toBe(201);
+    const res = await api(`/logs/${empty.body.result}/data`, { token: pilot, headers: { Range: "bytes=-5" } });
+    expect(res.status).toBe(416);
+    expect(res.headers.get("content-range")).toBe("bytes */0");
+    expect(await res.json()).toEqual({ code: 416, error: "range not satisfiable" });
+  });
+
+  it("reaches nothing but the logs: 403 from every other family, in its dialect", async () => {
+    const refused: Array<[string, unknown]> = [
+      ["/api/v1/sessions/count", { message: "authorization failed" }],
+      ["/v2/samples", { error: { code: 403, title: "Forbidden", message: "authorization failed" } }],
+      ["/v2/d1234/sessions", { title: "Access Forbidden", description: "You are not allowed to access this resource" }],
+      ["/api/daemon/status", { code: 1006, msg: "permission denied: authorization failed" }],
+      ["/dashboard/api/daemons", { message: "authorization failed" }],
+      ["/auth/whoami", { message: "authorization failed" }],
+    ];
+    for (const [path, body] of refused) {
+      const res = await json(path, { token: pilot });
+      expect({ path, status: res.status, body: res.body }).toEqual({ path, status: 403, body });
+    }
+  });
+});
