@@ -1,7 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { median, medianRegressions } from "../src/dashboard/regressions";
 import { call, callJson, mintToken } from "./helpers/http";
 
 const presence = (daemonId: string) => env.DAEMON_PRESENCE.get(env.DAEMON_PRESENCE.idFromName(daemonId));
@@ -14,24 +13,6 @@ async function beatingDaemon(user: string, beat: { entrypoint: string[]; abnorma
   expect(res.status).toBe(200);
   return { token, daemonId: body.daemonid };
 }
-
-describe("regressions: slower or bigger than the median of the last N by a factor", () => {
-  it("marks only runs over factor × the median of the previous window", () => {
-    expect(medianRegressions([1, 1.1, 0.9, 1, 2.5, 1.05], 5, 1.5)).toEqual([false, false, false, false, true, false]);
-    // The window slides: after three slow runs the slow value is the new normal.
-    expect(medianRegressions([1, 1, 3, 3, 3, 3], 3, 1.5)).toEqual([false, false, true, true, false, false]);
-  });
-
-  it("needs two earlier runs to judge, and never flags against a zero median", () => {
-    expect(medianRegressions([1, 100], 5, 1.5)).toEqual([false, false]);
-    expect(medianRegressions([0, 0, 5], 5, 1.5)).toEqual([false, false, false]);
-  });
-
-  it("takes the middle of odd and even lists", () => {
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 2, 3])).toBe(2.5);
-  });
-});
 
 describe("GET /dashboard/api/daemons", () => {
   it("needs a token", async () => {

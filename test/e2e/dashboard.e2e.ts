@@ -170,7 +170,7 @@ describe("dashboard in headless Chromium", () => {
     await expect(page.locator("[data-user]").textContent()).resolves.toBe("admin (admin)");
   });
 
-  it("test runs: sessions by pipeline and commit, a test's trend with its regressions marked", async () => {
+  it("test runs: sessions by pipeline and commit, a test's trend with the server's regressions marked", async () => {
     await page.goto(`${base()}/dashboard/#runs`);
     await page.selectOption("select[name=pipeline]", PIPELINE);
     const sessions = page.locator("table[data-table=sessions] tbody tr");
@@ -188,9 +188,12 @@ describe("dashboard in headless Chromium", () => {
     await duration.locator("canvas").waitFor();
     expect(await duration.getAttribute("data-points")).toBe(String(DURATIONS.length));
     expect(await page.locator("figure[data-chart=memory]").getAttribute("data-points")).toBe(String(MEMORY.length));
-    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("2");
-    // The marks are drawn, not just counted: the regression red is on the duration canvas.
-    const redPixels = await duration.locator("canvas").evaluate((c: HTMLCanvasElement) => {
+    // No session picked: the server judges the newest run (memory 120 MB against a median of 50).
+    expect(await page.locator("[data-server-verdict]").getAttribute("data-server-verdict")).toBe("regression");
+    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("1");
+    // The marks are drawn, not just counted: the regression red is on the memory canvas.
+    const memoryChart = page.locator("figure[data-chart=memory]");
+    const redPixels = await memoryChart.locator("canvas").evaluate((c: HTMLCanvasElement) => {
       const px = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
       let n = 0;
       for (let i = 0; i < px.length; i += 4) if (px[i] === 220 && px[i + 1] === 38 && px[i + 2] === 38) n++;
@@ -200,11 +203,10 @@ describe("dashboard in headless Chromium", () => {
     // A phone's width: nothing makes the page scroll sideways (wide tables scroll in their box).
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     const flagged = await page.locator("table[data-table=runs] tr.regression").allTextContents();
-    expect(flagged).toHaveLength(2);
-    expect(flagged[0]).toContain("slower");
-    expect(flagged[0]).toContain("2.5");
-    expect(flagged[1]).toContain("bigger");
-    expect(flagged[1]).toContain("120");
+    expect(flagged).toHaveLength(1);
+    expect(flagged[0]).toContain("bigger");
+    expect(flagged[0]).toContain("120");
+    expect(flagged[0]).not.toContain("slower");
   });
 
   it("test runs: the server's verdicts on a session, its baseline band on the charts, two sessions compared", async () => {
@@ -221,14 +223,14 @@ describe("dashboard in headless Chromium", () => {
     const cells = await verdict.locator("td").allTextContents();
     expect(cells).toEqual([ITEM, "regression", "1.05 (median 1, +5 %)", "120 (median 50, +140 %)", ""]);
 
-    // Its trend: the server's verdict beside the client-side marks, its baseline as a band.
+    // Its trend: the server's verdict marks the run, its baseline is a band.
     await verdict.locator("a").click();
     const memory = page.locator("figure[data-chart=memory]");
     await memory.locator("canvas").waitFor();
     expect(await page.locator("[data-server-verdict]").getAttribute("data-server-verdict")).toBe("regression");
     expect(await memory.getAttribute("data-band")).toBe("45,55"); // median 50 ± 10 % (MAD 0)
     expect(await page.locator("figure[data-chart=duration]").getAttribute("data-band")).toBe("0.7,1.3"); // median 1 ± 3 MADs of 0.1
-    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("2");
+    expect(await page.locator("[data-regressions]").getAttribute("data-regressions")).toBe("1");
     const bandPixels = await memory.locator("canvas").evaluate((c: HTMLCanvasElement) => {
       const px = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
       let n = 0;
@@ -250,6 +252,17 @@ describe("dashboard in headless Chromium", () => {
     const shot = process.env.DASHBOARD_SCREENSHOT ?? "test-results/dashboard.png";
     mkdirSync(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });
+
+    // Another session picked: its verdict marks its run (the slow one), nothing else.
+    await page.click("a[data-session=dashsession4]");
+    const firstVerdict = page.locator("table[data-table=verdicts] tbody tr").first();
+    await expect.poll(() => firstVerdict.locator("td").nth(2).textContent()).toBe("2.5 (median 1, +150 %)");
+    expect(await page.locator("[data-server-summary]").getAttribute("data-server-summary")).toBe("1,0,0,0,0");
+    await firstVerdict.locator("a").click();
+    await expect
+      .poll(() => page.locator("table[data-table=runs] tr.regression").allTextContents())
+      .toEqual([expect.stringContaining("slower")]);
+    expect(await page.locator("table[data-table=runs] tr.regression").textContent()).toContain("2.5");
   });
 
   it("daemons: who is online, since when, entrypoints and abnormal tags", async () => {
