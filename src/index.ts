@@ -75,8 +75,26 @@ app.doc31("/openapi.json", {
 });
 // The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
 // pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page
-// works offline and under a strict CSP.
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API", cdn: "/docs/assets/api-reference.js", withDefaultFonts: false }));
+// works offline and under a strict CSP. What needs Scalar's cloud is off: the "Ask AI"
+// agent, the "Generate SDKs & MCP" card (mcp.disabled, showDeveloperTools "never"), the
+// developer toolbar and telemetry. These are options of the pinned bundle; the types of
+// @scalar/hono-api-reference lag behind it (no `mcp`), hence a spread, not a literal.
+const offlineReference = {
+  agent: { disabled: true },
+  mcp: { disabled: true },
+  showDeveloperTools: "never",
+  telemetry: false,
+} as const;
+app.get(
+  "/docs",
+  Scalar({
+    url: "/openapi.json",
+    pageTitle: "OpsHub API",
+    cdn: "/docs/assets/api-reference.js",
+    withDefaultFonts: false,
+    ...offlineReference,
+  }),
+);
 
 app.notFound((c) => renderError(c, dialects.for(c.req.path), errors.notFound()));
 
