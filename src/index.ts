@@ -6,7 +6,7 @@ import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
 import type { AppEnv } from "./http/env";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
-import { d1CostReport } from "./http/d1-cost";
+import { d1CostReport, serverTiming } from "./http/d1-cost";
 import { logFailure, requestId } from "./http/observe";
 import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
@@ -35,7 +35,7 @@ const dialects = new DialectTable()
   .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
   .add(/^\/auth(\/|$)/, plainDialect);
 
-app.use(requestId, d1CostReport);
+app.use(requestId, serverTiming, d1CostReport);
 
 app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
 
