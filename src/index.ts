@@ -6,7 +6,7 @@ import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
 import type { AppEnv } from "./http/env";
 import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
-import { d1CostReport } from "./http/d1-cost";
+import { d1CostReport, serverTiming } from "./http/d1-cost";
 import { logFailure, requestId } from "./http/observe";
 import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
@@ -35,7 +35,7 @@ const dialects = new DialectTable()
   .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
   .add(/^\/auth(\/|$)/, plainDialect);
 
-app.use(requestId, d1CostReport);
+app.use(requestId, serverTiming, d1CostReport);
 
 app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
 
@@ -81,8 +81,26 @@ app.get("/openapi.json", (c) => {
 });
 // The reference UI's script is our own static asset (scripts/build-dashboard.mjs copies the
 // pinned @scalar/api-reference bundle), and it is told not to fetch web fonts: the page
-// works offline and under a strict CSP.
-app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "OpsHub API", cdn: "/docs/assets/api-reference.js", withDefaultFonts: false }));
+// works offline and under a strict CSP. What needs Scalar's cloud is off: the "Ask AI"
+// agent, the "Generate SDKs & MCP" card (mcp.disabled, showDeveloperTools "never"), the
+// developer toolbar and telemetry. These are options of the pinned bundle; the types of
+// @scalar/hono-api-reference lag behind it (no `mcp`), hence a spread, not a literal.
+const offlineReference = {
+  agent: { disabled: true },
+  mcp: { disabled: true },
+  showDeveloperTools: "never",
+  telemetry: false,
+} as const;
+app.get(
+  "/docs",
+  Scalar({
+    url: "/openapi.json",
+    pageTitle: "OpsHub API",
+    cdn: "/docs/assets/api-reference.js",
+    withDefaultFonts: false,
+    ...offlineReference,
+  }),
+);
 
 app.notFound((c) => renderError(c, dialects.for(c.req.path), errors.notFound()));
 

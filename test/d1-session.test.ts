@@ -22,7 +22,7 @@ describe("round trips beside queries", () => {
     await db.prepare("SELECT 5 AS n").all();
     await db.prepare("SELECT 6 AS n").raw();
     expect({ roundTrips: cost.roundTrips, queries: cost.queries }).toEqual({ roundTrips: 4, queries: 6 });
-    expect(cost.header()).toMatch(/^d1;dur=[\d.]+;desc="round_trips=4 queries=6 rows_read=\d+ rows_written=0"$/);
+    expect(cost.description()).toMatch(/^round_trips=4 queries=6 rows_read=\d+ rows_written=0$/);
   });
 
   it("counts a session's statements, and sessions made from the wrapper, into the same cost", async () => {
@@ -40,6 +40,14 @@ describe("round trips beside queries", () => {
     expect(minted.status).toBe(201);
     expect(d1Of(minted)).toMatchObject({ roundTrips: 1, queries: 1, written: expect.any(Number) });
     expect(d1Of(minted)!.written).toBeGreaterThanOrEqual(1);
+  });
+
+  it("writes Server-Timing as one d1 entry, and no header when no D1 query ran", async () => {
+    const health = await call("/health/d1", { token: null });
+    expect(health.headers.get("server-timing")).toMatch(/^d1;dur=\d+\.\d{2};desc="round_trips=1 queries=1 rows_read=\d+ rows_written=0"$/);
+    const plain = await call("/health", { token: null });
+    expect(await plain.json()).toMatchObject({ status: "ok" });
+    expect(plain.headers.get("server-timing")).toBeNull();
   });
 
   it("counts the round trips a Durable Object made for the request", async () => {

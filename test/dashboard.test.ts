@@ -1,7 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { median, medianRegressions } from "../src/dashboard/regressions";
 import { call, callJson, mintToken } from "./helpers/http";
 
 const presence = (daemonId: string) => env.DAEMON_PRESENCE.get(env.DAEMON_PRESENCE.idFromName(daemonId));
@@ -14,24 +13,6 @@ async function beatingDaemon(user: string, beat: { entrypoint: string[]; abnorma
   expect(res.status).toBe(200);
   return { token, daemonId: body.daemonid };
 }
-
-describe("regressions: slower or bigger than the median of the last N by a factor", () => {
-  it("marks only runs over factor × the median of the previous window", () => {
-    expect(medianRegressions([1, 1.1, 0.9, 1, 2.5, 1.05], 5, 1.5)).toEqual([false, false, false, false, true, false]);
-    // The window slides: after three slow runs the slow value is the new normal.
-    expect(medianRegressions([1, 1, 3, 3, 3, 3], 3, 1.5)).toEqual([false, false, true, true, false, false]);
-  });
-
-  it("needs two earlier runs to judge, and never flags against a zero median", () => {
-    expect(medianRegressions([1, 100], 5, 1.5)).toEqual([false, false]);
-    expect(medianRegressions([0, 0, 5], 5, 1.5)).toEqual([false, false, false]);
-  });
-
-  it("takes the middle of odd and even lists", () => {
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 2, 3])).toBe(2.5);
-  });
-});
 
 describe("GET /dashboard/api/daemons", () => {
   it("needs a token", async () => {
@@ -87,5 +68,94 @@ describe("the dashboard's entry", () => {
       expect(res.status).toBe(302);
       expect(res.headers.get("location")).toBe("/dashboard/");
     }
+  });
+});
+
+describe("GET /dashboard/api/logs: what the logs view opens on", () => {
+  /** A dataset readable by `group`, with logs posted in this order. */
+  async function datasetWithLogs(dataset: string, group: string, names: string[]) {
+    const access = await callJson(`/auth/datasets/${dataset}`, {
+      method: "PUT",
+      json: { read_groups: [group], write_groups: [], read_users: [], write_users: [] },
+    });
+    expect(access.status).toBe(200);
+    const ids: string[] = [];
+    for (const name of names) {
+      const r = await callJson(`/datasets/${dataset}/logs`, {
+        method: "POST",
+        json: { name, data: `${name} text`, task_id: `${dataset}_t` },
+      });
+      expect(r.status).toBe(201);
+      ids.push(r.body.result);
+    }
+    return ids;
+  }
+
+  it("shows a user the newest logs of the datasets its groups may read, and no others", async () => {
+    const mine = await datasetWithLogs("dash_mine", "dash-readers", ["stdout", "stderr"]);
+    const theirs = await datasetWithLogs("dash_theirs", "dash-others", ["stdout"]);
+    const { token } = await mintToken({ user: "dash-reader", role: "user", groups: ["dash-readers"] });
+    const { status, body, res } = await callJson("/dashboard/api/logs", { token });
+    expect(status).toBe(200);
+    expect(body.datasets).toEqual(["dash_mine"]);
+    expect(body.logs.map((l: { log_id: string }) => l.log_id)).toEqual([mine[1], mine[0]]);
+    expect(body.logs[0]).toMatchObject({ name: "stderr", dataset_id: "dash_mine", task_id: "dash_mine_t", body_bytes: 11 });
+    expect(body.logs.map((l: { log_id: string }) => l.log_id)).not.toContain(theirs[0]);
+    // The new token's record, the access records (a bounded scan), then one batch of per-dataset index ranges.
+    expect(res.headers.get("server-timing")).toMatch(/round_trips=3 queries=3 /);
+  });
+
+  it("shows a user without any readable dataset nothing, and an admin every dataset's newest first", async () => {
+    const ids = await datasetWithLogs("dash_admin_view", "dash-admin-view", ["a", "b", "c"]);
+    const { token } = await mintToken({ user: "dash-lonely", role: "user", groups: ["dash-nobody"] });
+    expect((await callJson("/dashboard/api/logs", { token })).body).toEqual({ datasets: [], logs: [] });
+    const admin = await callJson("/dashboard/api/logs");
+    expect(admin.body.datasets).toBeNull();
+    expect(admin.body.logs.slice(0, 3).map((l: { log_id: string }) => l.log_id)).toEqual([ids[2], ids[1], ids[0]]);
+    expect(admin.res.headers.get("server-timing")).toMatch(/round_trips=1 queries=1 rows_read=\d+ /);
+  });
+});
+
+describe("GET /dashboard/api/sessions: what the scheduler view opens on", () => {
+  async function session(project: string, description: string) {
+    const r = await callJson(`/v2/${project}/sessions`, { method: "POST", json: { description, schedule: {} } });
+    expect(r.status).toBe(201);
+    return r.body.session_id as string;
+  }
+
+  it("shows a user its projects' sessions newest first, an admin every project's", async () => {
+    const a1 = await session("dash-pa", "first of a");
+    const b1 = await session("dash-pb", "first of b");
+    const a2 = await session("dash-pa", "second of a");
+    const other = await session("dash-pc", "not theirs");
+    const { token } = await mintToken({ user: "dash-sched", role: "user", projects: ["dash-pa", "dash-pb"] });
+    const { status, body, res } = await callJson("/dashboard/api/sessions", { token });
+    expect(status).toBe(200);
+    expect(body.projects).toEqual(["dash-pa", "dash-pb"]);
+    expect(body.sessions.map((s: { session_id: string }) => s.session_id)).toEqual([a2, b1, a1]);
+    expect(body.sessions[0]).toMatchObject({ project_id: "dash-pa", description: "second of a", session_tag: 0 });
+    // The new token's record, then one batch: a range of the project index per project.
+    expect(res.headers.get("server-timing")).toMatch(/round_trips=2 queries=3 /);
+
+    const admin = await callJson("/dashboard/api/sessions");
+    expect(admin.body.projects).toBeNull();
+    expect(admin.body.sessions.slice(0, 4).map((s: { session_id: string }) => s.session_id)).toEqual([other, a2, b1, a1]);
+  });
+
+  it("reads each project's newest sessions as a range of the project index, without sorting", async () => {
+    const plan = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT seq, project_id, doc FROM scheduler_sessions WHERE project_id = ? ORDER BY seq DESC LIMIT 50",
+    )
+      .bind("p")
+      .all<{ detail: string }>();
+    const detail = plan.results.map((r) => r.detail).join("\n");
+    expect(detail).toMatch(/USING INDEX scheduler_sessions_project/);
+    expect(detail).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("shows a token without projects no session", async () => {
+    await session("dash-pd", "someone's");
+    const { token } = await mintToken({ user: "dash-noproj", role: "user" });
+    expect((await callJson("/dashboard/api/sessions", { token })).body).toEqual({ projects: [], sessions: [] });
   });
 });

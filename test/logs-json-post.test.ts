@@ -7,7 +7,6 @@ import { bucketKeys, logRow, logsCallers } from "./helpers/logs";
 /** A sink that keeps `data` as the body store would get it: whole, or written piece by piece. */
 function textSink(counts = { discarded: 0, aborted: 0 }) {
   return {
-    whole: async (text: string) => text.toWellFormed(),
     open: () => {
       const pieces: Uint8Array[] = [];
       return {
@@ -33,27 +32,24 @@ function chunked(bytes: Uint8Array, cuts: number[] = []) {
   });
 }
 
-/**
- * Reads `bytes` split into chunks at `cuts`, collecting `data` as the body store would
- * get it. `wholeMax` 0 makes every post go through the streaming parser; the default
- * reads any of these small documents whole (one JSON.parse).
- */
-async function parse(bytes: Uint8Array, cuts: number[] = [], opts: { maxBytes?: number; wholeMax?: number } = {}) {
+/** Reads `bytes` split into chunks at `cuts`, collecting `data` as the body store would get it. */
+async function parse(bytes: Uint8Array, cuts: number[] = [], opts: { maxBytes?: number } = {}) {
   const counts = { discarded: 0, aborted: 0 };
   const post = await readLogPost(chunked(bytes, cuts), {
     maxBytes: opts.maxBytes ?? 1 << 30,
-    wholeMax: opts.wholeMax ?? 1 << 20,
     tooLarge: () => new Error("too large") as never,
     sink: textSink(counts),
   });
   return { fields: post.fields, data: post.data === undefined ? undefined : post.data === null ? null : post.data.stored, ...counts };
 }
-const streamed = { wholeMax: 0 };
+/** Every byte its own chunk (each token split wherever it can be); a long text in chunks of 1,000 bytes. */
+const everyByte = (bytes: Uint8Array) =>
+  Array.from({ length: bytes.length }, (_, i) => i).filter((i) => bytes.length <= 4096 || i % 1000 === 0);
 
 /** What a post reads as: its document, or its error's status and reason. */
-async function outcome(bytes: Uint8Array, opts: { wholeMax?: number } = {}) {
+async function outcome(bytes: Uint8Array, cuts: number[] = []) {
   try {
-    const { fields, data } = await parse(bytes, [], opts);
+    const { fields, data } = await parse(bytes, cuts);
     return { fields: Object.entries(fields), data };
   } catch (err) {
     return { status: (err as { status?: number }).status, error: (err as Error).message };
@@ -73,30 +69,13 @@ describe("a JSON log post parsed as it arrives", () => {
     const whole = await parse(bytes);
     expect(whole.data).toBe(expected.data);
     expect(whole.fields).toEqual({ name: "stdout", task_id: "t1", site: null, 'x"y': "é" });
-    const oneChunk = await parse(bytes, [], streamed);
-    expect(oneChunk).toEqual(whole);
     for (let cut = 1; cut < bytes.length; cut++) {
-      const split = await parse(bytes, [cut], streamed);
+      const split = await parse(bytes, [cut]);
       expect(split.data, `cut at ${cut}`).toBe(expected.data);
       expect(split.fields, `cut at ${cut}`).toEqual(whole.fields);
-      // Read whole, the chunks are joined first: any split is the same one text.
-      expect((await parse(bytes, [cut])).data, `cut at ${cut}, whole`).toBe(expected.data);
     }
-    const bytewise = await parse(
-      bytes,
-      Array.from({ length: bytes.length }, (_, i) => i),
-      streamed,
-    );
-    expect(bytewise.data).toBe(expected.data);
-    // Past wholeMax in the middle of the body: what was held is parsed, then the rest as it comes.
-    for (const wholeMax of [1, 30, bytes.length - 1]) {
-      const spilled = await parse(
-        bytes,
-        Array.from({ length: bytes.length }, (_, i) => i),
-        { wholeMax },
-      );
-      expect(spilled, `wholeMax ${wholeMax}`).toEqual(whole);
-    }
+    const bytewise = await parse(bytes, everyByte(bytes));
+    expect(bytewise).toEqual(whole);
   });
 
   it("refuses what JSON.parse refuses, and non-objects, non-strings and duplicate data, with 400s", async () => {
@@ -118,12 +97,12 @@ describe("a JSON log post parsed as it arrives", () => {
       [`{"data":"x","f":"${"y".repeat(70_000)}"}`, /fields other than data total over 65536/],
     ];
     for (const [text, reason] of cases) {
-      for (const opts of [{}, streamed]) {
-        const err = await parse(enc(text), [], opts).then(
+      for (const cuts of [[], everyByte(enc(text))]) {
+        const err = await parse(enc(text), cuts).then(
           () => null,
           (e: Error) => e,
         );
-        expect(err?.message, `${text.slice(0, 40)} ${JSON.stringify(opts)}`).toMatch(reason);
+        expect(err?.message, `${text.slice(0, 40)} in ${cuts.length + 1} chunk(s)`).toMatch(reason);
         expect((err as { status?: number } | null)?.status, text.slice(0, 40)).toBe(400);
       }
     }
@@ -131,14 +110,13 @@ describe("a JSON log post parsed as it arrives", () => {
 
   it("gives back what the store kept when the document goes bad after data", async () => {
     // `data` is complete in the first chunk; the bad field arrives in the next one.
-    const { discarded } = await parse(enc('{"data":"kept","n":"ok"}'), [15], streamed);
+    const { discarded } = await parse(enc('{"data":"kept","n":"ok"}'), [15]);
     expect(discarded).toBe(0);
     const counts = { discarded: 0, aborted: 0 };
     const parts = ['{"data":"kept"', ',"n":1}'].map(enc);
     const twoChunks = new ReadableStream<Uint8Array>({ pull: (c) => (parts.length ? c.enqueue(parts.shift()!) : c.close()) });
     const err = await readLogPost(twoChunks, {
       maxBytes: 1 << 20,
-      wholeMax: 0,
       tooLarge: () => new Error("too large") as never,
       sink: textSink(counts),
     }).catch((e: Error) => e);
@@ -148,7 +126,6 @@ describe("a JSON log post parsed as it arrives", () => {
     const cut = { discarded: 0, aborted: 0 };
     const inData = await readLogPost(chunked(enc('{"data":"half \\q"}'), [12]), {
       maxBytes: 1 << 20,
-      wholeMax: 0,
       tooLarge: () => new Error("too large") as never,
       sink: textSink(cut),
     }).catch((e: Error) => e);
@@ -157,7 +134,7 @@ describe("a JSON log post parsed as it arrives", () => {
   });
 });
 
-describe("a small post read whole answers what the streaming parser answers", () => {
+describe("a post in one chunk answers what it answers a byte at a time", () => {
   it("for repeated keys, data spelled with escapes, nulls, odd keys, surrogates, BOM and field totals", async () => {
     const over = "y".repeat(40_000);
     const cases = [
@@ -189,7 +166,7 @@ describe("a small post read whole answers what the streaming parser answers", ()
     for (const text of cases) {
       const bytes = enc(text);
       const whole = await outcome(bytes);
-      expect(whole, text.slice(0, 60)).toEqual(await outcome(bytes, streamed));
+      expect(whole, text.slice(0, 60)).toEqual(await outcome(bytes, everyByte(bytes)));
     }
     // The two totals just under and just over the fields limit of 65,536 characters.
     expect(await outcome(enc(cases[7]))).toMatchObject({ data: "x" });

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { datasetAccess, tokens } from "../db/schema";
 import { sha256Hex } from "./middleware";
@@ -87,4 +87,19 @@ export function datasetAccessView(a: DatasetAccess) {
     read_users: a.readUsers,
     write_users: a.writeUsers,
   };
+}
+
+/**
+ * Datasets whose access record lets `user`, or one of `groups`, read (write implies
+ * read), among the `scan` newest records (rowid order): at most `limit` of them, newest
+ * first. The dashboard opens the logs view on these; the scan bounds the rows read.
+ */
+export async function readableDatasets(db: Database, who: { user: string; groups: string[] }, opts: { scan: number; limit: number }) {
+  const named = (column: SQL) => sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${who.user}
+    OR value IN (SELECT value FROM json_each(${JSON.stringify(who.groups)})))`;
+  const rows = await db.all<{ dataset_id: string }>(sql`
+    SELECT dataset_id FROM (SELECT rowid, * FROM dataset_access ORDER BY rowid DESC LIMIT ${opts.scan})
+    WHERE ${named(sql`read_users`)} OR ${named(sql`write_users`)} OR ${named(sql`read_groups`)} OR ${named(sql`write_groups`)}
+    ORDER BY rowid DESC LIMIT ${opts.limit}`);
+  return rows.map((r) => r.dataset_id);
 }

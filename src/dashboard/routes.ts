@@ -1,14 +1,18 @@
 import { z } from "zod";
+import { readableDatasets } from "../auth/store";
 import { onlineDaemons } from "../daemon/store";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../auth/middleware";
+import { type LogRow, listPage, listQuery } from "../logs/store";
+import { newestSessionsQueries } from "../scheduler/store";
 
 /**
  * The dashboard. Its page and script are static assets under /dashboard/
  * (public/, built by scripts/build-dashboard.mjs); every view reads the families' own
- * JSON APIs. The one thing no family API answers, "which daemons are online, across
- * users", is served here.
+ * JSON APIs. What no family API answers is served here, read through the families'
+ * stores: which daemons are online across users, and what a view opens on before a
+ * person names anything (recent logs of the token's datasets, its projects' sessions).
  */
 export const dashboardRoutes = familyRouter();
 
@@ -55,5 +59,107 @@ endpoint(
       (daemonId) => presence.get(presence.idFromName(daemonId)).view(),
     );
     return c.json({ daemons: list });
+  },
+);
+
+/** What the logs view opens on: at most this many logs, newest first. */
+const LOGS_SHOWN = 50;
+/** A user's datasets: the newest this many access records are searched, this many kept, this many logs of each read. */
+const ACCESS_SCANNED = 1000;
+const DATASETS_SHOWN = 20;
+const LOGS_PER_DATASET = 10;
+
+const RecentLog = z.object({
+  log_id: z.string(),
+  name: z.string().nullable(),
+  dataset_id: z.string().nullable(),
+  task_id: z.string().nullable(),
+  timestamp: z.string(),
+  body_bytes: z.number(),
+});
+const recentLog = (r: LogRow) => ({
+  log_id: r.logId,
+  name: r.name,
+  dataset_id: r.datasetId,
+  task_id: r.taskId,
+  timestamp: r.timestamp,
+  body_bytes: r.bodyBytes,
+});
+
+endpoint(
+  dashboardRoutes,
+  "get",
+  "/dashboard/api/logs",
+  {
+    tags,
+    summary: `Recent logs the token may read, newest first (at most ${LOGS_SHOWN}): admins and system tokens every log; users those of datasets whose access record names them or a group of theirs`,
+    responses: {
+      200: {
+        description: "OK",
+        content: {
+          "application/json": {
+            schema: z.object({
+              datasets: z.array(z.string()).nullable().describe("the user's readable datasets searched; null: every log"),
+              logs: z.array(RecentLog),
+            }),
+          },
+        },
+      },
+    },
+  },
+  requireToken(),
+  async (c) => {
+    const me = caller(c);
+    const db = database(c.env);
+    const quiet = { order: "desc", withData: false } as const;
+    if (me.role !== "user") {
+      const rows = await listPage(db, quiet, null, LOGS_SHOWN);
+      return c.json({ datasets: null, logs: rows.map(recentLog) });
+    }
+    const datasets = await readableDatasets(db, me, { scan: ACCESS_SCANNED, limit: DATASETS_SHOWN });
+    const [first, ...rest] = datasets.map((d) => listQuery(db, { ...quiet, datasetId: d }, null, LOGS_PER_DATASET));
+    const pages = first ? await db.batch([first, ...rest]) : [];
+    const rows = pages.flat().sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+    return c.json({ datasets, logs: rows.slice(0, LOGS_SHOWN).map(recentLog) });
+  },
+);
+
+/** What the scheduler view opens on: at most this many sessions, of at most this many of the token's projects. */
+const SESSIONS_SHOWN = 50;
+const PROJECTS_SHOWN = 20;
+
+endpoint(
+  dashboardRoutes,
+  "get",
+  "/dashboard/api/sessions",
+  {
+    tags,
+    summary: `The newest scheduler sessions the token may see (at most ${SESSIONS_SHOWN}): admins every project's, others their projects' (the first ${PROJECTS_SHOWN})`,
+    responses: {
+      200: {
+        description: "OK",
+        content: {
+          "application/json": {
+            schema: z.object({
+              projects: z.array(z.string()).nullable().describe("the projects read; null: every project"),
+              sessions: z.array(z.object({ project_id: z.string() }).passthrough().describe("the Freezer session document")),
+            }),
+          },
+        },
+      },
+    },
+  },
+  requireToken(),
+  async (c) => {
+    const me = caller(c);
+    const db = database(c.env);
+    const projects = me.role === "admin" ? null : me.projects.slice(0, PROJECTS_SHOWN);
+    const [first, ...rest] = newestSessionsQueries(db, projects, SESSIONS_SHOWN);
+    const pages = first ? await db.batch([first, ...rest]) : [];
+    const rows = pages
+      .flat()
+      .sort((a, b) => b.seq - a.seq)
+      .slice(0, SESSIONS_SHOWN);
+    return c.json({ projects, sessions: rows.map((r) => ({ ...r.doc, project_id: r.projectId })) });
   },
 );

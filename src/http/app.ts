@@ -1,5 +1,6 @@
 import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { Handler, MiddlewareHandler } from "hono";
+import { methodNotAllowed } from "hono/method-not-allowed";
 import type { AppEnv } from "./env";
 import { errors } from "./errors";
 
@@ -43,14 +44,19 @@ export function param(c: { req: { param(name: string): string | undefined } }, n
 }
 
 /**
- * Answers 405 on every path the router serves for the methods it does not.
- * Call it once, after the family's last route.
+ * Answers 405, with an `Allow` header listing the methods the path has, on every path
+ * the router serves for a method it does not: Hono's method-not-allowed middleware over
+ * this router's routes (it strips the path the router is mounted at), its answer thrown
+ * so index.ts's onError words it in the family's dialect. Call it once, after the
+ * family's last route: a matched route answers before the middleware is reached.
  */
 export function refuseOtherMethods(router: Router) {
-  const paths = new Set(router.routes.filter((r) => r.method !== "ALL").map((r) => r.path));
-  for (const path of paths) {
-    router.all(path, () => {
-      throw errors.methodNotAllowed();
-    });
-  }
+  router.use(
+    methodNotAllowed({
+      app: router,
+      onMethodNotAllowed: (_c, allowed) => {
+        throw errors.methodNotAllowed(allowed);
+      },
+    }),
+  );
 }

@@ -9,6 +9,12 @@ export const JSON_BODY_MAX = 1024 * 1024;
  * Reads the request body as JSON whatever its Content-Type (curl users forget it),
  * refusing bodies over `maxBytes` before reading them whole when the length is known.
  * `empty` is returned for an empty body.
+ *
+ * Not hono/body-limit: that middleware copies a chunked body into a buffer grown by
+ * doubling and hands the route a new Request to read again (two copies of the biggest
+ * bodies), answers 413 before the route knows its family's limit and message, and
+ * trusts Content-Length without counting. Here the limit is the route's own, counted
+ * while the body is read once.
  */
 export async function readJson(c: Context, opts: { maxBytes?: number; tooLarge?: string; empty?: unknown } = {}): Promise<unknown> {
   const max = opts.maxBytes ?? JSON_BODY_MAX;

@@ -40,15 +40,19 @@ export class ApiError extends Error {
       fields?: Record<string, string>;
       /** Dialect-specific extras (an error code, a title). */
       extra?: Record<string, unknown>;
+      /** Response headers the error carries whatever the dialect (a 405's `Allow`). */
+      headers?: Record<string, string>;
     } = {},
   ) {
     super(message);
     this.status = opts.status ?? defaultStatus[kind];
     this.fields = opts.fields;
     this.extra = opts.extra;
+    this.headers = opts.headers;
   }
   readonly fields?: Record<string, string>;
   readonly extra?: Record<string, unknown>;
+  readonly headers?: Record<string, string>;
 }
 
 /** Shorthands for the errors every family throws. */
@@ -56,7 +60,8 @@ export const errors = {
   unauthenticated: (m = "authentication required") => new ApiError("unauthenticated", m),
   forbidden: (m = "forbidden") => new ApiError("forbidden", m),
   notFound: (m = "not found") => new ApiError("not_found", m),
-  methodNotAllowed: (m = "method not allowed") => new ApiError("method_not_allowed", m),
+  methodNotAllowed: (allow: string[], m = "method not allowed") =>
+    new ApiError("method_not_allowed", m, { headers: { Allow: allow.join(", ") } }),
   malformedJson: (m = "Malformed JSON") => new ApiError("malformed_json", m),
   tooLarge: (m: string) => new ApiError("too_large", m),
   badRequest: (m: string, fields?: Record<string, string>) => new ApiError(fields ? "validation" : "other", m, { fields }),
@@ -80,7 +85,7 @@ export const plainDialect: Dialect = {
 
 export function renderError(c: Context, dialect: Dialect, error: ApiError) {
   const { status, body } = dialect.render(error);
-  return c.json(body as object, status);
+  return c.json(body as object, status, error.headers);
 }
 
 /** Path → dialect: the one place that says which family answers a failing or unmatched request. */

@@ -90,17 +90,6 @@ export async function storeUpload(
 
 const TEXT = "text/plain; charset=utf-8";
 
-/** A whole body already in memory (a small JSON post): inline, or one R2 put. */
-export async function storeText(bucket: R2Bucket, key: string, text: string, inlineMax: number, beforeR2?: BeforeR2): Promise<StoredBody> {
-  // A lone surrogate has no UTF-8 form: stored as U+FFFD, as the streamed path does.
-  const body = text.toWellFormed();
-  const bytes = utf8Length(body);
-  if (bytes <= inlineMax) return { inline: body, bytes };
-  await beforeR2?.();
-  await bucket.put(key, body, { httpMetadata: { contentType: TEXT } });
-  return { inline: null, bytes };
-}
-
 /**
  * A body written a piece at a time: held in memory while it is at most `inlineMax`
  * bytes (most logs: no R2 call at all), then, once it passes that, through an R2

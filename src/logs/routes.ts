@@ -8,7 +8,7 @@ import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/query";
 import { datasetAccess, datasetPoster, DatasetWrite, systemOnly } from "./access";
-import { BodyWriter, bodyKey, bodyLimits, parseRange, storeText, storeUpload, type StoredBody } from "./bodies";
+import { BodyWriter, bodyKey, bodyLimits, parseRange, storeUpload, type StoredBody } from "./bodies";
 import { bodyGone, documentJson, openBody, parseKeys, streamedJson, wantsData } from "./documents";
 import { readLogPost } from "./json-post";
 import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
@@ -86,9 +86,9 @@ async function refusedFirst<T>(dataset: DatasetWrite | undefined, post: () => Pr
 }
 
 /**
- * A JSON post (src/logs/json-post.ts): a small one (at most LOG_INLINE_MAX bytes) is
- * read whole and parsed at once; a larger one is parsed as it arrives, `data` unescaped
- * straight into the body store, so even a LOG_JSON_MAX body is never held whole.
+ * A JSON post (src/logs/json-post.ts), parsed as it arrives whatever its size, `data`
+ * unescaped straight into the body store (in memory up to LOG_INLINE_MAX, else R2), so
+ * even a LOG_JSON_MAX body is never held whole.
  */
 function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWrite }) {
   return refusedFirst(opts.dataset, async () => {
@@ -103,10 +103,8 @@ function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWri
     const beforeR2 = opts.dataset && (() => opts.dataset!.check());
     const post = await readLogPost(c.req.raw.body, {
       maxBytes: jsonMax,
-      wholeMax: inlineMax,
       tooLarge,
       sink: {
-        whole: (text) => storeText(bucket, key, text, inlineMax, beforeR2),
         open: () => new BodyWriter(bucket, key, inlineMax, beforeR2),
         discard: async (stored) => {
           if (stored.inline === null) await bucket.delete(key);

@@ -1,4 +1,4 @@
-import { and, asc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { rowsPerStatement } from "../db/d1";
 import { schedulerJobs, schedulerSessions } from "../db/schema";
@@ -410,4 +410,20 @@ export function searchTerms(search: Search): number {
       0,
     );
   return count(search.match) + count(search.match_not);
+}
+
+/**
+ * The newest sessions (creation order), `limit` of each listed project, or of all
+ * projects when `projectIds` is null: one statement per project, each a range of the
+ * project index read backwards, for one batch. The dashboard opens its scheduler view on these.
+ */
+export function newestSessionsQueries(db: Database, projectIds: string[] | null, limit: number) {
+  const newest = (where?: SQL) =>
+    db
+      .select({ seq: schedulerSessions.seq, projectId: schedulerSessions.projectId, doc: schedulerSessions.doc })
+      .from(schedulerSessions)
+      .where(where)
+      .orderBy(desc(schedulerSessions.seq))
+      .limit(limit);
+  return projectIds === null ? [newest()] : projectIds.map((p) => newest(eq(schedulerSessions.projectId, p)));
 }

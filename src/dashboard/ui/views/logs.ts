@@ -1,4 +1,6 @@
-// Logs (IceProd): a task's logs, newest per name, and a body read a range at a time.
+// Logs (IceProd): the recent logs the token may read (GET /dashboard/api/logs: its
+// datasets' for a user, every log for admins and system tokens), a task's logs, newest
+// per name, and a body read a range at a time.
 import { api, getJson, HttpError } from "../api";
 import { failed, field, fmtTime, h, notice, short, table } from "../dom";
 
@@ -8,28 +10,91 @@ interface LogDoc {
   log_id: string;
   name: string;
   timestamp: string;
-  task_id?: string;
-  dataset_id?: string;
+  task_id?: string | null;
+  dataset_id?: string | null;
+  body_bytes?: number;
+}
+interface RecentLogs {
+  /** The user's readable datasets; null: every log. */
+  datasets: string[] | null;
+  logs: LogDoc[];
 }
 
 export async function logsView(root: HTMLElement, role: string) {
   const dataset = h("input", { name: "dataset", placeholder: "dataset id", autocomplete: "off" });
   const task = h("input", { name: "task", placeholder: "task id", autocomplete: "off" });
   const out = h("div", {});
+  const recent = h("div", { class: "recent" });
   const body = h("div", { class: "log-body" });
-  // A system token reads /logs; admins and users the dataset routes (with the access record).
-  const viaLogs = role === "system";
+  // Admins and system tokens read /logs (logs of no dataset too); users the dataset routes (with the access record).
+  const viaLogs = role !== "user";
+
+  /** The recent logs: a task opens its logs, a name opens that log's body. */
+  async function showRecent() {
+    recent.replaceChildren(notice("Loading recent logs…"));
+    try {
+      const r = (await getJson<RecentLogs>("/dashboard/api/logs"))!;
+      const pick = (l: LogDoc) =>
+        h(
+          "a",
+          {
+            href: "#",
+            "data-task": l.task_id ?? "",
+            onclick: (e: Event) => {
+              e.preventDefault();
+              dataset.value = l.dataset_id ?? "";
+              task.value = l.task_id ?? "";
+              return show();
+            },
+          },
+          l.task_id ?? "",
+        );
+      recent.replaceChildren(
+        h("h3", {}, r.datasets ? `Recent logs of my datasets (${r.logs.length})` : `Recent logs (${r.logs.length})`),
+        r.logs.length
+          ? table(
+              ["time", "dataset", "task", "name", "bytes"],
+              r.logs.map((l) => [
+                fmtTime(`${l.timestamp}Z`),
+                l.dataset_id ?? "—",
+                l.task_id ? pick(l) : "—",
+                openLink(l.dataset_id ?? "", l),
+                (l.body_bytes ?? 0).toLocaleString(),
+              ]),
+              { "data-table": "recent" },
+            )
+          : notice(r.datasets?.length === 0 ? "No dataset's access record names you or your groups." : "No logs yet."),
+      );
+    } catch (e) {
+      failed(recent, e);
+    }
+  }
+
+  const openLink = (d: string, l: LogDoc) =>
+    h(
+      "a",
+      {
+        href: "#",
+        "data-log": l.log_id,
+        onclick: (e: Event) => {
+          e.preventDefault();
+          return openLog(d, l);
+        },
+      },
+      l.name,
+    );
 
   async function show() {
     const d = dataset.value.trim();
     const t = task.value.trim();
-    if (!d || !t) return out.replaceChildren(notice("Give a dataset and a task."));
+    if (!t || (!d && !viaLogs)) return out.replaceChildren(notice("Give a dataset and a task."));
     out.replaceChildren(notice("Loading…"));
     body.replaceChildren();
     try {
       let history: LogDoc[];
       if (viaLogs) {
-        const q = new URLSearchParams({ dataset_id: d, task_id: t, keys: "name|timestamp|task_id|dataset_id", limit: "1000" });
+        const q = new URLSearchParams({ task_id: t, keys: "name|timestamp|task_id|dataset_id", limit: "1000" });
+        if (d) q.set("dataset_id", d);
         const map = (await getJson<Record<string, LogDoc>>(`/logs?${q}`)) ?? {};
         history = Object.values(map);
       } else {
@@ -44,19 +109,7 @@ export async function logsView(root: HTMLElement, role: string) {
       history.sort((a, b) => b.timestamp.localeCompare(a.timestamp));
       const latest = new Map<string, LogDoc>();
       for (const l of history) if (!latest.has(l.name)) latest.set(l.name, l);
-      const open = (l: LogDoc) =>
-        h(
-          "a",
-          {
-            href: "#",
-            "data-log": l.log_id,
-            onclick: (e: Event) => {
-              e.preventDefault();
-              return openLog(d, l);
-            },
-          },
-          l.name,
-        );
+      const open = (l: LogDoc) => openLink(d, l);
       out.replaceChildren(
         h("h3", {}, "Latest per name"),
         latest.size
@@ -128,5 +181,8 @@ export async function logsView(root: HTMLElement, role: string) {
       h("button", { type: "submit" }, "Show"),
     ),
     out,
+    body,
+    recent,
   );
+  await showRecent();
 }

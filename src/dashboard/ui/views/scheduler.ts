@@ -1,8 +1,11 @@
-// Scheduler (Freezer): a project's sessions with their tag, status and jobs.
+// Scheduler (Freezer): sessions with their tag, status and jobs. It opens on the newest
+// sessions of every project the token may use (GET /dashboard/api/sessions); a project
+// named in the filter lists that project's.
 import { getJson } from "../api";
 import { failed, field, fmtTime, h, notice, short, table } from "../dom";
 
 interface SchedulerSession {
+  project_id?: string;
   session_id: string;
   session_tag: number;
   description: string;
@@ -15,25 +18,27 @@ interface SchedulerSession {
 export async function schedulerView(root: HTMLElement, projects: string[]) {
   const project = h("input", {
     name: "project",
-    placeholder: "project id",
-    value: projects[0] ?? "",
+    placeholder: "all my projects",
     list: "projects",
     autocomplete: "off",
   });
   const out = h("div", {});
   async function show() {
     const p = project.value.trim();
-    if (!p) return out.replaceChildren(notice("Give a project id."));
     out.replaceChildren(notice("Loading…"));
     try {
-      const sessions =
-        (await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))?.sessions ?? [];
+      const sessions = p
+        ? ((await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))?.sessions ?? [])
+            .map((s) => ({ ...s, project_id: p }))
+            .reverse()
+        : ((await getJson<{ sessions: SchedulerSession[] }>("/dashboard/api/sessions"))?.sessions ?? []);
       out.replaceChildren(
-        h("h3", {}, `Sessions (${sessions.length})`),
+        h("h3", {}, p ? `Sessions of ${p} (${sessions.length}), newest first` : `Newest sessions of my projects (${sessions.length})`),
         sessions.length
           ? table(
-              ["session", "description", "tag", "status", "result", "started", "jobs"],
+              ["project", "session", "description", "tag", "status", "result", "started", "jobs"],
               sessions.map((s) => [
+                s.project_id ?? "",
                 h("code", {}, short(s.session_id, 8)),
                 s.description,
                 s.session_tag,
@@ -50,7 +55,7 @@ export async function schedulerView(root: HTMLElement, projects: string[]) {
               ]),
               { "data-table": "scheduler" },
             )
-          : notice("No sessions in this project."),
+          : notice(p ? "No sessions in this project." : "No sessions in your projects."),
       );
     } catch (e) {
       failed(out, e);

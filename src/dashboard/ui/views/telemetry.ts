@@ -3,6 +3,9 @@ import { api, getJson } from "../api";
 import { lineChart } from "../charts";
 import { failed, field, fmtTime, h, notice } from "../dom";
 
+/** A statistic as a person reads it: six significant digits (10.000195868985… is 10.0002), integers whole. */
+const statValue = (x: number) => (Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(6))));
+
 interface Sample {
   resource_id: string;
   volume: number;
@@ -69,17 +72,18 @@ export async function telemetryView(root: HTMLElement) {
           ? h(
               "dl",
               { class: "stats", "data-stats": meter.value },
+              // Each label over its value, in a box of its own (a div per dt/dd pair), whatever the width.
               ...(
                 [
-                  ["samples", s.count],
-                  ["min", s.min],
-                  ["max", s.max],
-                  ["avg", Number(s.avg.toFixed(4))],
-                  ["sum", Number(s.sum.toFixed(4))],
+                  ["samples", String(s.count)],
+                  ["min", statValue(s.min)],
+                  ["max", statValue(s.max)],
+                  ["avg", statValue(s.avg)],
+                  ["sum", statValue(s.sum)],
                   ["first", fmtTime(s.duration_start)],
                   ["last", fmtTime(s.duration_end)],
-                ] as Array<[string, string | number]>
-              ).flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-stat": k }, v)]),
+                ] as Array<[string, string]>
+              ).map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", { "data-stat": k }, v))),
             )
           : notice("No statistics (no samples)."),
       );

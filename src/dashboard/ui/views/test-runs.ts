@@ -1,5 +1,4 @@
 // Test runs (pytest-monitor): sessions of a pipeline, the server's verdicts on one, a test's trend, two sessions compared.
-import { medianRegressions } from "../../regressions";
 import { getJson, monitorNewest } from "../api";
 import { lineChart, type Band } from "../charts";
 import { failed, field, fmtTime, h, notice, percent, round, short, table } from "../dom";
@@ -73,8 +72,6 @@ export async function testRunsView(root: HTMLElement) {
   );
   const commit = h("input", { name: "commit", placeholder: "commit prefix", autocomplete: "off" });
   const test = h("input", { name: "test", placeholder: "test item, e.g. test_login", list: "items", autocomplete: "off" });
-  const lastN = h("input", { name: "window", type: "number", min: 1, value: 5 });
-  const factor = h("input", { name: "factor", type: "number", min: 1, step: 0.1, value: 1.5 });
   const items = h("datalist", { id: "items" });
   const sessionsBox = h("div", { class: "sessions" });
   const verdictBox = h("div", { class: "verdicts" });
@@ -245,27 +242,31 @@ export async function testRunsView(root: HTMLElement) {
       }
       metrics.sort((a, b) => Date.parse(a.item_start_time) - Date.parse(b.item_start_time));
       if (!metrics.length) return trendBox.replaceChildren(notice(`No runs of ${item}.`));
-      const n = Math.max(1, Number(lastN.value) || 5);
-      const f = Math.max(1, Number(factor.value) || 1.5);
+      // One rule for "regression", the server's: the trend marks the run of the judged
+      // session (the one picked, else the newest of this test) where its verdict says so.
+      const newest = metrics[metrics.length - 1].session_h;
+      if (!report?.tests.some((t) => t.item === item)) await showItems(newest);
+      const judgedRun = report?.tests.find((t) => t.item === item);
+      const judgedSession = judgedRun ? report!.session.session_h : null;
       const xs = metrics.map((m) => Date.parse(m.item_start_time) / 1000);
       const duration = metrics.map((m) => m.total_time);
       const memory = metrics.map((m) => m.mem_usage);
-      const slow = medianRegressions(duration, n, f);
-      const big = medianRegressions(memory, n, f);
-      const marks = (values: number[], flags: boolean[]) => values.map((v, i) => (flags[i] ? v : null));
+      const flags = (res: Resource) =>
+        metrics.map((m) => m.session_h === judgedSession && judgedRun!.resources[res].verdict === "regression");
+      const slow = flags("total_time");
+      const big = flags("mem_usage");
+      const marks = (values: number[], flagged: boolean[]) => values.map((v, i) => (flagged[i] ? v : null));
       const flagged = slow.filter(Boolean).length + big.filter(Boolean).length;
-      // The server's judgement of the picked session's run of this test, and its baseline band.
-      const judgedRun = report?.tests.find((t) => t.item === item);
       const bandOf = (j: Judgement | undefined): Band | undefined =>
         j && j.lower !== null && j.upper !== null ? { lower: j.lower, upper: j.upper } : undefined;
       trendBox.replaceChildren(
         h("h3", {}, `${item}: ${metrics.length} runs`),
         h(
           "p",
-          { class: flagged ? "notice error" : "notice", "data-regressions": slow.filter(Boolean).length + big.filter(Boolean).length },
-          flagged
-            ? `${flagged} regression(s): slower or bigger than ${f}× the median of the previous ${n} runs.`
-            : `No regression (a run over ${f}× the median of the previous ${n}).`,
+          { class: flagged ? "notice error" : "notice", "data-regressions": flagged },
+          judgedSession
+            ? `${flagged} regression(s) in session ${short(judgedSession, 8)}, as the server judges it (pick another session above to judge it).`
+            : "The server has not judged this test in any session shown.",
         ),
         judgedRun
           ? h(
@@ -338,8 +339,6 @@ export async function testRunsView(root: HTMLElement) {
     field("Pipeline", pipeline),
     field("Commit", commit),
     field("Test", test),
-    field("Median of last N", lastN),
-    field("Factor", factor),
     items,
     h("button", { type: "submit" }, "Show"),
   );
