@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
 import { resolvePrincipal } from "../src/http/auth";
-import { call, callJson, mintToken } from "./helpers/http";
+import { callJson, mintToken } from "./helpers/http";
 
 /** D1 queries a response reports (no Server-Timing d1 entry: none at all). */
 const queriesOf = (res: Response) => Number(/queries=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? 0);
@@ -86,10 +86,13 @@ describe("token lookups on a warm isolate", () => {
 
   it("refuses a token revoked through this isolate from the next request on", async () => {
     const { token, id } = await mintToken({ user: "warm-ben", role: "user" });
-    expect((await call("/auth/whoami", { token })).status).toBe(200);
-    expect((await call("/auth/whoami", { token })).status).toBe(200); // cached now
-    expect((await call(`/auth/tokens/${id}`, { method: "DELETE" })).status).toBe(200);
-    expect((await call("/auth/whoami", { token })).status).toBe(401);
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben", role: "user" } });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben" } }); // cached now
+    expect(await callJson(`/auth/tokens/${id}`, { method: "DELETE" })).toMatchObject({
+      status: 200,
+      body: { id, revoked: true },
+    });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 401, body: { message: "authentication required" } });
   });
 
   it("keeps a token revoked elsewhere only while cached; with the cache off it is refused at once", async () => {
