@@ -86,10 +86,13 @@ describe("token lookups on a warm isolate", () => {
 
   it("refuses a token revoked through this isolate from the next request on", async () => {
     const { token, id } = await mintToken({ user: "warm-ben", role: "user" });
-    expect((await call("/auth/whoami", { token })).status).toBe(200);
-    expect((await call("/auth/whoami", { token })).status).toBe(200); // cached now
-    expect((await call(`/auth/tokens/${id}`, { method: "DELETE" })).status).toBe(200);
-    expect((await call("/auth/whoami", { token })).status).toBe(401);
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben", role: "user" } });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben" } }); // cached now
+    expect(await callJson(`/auth/tokens/${id}`, { method: "DELETE" })).toMatchObject({
+      status: 200,
+      body: { id, revoked: true },
+    });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 401, body: { message: "authentication required" } });
   });
 
   it("keeps a token revoked elsewhere only while cached; with the cache off it is refused at once", async () => {

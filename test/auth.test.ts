@@ -77,9 +77,21 @@ describe("tokens", () => {
 
   it("refuses admin routes to other roles and unknown tokens", async () => {
     const { token } = await mintToken({ user: "dave", role: "user" });
-    expect((await call("/auth/tokens", { token })).status).toBe(403);
-    expect((await call("/auth/tokens", { token: "nope" })).status).toBe(401);
-    expect((await call("/auth/tokens", { token: null })).status).toBe(401);
+    expect(await callJson("/auth/tokens", { token })).toEqual({
+      status: 403,
+      body: { message: "authorization failed" },
+      res: expect.anything(),
+    });
+    expect(await callJson("/auth/tokens", { token: "nope" })).toEqual({
+      status: 401,
+      body: { message: "authentication required" },
+      res: expect.anything(),
+    });
+    expect(await callJson("/auth/tokens", { token: null })).toEqual({
+      status: 401,
+      body: { message: "authentication required" },
+      res: expect.anything(),
+    });
   });
 
   it("validates token creation and names the field", async () => {
@@ -92,8 +104,9 @@ describe("tokens", () => {
   });
 
   it("fails closed: the ADMIN_TOKEN is only accepted exactly", async () => {
-    expect((await call("/auth/whoami", { token: `${ADMIN_TOKEN}x` })).status).toBe(401);
-    expect((await call("/auth/whoami", { token: ADMIN_TOKEN.slice(0, -1) })).status).toBe(401);
+    for (const token of [`${ADMIN_TOKEN}x`, ADMIN_TOKEN.slice(0, -1)])
+      expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 401, body: { message: "authentication required" } });
+    expect(await callJson("/auth/whoami", { token: ADMIN_TOKEN })).toMatchObject({ status: 200, body: { user: "admin", role: "admin" } });
   });
 
   it("answers 405 for a method a path lacks and 404 for an unknown path", async () => {

@@ -16,7 +16,8 @@ async function beatingDaemon(user: string, beat: { entrypoint: string[]; abnorma
 
 describe("GET /dashboard/api/daemons", () => {
   it("needs a token", async () => {
-    expect((await call("/dashboard/api/daemons", { token: null })).status).toBe(401);
+    for (const path of ["/dashboard/api/daemons", "/dashboard/api/logs", "/dashboard/api/sessions"])
+      expect(await callJson(path, { token: null }), path).toMatchObject({ status: 401, body: { message: "authentication required" } });
   });
 
   it("shows admins the daemons online now with since, entrypoints and abnormal tags; offline ones drop out", async () => {

@@ -20,16 +20,21 @@ describe("one depth limit for every JSON document", () => {
     let meta: unknown = 1;
     for (let i = 0; i < 5000; i++) meta = { a: meta };
     const sample = { counter_name: "cpu", counter_type: "gauge", counter_unit: "%", counter_volume: 1, resource_id: "r", project_id: "p" };
-    const deep = await call("/v2/meters/cpu", { method: "POST", json: [{ ...sample, resource_metadata: meta }] });
-    expect(deep.status).toBe(400);
+    const deep = await callJson("/v2/meters/cpu", { method: "POST", json: [{ ...sample, resource_metadata: meta }] });
+    expect(deep).toMatchObject({
+      status: 400,
+      body: { error: { code: 400, message: expect.stringContaining(`deeper than ${JSON_MAX_DEPTH}`) } },
+    });
     let fits: unknown = 1;
     for (let i = 0; i < JSON_MAX_DEPTH - 2; i++) fits = { a: fits };
-    const ok = await call("/v2/meters/cpu", { method: "POST", json: [{ ...sample, resource_metadata: fits }] });
+    const ok = await callJson("/v2/meters/cpu", { method: "POST", json: [{ ...sample, resource_metadata: fits }] });
     expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject([{ counter_name: "cpu", resource_id: "r", resource_metadata: fits }]);
   });
 
   it("applies to the scheduler's search argument too", async () => {
-    const res = await call(`/v2/pdepth/jobs?search=${encodeURIComponent(nestedArrays(40))}`);
+    const res = await callJson(`/v2/pdepth/jobs?search=${encodeURIComponent(nestedArrays(40))}`);
     expect(res.status).toBe(400);
+    expect(res.body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
   });
 });

@@ -13,6 +13,9 @@
  * string back in pieces but scans a character at a time through a web stream (~13 s
  * for 32 MiB, measured in Node), and @streamparser/json builds each string whole before
  * its token (32 MiB held, then copied). stream-json tokenized the same 32 MiB in ~1 s.
+ * Its price is CPU on escape-heavy text (a token per escape and per 256 characters):
+ * ~1.5 s for 20 MiB of typical log lines in Node, several times a dedicated scanner;
+ * the memory bound, the need here, holds. `npm run bench -- --only logs` measures it.
  *
  * On its tokens this file keeps the flat-object policy: the body is one object, every
  * value a string or null, `data` at most once, keys and other values within the field
