@@ -21,6 +21,7 @@ import { telemetryDialect } from "./telemetry/dialect";
 import { telemetryRoutes } from "./telemetry/routes";
 import { alarmRoutes } from "./telemetry/alarms/routes";
 import { alarmsDialect } from "./telemetry/alarms/dialect";
+import { ALARM_CRON, alarmScheduled } from "./telemetry/alarms/evaluator";
 import { scheduled } from "./telemetry/archive-cron";
 
 const app = new OpenAPIHono<AppEnv>({ strict: false });
@@ -94,8 +95,12 @@ app.onError((err, c) => {
   return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
 });
 
-/** HTTP and the telemetry archive cron; `app` stays importable for tests. */
+/** HTTP, the telemetry archive cron and the alarm cron; `app` stays importable for tests. */
 export { app };
-export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
+export default {
+  fetch: app.fetch,
+  // Each Cron Trigger by its string (wrangler.toml): the alarm evaluator every minute, else the archive.
+  scheduled: (controller, env, ctx) => (controller.cron === ALARM_CRON ? alarmScheduled : scheduled)(controller, env, ctx),
+} satisfies ExportedHandler<Env>;
 export { SessionTagCounter } from "./scheduler/session-tag-counter";
 export { DaemonPresence } from "./daemon/presence";

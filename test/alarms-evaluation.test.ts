@@ -1,0 +1,195 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { app } from "../src/index";
+import { decide, evaluateAlarm, evaluateDue, runAlarmCron, windowOf } from "../src/telemetry/alarms/evaluator";
+import { backoffMs, drainDeliveries } from "../src/telemetry/alarms/notifier";
+import type { AlarmRow } from "../src/telemetry/alarms/store";
+import { ADMIN_TOKEN, callJson } from "./helpers/http";
+
+const MINUTE = 60_000;
+/** A clock ten minutes ahead, on a minute: the alarms created now are due at its first tick. */
+const clock = () => Math.floor(Date.now() / MINUTE) * MINUTE + 10 * MINUTE;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+async function createAlarm(project: string, over: Record<string, unknown> = {}, e: Env = env) {
+  const req = new Request("http://opshub.test/v2/alarms", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      name: `cpu-${project}`,
+      type: "threshold",
+      project_id: project,
+      threshold_rule: {
+        meter_name: "cpu_util",
+        threshold: 70,
+        comparison_operator: "gt",
+        statistic: "avg",
+        period: 60,
+        evaluation_periods: 2,
+      },
+      alarm_actions: ["log://"],
+      ok_actions: ["log://"],
+      ...over,
+    }),
+  });
+  const res = await app.fetch(req, e);
+  const body = (await res.json()) as any;
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  return body.alarm_id as string;
+}
+
+async function samples(project: string, points: Array<[number, number]>) {
+  const { status, body } = await callJson("/v2/samples", {
+    method: "POST",
+    json: points.map(([ms, volume]) => ({
+      meter: "cpu_util",
+      type: "gauge",
+      unit: "%",
+      volume,
+      resource_id: "vm-1",
+      project_id: project,
+      timestamp: iso(ms),
+    })),
+  });
+  expect(status, JSON.stringify(body)).toBe(201);
+}
+
+const row = (id: string) => env.DB.prepare("select * from telemetry_alarms where id = ?").bind(id).first<AlarmRow>();
+const historyOf = async (id: string) => (await callJson(`/v2/alarms/${id}/history?limit=1000`)).body as any[];
+
+describe("alarm evaluation", () => {
+  it("follows a sample stream across the threshold: one transition and one notification per crossing", async () => {
+    const project = `eval-${crypto.randomUUID().slice(0, 8)}`;
+    const id = await createAlarm(project);
+    const t = clock();
+    // No samples yet: still insufficient data, nothing written.
+    await runAlarmCron(env, t);
+    expect((await row(id))?.state).toBe("insufficient data");
+    await samples(project, [
+      [t, 50],
+      [t + MINUTE, 40],
+      [t + 2 * MINUTE, 60],
+    ]);
+    // Not due before its next period.
+    expect((await evaluateDue(env, t + 30_000)).evaluated).toBe(0);
+    const toOk = await runAlarmCron(env, t + 3 * MINUTE);
+    expect(toOk).toMatchObject({ transitions: 1, notifications: 1, deliveries: { delivered: 1 } });
+    expect(await row(id)).toMatchObject({
+      state: "ok",
+      state_reason: "Transition to ok due to 2 samples inside threshold, most recent: 60.0",
+    });
+    await samples(project, [
+      [t + 3 * MINUTE, 90],
+      [t + 4 * MINUTE, 95.5],
+    ]);
+    const toAlarm = await runAlarmCron(env, t + 5 * MINUTE);
+    expect(toAlarm).toMatchObject({ transitions: 1, notifications: 1 });
+    // Staying in alarm: no transition, no notification.
+    const stay = await runAlarmCron(env, t + 6 * MINUTE);
+    expect(stay).toMatchObject({ evaluated: 1, transitions: 0, notifications: 0 });
+    const h = await historyOf(id);
+    const transitions = h.filter((e) => e.type === "state transition").map((e) => JSON.parse(e.detail));
+    expect(transitions).toEqual([
+      { state: "alarm", transition_reason: "Transition to alarm due to 2 samples outside threshold, most recent: 95.5" },
+      { state: "ok", transition_reason: "Transition to ok due to 2 samples inside threshold, most recent: 60.0" },
+    ]);
+    const actions = h.filter((e) => e.type === "action").map((e) => JSON.parse(e.detail));
+    expect(actions.map((a) => [a.previous, a.current, a.outcome])).toEqual([
+      ["ok", "alarm", "delivered"],
+      ["insufficient data", "ok", "delivered"],
+    ]);
+    // Rows read by one evaluation: the minute rollups of its window ((N + 1) periods × 1 series) and
+    // the index probes around them, not the samples: 200 more samples in the window change nothing.
+    const FIXED = 4;
+    expect(stay.rowsRead[0]).toBeLessThanOrEqual(3 * 1 + FIXED);
+    await samples(
+      project,
+      Array.from({ length: 200 }, (_, i) => [t + 5 * MINUTE + i * 250, 80] as [number, number]),
+    );
+    const dense = await runAlarmCron(env, t + 7 * MINUTE);
+    expect(dense).toMatchObject({ evaluated: 1, transitions: 0 });
+    expect(dense.rowsRead[0]).toBeLessThanOrEqual(3 * 1 + FIXED);
+  });
+
+  it("writes a transition once when two evaluations race", async () => {
+    const project = `race-${crypto.randomUUID().slice(0, 8)}`;
+    const id = await createAlarm(project);
+    const t = clock();
+    await samples(project, [
+      [t, 80],
+      [t + MINUTE, 85],
+    ]);
+    const claimed = (await row(id)) as AlarmRow;
+    const [a, b] = await Promise.all([evaluateAlarm(env, claimed, t + 2 * MINUTE), evaluateAlarm(env, claimed, t + 2 * MINUTE)]);
+    expect([a.transition, b.transition].sort()).toEqual([false, true]);
+    expect(a.notifications + b.notifications).toBe(1);
+    const h = await historyOf(id);
+    expect(h.filter((e) => e.type === "state transition")).toHaveLength(1);
+    const { n } = (await env.DB.prepare("select count(*) as n from telemetry_alarm_deliveries where alarm_id = ?")
+      .bind(id)
+      .first<{ n: number }>()) ?? {
+      n: -1,
+    };
+    expect(n).toBe(1);
+  });
+
+  it("retries a failing hook with backoff, records every attempt, and gives up on a target no longer allowed", async () => {
+    const project = `hook-${crypto.randomUUID().slice(0, 8)}`;
+    const open = { ...env, ALARM_ALLOW_PRIVATE_TARGETS: "true" } as Env;
+    // Port 9 on loopback: nothing listens, the connection is refused at once.
+    const id = await createAlarm(project, { alarm_actions: ["http://127.0.0.1:9/hook"], ok_actions: [] }, open);
+    const t = clock();
+    await samples(project, [
+      [t, 99],
+      [t + MINUTE, 99],
+    ]);
+    const first = await runAlarmCron(open, t + 2 * MINUTE);
+    expect(first).toMatchObject({ transitions: 1, notifications: 1, deliveries: { failed: 1 } });
+    // Not due again before its backoff.
+    expect(await drainDeliveries(open, t + 2 * MINUTE + backoffMs(1) - 1)).toEqual({ delivered: 0, failed: 0, givenUp: 0 });
+    expect(await drainDeliveries(open, t + 2 * MINUTE + backoffMs(1))).toEqual({ delivered: 0, failed: 1, givenUp: 0 });
+    // The deployment now refuses private targets: the queued notification is given up, not sent.
+    expect(await drainDeliveries(env, t + 2 * MINUTE + backoffMs(1) + backoffMs(2))).toEqual({ delivered: 0, failed: 0, givenUp: 1 });
+    const attempts = (await historyOf(id)).filter((e) => e.type === "action").map((e) => JSON.parse(e.detail));
+    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [3, "given up"],
+      [2, "failed"],
+      [1, "failed"],
+    ]);
+    expect(attempts[1].next_attempt).toBe(new Date(t + 2 * MINUTE + backoffMs(1) + backoffMs(2)).toISOString().replace("Z", "000"));
+    expect(attempts[2].error).toBeTruthy();
+  });
+
+  it("decides as Aodh's threshold evaluator: trends, repeats and unknown data", () => {
+    const rule = {
+      meter_name: "m",
+      period: 60,
+      comparison_operator: "gt" as const,
+      threshold: 10,
+      statistic: "max" as const,
+      evaluation_periods: 3,
+      exclude_outliers: false,
+      query: [],
+    };
+    expect(decide(rule, { state: "ok", repeat: false }, [1, 2])).toMatchObject({
+      state: "insufficient data",
+      reason: "3 datapoints are unknown",
+      reasonData: { disposition: "unknown", count: 3, most_recent: 2 },
+    });
+    // Mixed values: an unknown alarm follows the trend; a known one stays unless it repeats.
+    expect(decide(rule, { state: "insufficient data", repeat: false }, [20, 1, 30]).state).toBe("alarm");
+    expect(decide(rule, { state: "ok", repeat: false }, [20, 1, 30]).state).toBeNull();
+    expect(decide(rule, { state: "ok", repeat: true }, [20, 1, 30])).toMatchObject({
+      state: "ok",
+      reason: "Remaining as ok due to 1 samples inside threshold, most recent: 30.0",
+    });
+    expect(decide({ ...rule, statistic: "count" }, { state: "alarm", repeat: false }, [1, 2, 3]).reason).toBe(
+      "Transition to ok due to 3 samples inside threshold, most recent: 3",
+    );
+    // The window is aligned to minutes and to the period: rollup buckets answer it whole.
+    expect(windowOf({ ...rule, period: 300 }, Date.UTC(2030, 0, 1, 0, 7, 30))).toEqual({
+      startMs: Date.UTC(2030, 0, 1, 0, 10) - 4 * 300_000,
+      endMs: Date.UTC(2030, 0, 1, 0, 7),
+    });
+  });
+});
