@@ -181,4 +181,26 @@ describe("the v2 alarm API", () => {
     const other = await tenant("life-other");
     expect((await callJson(`/v2/alarms/${id}/history`, { token: other.token })).body).toEqual([]);
   });
+
+  it("shows the token's alarms on the dashboard with state, condition and last transitions", async () => {
+    const t = await tenant("dash");
+    const other = await tenant("dash-other");
+    const id = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("dash"), token: t.token })).body.alarm_id;
+    await callJson("/v2/alarms", { method: "POST", json: thresholdBody("not mine"), token: other.token });
+    for (const state of ["alarm", "ok", "alarm", "ok"]) await callJson(`/v2/alarms/${id}/state`, { method: "PUT", json: state, token: t.token });
+    const { status, body } = await callJson("/dashboard/api/alarms", { token: t.token });
+    expect(status).toBe(200);
+    expect(body.alarms).toHaveLength(1);
+    expect(body.alarms[0]).toMatchObject({
+      alarm_id: id,
+      name: "dash",
+      state: "ok",
+      condition: "avg(cpu_util) > 70 during 3 x 60s",
+      transitions: [
+        { state: "ok", reason: null },
+        { state: "alarm", reason: null },
+        { state: "ok", reason: null },
+      ],
+    });
+  });
 });

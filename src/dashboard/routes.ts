@@ -3,6 +3,7 @@ import { onlineDaemons } from "../daemon/store";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../http/auth";
+import { alarmOverview } from "../telemetry/alarms/overview";
 
 /**
  * The dashboard. Its page and script are static assets under /dashboard/
@@ -55,5 +56,17 @@ endpoint(
       (daemonId) => presence.get(presence.idFromName(daemonId)).view(),
     );
     return c.json({ daemons: list });
+  },
+);
+
+endpoint(
+  dashboardRoutes,
+  "get",
+  "/dashboard/api/alarms",
+  { tags, summary: "Telemetry alarms in the token's projects: state, condition and last transitions (docs/api/alarms.md)" },
+  requireToken(),
+  async (c) => {
+    const me = caller(c);
+    return c.json({ alarms: await alarmOverview(c.env.DB, me.role === "admin" ? null : me.projects) });
   },
 );
