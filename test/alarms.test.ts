@@ -187,7 +187,8 @@ describe("the v2 alarm API", () => {
     const other = await tenant("dash-other");
     const id = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("dash"), token: t.token })).body.alarm_id;
     await callJson("/v2/alarms", { method: "POST", json: thresholdBody("not mine"), token: other.token });
-    for (const state of ["alarm", "ok", "alarm", "ok"]) await callJson(`/v2/alarms/${id}/state`, { method: "PUT", json: state, token: t.token });
+    for (const state of ["alarm", "ok", "alarm", "ok"])
+      await callJson(`/v2/alarms/${id}/state`, { method: "PUT", json: state, token: t.token });
     const { status, body } = await callJson("/dashboard/api/alarms", { token: t.token });
     expect(status).toBe(200);
     expect(body.alarms).toHaveLength(1);
