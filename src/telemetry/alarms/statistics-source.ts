@@ -59,7 +59,35 @@ export function checkRuleQuery(query: RuleCondition[]): void {
   sampleQueryOf(query);
 }
 
+/**
+ * The window's statistics per period, oldest first. The last period may be partial (the
+ * window ends at the last whole minute, as Aodh's ends at now): with a period of whole
+ * minutes it is read in minute buckets and merged here, so an hourly alarm's current hour
+ * comes from minute rollups rather than from raw samples.
+ */
 export async function alarmStatistics(env: Env, r: AlarmStatisticsRequest): Promise<PeriodStatistic[]> {
+  const periodMs = r.periodS * 1000;
+  const lastStart = r.startMs + Math.floor((r.endMs - r.startMs) / periodMs) * periodMs;
+  if (r.periodS <= 60 || r.periodS % 60 !== 0 || lastStart >= r.endMs || (r.endMs - lastStart) % 60_000 !== 0) {
+    return windowStatistics(env, r);
+  }
+  const [whole, minutes] = await Promise.all([
+    lastStart > r.startMs ? windowStatistics(env, { ...r, endMs: lastStart }) : [],
+    windowStatistics(env, { ...r, startMs: lastStart, periodS: 60 }),
+  ]);
+  if (!minutes.length) return whole;
+  const partial = minutes.reduce((a, b) => ({
+    periodStartMs: lastStart,
+    count: a.count + b.count,
+    min: Math.min(a.min, b.min),
+    max: Math.max(a.max, b.max),
+    sum: a.sum + b.sum,
+    avg: 0,
+  }));
+  return [...whole, { ...partial, periodStartMs: lastStart, avg: partial.sum / partial.count }];
+}
+
+async function windowStatistics(env: Env, r: AlarmStatisticsRequest): Promise<PeriodStatistic[]> {
   const q = sampleQueryOf(r.query);
   q.equals = q.equals.filter((e) => e.field !== "meter");
   q.equals.push({ field: "meter", value: r.meter });
