@@ -47,7 +47,14 @@ const ALARMS = [
   ["whole project, period 3600 s × 2 (hour rollups)", rule({ period: 3600, evaluation_periods: 2 })],
   [
     "one resource, metadata query, period 60 s × 3 (raw samples)",
-    rule({ period: 60, evaluation_periods: 3, query: [{ field: "resource_id", value: "vm-1" }, { field: "metadata.flavor", value: "m1.small" }] }),
+    rule({
+      period: 60,
+      evaluation_periods: 3,
+      query: [
+        { field: "resource_id", value: "vm-1" },
+        { field: "metadata.flavor", value: "m1.small" },
+      ],
+    }),
   ],
 ];
 
