@@ -19,7 +19,7 @@ import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
 import { telemetryDialect } from "./telemetry/dialect";
 import { telemetryRoutes } from "./telemetry/routes";
-import { alarmRoutes } from "./telemetry/alarms/routes";
+import { alarmQueryRoutes, alarmRoutes } from "./telemetry/alarms/routes";
 import { alarmsDialect } from "./telemetry/alarms/dialect";
 import { ALARM_CRON, alarmScheduled } from "./telemetry/alarms/evaluator";
 import { scheduled } from "./telemetry/archive-cron";
@@ -29,7 +29,7 @@ const app = new OpenAPIHono<AppEnv>({ strict: false });
 /** Which family words the error of a request, by path. */
 const dialects = new DialectTable()
   .add(/^\/api\/v1(\/|$)/, monitorDialect)
-  .add(/^\/v2\/alarms(\/|$)/, alarmsDialect)
+  .add(/^\/v2\/(query\/)?alarms(\/|$)/, alarmsDialect)
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
   .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
@@ -58,6 +58,7 @@ app.route("/api/v1", monitorRoutes);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
 app.route("/v2", telemetryRoutes);
 app.route("/v2/alarms", alarmRoutes);
+app.route("/v2/query/alarms", alarmQueryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);

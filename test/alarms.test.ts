@@ -137,6 +137,24 @@ describe("the v2 alarm API", () => {
     expect(fault(bad.body)).toBe("Invalid input for field/attribute op. Value: 'gt'. unimplemented operator for name");
     const ts = await callJson(`/v2/alarms?${q("timestamp", "2020-01-01", "gt")}`, { token: a.token });
     expect(fault(ts.body)).toBe('Unknown argument: "timestamp": not valid for this resource');
+    // aodhclient's complex query (alarm show --name, alarm list --query): "=" and "and".
+    const byName = await callJson("/v2/query/alarms", {
+      method: "POST",
+      json: { filter: JSON.stringify({ "=": { name: "two" } }) },
+      token: a.token,
+    });
+    expect(byName.body.map((x: any) => x.name)).toEqual(["two"]);
+    const both = await callJson("/v2/query/alarms", {
+      method: "POST",
+      json: { filter: JSON.stringify({ and: [{ "=": { severity: "low" } }, { "=": { state: "insufficient data" } }] }) },
+      token: a.token,
+    });
+    expect(both.body.map((x: any) => x.name)).toEqual(["one"]);
+    const or = await callJson("/v2/query/alarms", { method: "POST", json: { filter: '{"or": []}' }, token: a.token });
+    expect([or.status, fault(or.body)]).toEqual([
+      400,
+      'Operator or is not supported: this service\'s alarm queries take "=" and "and" (docs/api/alarms.md).',
+    ]);
     const page = await callJson(`/v2/alarms?limit=1`, { token: a.token });
     const next = await callJson(`/v2/alarms?limit=1&marker=${page.body[0].alarm_id}`, { token: a.token });
     expect([page.body[0].name, next.body[0].name]).toEqual(["one", "two"]);

@@ -165,6 +165,7 @@ describe("alarms with the real clients", () => {
     expect(list.map((a: any) => a.name)).toEqual(["cpu-aodh"]);
     expect(aodhJson(["alarm", "list", "--filter", "severity=critical"])).toEqual([]);
     expect(aodhJson(["alarm", "show", aodhId])).toMatchObject({ alarm_id: aodhId, comparison_operator: "gt" });
+    expect(aodhJson(["alarm", "show", "--name", "cpu-aodh"])).toMatchObject({ alarm_id: aodhId });
     expect(aodhJson(["alarm", "update", aodhId, "--threshold", "72"])).toMatchObject({ threshold: 72 });
     expect(aodhJson(["alarm", "state", "set", "--state", "alarm", aodhId])).toEqual({ state: "alarm" });
     expect(aodhJson(["alarm", "state", "get", aodhId])).toEqual({ state: "alarm" });

@@ -474,3 +474,64 @@ endpoint(
 );
 
 refuseOtherMethods(alarmRoutes);
+
+/**
+ * Aodh's complex query, the part aodhclient uses (`alarm show --name`, `alarm list
+ * --query`): `{"filter": "<JSON>"}` whose filter is `=` on one field or `and` of such.
+ * Other operators are refused, saying so.
+ */
+export const alarmQueryRoutes = familyRouter();
+
+function complexFilter(p: Principal, node: unknown, out: Array<[string, unknown]>) {
+  if (typeof node !== "object" || node === null || Array.isArray(node) || Object.keys(node).length !== 1) {
+    throw errors.badRequest("Invalid input for field/attribute filter: a query node is one operator and its operands.");
+  }
+  const [op, operand] = Object.entries(node)[0];
+  const lower = op.toLowerCase();
+  if (lower === "and" && Array.isArray(operand)) {
+    for (const sub of operand) complexFilter(p, sub, out);
+    return;
+  }
+  if (op === "=" || lower === "eq") {
+    if (typeof operand !== "object" || operand === null || Object.keys(operand).length !== 1) {
+      throw errors.badRequest(`Invalid input for field/attribute filter: "${op}" takes one field and its value.`);
+    }
+    const [field, value] = Object.entries(operand)[0];
+    const params = new URLSearchParams({ "q.field": field, "q.op": "eq", "q.value": String(value) });
+    out.push(...listFilters(p, params));
+    return;
+  }
+  throw errors.badRequest(`Operator ${op} is not supported: this service's alarm queries take "=" and "and" (docs/api/alarms.md).`);
+}
+
+endpoint(
+  alarmQueryRoutes,
+  "post",
+  "/",
+  { tags, summary: 'Aodh complex query over alarms: {"filter": "<JSON>"} with "=" and "and", "limit"' },
+  requireToken(),
+  async (c) => {
+    const p = caller(c);
+    const body = await readJson(c, { empty: {} });
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw errors.badRequest("Invalid input for field/attribute data.");
+    const { filter, limit, orderby } = body as Record<string, unknown>;
+    if (orderby !== undefined && orderby !== null)
+      throw invalidInput("orderby", String(orderby), "ordering is not supported: alarms are listed by project_id, then name.");
+    const filters: Array<[string, unknown]> = [];
+    if (filter !== undefined && filter !== null) {
+      let parsed: unknown;
+      try {
+        parsed = typeof filter === "string" ? JSON.parse(filter) : filter;
+      } catch {
+        throw invalidInput("filter", String(filter), "not a JSON document.");
+      }
+      complexFilter(p, parsed, filters);
+    }
+    const max = typeof limit === "number" && Number.isInteger(limit) && limit > 0 ? Math.min(limit, LIST_LIMIT_MAX) : LIST_LIMIT_MAX;
+    const { results } = await listAlarms(c.env.DB, filters, scopeOf(p), max, null).all<AlarmRow>();
+    return c.json(results.map(alarmBody));
+  },
+);
+
+refuseOtherMethods(alarmQueryRoutes);
