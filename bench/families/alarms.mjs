@@ -120,7 +120,7 @@ export default {
         rows,
         notes: [
           `${num(state.seeded)} samples (${state.stoppedEarly ? `seeding stopped at the ${BUDGET_MS / 60_000}-minute budget, of ${num(TARGET)}` : "all"}) of 100 series (5 meters × 20 resources, one project) over 6 days: ≈ ${num(perSeries / (SPAN / MINUTE))} samples per series and minute, seeded in ${state.seconds.toFixed(0)} s.`,
-          "Rows read are the D1 rows of the evaluation's statistics (the Worker's own count, `rowsReadMax` of the cron's report with one alarm due), not the claim or the state write. A window aligned to whole minutes reads rollups: (evaluation_periods + 1) × period/60 × series minute rows (or hour rows), plus a few index probes; a metadata query reads the raw samples of its window.",
+          "Rows read are the D1 rows of the evaluation's statistics (the Worker's own count, `rowsReadMax` of the cron's report with one alarm due), not the claim or the state write. A window aligned to whole minutes reads rollups: (evaluation_periods + 1) × period/60 minute buckets (or hours) × every series of the meter (the rollup key leads with meter and bucket, so a query on one resource reads the bucket rows of all 20 and keeps its own), plus a few index probes; a metadata query reads the raw samples of its window.",
         ],
       },
     ];
