@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/index";
-import { decide, evaluateAlarm, evaluateDue, runAlarmCron, windowOf } from "../src/telemetry/alarms/evaluator";
+import { decide, evaluateAlarm, evaluateDue, expireHistory, runAlarmCron, windowOf } from "../src/telemetry/alarms/evaluator";
 import { backoffMs, drainDeliveries } from "../src/telemetry/alarms/notifier";
 import type { AlarmRow } from "../src/telemetry/alarms/store";
 import { ADMIN_TOKEN, callJson } from "./helpers/http";
@@ -189,6 +189,20 @@ describe("alarm evaluation", () => {
     ]);
     expect(attempts[1].next_attempt).toBe(new Date(t + 2 * MINUTE + backoffMs(1) + backoffMs(2)).toISOString().replace("Z", "000"));
     expect(attempts[2].error).toBeTruthy();
+  });
+
+  it("expires history older than ALARM_HISTORY_RETAIN_DAYS, and keeps it all when unset", async () => {
+    const project = `ttl-${crypto.randomUUID().slice(0, 8)}`;
+    const id = await createAlarm(project);
+    const created = (await historyOf(id)).find((e) => e.type === "creation");
+    const createdMs = Date.parse(`${created.timestamp}Z`);
+    expect(await expireHistory(env, createdMs + 40 * 86_400_000, true)).toBe(0);
+    const ttl = { ...env, ALARM_HISTORY_RETAIN_DAYS: "30" } as Env;
+    // Within the retention: nothing goes; past it, the creation entry does.
+    expect(await expireHistory(ttl, createdMs + 29 * 86_400_000, true)).toBe(0);
+    expect((await historyOf(id)).map((e) => e.type)).toContain("creation");
+    expect(await expireHistory(ttl, createdMs + 31 * 86_400_000, true)).toBeGreaterThanOrEqual(1);
+    expect((await historyOf(id)).map((e) => e.type)).not.toContain("creation");
   });
 
   it("decides as Aodh's threshold evaluator: trends, repeats and unknown data", () => {

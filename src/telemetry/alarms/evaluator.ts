@@ -255,13 +255,37 @@ export async function evaluateDue(env: Env, nowMs: number): Promise<EvaluationRe
 
 export interface AlarmCronReport extends EvaluationReport {
   deliveries: DeliveryReport;
+  /** History entries removed by ALARM_HISTORY_RETAIN_DAYS. */
+  expiredHistory: number;
+}
+
+/** Most history entries one run looks at (the oldest) and may remove. */
+export const HISTORY_EXPIRY_CHUNK = 1000;
+
+/**
+ * ALARM_HISTORY_RETAIN_DAYS (Aodh's alarm_history_time_to_live; unset: kept forever):
+ * once an hour, the oldest HISTORY_EXPIRY_CHUNK entries (by seq, the history's rowid, so
+ * no scan) are removed if they are older than the retention.
+ */
+export async function expireHistory(env: Env, nowMs: number, force = false): Promise<number> {
+  const raw = (env as unknown as { ALARM_HISTORY_RETAIN_DAYS?: string }).ALARM_HISTORY_RETAIN_DAYS?.trim();
+  const days = raw ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(days) || days < 1) return 0;
+  if (!force && nowMs % 3_600_000 >= 60_000) return 0;
+  const r = await env.DB.prepare(
+    "delete from telemetry_alarm_history where seq in (select seq from telemetry_alarm_history order by seq limit ?) and timestamp < ?",
+  )
+    .bind(HISTORY_EXPIRY_CHUNK, nowMs - days * 86_400_000)
+    .run();
+  return r.meta.changes;
 }
 
 /** One run of the alarm cron: evaluate what is due, then deliver what is queued (this run's notifications included). */
 export async function runAlarmCron(env: Env, nowMs: number): Promise<AlarmCronReport> {
   const evaluation = await evaluateDue(env, nowMs);
   const deliveries = await drainDeliveries(env, nowMs);
-  return { ...evaluation, deliveries };
+  const expiredHistory = await expireHistory(env, nowMs);
+  return { ...evaluation, deliveries, expiredHistory };
 }
 
 export const alarmScheduled: ExportedHandlerScheduledHandler<Env> = async (controller, env) => {
