@@ -22,6 +22,7 @@ import logs from "./families/logs.mjs";
 import daemon from "./families/daemon.mjs";
 import scheduler from "./families/scheduler.mjs";
 import telemetryScale from "./families/telemetry-scale.mjs";
+import alarms from "./families/alarms.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opts } = parseArgs({
@@ -38,7 +39,7 @@ const { values: opts } = parseArgs({
 const quick = opts.quick;
 const seconds = Number(opts.seconds ?? (quick ? 2 : 5));
 const connections = Number(opts.connections);
-const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale];
+const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale, alarms];
 // An opt-in family runs only when named, and a family run alone may name its own file.
 const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all.filter((f) => !f.optIn);
 const own = families.length === 1 ? families[0].out : undefined;

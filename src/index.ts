@@ -19,6 +19,9 @@ import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
 import { telemetryDialect } from "./telemetry/dialect";
 import { telemetryRoutes } from "./telemetry/routes";
+import { alarmQueryRoutes, alarmRoutes } from "./telemetry/alarms/routes";
+import { alarmsDialect } from "./telemetry/alarms/dialect";
+import { ALARM_CRON, alarmScheduled } from "./telemetry/alarms/evaluator";
 import { scheduled } from "./telemetry/archive-cron";
 
 const app = new OpenAPIHono<AppEnv>({ strict: false });
@@ -26,6 +29,7 @@ const app = new OpenAPIHono<AppEnv>({ strict: false });
 /** Which family words the error of a request, by path. */
 const dialects = new DialectTable()
   .add(/^\/api\/v1(\/|$)/, monitorDialect)
+  .add(/^\/v2\/(query\/)?alarms(\/|$)/, alarmsDialect)
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
   .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
@@ -53,6 +57,8 @@ app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
 app.route("/v2", telemetryRoutes);
+app.route("/v2/alarms", alarmRoutes);
+app.route("/v2/query/alarms", alarmQueryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.
 app.route("/", schedulerRoutes);
 app.route("/", daemonRoutes);
@@ -114,8 +120,12 @@ app.onError((err, c) => {
   return renderError(c, dialect, new ApiError("other", "internal error", { status: 500 }));
 });
 
-/** HTTP and the telemetry archive cron; `app` stays importable for tests. */
+/** HTTP, the telemetry archive cron and the alarm cron; `app` stays importable for tests. */
 export { app };
-export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
+export default {
+  fetch: app.fetch,
+  // Each Cron Trigger by its string (wrangler.toml): the alarm evaluator every minute, else the archive.
+  scheduled: (controller, env, ctx) => (controller.cron === ALARM_CRON ? alarmScheduled : scheduled)(controller, env, ctx),
+} satisfies ExportedHandler<Env>;
 export { SessionTagCounter } from "./scheduler/session-tag-counter";
 export { DaemonPresence } from "./daemon/presence";

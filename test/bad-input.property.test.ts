@@ -480,6 +480,7 @@ describe("bad input, drawn for every route of /openapi.json", () => {
     ["monitor", family(/^\/api\/v1/)],
     ["telemetry", family(/^\/v2\/(samples|meters)/)],
     ["daemon and logs", family(/^\/(daemon|heartbeat|logs|datasets)/)],
+    ["telemetry alarms", family(/^\/v2\/(query\/)?alarms/)],
   ];
   groups.forEach(([name, test], i) => {
     it(`${name}: never answers 5xx, and leaves another project's data as it was`, { timeout: 120_000 }, async () => {

@@ -6,6 +6,7 @@ import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../auth/middleware";
 import { type LogRow, listPage, listQuery } from "../logs/store";
 import { newestSessionsQueries } from "../scheduler/store";
+import { alarmOverview } from "../telemetry/alarms/overview";
 
 /**
  * The dashboard. Its page and script are static assets under /dashboard/
@@ -161,5 +162,17 @@ endpoint(
       .sort((a, b) => b.seq - a.seq)
       .slice(0, SESSIONS_SHOWN);
     return c.json({ projects, sessions: rows.map((r) => ({ ...r.doc, project_id: r.projectId })) });
+  },
+);
+
+endpoint(
+  dashboardRoutes,
+  "get",
+  "/dashboard/api/alarms",
+  { tags, summary: "Telemetry alarms in the token's projects: state, condition and last transitions (docs/api/alarms.md)" },
+  requireToken(),
+  async (c) => {
+    const me = caller(c);
+    return c.json({ alarms: await alarmOverview(c.env.DB, me.role === "admin" ? null : me.projects) });
   },
 );

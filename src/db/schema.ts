@@ -423,3 +423,79 @@ export const telemetryArchiveGuard = sqliteTable(
   },
   (t) => [check("telemetry_archive_guard_exact", sql`${t.expected} = ${t.actual}`)],
 );
+
+// ─── Telemetry alarms (src/telemetry/alarms) ────────────────────────────────
+// Aodh-style threshold alarms (docs/api/alarms.md): the definition and its state in
+// one row, its history newest first per alarm, and the notifications still to deliver.
+
+export const telemetryAlarms = sqliteTable(
+  "telemetry_alarms",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    userId: text("user_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description").notNull(),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    state: text("state").notNull(),
+    stateReason: text("state_reason").notNull(),
+    severity: text("severity").notNull(),
+    repeatActions: integer("repeat_actions", { mode: "boolean" }).notNull(),
+    meterName: text("meter_name").notNull(),
+    /** The rule's period in seconds: when the alarm is next due is computed from it in SQL. */
+    period: integer("period").notNull(),
+    /** threshold_rule as Aodh answers it (JSON). */
+    rule: text("rule").notNull(),
+    /** {ok, alarm, insufficient data} → action URLs (JSON). */
+    actions: text("actions").notNull(),
+    timeConstraints: text("time_constraints").notNull(),
+    /** ms since the epoch. */
+    timestamp: integer("timestamp").notNull(),
+    stateTimestamp: integer("state_timestamp").notNull(),
+    /** When the cron next evaluates it (ms); null while disabled. */
+    nextEvalAt: integer("next_eval_at"),
+    /** Bumped by every write: a write conditional on the version read wins once. */
+    version: integer("version").notNull(),
+    /** Random id of the last write, so the rows a batch adds follow only its own UPDATE. */
+    writeId: text("write_id").notNull(),
+  },
+  (t) => [
+    uniqueIndex("telemetry_alarms_project_name").on(t.projectId, t.name),
+    index("telemetry_alarms_due").on(t.nextEvalAt).where(sql`next_eval_at is not null`),
+  ],
+);
+
+export const telemetryAlarmHistory = sqliteTable(
+  "telemetry_alarm_history",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    eventId: text("event_id").notNull(),
+    alarmId: text("alarm_id").notNull(),
+    /** creation, rule change, state transition, deletion, or action (a delivery attempt). */
+    type: text("type").notNull(),
+    detail: text("detail").notNull(),
+    userId: text("user_id"),
+    projectId: text("project_id"),
+    onBehalfOf: text("on_behalf_of").notNull(),
+    severity: text("severity"),
+    timestamp: integer("timestamp").notNull(),
+  },
+  (t) => [index("telemetry_alarm_history_alarm").on(t.alarmId, t.seq)],
+);
+
+/** A notification to deliver (http, https, log): retried with backoff by the alarm cron until done or given up. */
+export const telemetryAlarmDeliveries = sqliteTable(
+  "telemetry_alarm_deliveries",
+  {
+    id: text("id").primaryKey(),
+    alarmId: text("alarm_id").notNull(),
+    projectId: text("project_id").notNull(),
+    action: text("action").notNull(),
+    /** The notification body (JSON), as Aodh's REST notifier posts it. */
+    body: text("body").notNull(),
+    attempts: integer("attempts").notNull(),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("telemetry_alarm_deliveries_due").on(t.nextAttemptAt)],
+);

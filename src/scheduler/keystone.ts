@@ -32,8 +32,11 @@ function refuseSystemToken(p: Principal) {
     throw new ApiError("forbidden", "You are not authorized to perform the requested action.", { extra: { title: "Forbidden" } });
 }
 
-/** A Keystone v3 token document for an OpsHub token (what keystoneauth parses). */
-function tokenDocument(p: Principal, projectId: string | null, now: Date) {
+/**
+ * A Keystone v3 token document for an OpsHub token (what keystoneauth parses). Its catalog
+ * names this Worker as the `alarming` service, where aodhclient finds the alarm API.
+ */
+function tokenDocument(p: Principal, projectId: string | null, now: Date, origin: string) {
   const domain = { id: "default", name: "Default" };
   return {
     token: {
@@ -41,7 +44,20 @@ function tokenDocument(p: Principal, projectId: string | null, now: Date) {
       user: { id: p.user, name: p.user, domain },
       ...(projectId ? { project: { id: projectId, name: projectId, domain } } : {}),
       roles: [{ id: p.role, name: p.role }],
-      catalog: [],
+      catalog: [
+        {
+          id: "alarming",
+          type: "alarming",
+          name: "aodh",
+          endpoints: ["public", "internal", "admin"].map((iface) => ({
+            id: `alarming-${iface}`,
+            interface: iface,
+            region: "RegionOne",
+            region_id: "RegionOne",
+            url: origin,
+          })),
+        },
+      ],
       issued_at: now.toISOString(),
       expires_at: new Date(now.getTime() + TOKEN_LIFETIME_S * 1000).toISOString(),
     },
@@ -95,7 +111,7 @@ export function mountKeystoneShim(router: Router) {
       const projectId = asked ?? principal.projects[0] ?? null;
       if (asked && !mayUseProject(principal, asked)) throw keystoneUnauthorized(`The token may not use project ${asked}.`);
       c.header("X-Subject-Token", secret!);
-      return c.json(tokenDocument(principal, projectId, new Date()), 201);
+      return c.json(tokenDocument(principal, projectId, new Date(), new URL(c.req.url).origin), 201);
     },
   );
 
@@ -115,7 +131,7 @@ export function mountKeystoneShim(router: Router) {
       refuseSystemToken(who);
       if (!subjectPrincipal) throw errors.notFound("Could not find token.");
       c.header("X-Subject-Token", subject!);
-      return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date()));
+      return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date(), new URL(c.req.url).origin));
     },
   );
 }

@@ -5,6 +5,7 @@
 // draws, and each view is a file of views/.
 import { getJson, HttpError, TOKEN_KEY } from "./api";
 import { $view, failed, h, notice } from "./dom";
+import { alarmsView } from "./views/alarms";
 import { daemonsView } from "./views/daemons";
 import { logsView } from "./views/logs";
 import { schedulerView } from "./views/scheduler";
@@ -20,6 +21,7 @@ const VIEWS = [
   ["runs", "Test runs"],
   ["daemons", "Daemons"],
   ["telemetry", "Telemetry"],
+  ["alarms", "Alarms"],
   ["logs", "Logs"],
   ["scheduler", "Scheduler"],
 ] as const;
@@ -35,6 +37,7 @@ async function route(me: Whoami) {
   try {
     if (name === "daemons") await daemonsView(root);
     else if (name === "telemetry") await telemetryView(root);
+    else if (name === "alarms") await alarmsView(root);
     else if (name === "logs") await logsView(root, me.role);
     else if (name === "scheduler") await schedulerView(root, me.projects);
     else await testRunsView(root);
