@@ -23,7 +23,11 @@ type SessionRow = typeof monitorSessions.$inferSelect;
  * Which rows a page holds: `offset` rows in from the start, or from the end walking
  * backwards (`fromEnd`, newest first), or a keyset step: the rows after / before a seq.
  */
-export type Window = { limit: number } & ({ offset: number; fromEnd?: boolean } | { after: number } | { before: number });
+export type Window = { limit: number } & (
+  | { offset: number; fromEnd?: boolean /** page -back of pages of `size`, when walking from the end */; back?: number; size?: number }
+  | { after: number }
+  | { before: number }
+);
 
 export interface Listing<T> {
   /** A statement answering `[{ n }]`: how many rows the list holds. */
@@ -33,6 +37,8 @@ export interface Listing<T> {
   out(row: unknown): T;
   /** The seq of a row, for lists that step by keyset (filtered lists of seq-keyed tables). */
   seq?: (row: unknown) => number;
+  /** Walking from the end, `rows` answers exactly page -back (newest first), not the rows around it. */
+  exactFromEnd?: boolean;
 }
 
 type Seqd = typeof monitorSessions | typeof monitorContexts | typeof monitorMetrics;
@@ -49,10 +55,18 @@ function wholeCollection<T, R>(db: Database, table: Seqd, out: (r: R) => T): Lis
       const q = db.select().from(t);
       if ("after" in w) return q.where(gt(t.seq, w.after)).orderBy(asc(t.seq)).limit(w.limit);
       if ("before" in w) return q.where(lt(t.seq, w.before)).orderBy(desc(t.seq)).limit(w.limit);
+      if (w.fromEnd && w.back !== undefined && w.size !== undefined) {
+        // Page -back is the rowid range of page (pages + 1 - back), pages counted from max(seq):
+        // one page read whatever the number, nothing before the first page.
+        const size = sql`CAST(${w.size} AS INTEGER)`;
+        const first = sql`(((SELECT coalesce(max(${t.seq}), 0) FROM ${t}) + ${size} - 1) / ${size} - CAST(${w.back} AS INTEGER)) * ${size}`;
+        return q.where(sql`${t.seq} > ${first} AND ${t.seq} <= ${first} + ${size}`).orderBy(desc(t.seq));
+      }
       if (w.fromEnd) return q.orderBy(desc(t.seq)).limit(w.limit).offset(w.offset);
       return q.where(and(gt(t.seq, w.offset), lte(t.seq, w.offset + w.limit))).orderBy(asc(t.seq));
     },
     out: out as (r: unknown) => T,
+    exactFromEnd: true,
   };
 }
 

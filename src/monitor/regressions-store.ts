@@ -101,8 +101,15 @@ function earlierSessions(h: string, window: number) {
  * metric, which D1 counts as one more row read (a materialized list of distinct
  * contexts costs more: D1 counts the reads of the temporary table too).
  */
-const metricsOf = (sessions: SQL) =>
-  sql`SELECT ${metricColumns} FROM ${m} LEFT JOIN ${ctx} ON ${ctx.h} = ${m.contextH} WHERE ${m.sessionH} IN (${sessions})`;
+const metricsOf = (sessions: SQL, cap: number) =>
+  sql`SELECT ${metricColumns} FROM ${m} LEFT JOIN ${ctx} ON ${ctx.h} = ${m.contextH} WHERE ${m.sessionH} IN (${sessions}) LIMIT ${cap + 1}`;
+
+/**
+ * The most metric rows one regressions or compare request reads (all its sessions
+ * together): a bound on rows read, Worker memory and the answer's size. More is a 400
+ * that says so (docs/api/monitor-regressions.md), never a partial verdict.
+ */
+export const MAX_METRICS_READ = 100_000;
 
 // ─── Tests and their values ─────────────────────────────────────────────────
 
@@ -180,15 +187,16 @@ export interface TestVerdict extends TestId {
 }
 
 /** The session's tests judged against its branch's earlier sessions; null when the session is unknown. */
-export async function sessionRegressions(d1: D1Database, h: string, q: RegressionQuery) {
+export async function sessionRegressions(d1: D1Database, h: string, q: RegressionQuery, cap = MAX_METRICS_READ) {
   const earlier = earlierSessions(h, q.window);
   const [current, baseline, metrics] = await readBatch<[SessionRow[], SessionRow[], MetricRow[]]>(d1, [
     sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.sessionH} = ${h}`,
     sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.seq} IN (${earlier}) ORDER BY ${s.seq} DESC`,
-    metricsOf(sql`SELECT ${h} UNION ALL SELECT ${s.sessionH} FROM ${s} WHERE ${s.seq} IN (${earlier})`),
+    metricsOf(sql`SELECT ${h} UNION ALL SELECT ${s.sessionH} FROM ${s} WHERE ${s.seq} IN (${earlier})`, cap),
   ]);
   const session = current[0];
   if (!session) return null;
+  if (metrics.length > cap) return "too_many" as const;
 
   const rows = bySession(metrics);
   const runs = runsOf(rows.get(h) ?? []);
@@ -264,14 +272,15 @@ export interface ResourceChange {
 }
 
 /** Both sessions' tests side by side; `missing` names the sessions that do not exist. */
-export async function compareSessions(d1: D1Database, a: string, b: string) {
+export async function compareSessions(d1: D1Database, a: string, b: string, cap = MAX_METRICS_READ) {
   const [found, metrics] = await readBatch<[SessionRow[], MetricRow[]]>(d1, [
     sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.sessionH} IN (${a}, ${b})`,
-    metricsOf(sql`${a}, ${b}`),
+    metricsOf(sql`${a}, ${b}`, cap),
   ]);
   const sa = found.find((r) => r.session_h === a);
   const sb = found.find((r) => r.session_h === b);
   if (!sa || !sb) return { missing: [sa ? null : a, sb ? null : b].filter((x): x is string => x !== null), found: false as const };
+  if (metrics.length > cap) return { found: "too_many" as const };
 
   const rows = bySession(metrics);
   const runsA = runsOf(rows.get(a) ?? []);

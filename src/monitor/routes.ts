@@ -69,7 +69,9 @@ async function requestedPage(c: C): Promise<number> {
   }
   if (raw === undefined) return 1;
   const page = typeof raw === "number" && Number.isSafeInteger(raw) ? raw : typeof raw === "string" ? parseInteger(raw) : null;
-  if (page === null || page === 0) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
+  if (page === null) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
+  // The reference answers 404 for page 0: there is no such page.
+  if (page === 0) throw errors.notFound("Page 0 does not exist: pages count from 1 (or from -1 at the end).");
   return page;
 }
 
@@ -112,8 +114,20 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
     hasPrev = way === "b" ? more : page > 1;
     hasNext = way === "a" ? more : true;
   } else {
-    // From the end, `-k` needs at most k pages of rows walking backwards, whatever the total.
-    const window = requested > 0 ? { offset: (requested - 1) * size, limit: size } : { offset: 0, fromEnd: true, limit: -requested * size };
+    // From the end, page -k lies within the rows [(k-2)·size, k·size) counted backwards (the
+    // last page holds 1..size rows): two pages are fetched, the rows before them only stepped
+    // over, so no page number, however large, pulls more than two pages into the Worker.
+    const back = -requested;
+    const window =
+      requested > 0
+        ? { offset: Math.min((requested - 1) * size, Number.MAX_SAFE_INTEGER), limit: size }
+        : {
+            offset: Math.min(Math.max(0, back - 2) * size, Number.MAX_SAFE_INTEGER),
+            fromEnd: true,
+            limit: (back === 1 ? 1 : 2) * size,
+            back,
+            size,
+          };
     const [counted, found] = (await db.batch([listing.count, listing.rows(window)])) as [Array<{ n: number }>, unknown[]];
     const total = counted[0]?.n ?? 0;
     pages = pageCount(total, size);
@@ -123,10 +137,11 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
     } else if (resolved === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
     page = Math.max(1, resolved ?? 1);
     if (requested > 0) rows = found;
+    else if (listing.exactFromEnd) rows = found.reverse();
     else {
       const first = (page - 1) * size;
       const last = Math.min(page * size, total);
-      rows = found.slice(total - last, total - first).reverse();
+      rows = found.slice(total - last - window.offset, total - first - window.offset).reverse();
     }
     hasPrev = page > 1;
     hasNext = page < pages;
