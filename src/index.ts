@@ -26,6 +26,7 @@ const app = new OpenAPIHono<AppEnv>({ strict: false });
 /** Which family words the error of a request, by path. */
 const dialects = new DialectTable()
   .add(/^\/api\/v1(\/|$)/, monitorDialect)
+  .add(/^\/projects\/[^/]+\/api\/v1(\/|$)/, monitorDialect)
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
   .add(/^\/(daemon|heartbeat)(\/|$)/, daemonDialect)
@@ -51,6 +52,8 @@ app.get("/health/d1", async (c) => {
 
 app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
+// The same API within a named project (docs/api/monitor.md, "Projects"); listed once in /openapi.json.
+app.route("/projects/:project/api/v1", new Hono<AppEnv>().route("/", monitorRoutes));
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
 app.route("/v2", telemetryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.

@@ -3,6 +3,7 @@ import { endpoint, param, type familyRouter } from "../http/app";
 import { errors } from "../http/errors";
 import { parseInteger } from "../http/query";
 import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
+import { projectOf } from "./projects";
 import { compareSessions, MAX_METRICS_READ, sessionRegressions } from "./regressions-store";
 
 /**
@@ -29,7 +30,7 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     async (c) => {
       const args = regressionArgs((name) => c.req.query(name));
       const h = param(c, "h");
-      const answer = await sessionRegressions(c.env.DB, h, args, readCap(c.env));
+      const answer = await sessionRegressions(c.env.DB, projectOf(c), h, args, readCap(c.env));
       if (!answer) throw errors.notFound(`Session ${h} does not exist`);
       if (answer === "too_many") {
         throw errors.badRequest(`This session and its window hold more than ${readCap(c.env)} metrics: use a smaller window`, {
@@ -46,7 +47,7 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     "/sessions/:a/compare/:b",
     { tags, summary: "Two sessions side by side: per test and resource both values and the change (b - a)", responses: ok(CompareOut) },
     async (c) => {
-      const answer = await compareSessions(c.env.DB, param(c, "a"), param(c, "b"), readCap(c.env));
+      const answer = await compareSessions(c.env.DB, projectOf(c), param(c, "a"), param(c, "b"), readCap(c.env));
       if (answer.found === false) throw errors.notFound(`Session ${answer.missing.join(" and ")} does not exist`);
       if (answer.found === "too_many") throw errors.badRequest(`These two sessions hold more than ${readCap(c.env)} metrics together`);
       const { found: _, ...body } = answer;
