@@ -23,8 +23,10 @@ DROP INDEX `monitor_metrics_user_time`;--> statement-breakpoint
 DROP INDEX `monitor_metrics_kernel_time`;--> statement-breakpoint
 DROP INDEX `monitor_metrics_cpu_usage`;--> statement-breakpoint
 DROP INDEX `monitor_metrics_mem_usage`;--> statement-breakpoint
+DROP INDEX `monitor_metrics_kind`;--> statement-breakpoint
 ALTER TABLE `monitor_metrics` ADD `project_id` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE UNIQUE INDEX `monitor_metrics_project_key` ON `monitor_metrics` (`project_id`,`session_h`,`item_start_time`,`item_path`,`item_variant`,`kind`);--> statement-breakpoint
+CREATE INDEX `monitor_metrics_kind` ON `monitor_metrics` (`kind`) WHERE kind <> 'function';--> statement-breakpoint
 DROP INDEX `monitor_pipelines_branch_unique`;--> statement-breakpoint
 ALTER TABLE `monitor_pipelines` ADD `project_id` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE UNIQUE INDEX `monitor_pipelines_project_branch` ON `monitor_pipelines` (`project_id`,`branch`);--> statement-breakpoint

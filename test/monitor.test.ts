@@ -502,7 +502,16 @@ describe("every non-like filter is served by an index, within the project's rows
     ],
     ["item", `SELECT count(*) FROM monitor_metrics WHERE item = 'x' AND ${range}`, /USING (COVERING )?INDEX monitor_metrics_item/],
     ["variant", `SELECT * FROM monitor_metrics WHERE item_variant = 'x' AND ${range} ORDER BY seq`, /USING INDEX monitor_metrics_variant/],
-    ["kind", `SELECT * FROM monitor_metrics WHERE kind = 'x' AND ${range} ORDER BY seq`, /USING INDEX monitor_metrics_kind/],
+    [
+      "a kind other than function (the partial index)",
+      `SELECT * FROM monitor_metrics WHERE monitor_metrics.kind = 'module' AND monitor_metrics.kind <> 'function' AND ${range} ORDER BY seq`,
+      /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\? AND rowid<\?\)/,
+    ],
+    [
+      "kind function (the project's rowid range, in order)",
+      `SELECT * FROM monitor_metrics WHERE kind = 'function' AND ${range} ORDER BY seq LIMIT 501`,
+      /USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/,
+    ],
     [
       "component",
       `SELECT * FROM monitor_metrics WHERE component = 'x' AND ${range} ORDER BY seq LIMIT 500`,
@@ -510,13 +519,13 @@ describe("every non-like filter is served by an index, within the project's rows
     ],
     [
       "capped count of a key's metrics",
-      `SELECT count(*) FROM (SELECT 1 FROM monitor_metrics WHERE kind = 'x' AND ${range} LIMIT 10001)`,
-      /USING COVERING INDEX monitor_metrics_kind \(kind=\? AND rowid>\? AND rowid<\?\)/,
+      `SELECT count(*) FROM (SELECT 1 FROM monitor_metrics WHERE component = 'x' AND ${range} LIMIT 10001)`,
+      /USING COVERING INDEX monitor_metrics_component \(component=\? AND rowid>\? AND rowid<\?\)/,
     ],
     [
       "keyset step",
-      `SELECT * FROM monitor_metrics WHERE kind = 'x' AND seq > max(1000, ${P} * 1099511627776) AND seq < ${P} * 1099511627776 + 1099511627776 ORDER BY seq LIMIT 501`,
-      /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\? AND rowid<\?\)/,
+      `SELECT * FROM monitor_metrics WHERE item = 'x' AND seq > max(1000, ${P} * 1099511627776) AND seq < ${P} * 1099511627776 + 1099511627776 ORDER BY seq LIMIT 501`,
+      /USING INDEX monitor_metrics_item \(item=\? AND rowid>\? AND rowid<\?\)/,
     ],
     [
       "component item (the item's range, filtered)",

@@ -97,7 +97,8 @@ export const monitorContexts = sqliteTable(
 );
 
 /**
- * A metric writes its row and six index entries (docs/benchmark.md lists what each serves).
+ * A metric writes its row and five index entries, six when its kind is not `function`
+ * (docs/benchmark.md lists what each serves).
  * Not indexed: the session alone (the key's prefix serves it), component + item or variant
  * (the item's or variant's range, filtered), the five resources (head/tail read a bounded
  * window of the newest metrics instead).
@@ -131,7 +132,9 @@ export const monitorMetrics = sqliteTable(
     index("monitor_metrics_context").on(t.contextH),
     index("monitor_metrics_item").on(t.item),
     index("monitor_metrics_variant").on(t.itemVariant),
-    index("monitor_metrics_kind").on(t.kind),
+    // The plugin's own kind, `function`, is the bulk of every project: not indexed (its pages
+    // walk the project's rowid range, nearly every row a match); other kinds are.
+    index("monitor_metrics_kind").on(t.kind).where(sql`kind <> 'function'`),
     index("monitor_metrics_component").on(t.component),
   ],
 );
