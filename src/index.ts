@@ -14,6 +14,7 @@ import { daemonRoutes } from "./daemon/routes";
 import { logsDialect } from "./logs/dialect";
 import { logsRoutes } from "./logs/routes";
 import { monitorDialect } from "./monitor/dialect";
+import { monitorIndexPage } from "./monitor/index-page";
 import { monitorRoutes } from "./monitor/routes";
 import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
@@ -54,6 +55,8 @@ app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
 // The same API within a named project (docs/api/monitor.md, "Projects"); listed once in /openapi.json.
 app.route("/projects/:project/api/v1", new Hono<AppEnv>().route("/", monitorRoutes));
+// The reference server's welcome page with its counts (docs/api/monitor.md).
+app.route("/", monitorIndexPage);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
 app.route("/v2", telemetryRoutes);
 // The scheduler router holds `/v2/:project_id/sessions|jobs` and the Keystone shim `/v3`.

@@ -177,3 +177,31 @@ describe("a user token works within its projects", () => {
     expect(page.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(SESSION_A);
   });
 });
+
+describe("GET /index.html, as the reference serves it", () => {
+  it("shows the project's counts of metrics, sessions and contexts where the reference's test reads them", async () => {
+    const base = `/projects/idx${api}`;
+    expect((await callJson(`${base}/contexts/`, { method: "POST", json: pluginContext(CTX) })).status).toBe(201);
+    for (let s = 0; s < 3; s++) {
+      const h = `1d${s}`.padEnd(32, "0");
+      expect((await callJson(`${base}/sessions/`, { method: "POST", json: pluginSession(h) })).status).toBe(201);
+      expect((await callJson(`${base}/metrics/`, { method: "POST", json: metricsOf(h, 100, { context_h: CTX }) })).status).toBe(201);
+    }
+    const res = await call("/projects/idx/index.html");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    const text = await res.text();
+    // The reference's test_index: lines 101 to 115, stripped and joined, hold >300<, >3< and >1<.
+    const stats = text
+      .split("\n")
+      .slice(100, 115)
+      .map((l) => l.trim())
+      .join(" ");
+    expect(stats).toContain(">300<");
+    expect(stats).toContain(">3<");
+    expect(stats).toContain(">1<");
+    // A user token sees its own project's counts; no token is a 401.
+    expect(await (await call("/index.html", { token: alice })).text()).toMatch(/Metrics <span class="badge">18</);
+    expect((await call("/index.html", { token: null })).status).toBe(401);
+  });
+});

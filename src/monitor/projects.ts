@@ -13,8 +13,8 @@ import { monitorProjects } from "../db/schema";
 /** Where rows stored before projects existed live, and where the admin token works by default. */
 export const DEFAULT_PROJECT = "default";
 
-/** `/projects/<p>/api/v1/...`: the project named in the path (the plugin's `--remote-server` URL carries it). */
-const PROJECT_PATH = /^\/projects\/([^/]+)\/api\/v1(\/|$)/;
+/** `/projects/<p>/api/v1/...` (and `/projects/<p>/index.html`): the project named in the path (the plugin's `--remote-server` URL carries it). */
+const PROJECT_PATH = /^\/projects\/([^/]+)\//;
 
 /**
  * The request's project. Admin: the path's project, else `default`. A user token: the
