@@ -267,6 +267,22 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 });
 
 describe("counts, lookups and filters", () => {
+  it("writes a metric as its row and 5 index entries (6 for a kind other than function), a retry as nothing", async () => {
+    const written = (res: Response) => Number(/rows_written=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
+    const fn = pluginMetric({ session_h: hex(0x6001), item_start_time: "w1" });
+    const first = await call(`${api}/metrics/`, { method: "POST", json: fn });
+    expect(first.status).toBe(201);
+    // The row, the key, context, item, variant, component; and the project's first row of a component name (and its key).
+    expect(written(first)).toBeLessThanOrEqual(6 + 2);
+    const second = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
+    expect(written(second)).toBe(6);
+    const mod = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w3", kind: "module" } });
+    expect(written(mod)).toBe(7);
+    const retry = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
+    expect(retry.status).toBe(200);
+    expect(written(retry)).toBe(0);
+  });
+
   it("counts whole collections from the project's newest rowid: a few rows read, nothing kept up to date on insert", async () => {
     const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
     // The admin token works in project `default` (id 0).
