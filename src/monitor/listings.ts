@@ -230,34 +230,44 @@ export const sessions = {
      * Sessions matching some of the flags, from the flag index within the project's session
      * rowids (`p.lo`, bound once); a keyset step narrows each term and takes only its page.
      */
-    const matching = (some: typeof flags, w?: Window) => {
+    const termsOf = (some: typeof flags, w?: Window) => {
+      // The bounds are computed once, in the one-row table p: two parameters a flag, whatever the step.
       const lower = w && "after" in w ? sql`max(${w.after}, p.lo)` : sql`p.lo`;
       const upper = w && "before" in w ? sql`min(${w.before}, p.lo + ${PROJECT_SPAN})` : sql`p.lo + ${PROJECT_SPAN}`;
-      const bounds = sql`${f.sessionSeq} > ${lower} AND ${f.sessionSeq} < ${upper}`;
+      const bounds = sql`${f.sessionSeq} > b.lower AND ${f.sessionSeq} < b.upper`;
       const terms = some.map((x) =>
         x.value === null
           ? sql`(${f.name} = ${x.name} AND ${f.value} <> '' AND ${bounds})`
           : sql`(${f.name} = ${x.name} AND ${f.value} = ${x.value} AND ${bounds})`,
       );
-      const step =
-        w && "after" in w
-          ? sql` ORDER BY ${f.sessionSeq} LIMIT ${w.limit}`
-          : w && "before" in w
-            ? sql` ORDER BY ${f.sessionSeq} DESC LIMIT ${w.limit}`
-            : sql``;
-      return sql`${s.seq} IN (SELECT ${f.sessionSeq} FROM ${projectFloorTable(q.project)}, ${f} WHERE (${sql.join(terms, sql` OR `)})${step})`;
+      return sql`FROM (SELECT ${lower} AS lower, ${upper} AS upper FROM ${projectFloorTable(q.project)}) AS b, ${f} WHERE (${sql.join(terms, sql` OR `)})`;
+    };
+    /** The sessions' rowids, at most `limit` of them from one end when a limit is given: a page never makes the index walk further. */
+    const matching = (some: typeof flags, w?: Window) => {
+      const order =
+        w && ("before" in w || ("offset" in w && w.fromEnd)) ? sql` ORDER BY ${f.sessionSeq} DESC` : sql` ORDER BY ${f.sessionSeq}`;
+      const limit = !w ? sql`` : "offset" in w ? sql`${order} LIMIT ${w.offset + w.limit}` : sql`${order} LIMIT ${w.limit}`;
+      return sql`${s.seq} IN (SELECT ${f.sessionSeq} ${termsOf(some, w)}${limit})`;
     };
     // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
-    const where = (w?: Window) =>
-      any
-        ? matching(flags, w)
-        : sql.join(
-            flags.map((x) => matching([x])),
-            sql` AND `,
-          );
-    const base = filtered(q, s, where(), sessionOut);
-    // Any: the page of each step is the first rows of one subquery. All: the intersection is filtered by the outer step.
-    return any ? { ...base, rows: (w) => ("offset" in w ? base.rows(w) : filtered(q, s, where(w), sessionOut).rows(w)) } : base;
+    if (!any) {
+      return filtered(
+        q,
+        s,
+        sql.join(
+          flags.map((x) => matching([x])),
+          sql` AND `,
+        ),
+        sessionOut,
+      );
+    }
+    // Any: the count stops at the cap on the flag index itself; a page or a keyset step takes its rows from one bounded walk.
+    const base = filtered(q, s, matching(flags), sessionOut);
+    return {
+      ...base,
+      count: cappedCount(q, sql`SELECT DISTINCT ${f.sessionSeq} ${termsOf(flags)}`),
+      rows: (w) => filtered(q, s, matching(flags, w), sessionOut).rows(w),
+    };
   },
 };
 
@@ -293,7 +303,7 @@ export type MetricScope = { where: SQL | undefined; ranged: boolean };
  * How many of a project's newest metrics a `like` filter and a head/tail query look at
  * (docs/api/monitor.md, "Limits"): a scan, so it is bounded.
  */
-export const SCAN_WINDOW = 100_000;
+export const SCAN_WINDOW = 10_000;
 /** The kind not indexed (src/db/schema.ts): the plugin posts it for every test. */
 export const BULK_KIND = "function";
 /** How many of a pipeline's newest sessions head/tail of a pipeline looks at. */
