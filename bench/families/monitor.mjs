@@ -205,7 +205,7 @@ export default {
       { group: "first page", label: "GET /items/test_case_7/metrics", req: { path: `${V1}/items/test_case_7/metrics` }, flat: true },
       {
         group: "first page",
-        label: "GET /components/api/items/test_case_7/metrics",
+        label: "GET /components/api/items/test_case_5/metrics (an item never in api)",
         req: { path: `${V1}/components/api/items/test_case_5/metrics` },
         flat: true,
       },
