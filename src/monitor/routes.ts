@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { database, type Database } from "../db/client";
+import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
 import type { AppEnv } from "../http/env";
 import { requireToken } from "../http/auth";
@@ -31,14 +31,13 @@ import {
   metricScopes,
   metrics,
   pipelines,
-  projectTotals,
   sessions,
   type Listing,
   type MetricScope,
   type Scope,
 } from "./listings";
 import { projectOf } from "./projects";
-import { contextOut, createContext, createMetrics, createSession, sessionOut, type Statement } from "./store";
+import { contextOut, createContext, createMetrics, createSession, sessionOut } from "./store";
 import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";
