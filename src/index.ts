@@ -14,6 +14,7 @@ import { daemonRoutes } from "./daemon/routes";
 import { logsDialect } from "./logs/dialect";
 import { logsRoutes } from "./logs/routes";
 import { monitorDialect } from "./monitor/dialect";
+import { monitorIndexPage } from "./monitor/index-page";
 import { monitorRoutes } from "./monitor/routes";
 import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
@@ -29,6 +30,7 @@ const app = new OpenAPIHono<AppEnv>({ strict: false });
 /** Which family words the error of a request, by path. */
 const dialects = new DialectTable()
   .add(/^\/api\/v1(\/|$)/, monitorDialect)
+  .add(/^\/projects\/[^/]+\/api\/v1(\/|$)/, monitorDialect)
   .add(/^\/v2\/(query\/)?alarms(\/|$)/, alarmsDialect)
   .add(/^\/v2\/(samples|meters)(\/|$)/, telemetryDialect)
   .add(/^\/(v2\/[^/]+\/(sessions|jobs)|v3)(\/|$)/, schedulerDialect)
@@ -55,6 +57,10 @@ app.get("/health/d1", async (c) => {
 
 app.route("/auth", authRoutes);
 app.route("/api/v1", monitorRoutes);
+// The same API within a named project (docs/api/monitor.md, "Projects"); listed once in /openapi.json.
+app.route("/projects/:project/api/v1", new Hono<AppEnv>().route("/", monitorRoutes));
+// The reference server's welcome page with its counts (docs/api/monitor.md).
+app.route("/", monitorIndexPage);
 // Telemetry before the scheduler: `/v2/meters/x` must not be read as project "meters".
 app.route("/v2", telemetryRoutes);
 app.route("/v2/alarms", alarmRoutes);

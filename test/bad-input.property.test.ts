@@ -69,6 +69,55 @@ async function seedVictim() {
   });
   expect(log.status).toBe(201);
   victimIds.push(log.body.result, VICTIM_DATASET, "t1");
+  await seedVictimMonitor();
+}
+
+/** The victim projects' test runs (docs/api/monitor.md, "Projects"), posted by the admin into each project by path. */
+const victimMonitor = (project: string) => `/projects/${encodeURIComponent(project)}/api/v1`;
+async function seedVictimMonitor() {
+  for (const [i, project] of VICTIM_PROJECTS.entries()) {
+    const h = `7e57${i}`.padEnd(32, "0");
+    const ctx = `c7${i}`.padEnd(32, "0");
+    const base = victimMonitor(project);
+    const context = {
+      h: ctx,
+      cpu_count: 4,
+      cpu_frequency: 2000,
+      cpu_type: "x",
+      ram_total: 8000,
+      machine_node: "n",
+      machine_type: "x86_64",
+      machine_arch: "64bit",
+      system_info: "Linux",
+      python_info: "3.11",
+    };
+    expect((await callJson(`${base}/contexts/`, { method: "POST", json: context })).status).toBe(201);
+    const session = {
+      session_h: h,
+      run_date: "2026-11-20T10:00:00",
+      scm_ref: "abc",
+      description: { pipeline_branch: "main", pipeline_build_no: "1" },
+    };
+    expect((await callJson(`${base}/sessions/`, { method: "POST", json: session })).status).toBe(201);
+    const metric = {
+      session_h: h,
+      context_h: ctx,
+      item_start_time: "2026-11-20T10:00:01",
+      item_path: "t",
+      item: "test_victim",
+      item_variant: "test_victim",
+      item_fs_loc: "t.py",
+      kind: "function",
+      component: "",
+      total_time: 1,
+      user_time: 1,
+      kernel_time: 0,
+      cpu_usage: 0.5,
+      mem_usage: 10,
+    };
+    expect((await callJson(`${base}/metrics/`, { method: "POST", json: metric })).status).toBe(201);
+    victimIds.push(h, ctx);
+  }
 }
 
 /** The victim's data as the admin reads it through the API. */
@@ -80,6 +129,11 @@ async function victimSnapshot() {
     reads.push(`/v2/samples?q.field=project_id&q.op=eq&q.value=${p}`);
   }
   reads.push(`/datasets/${VICTIM_DATASET}/tasks/t1/logs`);
+  for (const project of VICTIM_PROJECTS) {
+    for (const path of ["/sessions/", "/contexts/", "/metrics/", "/components/", "/pipelines/", "/pipelines/main/builds"]) {
+      reads.push(`${victimMonitor(project)}${path}`);
+    }
+  }
   const out: Record<string, unknown> = {};
   for (const path of reads) {
     const res = await callJson(path);
@@ -469,6 +523,8 @@ describe("bad input, drawn for every route of /openapi.json", () => {
       Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })),
     );
     expect(routes.length).toBeGreaterThan(90);
+    // The monitor also answers under /projects/<project>/api/v1 (not listed twice in /openapi.json).
+    routes.push(...routes.filter((r) => r.path.startsWith("/api/v1/")).map((r) => ({ ...r, path: `/projects/{project_id}${r.path}` })));
     await seedVictim();
     before = await victimSnapshot();
   });
@@ -477,7 +533,7 @@ describe("bad input, drawn for every route of /openapi.json", () => {
     ["scheduler sessions", family(/^\/v2\/\{project_id\}\/sessions/)],
     ["scheduler jobs and Keystone shim", family(/^\/(v2\/\{project_id\}\/jobs|v3)/)],
     ["auth and the app's own routes", (r) => /^\/(auth|dashboard|$)/.test(r.path) || r.path === "/"],
-    ["monitor", family(/^\/api\/v1/)],
+    ["monitor", family(/^\/(projects\/\{project_id\}\/)?api\/v1/)],
     ["telemetry", family(/^\/v2\/(samples|meters)/)],
     ["daemon and logs", family(/^\/(daemon|heartbeat|logs|datasets)/)],
     ["telemetry alarms", family(/^\/v2\/(query\/)?alarms/)],

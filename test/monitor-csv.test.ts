@@ -152,6 +152,25 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     expect(sessions.headers.get("content-type") ?? "").not.toMatch(/csv/);
   });
 
+  it("neutralises cells a spreadsheet would run as formulas (OWASP: a leading ')", async () => {
+    const h = "c5c5c5c5000000000000000000000009";
+    const evil = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd", "plain"];
+    await post(
+      evil.map((text, i) => pluginMetric({ session_h: h, item_start_time: `t${i}`, item: text, item_path: text, mem_usage: -1.5 })),
+    );
+    const res = await call(`${api}/sessions/${h}/metrics`, { headers: CSV });
+    const rows = parseCsv(await res.text());
+    const column = (name: string) => rows.slice(1).map((r) => r[rows[0].indexOf(name)]);
+    const expected = ['\'=HYPERLINK("http://x")', "'+1+1", "'-2+3", "'@SUM(A1)", "'\tcmd", "'\rcmd", "plain"];
+    expect(column("item")).toEqual(expected);
+    expect(column("item_path")).toEqual(expected);
+    // Numbers are the server's own: a negative value stays a number.
+    expect(column("mem_usage")).toEqual(evil.map(() => "-1.5"));
+    // JSON is unchanged.
+    const json = await callJson(`${api}/sessions/${h}/metrics`);
+    expect(json.body.metrics.map((m: { item: string }) => m.item)).toEqual(evil);
+  });
+
   it("reads Accept weights: CSV when it is named and not outweighed by JSON", () => {
     expect(prefersCsv("text/csv")).toBe(true);
     expect(prefersCsv("text/csv, application/json;q=0.9")).toBe(true);

@@ -6,12 +6,14 @@ import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } 
 const api = "/api/v1";
 const post = (path: string, json: unknown, token?: string) => callJson(`${api}${path}`, { method: "POST", json, token });
 const get = (path: string) => callJson(`${api}${path}`);
-const rowCount = async (table: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
+const rowCount = async (table: string, where = "1") =>
+  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).first<{ n: number }>())!.n;
+const rowsRead = (res: Response) => Number(/rows_read=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
 const hex = (n: number) => n.toString(16).padStart(32, "0");
 
 describe("what the plugin does (spec: 'What the plugin sends')", () => {
   it("checks the context, creates it, opens a session and posts metrics, with Basic credentials", async () => {
-    const { token } = await mintToken({ user: "ci", role: "user" });
+    const { token } = await mintToken({ user: "ci", role: "user", projects: ["plugin-team"] });
     const basic = { Authorization: `Basic ${btoa(`ci:${token}`)}` };
     const ctx = pluginContext("c0ffee00000000000000000000000001");
 
@@ -22,7 +24,8 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
     // 2. Create it: 201 and a body with h; the float frequency comes back as integer MHz.
     const created = await callJson(`${api}/contexts/`, { method: "POST", json: ctx, token: null, headers: basic });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ ...ctx, context_h: ctx.h, cpu_frequency: 2712 });
+    // Read back exactly as posted (the reference's keys, no others), the frequency as integer MHz.
+    expect(created.body).toEqual({ ...ctx, cpu_frequency: 2712 });
     expect(created.body.python_info).toContain("\n");
 
     // Now known: 200 with contexts[0].h.
@@ -46,7 +49,9 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
       const r = await call(`${api}/metrics/`, { method: "POST", json: m, token: null, headers: basic });
       expect(r.status).toBe(201);
     }
-    expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
+    // Stored in the token's only project: the admin reads it there, not in `default`.
+    expect((await callJson(`/projects/plugin-team${api}/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
+    expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 0 });
   });
 
   it("takes posts on /sessions/<h> (hash from the path when the body has none) and /contexts/<h>, as the reference", async () => {
@@ -56,7 +61,7 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
     expect(s.body.session_h).toBe(hex(0x9a7));
     const ctx = pluginContext(hex(0x9a8));
     expect((await post(`/contexts/${ctx.h}`, ctx)).status).toBe(201);
-    expect((await get(`/contexts/${ctx.h}`)).body.contexts[0]).toMatchObject({ h: ctx.h, context_h: ctx.h });
+    expect((await get(`/contexts/${ctx.h}`)).body.contexts[0]).toEqual({ ...ctx, cpu_frequency: 2712 });
   });
 
   it("accepts a session with an empty description and a null scm_ref", async () => {
@@ -262,14 +267,32 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 });
 
 describe("counts, lookups and filters", () => {
-  it("counts whole collections from max(seq): one row read, nothing kept up to date on insert", async () => {
+  it("writes a metric as its row and 5 index entries (6 for a kind other than function), a retry as nothing", async () => {
+    const written = (res: Response) => Number(/rows_written=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
+    const fn = pluginMetric({ session_h: hex(0x6001), item_start_time: "w1" });
+    const first = await call(`${api}/metrics/`, { method: "POST", json: fn });
+    expect(first.status).toBe(201);
+    // The row, the key, context, item, variant, component; and the project's first row of a component name (and its key).
+    expect(written(first)).toBeLessThanOrEqual(6 + 2);
+    const second = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
+    expect(written(second)).toBe(6);
+    const mod = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w3", kind: "module" } });
+    expect(written(mod)).toBe(7);
+    const retry = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
+    expect(retry.status).toBe(200);
+    expect(written(retry)).toBe(0);
+  });
+
+  it("counts whole collections from the project's newest rowid: a few rows read, nothing kept up to date on insert", async () => {
     const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
-    expect(s.body.count).toBe(await rowCount("monitor_sessions"));
-    expect(c.body.count).toBe(await rowCount("monitor_contexts"));
-    expect(m.body.count).toBe(await rowCount("monitor_metrics"));
+    // The admin token works in project `default` (id 0).
+    expect(s.body.count).toBe(await rowCount("monitor_sessions", "project_id = 0"));
+    expect(c.body.count).toBe(await rowCount("monitor_contexts", "project_id = 0"));
+    expect(m.body.count).toBe(await rowCount("monitor_metrics", "project_id = 0"));
     const res = await call(`${api}/metrics/count`);
-    // The admin token needs no lookup: rows are never deleted, so max(seq) is the count.
-    expect(res.headers.get("server-timing")).toMatch(/queries=1 rows_read=1 rows_written=0/);
+    // Rows are never deleted and rowids are dense per project: the newest rowid less the
+    // project's floor is the count (that row and the project's, looked up by name).
+    expect(res.headers.get("server-timing")).toMatch(/queries=1 rows_read=[1-5] rows_written=0/);
   });
 
   it("counts a key's metrics exactly from its index, also under racing retries", async () => {
@@ -281,7 +304,7 @@ describe("counts, lookups and filters", () => {
     expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((s) => s === 201 || s === 200)).toBe(true);
     const truth = async (where: string) =>
-      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE ${where}`).first<{ n: number }>())!.n;
+      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE project_id = 0 AND ${where}`).first<{ n: number }>())!.n;
     const checks: Array<[string, string]> = [
       [`/sessions/${sh}/metrics/count`, `session_h = '${sh}'`],
       [`/items/test_3/metrics/count`, `item = 'test_3'`],
@@ -361,7 +384,7 @@ describe("counts, lookups and filters", () => {
     // As the reference (skip_none): absent links are left out of the components list.
     expect(comps.body).toEqual({ components: expect.any(Array), total_page: 1 });
     expect((await get("/components/bil")).body.components).toEqual(["billing"]);
-    expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components"));
+    expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components", "project_id = 0"));
   });
 
   it("lists pipelines, builds and their sessions, also by component", async () => {
@@ -451,8 +474,10 @@ describe("paging at the default size of 500", () => {
     const p2body = (await p2.json()) as { metrics: unknown[]; next_url: string; prev_url: string; total_page: number };
     expect(p2body.metrics).toEqual(all.slice(500, 1000));
     expect(p2body.total_page).toBe(3);
-    // Following a link reads its page (and the one row that says whether another follows), never the count.
-    expect(p2.headers.get("server-timing")).toMatch(/queries=1 rows_read=501 /);
+    // Following a link reads the session's metrics (its key prefix, sorted: a session's own
+    // rows, not the table's), never the count.
+    expect(rowsRead(p2)).toBeGreaterThan(500);
+    expect(rowsRead(p2)).toBeLessThanOrEqual(2 * 1201 + 20);
     const p3 = await get(p2body.next_url.slice(api.length));
     expect(p3.body.metrics).toEqual(all.slice(1000));
     expect(p3.body).not.toHaveProperty("next_url");
@@ -474,56 +499,99 @@ describe("paging at the default size of 500", () => {
   });
 });
 
-describe("every non-like filter is served by an index", () => {
+describe("every non-like filter is served by an index, within the project's rows", () => {
   const plan = async (sql: string) =>
     (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).all<{ detail: string }>()).results.map((r) => r.detail).join(" | ");
+  // The project's rowid range as the listings write it (src/monitor/projects.ts).
+  const P = "(SELECT id FROM monitor_projects WHERE name = 'default')";
+  const range = `seq > ${P} * 1099511627776 AND seq < ${P} * 1099511627776 + 1099511627776`;
   const cases: Array<[string, string, RegExp]> = [
     [
-      "session metrics",
-      "SELECT * FROM monitor_metrics WHERE session_h = 'x' ORDER BY seq LIMIT 500",
-      /USING INDEX monitor_metrics_session/,
+      "session metrics (the key's prefix, sorted: a session's own rows)",
+      `SELECT * FROM monitor_metrics WHERE project_id = ${P} AND session_h = 'x' ORDER BY seq LIMIT 500`,
+      /USING INDEX monitor_metrics_project_key \(project_id=\? AND session_h=\?\)/,
     ],
-    ["context metrics", "SELECT * FROM monitor_metrics WHERE context_h = 'x' ORDER BY seq", /USING INDEX monitor_metrics_context/],
-    ["item", "SELECT count(*) FROM monitor_metrics WHERE item = 'x'", /USING (COVERING )?INDEX monitor_metrics_item/],
-    ["variant", "SELECT * FROM monitor_metrics WHERE item_variant = 'x' ORDER BY seq", /USING INDEX monitor_metrics_variant/],
-    ["kind", "SELECT * FROM monitor_metrics WHERE kind = 'x' ORDER BY seq", /USING INDEX monitor_metrics_kind/],
-    ["component", "SELECT * FROM monitor_metrics WHERE component = 'x' ORDER BY seq LIMIT 500", /USING INDEX monitor_metrics_component \(/],
     [
-      "count of a key's metrics",
-      "SELECT count(*) FROM monitor_metrics WHERE session_h = 'x'",
-      /USING COVERING INDEX monitor_metrics_session/,
+      "context metrics",
+      `SELECT * FROM monitor_metrics WHERE context_h = 'x' AND ${range} ORDER BY seq`,
+      /USING INDEX monitor_metrics_context \(context_h=\? AND rowid>\? AND rowid<\?\)/,
+    ],
+    ["item", `SELECT count(*) FROM monitor_metrics WHERE item = 'x' AND ${range}`, /USING (COVERING )?INDEX monitor_metrics_item/],
+    ["variant", `SELECT * FROM monitor_metrics WHERE item_variant = 'x' AND ${range} ORDER BY seq`, /USING INDEX monitor_metrics_variant/],
+    [
+      "a kind other than function (the partial index)",
+      `SELECT * FROM monitor_metrics WHERE monitor_metrics.kind = 'module' AND monitor_metrics.kind <> 'function' AND ${range} ORDER BY seq`,
+      /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\? AND rowid<\?\)/,
+    ],
+    [
+      "kind function (the project's rowid range, in order)",
+      `SELECT * FROM monitor_metrics WHERE kind = 'function' AND ${range} ORDER BY seq LIMIT 501`,
+      /USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/,
+    ],
+    [
+      "component",
+      `SELECT * FROM monitor_metrics WHERE component = 'x' AND ${range} ORDER BY seq LIMIT 500`,
+      /USING INDEX monitor_metrics_component \(/,
+    ],
+    [
+      "capped count of a key's metrics",
+      `SELECT count(*) FROM (SELECT 1 FROM monitor_metrics WHERE component = 'x' AND ${range} LIMIT 10001)`,
+      /USING COVERING INDEX monitor_metrics_component \(component=\? AND rowid>\? AND rowid<\?\)/,
     ],
     [
       "keyset step",
-      "SELECT * FROM monitor_metrics WHERE kind = 'x' AND seq > 1000 ORDER BY seq LIMIT 501",
-      /USING INDEX monitor_metrics_kind \(kind=\? AND rowid>\?\)/,
+      `SELECT * FROM monitor_metrics WHERE item = 'x' AND seq > max(1000, ${P} * 1099511627776) AND seq < ${P} * 1099511627776 + 1099511627776 ORDER BY seq LIMIT 501`,
+      /USING INDEX monitor_metrics_item \(item=\? AND rowid>\? AND rowid<\?\)/,
     ],
-    ["component item", "SELECT * FROM monitor_metrics WHERE component = 'x' AND item = 'y'", /USING INDEX monitor_metrics_component_item/],
-    ["session prefix", "SELECT * FROM monitor_sessions WHERE session_h >= 'ab' AND session_h < 'ac'", /USING INDEX monitor_sessions_h/],
-    ["scm prefix", "SELECT * FROM monitor_sessions WHERE scm_ref >= 'ab' AND scm_ref < 'ac'", /USING INDEX monitor_sessions_scm/],
     [
-      "builds",
-      "SELECT * FROM monitor_sessions WHERE pipeline_branch = 'a' AND pipeline_build_no = 'b'",
-      /USING INDEX monitor_sessions_pipeline/,
+      "component item (the item's range, filtered)",
+      `SELECT * FROM monitor_metrics WHERE item = 'y' AND +component = 'x' AND ${range}`,
+      /USING INDEX monitor_metrics_item/,
+    ],
+    [
+      "session prefix",
+      `SELECT * FROM monitor_sessions WHERE project_id = ${P} AND session_h >= 'ab' AND session_h < 'ac'`,
+      /USING INDEX monitor_sessions_project_h/,
+    ],
+    [
+      "scm prefix",
+      `SELECT * FROM monitor_sessions WHERE project_id = ${P} AND scm_ref >= 'ab' AND scm_ref < 'ac'`,
+      /USING INDEX monitor_sessions_project_scm/,
+    ],
+    [
+      "build sessions",
+      `SELECT * FROM monitor_sessions WHERE project_id = ${P} AND pipeline_branch = 'a' AND pipeline_build_no = 'b'`,
+      /USING INDEX monitor_sessions_project_pipeline/,
+    ],
+    [
+      "builds of a pipeline, in order",
+      `SELECT build_no FROM monitor_builds WHERE project_id = ${P} AND branch = 'a' ORDER BY seq LIMIT 500`,
+      /USING INDEX monitor_builds_project_branch/,
     ],
     [
       "flags",
-      "SELECT session_seq FROM monitor_session_flags WHERE name = 'a' AND value = 'b'",
+      "SELECT session_seq FROM monitor_session_flags WHERE name = 'a' AND value = 'b' AND session_seq > 0 AND session_seq < 1099511627776",
       /USING COVERING INDEX monitor_session_flags_pk/,
     ],
-    ["whole-collection page", "SELECT * FROM monitor_metrics WHERE seq > 1000 AND seq <= 1500 ORDER BY seq", /USING INTEGER PRIMARY KEY/],
-    ["memory head", "SELECT * FROM monitor_metrics ORDER BY mem_usage DESC, seq DESC LIMIT 10", /monitor_metrics_mem_usage/],
     [
-      "pipeline metrics",
-      "SELECT * FROM monitor_metrics WHERE session_h IN (SELECT session_h FROM monitor_sessions WHERE pipeline_branch = 'p')",
-      /monitor_metrics_session.*monitor_sessions_pipeline|monitor_sessions_pipeline.*monitor_metrics_session/,
+      "whole-collection page",
+      `SELECT * FROM monitor_metrics WHERE seq > ${P} * 1099511627776 + max(1000, 0) AND seq <= ${P} * 1099511627776 + 1000 + 500 ORDER BY seq`,
+      /USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/,
+    ],
+    [
+      "pipeline metrics (its newest sessions, by the key's prefix)",
+      `SELECT * FROM monitor_metrics WHERE project_id = ${P} AND session_h IN (SELECT session_h FROM monitor_sessions WHERE project_id = ${P} AND pipeline_branch = 'p' ORDER BY seq DESC LIMIT 100)`,
+      /monitor_metrics_project_key.*monitor_sessions_project_pipeline|monitor_sessions_project_pipeline.*monitor_metrics_project_key/,
     ],
   ];
   for (const [name, sql, expected] of cases) {
     it(name, async () => {
       const detail = await plan(sql);
       expect(detail).toMatch(expected);
-      for (const step of detail.split(" | ").filter((d) => d.startsWith("SCAN"))) expect(step).toMatch(/USING/);
+      // A scan is of an index (or of a subquery's own rows, for the capped count).
+      for (const step of detail.split(" | ").filter((d) => d.startsWith("SCAN") && !d.startsWith("SCAN (subquery"))) {
+        expect(step).toMatch(/USING/);
+      }
     });
   }
 });

@@ -31,13 +31,24 @@ export const datasetAccess = sqliteTable("dataset_access", {
 // ─── Test-run monitor (src/monitor) ─────────────────────────────────────────
 
 export type DescriptionValue = string | number | boolean | null;
-// `seq` is the rowid: rows are never deleted, so it is dense (1..N): a whole collection's
-// size is max(seq) and its page N a rowid range; filtered lists step by seq (a keyset).
+// Every monitor record belongs to a project (docs/api/monitor.md, "Projects"). `seq` is the
+// rowid and encodes the project: project id p owns the rowids (p·2^40, (p+1)·2^40), given
+// densely in insertion order (rows are never deleted), so a project's whole collection is a
+// rowid range, its size max(seq) − p·2^40 (one row read) and its page N a rowid range; a
+// single-column index (whose entries end in the rowid) is project-scoped by that range too.
+// Project 0 is `default`: the rows stored before projects existed, rowids 1..N, are in it.
+
+/** Project names → ids (the rowid ranges above); a project is created by its first write. */
+export const monitorProjects = sqliteTable("monitor_projects", {
+  id: integer("id").primaryKey(),
+  name: text("name").notNull().unique(),
+});
 
 export const monitorSessions = sqliteTable(
   "monitor_sessions",
   {
     seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
     sessionH: text("session_h").notNull(),
     runDate: text("run_date").notNull(),
     scmRef: text("scm_ref"),
@@ -48,13 +59,13 @@ export const monitorSessions = sqliteTable(
     pipelineBuildNo: text("pipeline_build_no"),
   },
   (t) => [
-    uniqueIndex("monitor_sessions_h").on(t.sessionH),
-    index("monitor_sessions_scm").on(t.scmRef),
-    index("monitor_sessions_pipeline").on(t.pipelineBranch, t.pipelineBuildNo),
+    uniqueIndex("monitor_sessions_project_h").on(t.projectId, t.sessionH),
+    index("monitor_sessions_project_scm").on(t.projectId, t.scmRef),
+    index("monitor_sessions_project_pipeline").on(t.projectId, t.pipelineBranch, t.pipelineBuildNo),
   ],
 );
 
-/** description entries, one row per flag, so flag filters use an index. */
+/** description entries, one row per flag, so flag filters use an index (project: the session_seq range). */
 export const monitorSessionFlags = sqliteTable(
   "monitor_session_flags",
   {
@@ -69,6 +80,7 @@ export const monitorContexts = sqliteTable(
   "monitor_contexts",
   {
     seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
     h: text("h").notNull(),
     cpuCount: integer("cpu_count").notNull(),
     cpuFrequency: integer("cpu_frequency").notNull(),
@@ -81,13 +93,21 @@ export const monitorContexts = sqliteTable(
     systemInfo: text("system_info").notNull(),
     pythonInfo: text("python_info").notNull(),
   },
-  (t) => [uniqueIndex("monitor_contexts_h").on(t.h)],
+  (t) => [uniqueIndex("monitor_contexts_project_h").on(t.projectId, t.h)],
 );
 
+/**
+ * A metric writes its row and five index entries, six when its kind is not `function`
+ * (docs/benchmark.md lists what each serves).
+ * Not indexed: the session alone (the key's prefix serves it), component + item or variant
+ * (the item's or variant's range, filtered), the five resources (head/tail read a bounded
+ * window of the newest metrics instead).
+ */
 export const monitorMetrics = sqliteTable(
   "monitor_metrics",
   {
     seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
     sessionH: text("session_h").notNull(),
     contextH: text("context_h").notNull(),
     itemStartTime: text("item_start_time").notNull(),
@@ -104,46 +124,55 @@ export const monitorMetrics = sqliteTable(
     memUsage: real("mem_usage").notNull(),
   },
   (t) => [
-    // A metric's identity: a retried post finds it here instead of adding a copy.
-    uniqueIndex("monitor_metrics_key").on(t.sessionH, t.itemStartTime, t.itemPath, t.itemVariant, t.kind),
-    // Single-column indexes keep rowid order, so `ORDER BY seq` pages need no sort.
-    index("monitor_metrics_session").on(t.sessionH),
+    // A metric's identity within its project: a retried post finds it here instead of adding
+    // a copy. Its prefix (project, session) also serves a session's metrics and regressions.
+    uniqueIndex("monitor_metrics_project_key").on(t.projectId, t.sessionH, t.itemStartTime, t.itemPath, t.itemVariant, t.kind),
+    // Single-column indexes keep rowid order: a key's page is a rowid-ordered range, and the
+    // project's rowid range bounds it to the project.
     index("monitor_metrics_context").on(t.contextH),
     index("monitor_metrics_item").on(t.item),
     index("monitor_metrics_variant").on(t.itemVariant),
-    index("monitor_metrics_kind").on(t.kind),
+    // The plugin's own kind, `function`, is the bulk of every project: not indexed (its pages
+    // walk the project's rowid range, nearly every row a match); other kinds are.
+    index("monitor_metrics_kind").on(t.kind).where(sql`kind <> 'function'`),
     index("monitor_metrics_component").on(t.component),
-    // (component, session) is not indexed: the component's index reads as many rows for the
-    // sessions of a component, and on D1 an index entry written with every metric costs more.
-    index("monitor_metrics_component_item").on(t.component, t.item),
-    index("monitor_metrics_component_variant").on(t.component, t.itemVariant),
-    index("monitor_metrics_total_time").on(t.totalTime),
-    index("monitor_metrics_user_time").on(t.userTime),
-    index("monitor_metrics_kernel_time").on(t.kernelTime),
-    index("monitor_metrics_cpu_usage").on(t.cpuUsage),
-    index("monitor_metrics_mem_usage").on(t.memUsage),
   ],
 );
 
-export const monitorComponents = sqliteTable("monitor_components", {
-  seq: integer("seq").primaryKey(),
-  name: text("name").notNull().unique(),
-});
+export const monitorComponents = sqliteTable(
+  "monitor_components",
+  {
+    seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
+    name: text("name").notNull(),
+  },
+  (t) => [uniqueIndex("monitor_components_project_name").on(t.projectId, t.name)],
+);
 
 /** Distinct pipelines and builds in order of first appearance (lists without DISTINCT scans). */
-export const monitorPipelines = sqliteTable("monitor_pipelines", {
-  seq: integer("seq").primaryKey(),
-  branch: text("branch").notNull().unique(),
-});
+export const monitorPipelines = sqliteTable(
+  "monitor_pipelines",
+  {
+    seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
+    branch: text("branch").notNull(),
+  },
+  (t) => [uniqueIndex("monitor_pipelines_project_branch").on(t.projectId, t.branch)],
+);
 
 export const monitorBuilds = sqliteTable(
   "monitor_builds",
   {
     seq: integer("seq").primaryKey(),
+    projectId: integer("project_id").notNull().default(0),
     branch: text("branch").notNull(),
     buildNo: text("build_no").notNull(),
   },
-  (t) => [uniqueIndex("monitor_builds_key").on(t.branch, t.buildNo)],
+  (t) => [
+    uniqueIndex("monitor_builds_project_key").on(t.projectId, t.branch, t.buildNo),
+    // A pipeline's builds in order of first appearance (entries end in the rowid).
+    index("monitor_builds_project_branch").on(t.projectId, t.branch),
+  ],
 );
 
 // ─── Task logs (src/logs) ───────────────────────────────────────────────────

@@ -31,10 +31,21 @@ export const metricsAsCsv: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.res = new Response(csvStream(body.metrics as Array<Record<string, unknown>>), { status: 200, headers });
 };
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
+/**
+ * Text a spreadsheet would run as a formula: OWASP's list of leading characters (`=`, `+`,
+ * `-`, `@`, tab, carriage return). Numbers are written by this server and never match.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. A text
+ * field that would start a formula gets a leading `'` first (docs/api/monitor-regressions.md).
+ */
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return "";
-  const text = typeof v === "object" ? JSON.stringify(v) : String(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  const raw = typeof v === "object" ? JSON.stringify(v) : String(v);
+  const text = FORMULA_START.test(raw) ? `'${raw}` : raw;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

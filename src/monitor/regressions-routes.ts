@@ -3,7 +3,8 @@ import { endpoint, param, type familyRouter } from "../http/app";
 import { errors } from "../http/errors";
 import { parseInteger } from "../http/query";
 import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
-import { compareSessions, sessionRegressions } from "./regressions-store";
+import { projectOf } from "./projects";
+import { compareSessions, MAX_METRICS_READ, sessionRegressions } from "./regressions-store";
 
 /**
  * `GET /sessions/<h>/regressions` and `GET /sessions/<a>/compare/<b>`
@@ -29,8 +30,13 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     async (c) => {
       const args = regressionArgs((name) => c.req.query(name));
       const h = param(c, "h");
-      const answer = await sessionRegressions(c.env.DB, h, args);
+      const answer = await sessionRegressions(c.env.DB, projectOf(c), h, args, readCap(c.env));
       if (!answer) throw errors.notFound(`Session ${h} does not exist`);
+      if (answer === "too_many") {
+        throw errors.badRequest(`This session and its window hold more than ${readCap(c.env)} metrics: use a smaller window`, {
+          window: `the sessions read may hold at most ${readCap(c.env)} metrics together`,
+        });
+      }
       return c.json(answer);
     },
   );
@@ -41,13 +47,20 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     "/sessions/:a/compare/:b",
     { tags, summary: "Two sessions side by side: per test and resource both values and the change (b - a)", responses: ok(CompareOut) },
     async (c) => {
-      const answer = await compareSessions(c.env.DB, param(c, "a"), param(c, "b"));
-      if (!answer.found) throw errors.notFound(`Session ${answer.missing.join(" and ")} does not exist`);
+      const answer = await compareSessions(c.env.DB, projectOf(c), param(c, "a"), param(c, "b"), readCap(c.env));
+      if (answer.found === false) throw errors.notFound(`Session ${answer.missing.join(" and ")} does not exist`);
+      if (answer.found === "too_many") throw errors.badRequest(`These two sessions hold more than ${readCap(c.env)} metrics together`);
       const { found: _, ...body } = answer;
       return c.json(body);
     },
   );
 }
+
+/** MAX_METRICS_READ, or a smaller MONITOR_MAX_METRICS_READ (tests show the bound with few rows). */
+const readCap = (env: Env) => {
+  const n = parseInteger((env as { MONITOR_MAX_METRICS_READ?: string }).MONITOR_MAX_METRICS_READ);
+  return n !== null && n > 0 ? Math.min(n, MAX_METRICS_READ) : MAX_METRICS_READ;
+};
 
 const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 

@@ -13,6 +13,7 @@ import {
   type Thresholds,
   type Verdict,
 } from "./regressions";
+import { inProject, projectId } from "./projects";
 
 /**
  * Queries of the regression and compare routes (docs/api/monitor-regressions.md). Each
@@ -74,8 +75,10 @@ const sessionColumns = sql`${s.seq} AS seq, ${s.sessionH} AS session_h, ${s.runD
 
 const metricColumns = sql`${m.sessionH} AS session_h, ${m.contextH} AS context_h, ${m.itemPath} AS item_path, ${m.item} AS item, ${m.itemVariant} AS item_variant, ${m.kind} AS kind, ${m.component} AS component, ${m.totalTime} AS total_time, ${m.userTime} AS user_time, ${m.kernelTime} AS kernel_time, ${m.cpuUsage} AS cpu_usage, ${m.memUsage} AS mem_usage, ${ctx.machineType} AS machine_type, ${ctx.cpuCount} AS cpu_count, ${ctx.ramTotal} AS ram_total`;
 
+/** The project's session by its hash (the unique (project, hash) key). */
+const theSession = (project: string, h: string) => sql`${s.projectId} = ${projectId(project)} AND ${s.sessionH} = ${h}`;
 /** A one-row lookup of the session by its unique hash, as a scalar sub-select. */
-const ofSession = (h: string, what: SQLWrapper) => sql`(SELECT ${what} FROM ${s} WHERE ${s.sessionH} = ${h})`;
+const ofSession = (project: string, h: string, what: SQLWrapper) => sql`(SELECT ${what} FROM ${s} WHERE ${theSession(project, h)})`;
 
 /**
  * Which earlier sessions share the session's branch: `pipeline_branch` (the plugin's CI
@@ -89,11 +92,11 @@ const branchValue = sql`coalesce(${s.pipelineBranch}, nullif(json_extract(${s.de
  * Rowids of the `window` sessions before `h` on its branch, newest first: two index
  * ranges, one of them empty (its key is NULL, so the range is, whatever the data).
  */
-function earlierSessions(h: string, window: number) {
-  const seq = ofSession(h, s.seq);
-  return sql`SELECT seq FROM (SELECT ${f.sessionSeq} AS seq FROM ${f} WHERE ${f.name} = ${ofSession(h, branchKey)} AND ${f.value} = ${ofSession(h, branchValue)} AND ${f.sessionSeq} < ${seq} ORDER BY ${f.sessionSeq} DESC LIMIT ${window})
+function earlierSessions(project: string, h: string, window: number) {
+  const seq = ofSession(project, h, s.seq);
+  return sql`SELECT seq FROM (SELECT ${f.sessionSeq} AS seq FROM ${f} WHERE ${f.name} = ${ofSession(project, h, branchKey)} AND ${f.value} = ${ofSession(project, h, branchValue)} AND ${f.sessionSeq} < ${seq} AND ${inProject(f.sessionSeq, project)} ORDER BY ${f.sessionSeq} DESC LIMIT ${window})
     UNION ALL
-    SELECT seq FROM (SELECT ${s.seq} AS seq FROM ${s} WHERE ${s.scmRef} = ${ofSession(h, sql`CASE WHEN ${branchKey} IS NULL THEN ${s.scmRef} END`)} AND ${s.seq} < ${seq} ORDER BY ${s.seq} DESC LIMIT ${window})`;
+    SELECT seq FROM (SELECT ${s.seq} AS seq FROM ${s} WHERE ${s.projectId} = ${projectId(project)} AND ${s.scmRef} = ${ofSession(project, h, sql`CASE WHEN ${branchKey} IS NULL THEN ${s.scmRef} END`)} AND ${s.seq} < ${seq} ORDER BY ${s.seq} DESC LIMIT ${window})`;
 }
 
 /**
@@ -101,8 +104,15 @@ function earlierSessions(h: string, window: number) {
  * metric, which D1 counts as one more row read (a materialized list of distinct
  * contexts costs more: D1 counts the reads of the temporary table too).
  */
-const metricsOf = (sessions: SQL) =>
-  sql`SELECT ${metricColumns} FROM ${m} LEFT JOIN ${ctx} ON ${ctx.h} = ${m.contextH} WHERE ${m.sessionH} IN (${sessions})`;
+const metricsOf = (project: string, sessions: SQL, cap: number) =>
+  sql`SELECT ${metricColumns} FROM ${m} LEFT JOIN ${ctx} ON ${ctx.projectId} = ${m.projectId} AND ${ctx.h} = ${m.contextH} WHERE ${m.projectId} = ${projectId(project)} AND ${m.sessionH} IN (${sessions}) LIMIT ${cap + 1}`;
+
+/**
+ * The most metric rows one regressions or compare request reads (all its sessions
+ * together): a bound on rows read, Worker memory and the answer's size. More is a 400
+ * that says so (docs/api/monitor-regressions.md), never a partial verdict.
+ */
+export const MAX_METRICS_READ = 100_000;
 
 // ─── Tests and their values ─────────────────────────────────────────────────
 
@@ -180,15 +190,16 @@ export interface TestVerdict extends TestId {
 }
 
 /** The session's tests judged against its branch's earlier sessions; null when the session is unknown. */
-export async function sessionRegressions(d1: D1Database, h: string, q: RegressionQuery) {
-  const earlier = earlierSessions(h, q.window);
+export async function sessionRegressions(d1: D1Database, project: string, h: string, q: RegressionQuery, cap = MAX_METRICS_READ) {
+  const earlier = earlierSessions(project, h, q.window);
   const [current, baseline, metrics] = await readBatch<[SessionRow[], SessionRow[], MetricRow[]]>(d1, [
-    sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.sessionH} = ${h}`,
+    sql`SELECT ${sessionColumns} FROM ${s} WHERE ${theSession(project, h)}`,
     sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.seq} IN (${earlier}) ORDER BY ${s.seq} DESC`,
-    metricsOf(sql`SELECT ${h} UNION ALL SELECT ${s.sessionH} FROM ${s} WHERE ${s.seq} IN (${earlier})`),
+    metricsOf(project, sql`SELECT ${h} UNION ALL SELECT ${s.sessionH} FROM ${s} WHERE ${s.seq} IN (${earlier})`, cap),
   ]);
   const session = current[0];
   if (!session) return null;
+  if (metrics.length > cap) return "too_many" as const;
 
   const rows = bySession(metrics);
   const runs = runsOf(rows.get(h) ?? []);
@@ -264,14 +275,15 @@ export interface ResourceChange {
 }
 
 /** Both sessions' tests side by side; `missing` names the sessions that do not exist. */
-export async function compareSessions(d1: D1Database, a: string, b: string) {
+export async function compareSessions(d1: D1Database, project: string, a: string, b: string, cap = MAX_METRICS_READ) {
   const [found, metrics] = await readBatch<[SessionRow[], MetricRow[]]>(d1, [
-    sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.sessionH} IN (${a}, ${b})`,
-    metricsOf(sql`${a}, ${b}`),
+    sql`SELECT ${sessionColumns} FROM ${s} WHERE ${s.projectId} = ${projectId(project)} AND ${s.sessionH} IN (${a}, ${b})`,
+    metricsOf(project, sql`${a}, ${b}`, cap),
   ]);
   const sa = found.find((r) => r.session_h === a);
   const sb = found.find((r) => r.session_h === b);
   if (!sa || !sb) return { missing: [sa ? null : a, sb ? null : b].filter((x): x is string => x !== null), found: false as const };
+  if (metrics.length > cap) return { found: "too_many" as const };
 
   const rows = bySession(metrics);
   const runsA = runsOf(rows.get(a) ?? []);

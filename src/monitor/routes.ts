@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { database, type Database } from "../db/client";
+import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
 import type { AppEnv } from "../http/env";
 import { requireToken } from "../auth/middleware";
@@ -24,8 +24,20 @@ import {
   SessionOut,
   type Resource,
 } from "./schemas";
-import { components, contexts, extremes, metricScopes, metrics, pipelines, sessions, type Listing, type MetricScope } from "./listings";
-import { contextOut, createContext, createMetrics, createSession, sessionOut, type Statement } from "./store";
+import {
+  components,
+  contexts,
+  extremes,
+  metricScopes,
+  metrics,
+  pipelines,
+  sessions,
+  type Listing,
+  type MetricScope,
+  type Scope,
+} from "./listings";
+import { projectOf } from "./projects";
+import { contextOut, createContext, createMetrics, createSession, sessionOut } from "./store";
 import { z } from "zod";
 import pkg from "../../package.json";
 import { swaggerDocument } from "./swagger";
@@ -53,8 +65,17 @@ const doc = (summary: string, out?: z.ZodType, extra: EndpointDoc = {}): Endpoin
   ...(out ? { responses: { 200: { description: "OK", ...json(out) }, 204: { description: "Empty first page" } } } : {}),
   ...extra,
 });
-const get = (path: string, d: EndpointDoc, handler: (c: C, db: Database) => Promise<Response>) =>
-  endpoint(monitorRoutes, "get", path, d, (c) => handler(c, database(c.env)));
+const get = (path: string, d: EndpointDoc, handler: (c: C, q: Scope) => Promise<Response>) =>
+  endpoint(monitorRoutes, "get", path, d, (c) => handler(c, scopeOf(c)));
+
+/** Counts of filtered lists stop here (docs/api/monitor.md, "Counts"); MONITOR_COUNT_CAP may lower it. */
+export const COUNT_CAP = 10_000;
+
+/** The request's project, database and count cap: every read is bound to them. */
+function scopeOf(c: C): Scope {
+  const cap = parseInteger((c.env as { MONITOR_COUNT_CAP?: string }).MONITOR_COUNT_CAP);
+  return { db: database(c.env), project: projectOf(c), countCap: cap !== null && cap > 0 ? Math.min(cap, COUNT_CAP) : COUNT_CAP };
+}
 
 // ─── Paging (docs/api/monitor.md: "Pagination") ─────────────────────────────
 
@@ -74,7 +95,9 @@ async function requestedPage(c: C): Promise<number> {
   }
   if (raw === undefined) return 1;
   const page = typeof raw === "number" && Number.isSafeInteger(raw) ? raw : typeof raw === "string" ? parseInteger(raw) : null;
-  if (page === null || page === 0) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
+  if (page === null) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
+  // The reference answers 404 for page 0: there is no such page.
+  if (page === 0) throw errors.notFound("Page 0 does not exist: pages count from 1 (or from -1 at the end).");
   return page;
 }
 
@@ -90,7 +113,8 @@ type Envelope = Record<string, unknown>;
  * an empty first page (200 with an empty list for envelopes, as the reference answers),
  * 404 past the end, relative links that keep the route and the other arguments.
  */
-async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>, envelope?: Envelope) {
+async function sendPage<T>(c: C, q: Scope, key: string, listing: Listing<T>, envelope?: Envelope) {
+  const { db } = q;
   const size = pageSize(c);
   const requested = await requestedPage(c);
   const rawCursor = c.req.query("cursor");
@@ -117,24 +141,59 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
     hasPrev = way === "b" ? more : page > 1;
     hasNext = way === "a" ? more : true;
   } else {
-    // From the end, `-k` needs at most k pages of rows walking backwards, whatever the total.
-    const window = requested > 0 ? { offset: (requested - 1) * size, limit: size } : { offset: 0, fromEnd: true, limit: -requested * size };
-    const [counted, found] = (await db.batch([listing.count, listing.rows(window)])) as [Array<{ n: number }>, unknown[]];
+    // From the end, page -k lies within the rows [(k-2)·size, k·size) counted backwards (the
+    // last page holds 1..size rows): two pages are fetched, the rows before them only stepped
+    // over, so no page number, however large, pulls more than two pages into the Worker.
+    const back = -requested;
+    const window =
+      requested > 0
+        ? { offset: Math.min((requested - 1) * size, Number.MAX_SAFE_INTEGER), limit: size }
+        : {
+            offset: Math.min(Math.max(0, back - 2) * size, Number.MAX_SAFE_INTEGER),
+            fromEnd: true,
+            limit: (back === 1 ? 1 : 2) * size,
+            back,
+            size,
+          };
+    // One row more than the page on the way forward: whether another follows, when the count stopped at its cap.
+    const [counted, found] = (await db.batch([listing.count, listing.rows(requested > 0 ? { ...window, limit: size + 1 } : window)])) as [
+      Array<{ n: number }>,
+      unknown[],
+    ];
     const total = counted[0]?.n ?? 0;
-    pages = pageCount(total, size);
-    const resolved = resolvePage(requested, pages);
-    if (total === 0 && (requested === 1 || requested === -1)) {
-      if (!envelope) return c.body(null, 204);
-    } else if (resolved === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
-    page = Math.max(1, resolved ?? 1);
-    if (requested > 0) rows = found;
-    else {
-      const first = (page - 1) * size;
-      const last = Math.min(page * size, total);
-      rows = found.slice(total - last, total - first).reverse();
+    if (listing.cap !== undefined && total > listing.cap) {
+      // More rows than the count reads: page numbers stay exact, the last page is unknown.
+      // From the end, pages are whole pages counted back from the newest row.
+      if (requested > 0) {
+        rows = found.slice(0, size);
+        hasNext = found.length > size;
+      } else {
+        const from = (back - 1) * size - window.offset;
+        rows = found.slice(from, from + size).reverse();
+        hasNext = back > 1;
+      }
+      if (rows.length === 0) throw errors.notFound(`Page ${requested} does not exist.`);
+      page = requested;
+      hasPrev = requested > 1 || requested < 0;
+      // A lower bound: at least the pages the cap fills, and this one and the next.
+      pages = Math.max(pageCount(listing.cap, size), requested > 0 ? requested + (hasNext ? 1 : 0) : 0);
+    } else {
+      pages = pageCount(total, size);
+      const resolved = resolvePage(requested, pages);
+      if (total === 0 && (requested === 1 || requested === -1)) {
+        if (!envelope) return c.body(null, 204);
+      } else if (resolved === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
+      page = Math.max(1, resolved ?? 1);
+      if (requested > 0) rows = found.slice(0, size);
+      else if (listing.exactFromEnd) rows = found.reverse();
+      else {
+        const first = (page - 1) * size;
+        const last = Math.min(page * size, total);
+        rows = found.slice(total - last - window.offset, total - first - window.offset).reverse();
+      }
+      hasPrev = page > 1;
+      hasNext = page < pages;
     }
-    hasPrev = page > 1;
-    hasNext = page < pages;
   }
 
   const url = new URL(c.req.url);
@@ -148,12 +207,18 @@ async function sendPage<T>(c: C, db: Database, key: string, listing: Listing<T>,
   return c.json(body);
 }
 
-const count = async (c: C, db: Database, statement: Statement) => {
-  const [[row]] = (await db.batch([statement])) as [Array<{ n: number }>];
-  return c.json({ count: row?.n ?? 0 });
+/**
+ * `{"count": N}`; a filtered count stops at the cap: more answers the cap with
+ * `"capped": true` (docs/api/monitor.md, "Counts").
+ */
+const count = async (c: C, q: Scope, listing: Listing<unknown>) => {
+  const [[row]] = (await q.db.batch([listing.count])) as [Array<{ n: number }>];
+  const n = row?.n ?? 0;
+  if (listing.cap !== undefined && n > listing.cap) return c.json({ count: listing.cap, capped: true });
+  return c.json({ count: n });
 };
-const metricsPage = (c: C, db: Database, scope: MetricScope) => sendPage(c, db, "metrics", metrics.in(db, scope));
-const metricsCount = (c: C, db: Database, scope: MetricScope) => count(c, db, metrics.in(db, scope).count);
+const metricsPage = (c: C, q: Scope, scope: MetricScope) => sendPage(c, q, "metrics", metrics.in(q, scope));
+const metricsCount = (c: C, q: Scope, scope: MetricScope) => count(c, q, metrics.in(q, scope));
 
 const SessionsPage = pageOf("sessions", SessionOut);
 const ContextsPage = pageOf("contexts", ContextOut);
@@ -186,7 +251,7 @@ async function postSession(c: C, pathHash?: string) {
   if (Object.keys(description.data).length > DESCRIPTION_MAX_ENTRIES) {
     throw errors.badRequest("Input payload validation failed", { description: `at most ${DESCRIPTION_MAX_ENTRIES} entries` });
   }
-  const { outcome, stored } = await createSession(database(c.env), { ...input, description: description.data });
+  const { outcome, stored } = await createSession(database(c.env), projectOf(c), { ...input, description: description.data });
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
 }
 
@@ -203,7 +268,7 @@ endpoint(
 
 async function postContext(c: C) {
   const input = parseInput(ContextIn, await readJson(c));
-  const { outcome, stored } = await createContext(database(c.env), input);
+  const { outcome, stored } = await createContext(database(c.env), projectOf(c), input);
   return created(c, "Context", input.h, outcome, contextOut(stored));
 }
 endpoint(
@@ -233,7 +298,7 @@ endpoint(
     const body = await readJson(c, { maxBytes: 4 * 1024 * 1024 });
     const bulk = Array.isArray(body);
     const input = bulk ? parseInput(MetricsIn, body) : [parseInput(MetricIn, body)];
-    const result = await createMetrics(database(c.env), input);
+    const result = await createMetrics(database(c.env), projectOf(c), input);
     if (result.outcome === "conflict") {
       const where = bulk ? ` (item ${result.index})` : "";
       throw errors.conflict(`A different metric with the same session, start time, path, variant and kind is stored already${where}`);
@@ -258,103 +323,103 @@ function flagFilter(c: C) {
   return { flags, any: (c.req.query("method") ?? "match_any") === "match_any" };
 }
 
-get("/sessions", doc("List sessions, optionally filtered by description flags", SessionsPage), (c, db) => {
+get("/sessions", doc("List sessions, optionally filtered by description flags", SessionsPage), (c, q) => {
   const { flags, any } = flagFilter(c);
-  return sendPage(c, db, "sessions", flags.length ? sessions.withFlags(db, flags, any) : sessions.all(db));
+  return sendPage(c, q, "sessions", flags.length ? sessions.withFlags(q, flags, any) : sessions.all(q));
 });
-get("/sessions/count", doc("Number of sessions", Count), (c, db) => count(c, db, sessions.all(db).count));
-get("/sessions/:h/metrics", doc("Metrics of a session", MetricsPage), (c, db) => metricsPage(c, db, metricScopes.session(param(c, "h"))));
-get("/sessions/:h/metrics/count", doc("Number of metrics of a session", Count), (c, db) =>
-  metricsCount(c, db, metricScopes.session(param(c, "h"))),
+get("/sessions/count", doc("Number of sessions", Count), (c, q) => count(c, q, sessions.all(q)));
+get("/sessions/:h/metrics", doc("Metrics of a session", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.session(q.project, param(c, "h"))),
 );
-get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", SessionsPage), (c, db) =>
-  sendPage(c, db, "sessions", sessions.withPrefix(db, param(c, "prefix"))),
+get("/sessions/:h/metrics/count", doc("Number of metrics of a session", Count), (c, q) =>
+  metricsCount(c, q, metricScopes.session(q.project, param(c, "h"))),
+);
+get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", SessionsPage), (c, q) =>
+  sendPage(c, q, "sessions", sessions.withPrefix(q, param(c, "prefix"))),
 );
 
 // ─── Contexts ───────────────────────────────────────────────────────────────
 
-get("/contexts", doc("List execution contexts", ContextsPage), (c, db) => sendPage(c, db, "contexts", contexts.all(db)));
-get("/contexts/count", doc("Number of contexts", Count), (c, db) => count(c, db, contexts.all(db).count));
-get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.context(param(c, "h"))),
+get("/contexts", doc("List execution contexts", ContextsPage), (c, q) => sendPage(c, q, "contexts", contexts.all(q)));
+get("/contexts/count", doc("Number of contexts", Count), (c, q) => count(c, q, contexts.all(q)));
+get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, q) => metricsPage(c, q, metricScopes.context(param(c, "h"))));
+get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, q) =>
+  metricsCount(c, q, metricScopes.context(param(c, "h"))),
 );
-get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, db) =>
-  metricsCount(c, db, metricScopes.context(param(c, "h"))),
-);
-get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), async (c, db) => {
+get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), async (c, q) => {
   const prefix = param(c, "prefix");
   // The plugin's first call (`GET /contexts/<h>`): one indexed lookup.
   if (c.req.query("page") !== undefined || c.req.query("cursor") !== undefined || c.req.raw.body) {
-    return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
+    return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
   }
   // A first page that is not full needs no count: its rows are all there is.
   const size = pageSize(c);
-  const [found] = await db.batch([contexts.prefixHead(db, prefix, size + 1)]);
-  if (found.length > size) return sendPage(c, db, "contexts", contexts.withPrefix(db, prefix));
+  const [found] = await q.db.batch([contexts.prefixHead(q, prefix, size + 1)]);
+  if (found.length > size) return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
   if (found.length === 0) return c.body(null, 204);
   return c.json({ contexts: found.map(contextOut), total_page: 1 });
 });
 
 // ─── Metrics by item, variant, SCM reference, scope ─────────────────────────
 
-get("/metrics", doc("List all metrics", MetricsPage), (c, db) => sendPage(c, db, "metrics", metrics.all(db)));
-get("/metrics/count", doc("Number of metrics", Count), (c, db) => count(c, db, metrics.all(db).count));
+get("/metrics", doc("List all metrics", MetricsPage), (c, q) => sendPage(c, q, "metrics", metrics.all(q)));
+get("/metrics/count", doc("Number of metrics", Count), (c, q) => count(c, q, metrics.all(q)));
 
 for (const [what, exact, like] of [
-  ["items", metricScopes.item, metricScopes.itemLike],
-  ["variants", metricScopes.variant, metricScopes.variantLike],
+  ["items", (_p: string, x: string) => metricScopes.item(x), metricScopes.itemLike],
+  ["variants", (_p: string, x: string) => metricScopes.variant(x), metricScopes.variantLike],
 ] as const) {
-  get(`/${what}/like/:text/metrics`, doc(`Metrics whose ${what.slice(0, -1)} contains a text (literally)`, MetricsPage), (c, db) =>
-    metricsPage(c, db, like(param(c, "text"))),
+  get(`/${what}/like/:text/metrics`, doc(`Metrics whose ${what.slice(0, -1)} contains a text (literally)`, MetricsPage), (c, q) =>
+    metricsPage(c, q, like(q.project, param(c, "text"))),
   );
-  get(`/${what}/like/:text/metrics/count`, doc(`Number of metrics whose ${what.slice(0, -1)} contains a text`, Count), (c, db) =>
-    metricsCount(c, db, like(param(c, "text"))),
+  get(`/${what}/like/:text/metrics/count`, doc(`Number of metrics whose ${what.slice(0, -1)} contains a text`, Count), (c, q) =>
+    metricsCount(c, q, like(q.project, param(c, "text"))),
   );
-  get(`/${what}/:name/metrics`, doc(`Metrics of one ${what.slice(0, -1)}`, MetricsPage), (c, db) =>
-    metricsPage(c, db, exact(param(c, "name"))),
+  get(`/${what}/:name/metrics`, doc(`Metrics of one ${what.slice(0, -1)}`, MetricsPage), (c, q) =>
+    metricsPage(c, q, exact(q.project, param(c, "name"))),
   );
-  get(`/${what}/:name/metrics/count`, doc(`Number of metrics of one ${what.slice(0, -1)}`, Count), (c, db) =>
-    metricsCount(c, db, exact(param(c, "name"))),
+  get(`/${what}/:name/metrics/count`, doc(`Number of metrics of one ${what.slice(0, -1)}`, Count), (c, q) =>
+    metricsCount(c, q, exact(q.project, param(c, "name"))),
   );
 }
 
-get("/filters/scm/:ref/sessions", doc("Sessions whose SCM reference starts with ref", SessionsPage), (c, db) =>
-  sendPage(c, db, "sessions", sessions.withScmPrefix(db, param(c, "ref"))),
+get("/filters/scm/:ref/sessions", doc("Sessions whose SCM reference starts with ref", SessionsPage), (c, q) =>
+  sendPage(c, q, "sessions", sessions.withScmPrefix(q, param(c, "ref"))),
 );
-get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, db) =>
-  sendPage(c, db, "metrics", metrics.ofScm(db, param(c, "ref"))),
+get("/filters/scm/:ref/metrics", doc("Metrics of those sessions", MetricsPage), (c, q) =>
+  sendPage(c, q, "metrics", metrics.ofScm(q, param(c, "ref"))),
 );
-get("/filters/scm/:ref/metrics/count", doc("Number of metrics of those sessions", Count), (c, db) =>
-  metricsCount(c, db, metricScopes.scm(db, param(c, "ref"))),
+get("/filters/scm/:ref/metrics/count", doc("Number of metrics of those sessions", Count), (c, q) =>
+  metricsCount(c, q, metricScopes.scm(q.project, param(c, "ref"))),
 );
-get("/filters/scope/:kind/metrics", doc("Metrics of a kind (function, module, package…)", MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.kind(param(c, "kind"))),
+get("/filters/scope/:kind/metrics", doc("Metrics of a kind (function, module, package…)", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.kind(param(c, "kind"))),
 );
-get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Count), (c, db) =>
-  metricsCount(c, db, metricScopes.kind(param(c, "kind"))),
+get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Count), (c, q) =>
+  metricsCount(c, q, metricScopes.kind(param(c, "kind"))),
 );
 
 // ─── Components ─────────────────────────────────────────────────────────────
 
-get("/components", doc("Distinct component names", NamesPage("components")), (c, db) => sendPage(c, db, "components", components.list(db)));
-get("/components/count", doc("Number of components", Count), (c, db) => count(c, db, components.count(db)));
-get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.component("")),
+get("/components", doc("Distinct component names", NamesPage("components")), (c, q) => sendPage(c, q, "components", components.list(q)));
+get("/components/count", doc("Number of components", Count), (c, q) => count(c, q, components.list(q)));
+get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.component("")),
 );
-get("/components/items/:item/metrics", doc('Metrics of an item of the unnamed component ("")', MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.componentItem("", param(c, "item"))),
+get("/components/items/:item/metrics", doc('Metrics of an item of the unnamed component ("")', MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.componentItem("", param(c, "item"))),
 );
-get("/components/variants/:v/metrics", doc('Metrics of a variant of the unnamed component ("")', MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.componentVariant("", param(c, "v"))),
+get("/components/variants/:v/metrics", doc('Metrics of a variant of the unnamed component ("")', MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.componentVariant("", param(c, "v"))),
 );
-get("/components/:c/metrics", doc("Metrics of a component", MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.component(param(c, "c"))),
+get("/components/:c/metrics", doc("Metrics of a component", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.component(param(c, "c"))),
 );
-get("/components/:c/items/:item/metrics", doc("Metrics of an item of a component", MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.componentItem(param(c, "c"), param(c, "item"))),
+get("/components/:c/items/:item/metrics", doc("Metrics of an item of a component", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.componentItem(param(c, "c"), param(c, "item"))),
 );
-get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a component", MetricsPage), (c, db) =>
-  metricsPage(c, db, metricScopes.componentVariant(param(c, "c"), param(c, "v"))),
+get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a component", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.componentVariant(param(c, "c"), param(c, "v"))),
 );
 
 // ─── Pipelines and builds (description.pipeline_branch / pipeline_build_no) ─
@@ -362,8 +427,8 @@ get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a compone
 get(
   "/pipelines",
   doc("Pipelines, in order of first appearance (204 when there are none)", z.object({ pipelines: z.array(z.string()) })),
-  async (c, db) => {
-    const [rows] = await db.batch([pipelines.all(db)]);
+  async (c, q) => {
+    const [rows] = await q.db.batch([pipelines.all(q)]);
     return rows.length ? c.json({ pipelines: rows.map((r) => r.name) }) : c.body(null, 204);
   },
 );
@@ -373,7 +438,7 @@ get(
     "Pipelines whose sessions have metrics of a component",
     z.object({ component: z.string(), pipelines: z.array(z.string()), ...links }),
   ),
-  (c, db) => sendPage(c, db, "pipelines", pipelines.ofComponent(db, param(c, "c")), { component: param(c, "c") }),
+  (c, q) => sendPage(c, q, "pipelines", pipelines.ofComponent(q, param(c, "c")), { component: param(c, "c") }),
 );
 for (const scope of ["", "/components/:c"]) {
   const component = (c: C) => (scope ? param(c, "c") : undefined);
@@ -382,7 +447,7 @@ for (const scope of ["", "/components/:c"]) {
   get(
     `${scope}/pipelines/:p/builds`,
     doc("Builds of a pipeline", z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links })),
-    (c, db) => sendPage(c, db, "builds", pipelines.builds(db, param(c, "p"), component(c)), envelope(c, {})),
+    (c, q) => sendPage(c, q, "builds", pipelines.builds(q, param(c, "p"), component(c)), envelope(c, {})),
   );
   get(
     `${scope}/pipelines/:p/builds/:b/sessions`,
@@ -390,23 +455,23 @@ for (const scope of ["", "/components/:c"]) {
       "Hashes of the sessions of a build",
       z.object({ ...componentKey, pipeline: z.string(), build: z.string(), sessions: z.array(z.string()), ...links }),
     ),
-    (c, db) =>
-      sendPage(c, db, "sessions", sessions.inBuild(db, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
+    (c, q) =>
+      sendPage(c, q, "sessions", sessions.inBuild(q, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
   );
 }
 
-get("/components/:prefix", doc("Component names starting with a prefix", NamesPage("components")), (c, db) =>
-  sendPage(c, db, "components", components.list(db, param(c, "prefix"))),
+get("/components/:prefix", doc("Component names starting with a prefix", NamesPage("components")), (c, q) =>
+  sendPage(c, q, "components", components.list(q, param(c, "prefix"))),
 );
 
 // ─── Resources: the n highest (head) or lowest (tail) metrics ───────────────
 
 /** Scopes come after the resource, as in the reference: `/resources/<r>/components/<c>/head/metrics`. */
-const resourceScopes: Array<[string, (c: C, db: Database) => MetricScope]> = [
+const resourceScopes: Array<[string, (c: C, project: string) => MetricScope]> = [
   ["", () => metricScopes.all()],
   ["/components/:c", (c) => metricScopes.component(param(c, "c"))],
-  ["/pipelines/:p", (c, db) => metricScopes.pipeline(db, param(c, "p"))],
-  ["/pipelines/:p/builds/:b", (c, db) => metricScopes.pipeline(db, param(c, "p"), param(c, "b"))],
+  ["/pipelines/:p", (c, p) => metricScopes.pipeline(p, param(c, "p"))],
+  ["/pipelines/:p/builds/:b", (c, p) => metricScopes.pipeline(p, param(c, "p"), param(c, "b"))],
 ];
 const MAX_EXTREMES = 500;
 
@@ -436,8 +501,8 @@ for (const [scope, where] of resourceScopes) {
         "Metrics with the highest (head) or lowest (tail) memory, cpu, kernel_time, user_time or total_time",
         z.object({ metrics: z.array(MetricOut) }),
       ),
-      async (c, db) => {
-        const rows = await extremes(db, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, db));
+      async (c, q) => {
+        const rows = await extremes(q, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, q.project));
         return c.json({ metrics: rows });
       },
     );

@@ -1,4 +1,4 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { chunked, isUniqueViolation, rowsPerStatement } from "../db/d1";
@@ -12,6 +12,7 @@ import {
   monitorSessions,
   type DescriptionValue,
 } from "../db/schema";
+import { ensureProject, lastSeq, projectId } from "./projects";
 import { METRIC_COLUMNS, type ContextIn, type MetricIn } from "./schemas";
 
 type SessionRow = typeof monitorSessions.$inferSelect;
@@ -38,8 +39,6 @@ export const scalarText = (v: DescriptionValue): string | null => (v === null ||
 export function contextOut(r: ContextRow) {
   return {
     h: r.h,
-    // The reference's client library reads `context_h`, its server sends `h`: both.
-    context_h: r.h,
     cpu_count: r.cpuCount,
     cpu_frequency: r.cpuFrequency,
     cpu_type: r.cpuType,
@@ -101,15 +100,17 @@ const changes = (r: unknown) => (r as { meta?: { changes?: number } }).meta?.cha
  */
 export async function createSession(
   db: Database,
+  project: string,
   input: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, DescriptionValue> },
 ): Promise<Upsert<SessionRow>> {
   const text = JSON.stringify(input.description);
   const branch = scalarText(input.description.pipeline_branch ?? null) || null;
   const build = scalarText(input.description.pipeline_build_no ?? null) || null;
-  const isThisSession = sql`SELECT ${s.seq} FROM ${s} WHERE ${s.sessionH} = ${input.session_h} AND ${s.description} = ${text}`;
+  const pid = projectId(project);
+  const isThisSession = sql`SELECT ${s.seq} FROM ${s} WHERE ${s.projectId} = ${pid} AND ${s.sessionH} = ${input.session_h} AND ${s.description} = ${text}`;
   const entries = Object.entries(input.description);
-  // Two parameters a flag; 4: the session check, twice.
-  const flagInserts = chunked(entries, rowsPerStatement(2, 4)).map((part) => {
+  // Two parameters a flag; 6: the session check, twice.
+  const flagInserts = chunked(entries, rowsPerStatement(2, 6)).map((part) => {
     const values = sql.join(
       part.map(([name, value]) => sql`(${name}, ${scalarText(value) ?? ""})`),
       sql`, `,
@@ -119,10 +120,13 @@ export async function createSession(
       sql`INSERT OR IGNORE INTO ${monitorSessionFlags} (session_seq, name, value) SELECT (${isThisSession}), column1, column2 FROM (VALUES ${values}) WHERE EXISTS (${isThisSession})`,
     );
   });
-  const [inserted, ...rest] = await db.batch([
+  const [, inserted, ...rest] = await db.batch([
+    rawStatement(db, ensureProject(project)),
     db
       .insert(s)
       .values({
+        seq: sql`${lastSeq(s, s.seq, project)} + 1`,
+        projectId: pid,
         sessionH: input.session_h,
         runDate: input.run_date,
         scmRef: input.scm_ref,
@@ -130,20 +134,25 @@ export async function createSession(
         pipelineBranch: branch,
         pipelineBuildNo: build,
       })
-      .onConflictDoNothing({ target: s.sessionH }),
+      .onConflictDoNothing({ target: [s.projectId, s.sessionH] }),
     ...flagInserts,
     ...(branch
-      ? [rawStatement(db, sql`INSERT OR IGNORE INTO ${monitorPipelines} (branch) SELECT ${branch} WHERE EXISTS (${isThisSession})`)]
+      ? [
+          rawStatement(
+            db,
+            sql`INSERT OR IGNORE INTO ${monitorPipelines} (project_id, branch) SELECT ${pid}, ${branch} WHERE EXISTS (${isThisSession})`,
+          ),
+        ]
       : []),
     ...(branch && build
       ? [
           rawStatement(
             db,
-            sql`INSERT OR IGNORE INTO ${monitorBuilds} (branch, build_no) SELECT ${branch}, ${build} WHERE EXISTS (${isThisSession})`,
+            sql`INSERT OR IGNORE INTO ${monitorBuilds} (project_id, branch, build_no) SELECT ${pid}, ${branch}, ${build} WHERE EXISTS (${isThisSession})`,
           ),
         ]
       : []),
-    db.select().from(s).where(eq(s.sessionH, input.session_h)),
+    db.select().from(s).where(sql`${s.projectId} = ${pid} AND ${s.sessionH} = ${input.session_h}`),
   ] as [Statement, ...Statement[]]);
   const stored = (rest.at(-1) as SessionRow[])[0];
   if (changes(inserted) > 0) return { outcome: "created", stored };
@@ -156,7 +165,7 @@ function sameRecord(a: Record<string, DescriptionValue>, b: Record<string, Descr
   return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
-export async function createContext(db: Database, ctx: ContextIn): Promise<Upsert<ContextRow>> {
+export async function createContext(db: Database, project: string, ctx: ContextIn): Promise<Upsert<ContextRow>> {
   const row = {
     h: ctx.h,
     cpuCount: ctx.cpu_count,
@@ -170,16 +179,23 @@ export async function createContext(db: Database, ctx: ContextIn): Promise<Upser
     systemInfo: ctx.system_info,
     pythonInfo: ctx.python_info,
   };
-  const [inserted, [stored]] = await db.batch([
-    db.insert(monitorContexts).values(row).onConflictDoNothing({ target: monitorContexts.h }),
-    db.select().from(monitorContexts).where(eq(monitorContexts.h, ctx.h)),
+  const t = monitorContexts;
+  const pid = projectId(project);
+  const [, inserted, [stored]] = await db.batch([
+    rawStatement(db, ensureProject(project)),
+    db
+      .insert(t)
+      .values({ ...row, seq: sql`${lastSeq(t, t.seq, project)} + 1`, projectId: pid })
+      .onConflictDoNothing({ target: [t.projectId, t.h] }),
+    db.select().from(t).where(sql`${t.projectId} = ${pid} AND ${t.h} = ${ctx.h}`),
   ]);
   if (changes(inserted) > 0) return { outcome: "created", stored };
   const same = (Object.keys(row) as Array<keyof typeof row>).every((k) => stored[k] === row[k]);
   return { outcome: same ? "identical" : "conflict", stored };
 }
 
-const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length);
+// Besides the values: the project name, five times (the newest rowid three, its id two).
+const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length, 5);
 const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
 /** The five columns that make a metric's identity (the unique key). */
 const metricKey = (x: MetricIn) => JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
@@ -190,7 +206,7 @@ const sameMetric = (a: MetricIn, b: MetricIn) => METRIC_COLUMNS.every((k) => a[k
  * One stored with the same key and other content is not skipped: its insert breaks the
  * unique key and the whole batch rolls back (a conflict).
  */
-function insertMetrics(db: Database, chunk: MetricIn[]): Statement {
+function insertMetrics(db: Database, project: string, chunk: MetricIn[]): Statement {
   const cols = sql.raw(METRIC_COLUMNS.join(", "));
   const values = sql.join(
     chunk.map(
@@ -203,9 +219,11 @@ function insertMetrics(db: Database, chunk: MetricIn[]): Statement {
     sql`, `,
   );
   const same = sql.raw(METRIC_COLUMNS.map((c, i) => `stored.${c} = v.column${i + 1}`).join(" AND "));
+  const pid = projectId(project);
+  // Rowids follow the project's newest, densely (src/db/schema.ts): counts and whole-list pages rely on it.
   return rawStatement(
     db,
-    sql`INSERT INTO ${m} (${cols}) SELECT * FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM ${m} AS stored WHERE ${same})`,
+    sql`INSERT INTO ${m} (seq, project_id, ${cols}) SELECT ${lastSeq(m, m.seq, project)} + row_number() OVER (), ${pid}, v.* FROM (VALUES ${values}) AS v WHERE NOT EXISTS (SELECT 1 FROM ${m} AS stored WHERE stored.project_id = ${pid} AND ${same})`,
   );
 }
 
@@ -216,7 +234,7 @@ export type MetricsOutcome = { outcome: "created" | "identical" } | { outcome: "
  * stored already is skipped when identical (a retried post) and refuses the whole post
  * when different; nothing is read first: the unique key decides.
  */
-export async function createMetrics(db: Database, input: MetricIn[]): Promise<MetricsOutcome> {
+export async function createMetrics(db: Database, project: string, input: MetricIn[]): Promise<MetricsOutcome> {
   const fresh: MetricIn[] = [];
   const seen = new Map<string, MetricIn>();
   for (const [index, x] of input.entries()) {
@@ -226,30 +244,37 @@ export async function createMetrics(db: Database, input: MetricIn[]): Promise<Me
     if (!prior) fresh.push(x);
     seen.set(key, x);
   }
-  const statements: Statement[] = chunked(fresh, METRICS_PER_INSERT).map((part) => insertMetrics(db, part));
+  const statements: Statement[] = [
+    rawStatement(db, ensureProject(project)),
+    ...chunked(fresh, METRICS_PER_INSERT).map((part) => insertMetrics(db, project, part)),
+  ];
   const components = [...new Set(fresh.map((x) => x.component))];
-  for (const part of chunked(components, rowsPerStatement(1, 1))) {
+  for (const part of chunked(components, rowsPerStatement(1, 2))) {
+    const values = sql.join(
+      part.map((name) => sql`(${name})`),
+      sql`, `,
+    );
     statements.push(
-      db
-        .insert(monitorComponents)
-        .values(part.map((name) => ({ name })))
-        .onConflictDoNothing(),
+      rawStatement(
+        db,
+        sql`INSERT OR IGNORE INTO ${monitorComponents} (project_id, name) SELECT ${projectId(project)}, column1 FROM (VALUES ${values})`,
+      ),
     );
   }
   try {
     const results = await db.batch(statements as [Statement, ...Statement[]]);
-    const inserted = results.slice(0, Math.ceil(fresh.length / METRICS_PER_INSERT)).reduce((n: number, r) => n + changes(r), 0);
+    const inserted = results.slice(1, 1 + Math.ceil(fresh.length / METRICS_PER_INSERT)).reduce((n: number, r) => n + changes(r), 0);
     return { outcome: inserted > 0 ? "created" : "identical" };
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
-    return { outcome: "conflict", index: await firstConflict(db, fresh, input) };
+    return { outcome: "conflict", index: await firstConflict(db, project, fresh, input) };
   }
 }
 
 /** After a refused post: which metric of it differs from the stored one (an error path, so a second query is fine). */
-async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[]): Promise<number> {
+async function firstConflict(db: Database, project: string, fresh: MetricIn[], input: MetricIn[]): Promise<number> {
   const stored = new Map<string, MetricIn>();
-  for (const part of chunked(fresh, rowsPerStatement(5))) {
+  for (const part of chunked(fresh, rowsPerStatement(5, 1))) {
     const keys = sql.join(
       part.map((x) => sql`(${x.session_h}, ${x.item_start_time}, ${x.item_path}, ${x.item_variant}, ${x.kind})`),
       sql`, `,
@@ -257,7 +282,9 @@ async function firstConflict(db: Database, fresh: MetricIn[], input: MetricIn[])
     const rows = await db
       .select()
       .from(m)
-      .where(sql`(${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`);
+      .where(
+        sql`${m.projectId} = ${projectId(project)} AND (${m.sessionH}, ${m.itemStartTime}, ${m.itemPath}, ${m.itemVariant}, ${m.kind}) IN (VALUES ${keys})`,
+      );
     for (const r of rows) {
       const x = metricOut(r);
       stored.set(metricKey(x), x);

@@ -35,7 +35,7 @@ describe("regressions of replayed pytest-monitor runs, over HTTP", () => {
     const res = await fetch(`${base()}/auth/tokens`, {
       method: "POST",
       headers: { "X-Auth-Token": inject("adminToken"), "content-type": "application/json" },
-      body: JSON.stringify({ user: "ci-regress", role: "user" }),
+      body: JSON.stringify({ user: "ci-regress", role: "user", projects: ["team-regress"] }),
     });
     expect(res.status).toBe(201);
     token = ((await res.json()) as { token: string }).token;

@@ -25,7 +25,7 @@ describe("pytest-monitor --remote-server against wrangler dev", () => {
     const res = await fetch(`${base()}/auth/tokens`, {
       method: "POST",
       headers: { "X-Auth-Token": inject("adminToken"), "content-type": "application/json" },
-      body: JSON.stringify({ user: "ci", role: "user" }),
+      body: JSON.stringify({ user: "ci", role: "user", projects: ["team-a"] }),
     });
     expect(res.status).toBe(201);
     token = ((await res.json()) as { token: string }).token;
@@ -64,6 +64,28 @@ describe("pytest-monitor --remote-server against wrangler dev", () => {
     expect(ctx.contexts[0]).toMatchObject({ cpu_frequency: 2712, python_info: expect.stringContaining("\n[GCC") });
     const builds = (await (await fetch(`${base()}/api/v1/pipelines/main/builds`, { headers: auth })).json()) as { builds: string[] };
     expect(builds.builds).toEqual(["1001", "1002"]);
+  });
+
+  it("takes a run into the project its URL names, for a token with several projects", async () => {
+    const minted = await fetch(`${base()}/auth/tokens`, {
+      method: "POST",
+      headers: { "X-Auth-Token": inject("adminToken"), "content-type": "application/json" },
+      body: JSON.stringify({ user: "ci-multi", role: "user", projects: ["team-a", "team-b"] }),
+    });
+    const multi = ((await minted.json()) as { token: string }).token;
+    const host = base().replace("://", `://ci:${multi}@`);
+    // Without a project in the path, the plugin's first call is refused: nothing is stored.
+    const bare = replay(`${host}/api/v1`, 4);
+    expect(bare.lines[0]).toEqual({ step: "context-known", status: 400, known: false });
+    const named = replay(`${host}/projects/team-b/api/v1`, 4);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.lines[0]).toEqual({ step: "context-known", status: 204, known: false });
+    const { session_h } = named.lines.at(-1) as { session_h: string };
+    const auth = { Authorization: `Bearer ${multi}` };
+    const inB = await fetch(`${base()}/projects/team-b/api/v1/sessions/${session_h}/metrics/count`, { headers: auth });
+    expect(await inB.json()).toEqual({ count: 3 });
+    const inA = await fetch(`${base()}/projects/team-a/api/v1/sessions/${session_h}/metrics/count`, { headers: auth });
+    expect(await inA.json()).toEqual({ count: 0 });
   });
 
   it("makes the plugin deactivate (non-201) on a bad token, as it should", () => {
