@@ -1,7 +1,7 @@
 import { html, raw } from "hono/html";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
-import { requireToken } from "../http/auth";
+import { requireToken } from "../auth/middleware";
 import { projectTotals } from "./listings";
 import { projectOf } from "./projects";
 

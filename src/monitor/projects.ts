@@ -1,6 +1,6 @@
 import { sql, type SQL, type SQLWrapper } from "drizzle-orm";
 import type { Context } from "hono";
-import { caller } from "../http/auth";
+import { caller } from "../auth/middleware";
 import type { AppEnv } from "../http/env";
 import { errors } from "../http/errors";
 import { monitorProjects } from "../db/schema";
