@@ -160,3 +160,73 @@ describe("GET /dashboard/api/sessions: what the scheduler view opens on", () => 
     expect((await callJson("/dashboard/api/sessions", { token })).body).toEqual({ projects: [], sessions: [] });
   });
 });
+
+describe("GET /dashboard/api/monitor-projects: the test-runs view's project picker", () => {
+  /** A monitor session posted into `project` (which the monitor creates on this first write). */
+  async function run(project: string) {
+    const r = await call(`/projects/${project}/api/v1/sessions/`, {
+      method: "POST",
+      json: { session_h: `s-${project}`, run_date: new Date().toISOString(), scm_ref: null, description: {} },
+    });
+    expect(r.status).toBe(201);
+  }
+
+  it("shows an admin every monitor project by name, opening on default", async () => {
+    await run("default");
+    await run("dash-mon-b");
+    await run("dash-mon-a");
+    const { status, body } = await callJson("/dashboard/api/monitor-projects");
+    expect(status).toBe(200);
+    const names = body.projects.map((p: { name: string }) => p.name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(["default", "dash-mon-a", "dash-mon-b"]));
+    expect(body.projects.every((p: { has_data: boolean }) => p.has_data)).toBe(true);
+    expect(body).toMatchObject({ default: "default", limit: 200 });
+  });
+
+  it("shows a user only its token's projects, those without runs marked, opening on one with runs", async () => {
+    await run("dash-mon-mine");
+    await run("dash-mon-theirs");
+    const { token } = await mintToken({ user: "dash-mon-user", role: "user", projects: ["dash-mon-new", "dash-mon-mine"] });
+    const { status, body } = await callJson("/dashboard/api/monitor-projects", { token });
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      projects: [
+        { name: "dash-mon-new", has_data: false },
+        { name: "dash-mon-mine", has_data: true },
+      ],
+      default: "dash-mon-mine",
+      limit: 200,
+    });
+
+    const only = await mintToken({ user: "dash-mon-one", role: "user", projects: ["dash-mon-fresh"] });
+    expect((await callJson("/dashboard/api/monitor-projects", { token: only.token })).body).toEqual({
+      projects: [{ name: "dash-mon-fresh", has_data: false }],
+      default: "dash-mon-fresh",
+      limit: 200,
+    });
+    const none = await mintToken({ user: "dash-mon-none", role: "user" });
+    expect((await callJson("/dashboard/api/monitor-projects", { token: none.token })).body).toEqual({
+      projects: [],
+      default: null,
+      limit: 200,
+    });
+  });
+
+  it("refuses system tokens and calls without a token", async () => {
+    const { token } = await mintToken({ user: "dash-mon-pilot", role: "system", projects: ["dash-mon-mine"] });
+    const refused = await callJson("/dashboard/api/monitor-projects", { token });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toEqual(expect.any(String));
+    expect((await callJson("/dashboard/api/monitor-projects", { token: null })).status).toBe(401);
+  });
+
+  it("lists an admin's projects as a range of the name index, without sorting", async () => {
+    const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT name FROM monitor_projects ORDER BY name LIMIT 200").all<{
+      detail: string;
+    }>();
+    const detail = plan.results.map((r) => r.detail).join("\n");
+    expect(detail).toMatch(/USING COVERING INDEX/);
+    expect(detail).not.toMatch(/TEMP B-TREE/);
+  });
+});

@@ -5,6 +5,7 @@ import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
 import { caller, requireToken } from "../auth/middleware";
 import { type LogRow, listPage, listQuery } from "../logs/store";
+import { DEFAULT_PROJECT, existingMonitorProjects } from "../monitor/project-list";
 import { newestSessionsQueries } from "../scheduler/store";
 import { alarmOverview } from "../telemetry/alarms/overview";
 
@@ -162,6 +163,51 @@ endpoint(
       .sort((a, b) => b.seq - a.seq)
       .slice(0, SESSIONS_SHOWN);
     return c.json({ projects, sessions: rows.map((r) => ({ ...r.doc, project_id: r.projectId })) });
+  },
+);
+
+/** The test-runs view's project picker: at most this many projects (an admin's: the first by name; a user's: the first of its token). */
+const MONITOR_PROJECTS_SHOWN = 200;
+
+endpoint(
+  dashboardRoutes,
+  "get",
+  "/dashboard/api/monitor-projects",
+  {
+    tags,
+    summary: `The test-run monitor projects the token may pick (at most ${MONITOR_PROJECTS_SHOWN}): admins every project that has data, first by name; users their token's projects, marked whether the monitor has data in them`,
+    responses: {
+      200: {
+        description: "OK",
+        content: {
+          "application/json": {
+            schema: z.object({
+              projects: z.array(z.object({ name: z.string(), has_data: z.boolean() })),
+              default: z.string().nullable().describe("the project the view opens on; null: the token has none"),
+              limit: z.number().describe("at most this many projects are listed"),
+            }),
+          },
+        },
+      },
+    },
+  },
+  requireToken(),
+  async (c) => {
+    const me = caller(c);
+    const db = database(c.env);
+    const mine = me.role === "admin" ? null : me.projects.slice(0, MONITOR_PROJECTS_SHOWN);
+    const existing = await existingMonitorProjects(db, mine, MONITOR_PROJECTS_SHOWN);
+    const withData = new Set(existing);
+    const projects = (mine ?? existing).map((name) => ({ name, has_data: withData.has(name) }));
+    // Admin: `default` (where its plain /api/v1 works) unless other projects exist without it;
+    // user: its first project with data, else its first.
+    const opening =
+      mine === null
+        ? withData.has(DEFAULT_PROJECT) || !existing.length
+          ? DEFAULT_PROJECT
+          : existing[0]
+        : (existing[0] ?? mine[0] ?? null);
+    return c.json({ projects, default: opening, limit: MONITOR_PROJECTS_SHOWN });
   },
 );
 

@@ -62,8 +62,40 @@ const verdictBadge = (v: Verdict) => h("span", { class: `badge verdict-${v}`, "d
 const judged = (j: Judgement) =>
   j.median === null ? String(round(j.value)) : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`;
 
+interface MonitorProjects {
+  projects: Array<{ name: string; has_data: boolean }>;
+  default: string | null;
+  limit: number;
+}
+/** The project picked last, kept in this browser like the token. */
+const PROJECT_KEY = "opshub.monitorProject";
+/** Every monitor call goes to the picked project's API (docs/api/monitor.md, "Projects"). */
+const monitorApi = (project: string) => (path: string) => `/projects/${encodeURIComponent(project)}/api/v1${path}`;
+
 export async function testRunsView(root: HTMLElement) {
-  const pipelines = (await getJson<{ pipelines: string[] }>("/api/v1/pipelines/"))?.pipelines ?? [];
+  const choice = (await getJson<MonitorProjects>("/dashboard/api/monitor-projects"))!;
+  const names = choice.projects.map((p) => p.name);
+  if (choice.default !== null && !names.includes(choice.default)) names.unshift(choice.default);
+  const stored = localStorage.getItem(PROJECT_KEY);
+  const current = stored !== null && names.includes(stored) ? stored : choice.default;
+  if (current === null) {
+    return root.replaceChildren(
+      h("h2", {}, "Test runs"),
+      notice("This token has no project: the test-run monitor keeps runs per project."),
+    );
+  }
+  const projectSelect = h(
+    "select",
+    { name: "project" },
+    ...names.map((n) => h("option", { value: n }, choice.projects.some((p) => p.name === n && p.has_data) ? n : `${n} (no runs yet)`)),
+  );
+  projectSelect.value = current;
+  projectSelect.addEventListener("change", () => {
+    localStorage.setItem(PROJECT_KEY, projectSelect.value);
+    return testRunsView(root).catch((e) => failed(root, e));
+  });
+  const api = monitorApi(current);
+  const pipelines = (await getJson<{ pipelines: string[] }>(api("/pipelines/")))?.pipelines ?? [];
   const pipeline = h(
     "select",
     { name: "pipeline" },
@@ -88,10 +120,10 @@ export async function testRunsView(root: HTMLElement) {
     try {
       const ref = commit.value.trim();
       const path = ref
-        ? `/api/v1/filters/scm/${encodeURIComponent(ref)}/sessions/`
+        ? api(`/filters/scm/${encodeURIComponent(ref)}/sessions/`)
         : pipeline.value
-          ? `/api/v1/sessions/?with_flags=pipeline_branch&restrict_flags=${encodeURIComponent(pipeline.value)}`
-          : "/api/v1/sessions/";
+          ? api(`/sessions/?with_flags=pipeline_branch&restrict_flags=${encodeURIComponent(pipeline.value)}`)
+          : api("/sessions/");
       let sessions = await monitorNewest<MonitorSession>(path, "sessions", 2);
       if (ref && pipeline.value) sessions = sessions.filter((s) => tagOf(s, "pipeline_branch") === pipeline.value);
       sessions.sort((a, b) => b.run_date.localeCompare(a.run_date));
@@ -146,7 +178,7 @@ export async function testRunsView(root: HTMLElement) {
   async function showItems(sessionH: string) {
     verdictBox.replaceChildren(notice(`Judging session ${short(sessionH, 8)}…`));
     try {
-      report = await getJson<RegressionReport>(`/api/v1/sessions/${encodeURIComponent(sessionH)}/regressions`);
+      report = await getJson<RegressionReport>(api(`/sessions/${encodeURIComponent(sessionH)}/regressions`));
       if (!report) return;
       const tests = [...report.tests].sort(
         (a, b) => Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict),
@@ -203,7 +235,7 @@ export async function testRunsView(root: HTMLElement) {
     compareBox.replaceChildren(notice("Comparing…"));
     try {
       const c = (await getJson<Comparison>(
-        `/api/v1/sessions/${encodeURIComponent(sideA.value)}/compare/${encodeURIComponent(sideB.value)}`,
+        api(`/sessions/${encodeURIComponent(sideA.value)}/compare/${encodeURIComponent(sideB.value)}`),
       ))!;
       const cell = (r: { a: number; b: number; relative_change: number | null }) =>
         `${round(r.a)} → ${round(r.b)} ${percent(r.relative_change)}`;
@@ -233,7 +265,7 @@ export async function testRunsView(root: HTMLElement) {
     if (!item) return;
     trendBox.replaceChildren(notice(`Loading ${item}…`));
     try {
-      let metrics = await monitorNewest<MonitorMetric>(`/api/v1/items/${encodeURIComponent(item)}/metrics`, "metrics");
+      let metrics = await monitorNewest<MonitorMetric>(api(`/items/${encodeURIComponent(item)}/metrics`), "metrics");
       if (pipeline.value) {
         // `known` holds the pipeline's sessions, loaded just before the trend: keep their runs.
         metrics = metrics.filter(
@@ -336,6 +368,7 @@ export async function testRunsView(root: HTMLElement) {
         return loadSessions().then(showTrend);
       },
     },
+    field("Project", projectSelect),
     field("Pipeline", pipeline),
     field("Commit", commit),
     field("Test", test),
