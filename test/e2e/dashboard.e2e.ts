@@ -26,6 +26,9 @@ const DURATIONS = [1.0, 1.1, 0.9, 1.0, 2.5, 1.05]; // run 5 is slow
 const MEMORY = [50, 51, 50, 52, 50, 120]; // run 6 is big
 const VOLUMES = [10, 20, 30, 40, 50, 60, 70];
 const FLOATS = [10.000195868985, 20.5];
+const OTHER_PROJECT = "dash-team-b";
+const OTHER_PIPELINE = "team-b-main";
+const OTHER_SESSION = "dashteambsession";
 const BIG_LOG = "0123456789abcdef".repeat(12_500); // 200,000 bytes: loaded by range, not whole
 
 async function seed() {
@@ -75,6 +78,17 @@ async function seed() {
     });
     expect(m.status).toBe(201);
   }
+
+  // Another monitor project: one session, posted where the plugin's --remote-server URL names the project.
+  const other = await call(`/projects/${OTHER_PROJECT}/api/v1/sessions/`, {
+    json: {
+      session_h: OTHER_SESSION,
+      run_date: hours(1).toISOString(),
+      scm_ref: "beef0000",
+      description: { pipeline_branch: OTHER_PIPELINE },
+    },
+  });
+  expect(other.status).toBe(201);
 
   // Telemetry: seven samples of one meter within the last hours.
   const samples = VOLUMES.map((volume, i) => ({
@@ -283,6 +297,57 @@ describe("dashboard in headless Chromium", () => {
       .poll(() => page.locator("table[data-table=runs] tr.regression").allTextContents())
       .toEqual([expect.stringContaining("slower")]);
     expect(await page.locator("table[data-table=runs] tr.regression").textContent()).toContain("2.5");
+  });
+
+  it("test runs: a project picked shows its runs, and is remembered", async () => {
+    await page.goto(`${base()}/dashboard/#runs`);
+    const project = page.locator("select[name=project]");
+    // The admin opens on `default`: the runs seeded there, none of the other project's.
+    expect(await project.inputValue()).toBe("default");
+    const sessions = page.locator("table[data-table=sessions] tbody tr");
+    await expect.poll(() => sessions.count()).toBe(DURATIONS.length);
+    expect(await page.locator(`a[data-session=${OTHER_SESSION}]`).count()).toBe(0);
+    expect(await project.locator("option").allTextContents()).toEqual(expect.arrayContaining(["default", OTHER_PROJECT]));
+
+    await project.selectOption(OTHER_PROJECT);
+    await page.locator(`a[data-session=${OTHER_SESSION}]`).waitFor();
+    expect(await sessions.count()).toBe(1);
+    expect(await sessions.first().textContent()).toContain(OTHER_PIPELINE);
+    expect(await page.locator("select[name=pipeline] option").allTextContents()).toEqual(["all sessions", OTHER_PIPELINE]);
+
+    // Remembered across a reload; picking default again brings its runs back.
+    await page.reload();
+    await page.locator(`a[data-session=${OTHER_SESSION}]`).waitFor();
+    expect(await page.locator("select[name=project]").inputValue()).toBe(OTHER_PROJECT);
+    await page.locator("select[name=project]").selectOption("default");
+    await expect.poll(() => sessions.count()).toBe(DURATIONS.length);
+    expect(await page.locator(`a[data-session=${OTHER_SESSION}]`).count()).toBe(0);
+  });
+
+  it("test runs: a user token with several projects picks among them", async () => {
+    const carol = await call("/auth/tokens", {
+      json: { user: "dash-carol", role: "user", projects: [OTHER_PROJECT, "dash-team-c"], groups: [] },
+    });
+    expect(carol.status).toBe(201);
+    // Signed in as the user in this browser, then back as the admin on `default` for the views after.
+    await page.evaluate((t) => localStorage.setItem("opshub.token", t), carol.body.token);
+    try {
+      await page.goto(`${base()}/dashboard/#runs`);
+      await page.reload();
+      await page.locator("[data-user=dash-carol]").waitFor();
+      const project = page.locator("select[name=project]");
+      await page.locator(`a[data-session=${OTHER_SESSION}]`).waitFor();
+      expect(await project.inputValue()).toBe(OTHER_PROJECT);
+      expect(await project.locator("option").allTextContents()).toEqual([OTHER_PROJECT, "dash-team-c (no runs yet)"]);
+      await project.selectOption("dash-team-c");
+      await page.getByText("No sessions match.").waitFor();
+      expect(await page.locator("table[data-table=sessions]").count()).toBe(0);
+    } finally {
+      await page.evaluate((t) => {
+        localStorage.setItem("opshub.token", t);
+        localStorage.removeItem("opshub.monitorProject");
+      }, admin());
+    }
   });
 
   it("daemons: who is online, since when, entrypoints and abnormal tags", async () => {
