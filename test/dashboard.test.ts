@@ -188,8 +188,10 @@ describe("GET /dashboard/api/monitor-projects: the test-runs view's project pick
     await run("dash-mon-mine");
     await run("dash-mon-theirs");
     const { token } = await mintToken({ user: "dash-mon-user", role: "user", projects: ["dash-mon-new", "dash-mon-mine"] });
-    const { status, body } = await callJson("/dashboard/api/monitor-projects", { token });
+    const { status, body, res } = await callJson("/dashboard/api/monitor-projects", { token });
     expect(status).toBe(200);
+    // The new token's record, then one query: the token's names looked up in the name index.
+    expect(res.headers.get("server-timing")).toMatch(/round_trips=2 queries=2 /);
     expect(body).toEqual({
       projects: [
         { name: "dash-mon-new", has_data: false },
