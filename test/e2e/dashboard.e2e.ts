@@ -347,6 +347,8 @@ describe("dashboard in headless Chromium", () => {
         localStorage.setItem("opshub.token", t);
         localStorage.removeItem("opshub.monitorProject");
       }, admin());
+      await page.reload();
+      await page.locator("[data-user=admin]").waitFor();
     }
   });
 
