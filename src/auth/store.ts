@@ -2,7 +2,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { datasetAccess, tokens } from "../db/schema";
 import { sha256Hex } from "./middleware";
-import { randomHex as hex } from "../db/d1";
+import { randomHex } from "../db/d1";
 
 export type TokenRecord = typeof tokens.$inferSelect;
 export type DatasetAccess = typeof datasetAccess.$inferSelect;
@@ -22,9 +22,9 @@ export function tokenView(r: TokenRecord) {
 
 export async function createToken(db: Database, input: { user: string; role: TokenRecord["role"]; projects: string[]; groups: string[] }) {
   // 160 random bits; the prefix makes a leaked token easy to recognise in logs and scanners.
-  const token = `ohk_${hex(20)}`;
+  const token = `ohk_${randomHex(20)}`;
   const record: TokenRecord = {
-    id: `tok_${hex(8)}`,
+    id: `tok_${randomHex(8)}`,
     tokenHash: await sha256Hex(token),
     user: input.user,
     role: input.role,

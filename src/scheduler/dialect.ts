@@ -14,6 +14,21 @@ const titles: Record<ErrorKind, string> = {
   other: "Bad request format",
 };
 
+/** Freezer's own wording for three errors, whatever message OpsHub had for them. */
+function freezerDescription(kind: ErrorKind, message: string): string {
+  if (kind === "forbidden") return "You are not allowed to access this resource";
+  if (kind === "unauthenticated") return "The request you have made requires authentication.";
+  if (kind === "malformed_json" && message === "Malformed JSON") return "Could not decode the request body. The JSON was incorrect.";
+  return message;
+}
+
+/** The title freezerclient prints: a 5xx is always "Internal Server Error". */
+function freezerTitle(kind: ErrorKind, status: number): string {
+  if (status >= 500) return "Internal Server Error";
+  if (kind === "other" && status !== 400) return "Error";
+  return titles[kind];
+}
+
 /**
  * Freezer v2 errors: `{"title", "description"}` (freezerclient prints
  * `[*] Error <status>: <description>`). An `extra.title` overrides the title.
@@ -22,17 +37,7 @@ export const schedulerDialect: Dialect = {
   name: "scheduler",
   render: (e) => {
     const status = e.status as ContentfulStatusCode;
-    const title =
-      (e.extra?.title as string | undefined) ??
-      (status >= 500 ? "Internal Server Error" : e.kind === "other" && status !== 400 ? "Error" : titles[e.kind]);
-    const description =
-      e.kind === "forbidden"
-        ? "You are not allowed to access this resource"
-        : e.kind === "malformed_json" && e.message === "Malformed JSON"
-          ? "Could not decode the request body. The JSON was incorrect."
-          : e.kind === "unauthenticated"
-            ? "The request you have made requires authentication."
-            : e.message;
-    return { status, body: { title, description } };
+    const title = (e.extra?.title as string | undefined) ?? freezerTitle(e.kind, status);
+    return { status, body: { title, description: freezerDescription(e.kind, e.message) } };
   },
 };
