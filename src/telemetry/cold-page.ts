@@ -8,7 +8,7 @@ import type { Database } from "../db/client";
 import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
 import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
 import { samplePageQuery, type ProjectScope, type SampleRow } from "./store";
-import { COLD_OBJECTS_MAX, hotFrom, retainFrom, tooManyObjects, type Tiers } from "./tiers";
+import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
 
 export interface TierContext {
   db: Database;
@@ -48,6 +48,7 @@ export function pageNeedsCold(rows: SampleRow[], limit: number, t: TierContext):
 class ColdReader {
   private matches = new Map<string, SampleRow[]>();
   private read = 0;
+  private parsed = 0;
   private keep: (r: SampleRow) => boolean;
   private floor: number;
   constructor(
@@ -62,6 +63,8 @@ class ColdReader {
     let rows = this.matches.get(e.key);
     if (rows) return rows;
     if (++this.read > COLD_OBJECTS_MAX) throw tooManyObjects(this.read);
+    this.parsed += e.n;
+    if (this.parsed > COLD_ROWS_MAX) throw tooManyColdRows(this.parsed);
     rows = [];
     for await (const r of readObject(this.t.archive, e)) if (r.timestamp >= this.floor && this.keep(r)) rows.push(r);
     this.matches.set(e.key, rows);

@@ -12,7 +12,7 @@ import { ApiError } from "../http/errors";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
 import { scopeCondition, type ProjectScope, type SampleRow } from "./store";
-import { COLD_OBJECTS_MAX, dayName, dayOf, tooManyObjects } from "./tiers";
+import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayName, dayOf, tooManyColdRows, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;
 const a = telemetryArchive;
@@ -118,8 +118,11 @@ export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectSco
     .limit(limit);
 }
 
+/** Statistics read every object in range: refused up front past either bound. */
 export function checkObjectCount(entries: ArchiveEntry[]) {
   if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
+  const rows = entries.reduce((n, e) => n + e.n, 0);
+  if (rows > COLD_ROWS_MAX) throw tooManyColdRows(rows);
 }
 
 /** Rows of `entries` that `keep` accepts, read one object after another. */

@@ -12,7 +12,7 @@ import { telemetryIngestMarks, telemetryRollups, telemetrySamples } from "../db/
 import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, rowField, type ArchiveEntry } from "./cold";
 import type { SampleQuery } from "./query";
 import { sampleWhere, scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
-import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from "./tiers";
+import { HOUR_US, MAX_STATISTICS, MINUTE_US, hotFrom, retainFrom, rollupFrom, tooManyStatistics, type Tiers } from "./tiers";
 
 const s = telemetrySamples;
 const r = telemetryRollups;
@@ -310,7 +310,11 @@ function fromRow(x: SampleRow, t: TieredStatistics, bucket: number): Partial {
 function add(into: Map<string, Partial>, p: Partial) {
   const key = JSON.stringify([p.bucket, ...p.groups]);
   const m = into.get(key);
-  if (!m) return void into.set(key, p);
+  if (!m) {
+    // Bounds the partials held, whichever tier they come from.
+    if (into.size >= MAX_STATISTICS) throw tooManyStatistics(`more than ${MAX_STATISTICS}`);
+    return void into.set(key, p);
+  }
   m.n += p.n;
   m.total += p.total;
   m.lo = Math.min(m.lo, p.lo);

@@ -13,12 +13,23 @@ import { caller, mayUseProject, requireToken, type Principal } from "../http/aut
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { badQuery, encodeCursor, parsePaging, parseSampleQuery, TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
+import {
+  badQuery,
+  encodeCursor,
+  pageWithinSkip,
+  parsePaging,
+  parseSampleQuery,
+  TOTAL_COUNT_LIMIT,
+  type Paging,
+  type SampleQuery,
+} from "./query";
 import {
   errorDoc,
   meterBody,
   oldSampleBody,
   oldSamplesInput,
+  refuseUnknownOldSampleFields,
+  refuseUnknownSampleFields,
   sampleBody,
   sampleDoc,
   samplesInput,
@@ -44,7 +55,7 @@ import {
   type SampleRow,
 } from "./store";
 import { tieredStatistics } from "./rollups";
-import { tiersOf } from "./tiers";
+import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
 import { coldPage, coldProbe, pageNeedsCold } from "./cold-page";
 import { parseStatisticsRequest, statisticsBody } from "./statistics";
 
@@ -84,7 +95,9 @@ function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nex
   const link = (page: number, cursor: string | null = null) => absoluteLink(url, { page, cursor });
   const rels: string[] = [];
   if (pages > 0) rels.push(`<${link(1)}>; rel="first"`);
-  if (paging.page > 1 && pages > 0) rels.push(`<${link(total.exact ? Math.min(paging.page - 1, pages) : paging.page - 1)}>; rel="prev"`);
+  // A prev page is linked by number: only while that number may be asked without a cursor.
+  if (paging.page > 1 && pages > 0 && pageWithinSkip(paging.page - 1, paging.perPage))
+    rels.push(`<${link(total.exact ? Math.min(paging.page - 1, pages) : paging.page - 1)}>; rel="prev"`);
   if (total.exact ? paging.page < pages : more) rels.push(`<${link(paging.page + 1, nextCursor)}>; rel="next"`);
   if (pages > 0 && total.exact) rels.push(`<${link(pages)}>; rel="last"`);
   c.header("Per-Page", String(paging.perPage));
@@ -218,6 +231,7 @@ endpoint(
   requireToken(),
   async (c) => {
     const body = await readJson(c, { maxBytes: SAMPLE_BODY_MAX, tooLarge, empty: null });
+    refuseUnknownSampleFields(body);
     const rows = await ingest(c, parseInput(samplesInput, body), { ceilometerSource: false });
     return c.json(rows.map(sampleBody), 201);
   },
@@ -301,6 +315,7 @@ endpoint(
   async (c) => {
     const meter = param(c, "meter");
     const body = await readJson(c, { maxBytes: SAMPLE_BODY_MAX, tooLarge, empty: null });
+    refuseUnknownOldSampleFields(body);
     const samples = parseInput(oldSamplesInput, body);
     const stray = samples.find((s) => s.meter !== meter);
     if (stray) throw badQuery(`Invalid input for field/attribute counter_name. Value: '${stray.meter}'. should be ${meter}`);
@@ -324,6 +339,11 @@ endpoint(
     const q = parseSampleQuery(params);
     q.equals.push({ field: "meter", value: param(c, "meter") });
     const { period, groupby, aggregates } = parseStatisticsRequest(params);
+    // Buckets alone past the cap are refused before anything is read.
+    if (period && q.start && q.end) {
+      const buckets = Math.ceil((q.end.us - q.start.us + (q.end.inclusive ? 1 : 0)) / (period * 1e6));
+      if (buckets > MAX_STATISTICS) throw tooManyStatistics(buckets);
+    }
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
     const request = {
@@ -338,6 +358,7 @@ endpoint(
     // Rollups and cold samples (rollups.ts) where they apply; else the hot samples alone.
     const tiered = await tieredStatistics(db, c.env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(c.env), nowMs: Date.now() });
     const stats = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
+    if (stats.length > MAX_STATISTICS) throw tooManyStatistics(`more than ${MAX_STATISTICS}`);
     return c.json(stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })));
   },
 );

@@ -10,6 +10,7 @@ import { telemetryMeters, telemetrySampleMetadata, telemetrySamples } from "../d
 import { TOTAL_COUNT_LIMIT, type MetadataCondition, type SampleQuery, type StringField } from "./query";
 import type { MetadataEntry, NewSample } from "./schemas";
 import { rollupMark, rollupUpserts } from "./rollups";
+import { MAX_STATISTICS } from "./tiers";
 
 const s = telemetrySamples;
 const md = telemetrySampleMetadata;
@@ -43,9 +44,15 @@ export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
   return scope.length === 1 ? eq(column, scope[0]) : inJsonList(column, scope);
 }
 
-/** The sample holds this metadata entry: one lookup of the side table's primary key. */
-function hasMetadata(m: MetadataCondition) {
-  return sql`exists (select 1 from ${md} as other where other."key" = ${m.key} and other."kind" = ${m.kind} and other."value" = ${m.value} and other."timestamp" = ${s.timestamp} and other."seq" = ${s.seq})`;
+/**
+ * The sample holds every one of these metadata entries: one lookup of the side table's
+ * primary key per entry. The entries travel as one JSON parameter, so 32 conditions
+ * bind one parameter, not 96 (D1 binds at most 100 per statement).
+ */
+function hasMetadata(ms: MetadataCondition[]) {
+  if (!ms.length) return undefined;
+  const list = JSON.stringify(ms.map((m) => [m.key, m.kind, m.value]));
+  return sql`not exists (select 1 from json_each(${list}) c where not exists (select 1 from ${md} as other where other."key" = c.value ->> 0 and other."kind" = c.value ->> 1 and other."value" = c.value ->> 2 and other."timestamp" = ${s.timestamp} and other."seq" = ${s.seq}))`;
 }
 
 function timeBounds(q: SampleQuery, column: SQLiteColumn) {
@@ -61,7 +68,7 @@ export function sampleWhere(q: SampleQuery, scope: ProjectScope): SQL | undefine
     ...q.equals.map(({ field, value }) => eq(sampleColumns[field], value)),
     timeBounds(q, s.timestamp),
     scopeCondition(s.projectId, scope),
-    ...q.metadata.map(hasMetadata),
+    hasMetadata(q.metadata),
   );
 }
 
@@ -83,7 +90,7 @@ function pageSource(q: SampleQuery, scope: ProjectScope) {
     eq(s.seq, md.seq),
     ...q.equals.map(({ field, value }) => eq(sampleColumns[field], value)),
     scopeCondition(s.projectId, scope),
-    ...rest.map(hasMetadata),
+    hasMetadata(rest),
   );
   return { byMetadata: true as const, where, timestamp: md.timestamp, seq: md.seq };
 }
@@ -344,24 +351,28 @@ export function statisticsQuery(db: Database, r: StatisticsRequest) {
   const distinct = Object.fromEntries(r.cardinality.map((f) => [`cardinality/${f}`, sql<number>`count(distinct ${sampleColumns[f]})`]));
   // D1 binds JS numbers as REAL: the cast makes the division an integer bucket number.
   const bucket = r.periodUs ? sql<number>`cast((${s.timestamp} - ${origin}) / ${r.periodUs} as integer)` : sql<number>`0`;
-  return db
-    .select({
-      ...groups,
-      bucket: bucket.as("bucket"),
-      origin: sql<number | null>`${origin}`,
-      count: count(),
-      min: sql<number>`min(${s.volume})`,
-      max: sql<number>`max(${s.volume})`,
-      sum: sql<number>`sum(${s.volume})`,
-      avg: sql<number>`avg(${s.volume})`,
-      squares: r.stddev ? sql<number>`avg(${s.volume} * ${s.volume})` : sql<null>`null`,
-      first: sql<number>`min(${s.timestamp})`,
-      last: sql<number>`max(${s.timestamp})`,
-      unit: sql<string>`max(${s.unit})`,
-      ...distinct,
-    })
-    .from(s)
-    .where(r.where)
-    .groupBy(sql`bucket`, ...Object.values(groups))
-    .orderBy(sql`bucket`, ...Object.values(groups));
+  return (
+    db
+      .select({
+        ...groups,
+        bucket: bucket.as("bucket"),
+        origin: sql<number | null>`${origin}`,
+        count: count(),
+        min: sql<number>`min(${s.volume})`,
+        max: sql<number>`max(${s.volume})`,
+        sum: sql<number>`sum(${s.volume})`,
+        avg: sql<number>`avg(${s.volume})`,
+        squares: r.stddev ? sql<number>`avg(${s.volume} * ${s.volume})` : sql<null>`null`,
+        first: sql<number>`min(${s.timestamp})`,
+        last: sql<number>`max(${s.timestamp})`,
+        unit: sql<string>`max(${s.unit})`,
+        ...distinct,
+      })
+      .from(s)
+      .where(r.where)
+      .groupBy(sql`bucket`, ...Object.values(groups))
+      .orderBy(sql`bucket`, ...Object.values(groups))
+      // One past the cap tells the route to refuse (statistics.ts).
+      .limit(MAX_STATISTICS + 1)
+  );
 }
