@@ -7,7 +7,7 @@
 import type { Database } from "../db/client";
 import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
 import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
-import { samplePageQuery, type ProjectScope, type SampleRow } from "./store";
+import { hotSampleById, type ProjectScope, type SampleRow } from "./chunks";
 import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
 
 export interface TierContext {
@@ -33,12 +33,12 @@ export function coldProbe(t: TierContext, q: SampleQuery, scope: ProjectScope, p
 }
 
 /**
- * Whether a hot page can miss cold rows. Every cold row is older than the hot window's
- * start (the cron moves only such rows), so a full page whose last row is inside the
- * window is all hot.
+ * Whether the hot rows gathered (newest first, at least `need` when there are) can miss
+ * cold rows of the page. Every cold row is older than the hot window's start (the cron
+ * moves only such chunks), so a page whose last row is inside the window is all hot.
  */
-export function pageNeedsCold(rows: SampleRow[], limit: number, t: TierContext): boolean {
-  return rows.length < limit || rows[rows.length - 1].timestamp < hotFrom(t.nowMs, t.tiers);
+export function pageNeedsCold(rows: SampleRow[], need: number, t: TierContext): boolean {
+  return rows.length < need || rows[need - 1].timestamp < hotFrom(t.nowMs, t.tiers);
 }
 
 /**
@@ -73,24 +73,22 @@ class ColdReader {
 }
 
 /**
- * Rows `[offset, offset + limit)` of the merged tiers. The hot rows are re-read from the
- * top (the merge decides the offset); cold objects are read newest last row first, and
- * once the page is full an object whose last row is older than the page's last row
- * cannot change it, nor can any after it.
+ * Rows `[offset, offset + limit)` of the merged tiers, from the hot rows gathered (all
+ * of those above the page's end) and the cold objects, read newest last row first: once
+ * the page is full an object whose last row is older than the page's last row cannot
+ * change it, nor can any after it.
  */
 async function tieredRows(
-  t: TierContext,
   reader: ColdReader,
   entries: ArchiveEntry[],
-  q: SampleQuery,
-  scope: ProjectScope,
+  hot: SampleRow[],
   paging: Paging,
   offset: number,
   limit: number,
 ): Promise<SampleRow[]> {
   const need = offset + limit;
   const after = paging.cursor ?? undefined;
-  const rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
+  const rows = [...hot];
   const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
   for (const e of [...entries].sort((x, y) => y.last - x.last)) {
     if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;
@@ -121,9 +119,10 @@ async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQ
 }
 
 /**
- * Completes a page whose range reaches cold objects: its rows when the hot page may miss
- * cold ones, its total when the hot count left room under the cap. `hotCount` is the
- * capped hot count (undefined on a linked page, whose total travels in the cursor).
+ * Completes a page whose range reaches cold objects: its rows (`hot.rows`: the hot
+ * matches gathered, newest first, at least offset + limit of them when there are) and its
+ * total when the hot count left room under the cap. `hot.count` is the capped hot count
+ * (undefined on a linked page, whose total travels in the cursor).
  */
 export async function coldPage(
   t: TierContext,
@@ -137,12 +136,34 @@ export async function coldPage(
   // COLD_OBJECTS_MAX reads; a count past them is not exact.
   const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
   const reader = new ColdReader(t, q, scope);
-  const rows = pageNeedsCold(hot.rows, hot.limit, t)
-    ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit)
-    : hot.rows;
+  const rows = pageNeedsCold(hot.rows, hot.offset + hot.limit, t)
+    ? await tieredRows(reader, entries, hot.rows, paging, hot.offset, hot.limit)
+    : hot.rows.slice(hot.offset, hot.offset + hot.limit);
   let count = hot.count;
   if (count !== undefined && count <= TOTAL_COUNT_LIMIT) {
     count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);
   }
   return { rows, count };
+}
+
+/**
+ * One sample by id, hot or cold: the id says its series and timestamp (chunks.ts), so a
+ * hot one is one chunk read; a cold one is the objects of its project, meter and day.
+ */
+export async function sampleById(t: TierContext, id: string, scope: ProjectScope): Promise<SampleRow | undefined> {
+  const { row, series, at } = await hotSampleById(t.db, id, scope);
+  if (row || !series || !at) return row;
+  const q: SampleQuery = {
+    equals: [
+      { field: "project_id", value: series.projectId },
+      { field: "meter", value: series.meter },
+    ],
+    metadata: [],
+    projectsNamed: [],
+  };
+  const entries = await coldObjectsQuery(t.db, q, scope, at.timestamp, at.timestamp);
+  for (const e of entries.slice(0, COLD_OBJECTS_MAX)) {
+    for await (const r of readObject(t.archive, e)) if (r.id === id) return r;
+  }
+  return undefined;
 }

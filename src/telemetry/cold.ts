@@ -11,7 +11,7 @@ import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
-import { scopeCondition, type ProjectScope, type SampleRow } from "./store";
+import { scopeCondition, type ProjectScope, type SampleRow } from "./chunks";
 import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayName, dayOf, tooManyColdRows, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;

@@ -1,13 +1,34 @@
 /** Bodies the telemetry family accepts and answers, and the mapping from stored rows to them. */
 import { z } from "zod";
-import type { telemetryMeters, telemetrySamples } from "../db/schema";
+import type { telemetryMeters } from "../db/schema";
 import { badQuery, formatTimestamp, parseTimestamp, type MetadataKind } from "./query";
 
 export const SAMPLE_TYPES = ["gauge", "delta", "cumulative"] as const;
 /** Most samples one post may carry (one D1 batch). */
 export const MAX_SAMPLES_PER_POST = 1000;
 
-type SampleRow = typeof telemetrySamples.$inferSelect;
+/**
+ * A sample as every tier answers it (hot ones expanded from their chunk, cold ones read
+ * from R2). `seq` orders ties newest first (chunks.ts).
+ */
+export interface SampleRow {
+  seq: number;
+  id: string;
+  meter: string;
+  displayName: string;
+  projectId: string;
+  resourceId: string;
+  resourceName: string;
+  namespace: string;
+  type: (typeof SAMPLE_TYPES)[number];
+  unit: string;
+  volume: number;
+  timestamp: number;
+  recordedAt: number;
+  userId: string;
+  source: string;
+  metadata: string;
+}
 type MeterRow = typeof telemetryMeters.$inferSelect;
 
 /**
