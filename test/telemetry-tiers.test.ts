@@ -254,7 +254,8 @@ describe("hot and cold", () => {
 
   it("answers the same rows, totals and statistics after the move, even when a run dies between steps", async () => {
     // Three days of one meter, dyadic volumes so statistics compare exactly.
-    await seed(samples(meter, 1500, 72, 5, (r) => Math.floor(r() * 4096) / 8));
+    const list = samples(meter, 1500, 72, 5, (r) => Math.floor(r() * 4096) / 8);
+    await seed(list);
     const before = await snapshot();
     // Total is counted up to 1000 in both tiers (then Total-Exact: false).
     expect(before.lists[0].rows).toHaveLength(1500);
@@ -300,6 +301,13 @@ describe("hot and cold", () => {
     expect(index.reduce((n, e) => n + e.n, 0)).toBe(1500);
     // One object per project and day (3 days × 2 projects), each small enough to be one part.
     expect(new Set(index.map((e) => `${e.projectId}/${e.day}`)).size).toBe(6);
+    expect(await snapshot()).toEqual(before);
+    // A re-post of samples already in R2 finds them there: nothing stored twice.
+    const repost = await callJson<any[]>("/v2/samples", { method: "POST", json: list.slice(0, 20) });
+    expect(repost.status).toBe(201);
+    const coldIds = new Set((before.lists[0].rows as Array<{ id: string }>).map((x) => x.id));
+    expect(repost.body.every((x) => coldIds.has(x.id))).toBe(true);
+    expect(await hotChunks()).toBe(0);
     expect(await snapshot()).toEqual(before);
     // The moved chunks' summaries stay as hour rollups.
     const rollups = await db().select().from(telemetryRollups).where(eq(telemetryRollups.meter, meter));

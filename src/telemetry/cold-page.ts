@@ -7,8 +7,10 @@
 import type { Database } from "../db/client";
 import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
 import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
-import { hotSampleById, type ProjectScope, type SampleRow } from "./chunks";
-import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
+import { sql } from "drizzle-orm";
+import { telemetryArchive } from "../db/schema";
+import { hotSampleById, seriesKey, type ProjectScope, type SampleInput, type SampleRow } from "./chunks";
+import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayOf, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
 
 export interface TierContext {
   db: Database;
@@ -166,4 +168,37 @@ export async function sampleById(t: TierContext, id: string, scope: ProjectScope
     for await (const r of readObject(t.archive, e)) if (r.id === id) return r;
   }
   return undefined;
+}
+
+/**
+ * The posted samples that are already cold (their hour moved to R2): a sample older than
+ * the hot window may be a re-post of one the cron moved, which must not be stored twice.
+ * Looks up the objects of each posted (project, meter, day) in one query and reads them
+ * (at most COLD_OBJECTS_MAX); answers, per posted index, the stored cold sample.
+ */
+export async function coldDuplicates(t: TierContext, samples: SampleInput[]): Promise<Map<number, SampleRow>> {
+  const floor = hotFrom(t.nowMs, t.tiers);
+  const late = samples.map((s, i) => [s, i] as const).filter(([s]) => s.timestamp < floor);
+  const found = new Map<number, SampleRow>();
+  if (!late.length) return found;
+  const a = telemetryArchive;
+  const groups = JSON.stringify(
+    [...new Set(late.map(([s]) => JSON.stringify([s.projectId, s.meter, dayOf(s.timestamp)])))].map((g) => JSON.parse(g)),
+  );
+  const entries = await t.db
+    .select()
+    .from(a)
+    .where(sql`(${a.projectId}, ${a.meter}, ${a.day}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${groups}) j)`)
+    .limit(COLD_OBJECTS_MAX + 1);
+  if (!entries.length) return found;
+  if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
+  const identity = (s: Parameters<typeof seriesKey>[0] & { timestamp: number; volume: number }) =>
+    `${s.timestamp} ${s.volume} ${seriesKey(s)}`;
+  const wanted = new Map<string, number[]>();
+  for (const [s, i] of late) wanted.set(identity(s), [...(wanted.get(identity(s)) ?? []), i]);
+  for (const e of entries) {
+    if (!late.some(([s]) => s.timestamp >= e.first && s.timestamp <= e.last)) continue;
+    for await (const r of readObject(t.archive, e)) for (const i of wanted.get(identity(r)) ?? []) found.set(i, r);
+  }
+  return found;
 }

@@ -47,7 +47,7 @@ import {
 } from "./store";
 import { CHUNK_MAX, COUNT_NEED, ChunkFull, hotRows, storeSamples, type SampleRow } from "./chunks";
 import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
-import { coldPage, coldProbe, sampleById } from "./cold-page";
+import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
 import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./statistics";
 
 export const telemetryRoutes = familyRouter();
@@ -157,12 +157,19 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
   }
   const recordedAt = Date.now() * 1000;
   const rows = samples.map((s) => ({ ...s, recordedAt }));
+  // A late sample may be a re-post of one already moved to R2: answered from there, not stored again.
+  const t = { db: database(c.env), archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  const cold = await coldDuplicates(t, rows);
+  const fresh = rows.filter((_r, i) => !cold.has(i));
+  let stored: Array<SampleRow | undefined> = [];
   try {
-    return (await storeSamples(c.env.DB, rows)) as SampleRow[];
+    if (fresh.length) stored = await storeSamples(c.env.DB, fresh);
   } catch (e) {
     if (e instanceof ChunkFull) throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
     throw e;
   }
+  let next = 0;
+  return rows.map((_r, i) => cold.get(i) ?? (stored[next++] as SampleRow));
 }
 
 const SAMPLE_BODY_MAX = 4 * 1024 * 1024;
