@@ -18,7 +18,7 @@ const iso = (us: number) => new Date(us / 1000).toISOString().replace("Z", "+00:
 const q = (...conds: Array<[string, string]>) => {
   const p = new URLSearchParams();
   for (const c of conds) p.append("q.field", c[0]);
-  for (const c of conds) p.append("q.op", "eq");
+  for (const _c of conds) p.append("q.op", "eq");
   for (const c of conds) p.append("q.value", c[1]);
   return p.toString();
 };
