@@ -220,7 +220,7 @@ async function firstSample(
   return best;
 }
 
-const rowField = { project_id: "projectId", resource_id: "resourceId", user_id: "userId", source: "source" } as const;
+const rowField = (g: GroupField) => FIELDS[g].row as keyof Keyed;
 
 /** One series (a sample, a series or a rollup row: each carries the group fields) and its measures. */
 function fromSeries(x: Keyed, m: Measures, t: StatisticsInput, bucket: number): Partial {
@@ -235,8 +235,8 @@ function fromSeries(x: Keyed, m: Measures, t: StatisticsInput, bucket: number): 
     last,
     unit,
     bucket,
-    groups: t.groupby.map((g) => x[rowField[g]]),
-    distinct: t.cardinality.map((f) => new Set([x[rowField[f]]])),
+    groups: t.groupby.map((g) => x[rowField(g)]),
+    distinct: t.cardinality.map((f) => new Set([x[rowField(f)]])),
   };
 }
 
