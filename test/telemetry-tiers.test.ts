@@ -309,6 +309,10 @@ describe("hot and cold", () => {
     expect(repost.body.every((x) => coldIds.has(x.id))).toBe(true);
     expect(await hotChunks()).toBe(0);
     expect(await snapshot()).toEqual(before);
+    // A cold sample by id: its id names its series and timestamp, so one day's objects.
+    const coldOne = before.lists[0].rows[1200] as { id: string };
+    expect(await callJson(`/v2/samples/${coldOne.id}`)).toMatchObject({ status: 200, body: coldOne });
+    expect((await callJson<any[]>(`/v2/samples?${q(["message_id", "eq", coldOne.id])}`)).body).toEqual([coldOne]);
     // The moved chunks' summaries stay as hour rollups.
     const rollups = await db().select().from(telemetryRollups).where(eq(telemetryRollups.meter, meter));
     expect(rollups.every((r) => r.width === 3600)).toBe(true);

@@ -47,6 +47,7 @@ import {
 } from "./store";
 import { CHUNK_MAX, COUNT_NEED, ChunkFull, hotRows, storeSamples, type SampleRow } from "./chunks";
 import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
+import { coldPredicate } from "./cold";
 import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
 import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./statistics";
 
@@ -110,6 +111,14 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const db = database(c.env);
   const limit = paging.perPage + 1;
   const t = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  // A message id names its sample's place: one lookup, hot or cold, then the other conditions.
+  const messageId = q.equals.find((e) => e.field === "message_id")?.value;
+  if (messageId !== undefined) {
+    const row = await sampleById(t, messageId, scope);
+    const rows = row && coldPredicate(q, scope)(row) ? [row] : [];
+    setPagingHeaders(c, paging, totalOf(rows.length), false);
+    return paging.cursor || paging.page > 1 ? [] : rows;
+  }
   const after = paging.cursor ?? undefined;
   const offset = paging.cursor ? 0 : (paging.page - 1) * paging.perPage;
   const counting = !paging.cursor;
