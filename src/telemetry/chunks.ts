@@ -387,11 +387,12 @@ export function rowFilter(q: SampleQuery, after?: { timestamp: number; seq: numb
 export const newestFirst = (x: SampleRow, y: SampleRow) => y.timestamp - x.timestamp || y.seq - x.seq;
 
 /**
- * Windows read newest first, in hours below the top bucket: most pages end in the first
- * (a series sampled once a minute holds 60 samples an hour); a count or a deep page reads
- * the rest of the matching series' hot chunks, bounded by series × hot hours.
+ * Windows read newest first, in hours below the top bucket, each four times the last:
+ * most pages end in the first (a series sampled once a minute holds 60 samples an hour),
+ * and a count or a deep page stops within four times the hours it needs, however sparse
+ * the series or long the hot window.
  */
-const WINDOWS = [1, 24, Infinity];
+const WINDOWS = [1, 4, 16, 64, 256, 1024, Infinity];
 
 export interface HotPage {
   /** Matches newest first, at least `need` of them when there are. */
@@ -424,28 +425,29 @@ export async function hotRows(
   const byId = new Map(seriesList.map((s) => [s.id, s]));
   const ids = JSON.stringify([...byId.keys()]);
   const inSeries = sql`${ch.seriesId} in (select value from json_each(${ids}))`;
-  let top: number;
-  if (Number.isFinite(hiUs)) top = bucketOf(hiUs);
-  else {
-    // Each series' newest chunk is the last key of its primary-key range: one row read per series.
-    const [{ max }] = await db
-      .select({ max: sql<number | null>`max((select max(c.bucket) from ${ch} c where c.series_id = j.value))` })
-      .from(sql`json_each(${ids}) j`);
-    if (max === null) return { rows: [], complete: true };
-    top = max;
-  }
+  // Each series' newest and oldest chunk: the two ends of its primary-key range, a row
+  // each. The windows run between them, so an empty stretch costs no round trip.
+  const [ends] = await db
+    .select({
+      newest: sql<number | null>`max((select max(c.bucket) from ${ch} c where c.series_id = j.value))`,
+      oldest: sql<number | null>`min((select min(c.bucket) from ${ch} c where c.series_id = j.value))`,
+    })
+    .from(sql`json_each(${ids}) j`);
+  if (ends.newest === null || ends.oldest === null) return { rows: [], complete: true };
+  const top = Math.min(Number.isFinite(hiUs) ? bucketOf(hiUs) : Infinity, ends.newest);
+  const floor = Math.max(loUs, ends.oldest);
   const rows: SampleRow[] = [];
   let below = top + BUCKET_US; // exclusive upper edge of the next window
   for (const hours of WINDOWS) {
-    const from = Number.isFinite(hours) ? Math.max(top - (hours - 1) * BUCKET_US, loUs) : loUs;
-    if (below <= from && Number.isFinite(from)) break;
+    const from = Number.isFinite(hours) ? Math.max(top - (hours - 1) * BUCKET_US, floor) : floor;
+    if (below <= from) break;
     const chunks = await db
       .select({ seriesId: ch.seriesId, bucket: ch.bucket, samples: ch.samples })
       .from(ch)
-      .where(and(inSeries, Number.isFinite(from) ? gte(ch.bucket, from) : undefined, lte(ch.bucket, below - 1)));
+      .where(and(inSeries, gte(ch.bucket, from), lte(ch.bucket, below - 1)));
     for (const c of chunks) for (const r of expand(byId.get(c.seriesId)!, c.bucket, c.samples)) if (keep(r)) rows.push(r);
     below = from;
-    const bottom = !Number.isFinite(from) || from <= loUs;
+    const bottom = from <= floor;
     if (rows.length >= need || bottom) return { rows: rows.sort(newestFirst), complete: bottom };
   }
   return { rows: rows.sort(newestFirst), complete: true };
