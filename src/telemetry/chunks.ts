@@ -437,9 +437,11 @@ export async function hotRows(
   const top = Math.min(Number.isFinite(hiUs) ? bucketOf(hiUs) : Infinity, ends.newest);
   const floor = Math.max(loUs, ends.oldest);
   const rows: SampleRow[] = [];
+  let anchor = top;
   let below = top + BUCKET_US; // exclusive upper edge of the next window
-  for (const hours of WINDOWS) {
-    const from = Number.isFinite(hours) ? Math.max(top - (hours - 1) * BUCKET_US, floor) : floor;
+  for (let i = 0; i < WINDOWS.length; i++) {
+    const hours = WINDOWS[i];
+    const from = Number.isFinite(hours) ? Math.max(anchor - (hours - 1) * BUCKET_US, floor) : floor;
     if (below <= from) break;
     const chunks = await db
       .select({ seriesId: ch.seriesId, bucket: ch.bucket, samples: ch.samples })
@@ -449,6 +451,19 @@ export async function hotRows(
     below = from;
     const bottom = from <= floor;
     if (rows.length >= need || bottom) return { rows: rows.sort(newestFirst), complete: bottom };
+    if (!chunks.length) {
+      // A gap (say recent samples far above older ones): the windows start again at the
+      // newest chunk below it rather than growing across empty hours into everything.
+      const [next] = await db
+        .select({
+          bucket: sql<number | null>`max((select max(c.bucket) from ${ch} c where c.series_id = j.value and c.bucket < ${below}))`,
+        })
+        .from(sql`json_each(${ids}) j`);
+      if (next.bucket === null || next.bucket < floor) return { rows: rows.sort(newestFirst), complete: true };
+      anchor = next.bucket;
+      below = next.bucket + BUCKET_US;
+      i = -1;
+    }
   }
   return { rows: rows.sort(newestFirst), complete: true };
 }
