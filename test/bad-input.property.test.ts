@@ -757,3 +757,67 @@ describe("negative and huge page numbers on every paged route", () => {
     }
   });
 });
+
+// ─── Telemetry: metadata conditions up to the cap, huge pages (docs/api/telemetry.md, Limits) ───
+
+describe("telemetry routes with metadata conditions up to the cap and huge page numbers", () => {
+  const routesOf = (meter: string) => ["/v2/samples", `/v2/meters/${meter}`, `/v2/meters/${meter}/statistics`, "/v2/meters"];
+  let cursor = "";
+  let userToken = "";
+  beforeAll(async () => {
+    const samples = Array.from({ length: 30 }, (_, i) => ({
+      meter: "prop.md",
+      type: "gauge",
+      volume: i,
+      resource_id: `prop-vm-${i % 2}`,
+      project_id: "prop-md",
+      timestamp: `2026-11-20T10:${String(i).padStart(2, "0")}:00`,
+      metadata: Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`k${k}`, k % 2 ? `v${i % 3}` : i % 3])),
+    }));
+    expect((await callJson("/v2/samples", { method: "POST", json: samples })).status).toBe(201);
+    const first = await call("/v2/samples?q.field=meter&q.op=eq&q.value=prop.md&limit=5");
+    cursor = new URL(/<([^>]+)>; rel="next"/.exec(first.headers.get("Link") ?? "")![1]).searchParams.get("cursor") ?? "";
+    userToken = (await mintToken({ user: "prop-md-user", role: "user", projects: ["prop-md", "other"] })).token;
+  });
+
+  const condition = fc.record({
+    key: fc.oneof(fc.constantFrom("k0", "k1", "k2", "k3", "k7", "flavor.name", "tags[0]"), fc.string({ maxLength: 12 })),
+    value: fc.oneof(fc.constantFrom("0", "1", "v1", "'2'", "True", "1.5"), fc.string({ maxLength: 12 })),
+    type: fc.constantFrom("", "", "string", "integer", "float", "boolean"),
+    prefix: fc.constantFrom("metadata.", "resource_metadata."),
+  });
+  const request = fc.record({
+    route: fc.nat(3),
+    conditions: fc.array(condition, { minLength: 1, maxLength: 32 }),
+    page: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 2_000_000_000 }), fc.constantFrom(1, 2, 10_001, 999_999_999)),
+    limit: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 5000 })),
+    withCursor: fc.boolean(),
+    period: fc.oneof(fc.constant(undefined), fc.constantFrom("1", "60", "3600", "5400")),
+    groupby: fc.boolean(),
+    user: fc.boolean(),
+  });
+
+  it("never answer 5xx", { timeout: 120_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const p = new URLSearchParams();
+        const conds = r.conditions.slice(0, r.route === 0 ? 32 : 31);
+        if (r.route === 0) conds.length = Math.min(conds.length, 31);
+        const all = r.route === 0 ? [{ field: "meter", value: "prop.md", type: "" }] : [];
+        all.push(...conds.map((c) => ({ field: `${c.prefix}${c.key || "k0"}`, value: c.value || "0", type: c.type })));
+        for (const name of ["field", "op", "type", "value"] as const)
+          for (const c of all) p.append(`q.${name}`, name === "op" ? "eq" : c[name as "field" | "type" | "value"]);
+        if (r.page !== undefined) p.set("page", String(r.page));
+        if (r.limit !== undefined) p.set("limit", String(r.limit));
+        if (r.withCursor && cursor) p.set("cursor", cursor);
+        if (r.route === 2 && r.period) p.set("period", r.period);
+        if (r.route === 2 && r.groupby) p.set("groupby", "resource_id");
+        const path = `${routesOf("prop.md")[r.route]}?${p}`;
+        const res = await call(path, { token: r.user ? userToken : ADMIN_TOKEN });
+        const text = await res.text();
+        if (res.status >= 500) throw new Error(`${res.status} ${path}: ${text.slice(0, 200)}`);
+      }),
+      { seed: SEED, numRuns: 120 },
+    );
+  });
+});

@@ -28,7 +28,7 @@ async function post(samples: unknown[], token?: string) {
   return r.body as any[];
 }
 
-const metadataRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_sample_metadata").first<{ n: number }>())!.n;
+const metadataRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_series_metadata").first<{ n: number }>())!.n;
 
 describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => {
   const body = (over: Record<string, unknown> = {}) => [

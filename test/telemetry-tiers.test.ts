@@ -1,14 +1,14 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { and, eq, gte, lt, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
-import { telemetryArchive, telemetryRollups, telemetrySampleMetadata, telemetrySamples } from "../src/db/schema";
+import { telemetryArchive, telemetryChunks, telemetryRollups, telemetrySeries } from "../src/db/schema";
 import worker from "../src/index";
 import { runArchive } from "../src/telemetry/archive-cron";
 import { parseSampleQuery } from "../src/telemetry/query";
-import { tieredStatistics } from "../src/telemetry/rollups";
-import { sampleWhere, statisticsQuery, type GroupField } from "../src/telemetry/store";
+import { computeStatistics } from "../src/telemetry/statistics";
+import type { GroupField } from "../src/telemetry/store";
 import { tiersOf } from "../src/telemetry/tiers";
 import { call, callJson } from "./helpers/http";
 
@@ -59,54 +59,103 @@ function rowsRead(res: Response): number {
   return Number(/rows_read=(\d+)/.exec(res.headers.get("Server-Timing") ?? "")?.[1] ?? NaN);
 }
 
-/** Both answers of one statistics request: rollups (tiered) and raw samples (statisticsQuery). */
-async function both(meter: string, query: string, periodS: number, groupby: GroupField[]) {
-  const params = new URLSearchParams(query);
-  const sq = parseSampleQuery(params);
+type Posted = ReturnType<typeof samples>[number];
+
+/** Statistics computed here from the posted samples: the reference every tier must equal. */
+function reference(list: Posted[], meter: string, query: string, periodS: number, groupby: GroupField[]) {
+  const sq = parseSampleQuery(new URLSearchParams(query));
+  const rowOf = { resource_id: "resource_id", project_id: "project_id", user_id: "user_id", source: "source" } as const;
+  const rows = list
+    .filter((x) => x.meter === meter)
+    .map((x) => ({ ...x, us: Date.parse(x.timestamp) * 1000 }))
+    .filter(
+      (x) =>
+        (!sq.start || (sq.start.inclusive ? x.us >= sq.start.us : x.us > sq.start.us)) &&
+        (!sq.end || (sq.end.inclusive ? x.us <= sq.end.us : x.us < sq.end.us)),
+    );
+  const origin = sq.start?.us ?? Math.min(...rows.map((x) => x.us));
+  const out = new Map<string, Record<string, any>>();
+  for (const x of rows) {
+    const bucket = periodS ? Math.trunc((x.us - origin) / (periodS * 1e6)) : 0;
+    const groups = groupby.map((g) => String((x as Record<string, unknown>)[rowOf[g]]));
+    const key = JSON.stringify([bucket, ...groups]);
+    const m = out.get(key) ?? {
+      bucket,
+      groups,
+      count: 0,
+      sum: 0,
+      sq: 0,
+      min: Infinity,
+      max: -Infinity,
+      first: Infinity,
+      last: -Infinity,
+      res: new Set(),
+    };
+    m.count += 1;
+    m.sum += x.volume;
+    m.sq += x.volume * x.volume;
+    m.min = Math.min(m.min, x.volume);
+    m.max = Math.max(m.max, x.volume);
+    m.first = Math.min(m.first, x.us);
+    m.last = Math.max(m.last, x.us);
+    m.res.add(x.resource_id);
+    out.set(key, m);
+  }
+  const cmp = (a: string[], b: string[]) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0);
+  return [...out.values()]
+    .sort((a, b) => a.bucket - b.bucket || cmp(a.groups, b.groups))
+    .map((m) => ({
+      ...Object.fromEntries(groupby.map((g, i) => [g, m.groups[i]])),
+      bucket: m.bucket,
+      count: m.count,
+      min: m.min,
+      max: m.max,
+      sum: m.sum,
+      avg: m.sum / m.count,
+      squares: m.sq / m.count,
+      first: m.first,
+      last: m.last,
+      unit: "%",
+      "cardinality/resource_id": m.res.size,
+    }));
+}
+
+/** Both answers of one statistics request: the stored summaries and chunks (computeStatistics), and the reference. */
+async function both(list: Posted[], meter: string, query: string, periodS: number, groupby: GroupField[]) {
+  const sq = parseSampleQuery(new URLSearchParams(query));
   sq.equals.push({ field: "meter", value: meter });
-  const request = {
-    where: sampleWhere(sq, null),
-    periodUs: periodS * 1e6,
-    startUs: sq.start?.us,
-    groupby,
-    stddev: true,
-    cardinality: ["resource_id" as GroupField],
-  };
-  const db = database(env);
-  const tiered = await tieredStatistics(db, env.TELEMETRY_ARCHIVE, {
-    ...request,
+  const tiered = await computeStatistics(database(env), env.TELEMETRY_ARCHIVE, {
     q: sq,
     scope: null,
+    periodUs: periodS * 1e6,
+    groupby,
+    stddev: true,
+    cardinality: ["resource_id"],
     tiers: tiersOf(env),
     nowMs: Date.now(),
   });
-  const raw = await statisticsQuery(db, request);
-  return { tiered, raw };
+  return { tiered, raw: reference(list, meter, query, periodS, groupby) };
 }
 
 const fields = ["bucket", "count", "min", "max", "sum", "avg", "squares", "first", "last", "unit", "cardinality/resource_id"] as const;
 
-describe("rollups", () => {
-  it("answer aligned statistics exactly as raw samples do (dyadic volumes: every sum is exact)", async () => {
-    await seed(samples("dyadic", 3000, 30, 7, (r) => Math.floor(r() * 65536) / 4 - 8000));
-    // Whole hours, an unaligned end (raw tail), period of 2 hours, grouped.
+describe("chunk summaries", () => {
+  it("answer statistics exactly as the raw samples do (dyadic volumes: every sum is exact)", async () => {
+    const list = samples("dyadic", 3000, 30, 7, (r) => Math.floor(r() * 65536) / 4 - 8000);
+    await seed(list);
+    // Whole hours, an unaligned end (expanded chunks), periods aligned and not, grouped.
     const query = q(["timestamp", "ge", iso(T0 + 2 * H)], ["timestamp", "lt", iso(T0 + 27 * H + 1234)]);
     for (const [period, groupby] of [
       [7200, ["resource_id"]],
       [3600, []],
       [0, ["project_id", "user_id"]],
       [600, ["resource_id"]],
+      [5000, []],
     ] as const) {
-      const { tiered, raw } = await both("dyadic", query, period, [...groupby]);
-      // Minute rollups live in the hot window only: 2015 at period 600 is left to raw samples.
-      if (period === 600) {
-        expect(tiered).toBeNull();
-        continue;
-      }
-      expect(tiered).not.toBeNull();
-      expect(tiered!.length).toBe(raw.length);
+      const { tiered, raw } = await both(list, "dyadic", query, period, [...groupby]);
       expect(raw.length).toBeGreaterThan(0);
-      tiered!.forEach((row, i) => {
+      expect(tiered.length).toBe(raw.length);
+      tiered.forEach((row, i) => {
         const want = raw[i] as Record<string, unknown>;
         for (const f of [...fields, ...groupby]) expect([f, row[f]]).toEqual([f, want[f]]);
       });
@@ -114,11 +163,12 @@ describe("rollups", () => {
   });
 
   it("answer random real volumes within 1e-12 relative of the raw computation", async () => {
-    await seed(samples("real", 2000, 12, 11, (r) => r() * 1000 - 100));
+    const list = samples("real", 2000, 12, 11, (r) => r() * 1000 - 100);
+    await seed(list);
     const query = q(["timestamp", "ge", iso(T0)], ["timestamp", "le", iso(T0 + 12 * H)]);
-    const { tiered, raw } = await both("real", query, 3600, ["resource_id"]);
-    expect(tiered!.length).toBe(raw.length);
-    tiered!.forEach((row, i) => {
+    const { tiered, raw } = await both(list, "real", query, 3600, ["resource_id"]);
+    expect(tiered.length).toBe(raw.length);
+    tiered.forEach((row, i) => {
       const want = raw[i] as Record<string, unknown>;
       for (const f of fields) {
         const [a, b] = [row[f], want[f]];
@@ -128,28 +178,27 @@ describe("rollups", () => {
     });
   });
 
-  it("are read instead of samples by the statistics route (rows read: buckets × groups)", async () => {
+  it("are what the statistics route reads (rows read: the chunks of the range, aligned or not)", async () => {
     const path = `/v2/meters/dyadic/statistics?period=3600&groupby=resource_id&${q(["timestamp", "ge", iso(T0)], ["timestamp", "lt", iso(T0 + 30 * H)])}`;
     const res = await call(path);
     expect(res.status).toBe(200);
     const body = (await res.json()) as Array<{ count: number }>;
     expect(body.reduce((n, b) => n + b.count, 0)).toBe(3000);
-    const rawRes = await call(path.replace("period=3600", "period=3601"));
-    expect(rowsRead(res)).toBeLessThan(rowsRead(rawRes));
-    // O(buckets × groups) + a constant: the hour rollup rows of the range, a few more.
-    const [{ n: rollupRows }] = await database(env)
+    const [{ n: chunks }] = await database(env)
       .select({ n: sql<number>`count(*)` })
-      .from(telemetryRollups)
-      .where(
-        and(
-          eq(telemetryRollups.width, 3600),
-          eq(telemetryRollups.meter, "dyadic"),
-          gte(telemetryRollups.bucket, T0 * 1000),
-          lt(telemetryRollups.bucket, (T0 + 30 * H) * 1000),
-        ),
-      );
-    expect(rollupRows).toBeGreaterThan(500);
-    expect(rowsRead(res)).toBeLessThanOrEqual(rollupRows + 16);
+      .from(telemetryChunks)
+      .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+      .where(eq(telemetrySeries.meter, "dyadic"));
+    const [{ n: series }] = await database(env)
+      .select({ n: sql<number>`count(*)` })
+      .from(telemetrySeries)
+      .where(eq(telemetrySeries.meter, "dyadic"));
+    expect(chunks).toBeGreaterThan(200);
+    // O(buckets × series) + a constant: the chunks of the range; each series read once
+    // through its index (entry and row) and listed twice by json_each.
+    expect(rowsRead(res)).toBeLessThanOrEqual(chunks + 4 * series + 20);
+    const unaligned = await call(path.replace("period=3600", "period=3601"));
+    expect(rowsRead(unaligned)).toBeLessThanOrEqual(chunks + 4 * series + 20);
   });
 
   it("count what a post really inserted: a retry adds nothing, an overlapping post only its new samples", async () => {
@@ -157,12 +206,13 @@ describe("rollups", () => {
     await seed(list);
     await seed(list);
     await seed([...list.slice(0, 10), { ...list[0], volume: 12345 }]);
-    const db = database(env);
-    const rows = await db.select().from(telemetryRollups).where(eq(telemetryRollups.meter, "retry"));
-    const hours = rows.filter((r) => r.width === 3600);
-    expect(hours.reduce((n, r) => n + r.n, 0)).toBe(51);
-    expect(rows.filter((r) => r.width === 60).reduce((n, r) => n + r.n, 0)).toBe(51);
-    expect(Math.max(...hours.map((r) => r.hi))).toBe(12345);
+    const rows = await database(env)
+      .select({ chunk: telemetryChunks })
+      .from(telemetryChunks)
+      .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+      .where(eq(telemetrySeries.meter, "retry"));
+    expect(rows.reduce((n, r) => n + r.chunk.n, 0)).toBe(51);
+    expect(Math.max(...rows.map((r) => r.chunk.hi))).toBe(12345);
   });
 });
 
@@ -204,19 +254,23 @@ describe("hot and cold", () => {
 
   it("answers the same rows, totals and statistics after the move, even when a run dies between steps", async () => {
     // Three days of one meter, dyadic volumes so statistics compare exactly.
-    await seed(samples(meter, 1500, 72, 5, (r) => Math.floor(r() * 4096) / 8));
+    const list = samples(meter, 1500, 72, 5, (r) => Math.floor(r() * 4096) / 8);
+    await seed(list);
     const before = await snapshot();
     // Total is counted up to 1000 in both tiers (then Total-Exact: false).
     expect(before.lists[0].rows).toHaveLength(1500);
     expect(before.lists[0].total).toBe("1000");
     expect(before.lists[3].rows.length).toBeGreaterThan(100);
     expect(before.lists[3].total).toBe(String(before.lists[3].rows.length));
-    const seqs = (await db().select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.meter, meter))).map(
-      (r) => r.seq,
-    );
-    const metadataRows = async () =>
-      (await db().select({ seq: telemetrySampleMetadata.seq }).from(telemetrySampleMetadata)).filter((r) => seqs.includes(r.seq)).length;
-    expect(await metadataRows()).toBe(1500 * 4);
+    const hotChunks = async () =>
+      (
+        await db()
+          .select({ n: telemetryChunks.n })
+          .from(telemetryChunks)
+          .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+          .where(eq(telemetrySeries.meter, meter))
+      ).reduce((n, c) => n + c.n, 0);
+    expect(await hotChunks()).toBe(1500);
 
     // A run that dies after writing objects: nothing indexed, nothing deleted.
     await expect(
@@ -242,19 +296,27 @@ describe("hot and cold", () => {
     const report = await runArchive(env, Date.now());
     expect(report.done).toBe(true);
 
-    const left = await db().select().from(telemetrySamples).where(eq(telemetrySamples.meter, meter));
-    expect(left).toEqual([]);
-    // Their metadata index rows left in the same batches.
-    expect(await metadataRows()).toBe(0);
+    expect(await hotChunks()).toBe(0);
     const index = await db().select().from(telemetryArchive).where(eq(telemetryArchive.meter, meter));
     expect(index.reduce((n, e) => n + e.n, 0)).toBe(1500);
     // One object per project and day (3 days × 2 projects), each small enough to be one part.
     expect(new Set(index.map((e) => `${e.projectId}/${e.day}`)).size).toBe(6);
     expect(await snapshot()).toEqual(before);
-    // Minute rollups left with the hot samples; hour rollups stay.
+    // A re-post of samples already in R2 finds them there: nothing stored twice.
+    const repost = await callJson<any[]>("/v2/samples", { method: "POST", json: list.slice(0, 20) });
+    expect(repost.status).toBe(201);
+    const coldIds = new Set((before.lists[0].rows as Array<{ id: string }>).map((x) => x.id));
+    expect(repost.body.every((x) => coldIds.has(x.id))).toBe(true);
+    expect(await hotChunks()).toBe(0);
+    expect(await snapshot()).toEqual(before);
+    // A cold sample by id: its id names its series and timestamp, so one day's objects.
+    const coldOne = before.lists[0].rows[1200] as { id: string };
+    expect(await callJson(`/v2/samples/${coldOne.id}`)).toMatchObject({ status: 200, body: coldOne });
+    expect((await callJson<any[]>(`/v2/samples?${q(["message_id", "eq", coldOne.id])}`)).body).toEqual([coldOne]);
+    // The moved chunks' summaries stay as hour rollups.
     const rollups = await db().select().from(telemetryRollups).where(eq(telemetryRollups.meter, meter));
-    expect(rollups.filter((r) => r.width === 60)).toEqual([]);
-    expect(rollups.filter((r) => r.width === 3600).reduce((n, r) => n + r.n, 0)).toBe(1500);
+    expect(rollups.every((r) => r.width === 3600)).toBe(true);
+    expect(rollups.reduce((n, r) => n + r.n, 0)).toBe(1500);
   }, 120_000);
 
   it("answers a 503 naming the day when a cold object cannot be read", async () => {
@@ -276,7 +338,13 @@ describe("hot and cold", () => {
     const ctx = createExecutionContext();
     await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: "*/10 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
-    expect(await db().select().from(telemetrySamples).where(eq(telemetrySamples.meter, "cronm"))).toEqual([]);
+    expect(
+      await db()
+        .select()
+        .from(telemetryChunks)
+        .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+        .where(eq(telemetrySeries.meter, "cronm")),
+    ).toEqual([]);
     expect((await everySample(q(["meter", "eq", "cronm"]))).rows).toHaveLength(40);
   });
 
@@ -307,7 +375,7 @@ describe("hot and cold", () => {
     expect(r.expiredRows).toBeGreaterThanOrEqual(1);
     expect(await db().select().from(telemetryArchive)).toEqual([]);
     expect(await lateTotal()).toBe("0");
-    expect(await db().select().from(telemetrySampleMetadata).where(eq(telemetrySampleMetadata.key, "flavor.name"))).toEqual([]);
+    expect(await db().select().from(telemetryChunks)).toEqual([]);
     const objects = await env.TELEMETRY_ARCHIVE.list();
     expect(objects.objects).toEqual([]);
     expect((await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).length).toBeGreaterThan(0);

@@ -1,24 +1,10 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
-import { telemetryMeters, telemetrySamples } from "../src/db/schema";
-import { parseSampleQuery } from "../src/telemetry/query";
-import { eq } from "drizzle-orm";
-import {
-  insertStatements,
-  messageId,
-  meterCountQuery,
-  meterPageQuery,
-  meterWhere,
-  METER_FIELDS,
-  sampleByIdQuery,
-  sampleCountQuery,
-  samplePageQuery,
-  sampleWhere,
-  statisticsQuery,
-  storedSamplesQuery,
-  type SampleInsert,
-} from "../src/telemetry/store";
+import { telemetryChunks, telemetryMeters, telemetrySeries } from "../src/db/schema";
+import { eq, type SQL } from "drizzle-orm";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { ingestStatements, runBatch, seriesKey, storeSamples, type SampleInput } from "../src/telemetry/chunks";
 import { call, callJson, mintToken } from "./helpers/http";
 
 type Sample = Record<string, unknown>;
@@ -207,9 +193,9 @@ describe("ingest: POST /v2/samples", () => {
     expect(unset.status).toBe(400);
   });
 
-  /** A sample row as the ingest path builds it. */
-  async function row(i: number, over: Partial<SampleInsert> = {}): Promise<SampleInsert> {
-    const n = {
+  /** A sample as the ingest path receives it. */
+  function row(i: number, over: Partial<SampleInput> = {}): SampleInput {
+    return {
       meter: `m${i % 7}`,
       type: "gauge" as const,
       unit: "B",
@@ -223,30 +209,25 @@ describe("ingest: POST /v2/samples", () => {
       displayName: "",
       namespace: "",
       metadata: "",
+      recordedAt: T0 * 1000,
       ...over,
     };
-    return { ...n, id: await messageId(n), recordedAt: T0 * 1000 };
   }
-  const paramsOf = (st: { toSQL(): { params: unknown[] } }) => st.toSQL().params;
+  const paramsOf = (st: SQL) => new SQLiteAsyncDialect().sqlToQuery(st).params;
 
-  it("writes 1000 samples with their metadata as a handful of statements, each binding a few parameters", async () => {
-    const db = database(env);
-    const rows = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) =>
-        row(
-          i,
-          i % 2
-            ? {}
-            : { metadata: JSON.stringify({ host: `h${i % 3}` }), metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }] },
-        ),
+  it("writes 1000 samples with their metadata as a handful of statements, each binding one JSON list", async () => {
+    const rows = Array.from({ length: 1000 }, (_, i) =>
+      row(
+        i,
+        i % 2 ? {} : { metadata: JSON.stringify({ host: `h${i % 3}` }), metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }] },
       ),
     );
-    const statements = insertStatements(db, rows);
-    // The rollups' mark, samples, metadata entries, meters (one JSON parameter each),
-    // the minute and hour rollups.
-    expect(statements).toHaveLength(6);
-    for (const st of statements) expect(paramsOf(st).length).toBeLessThanOrEqual(1);
-    await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+    const { writes, readBack } = ingestStatements(rows);
+    // Series, their metadata entries, meters, chunks: one statement each; one read-back.
+    expect(writes).toHaveLength(4);
+    expect(readBack).toHaveLength(1);
+    for (const st of [...writes, ...readBack]) expect(paramsOf(st)).toHaveLength(1);
+    const first = await runBatch(env.DB, writes);
     const { res } = await callJson(`/v2/samples?${q(["project_id", "chunk-1"])}`);
     expect(res.headers.get("Total")).toBe("500");
     const meters = await callJson<any[]>(`/v2/meters?${q(["project_id", "chunk-1"])}&limit=1000`);
@@ -255,45 +236,43 @@ describe("ingest: POST /v2/samples", () => {
     // 500 samples with one entry each, found by the metadata query.
     const h1 = await call(`/v2/samples?${q(["project_id", "chunk-0"], ["metadata.host", "h1"])}&limit=1`);
     expect(h1.headers.get("Total")).toBe(String(rows.filter((_r, i) => i % 2 === 0 && i % 3 === 1).length));
-    // Again: nothing more is written (but the rollups' scratch mark).
-    const again = await db.batch(insertStatements(db, rows) as [any, ...any[]]);
-    expect(again.slice(1).map((r: any) => r.meta.rows_written)).toEqual([0, 0, 0, 0, 0]);
+    // The first post creates the series (meter × resource × project × host), each with
+    // its index entries; again: nothing more is written.
+    const series = new Set(rows.map(seriesKey)).size;
+    expect(first.reduce((n, r) => n + (r.meta.rows_written ?? 0), 0)).toBeGreaterThan(series);
+    const again = await runBatch(env.DB, ingestStatements(rows).writes);
+    expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0, 0]);
+    // 1000 more samples of those series in the same hour: one row written per chunk appended.
+    const more = await runBatch(env.DB, ingestStatements(rows.map((r) => ({ ...r, timestamp: r.timestamp + 1000 }))).writes);
+    expect(more.map((r) => r.meta.rows_written)).toEqual([0, 0, 0, series]);
+    expect(series).toBeLessThan(400);
   });
 
   it("splits a post too large for one JSON parameter into several statements", async () => {
-    const db = database(env);
     const big = "x".repeat(200_000);
-    const rows = await Promise.all([0, 1, 2, 3].map((i) => row(i, { projectId: "big-p", displayName: big })));
-    const statements = insertStatements(db, rows);
-    expect(statements.length).toBeGreaterThan(2);
-    await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
-    expect(
-      await db.select({ seq: telemetrySamples.seq }).from(telemetrySamples).where(eq(telemetrySamples.projectId, "big-p")),
-    ).toHaveLength(4);
+    const rows = [0, 1, 2, 3].map((i) => row(i, { projectId: "big-p", displayName: big }));
+    const { writes } = ingestStatements(rows);
+    expect(writes.length).toBeGreaterThan(4);
+    const stored = await storeSamples(env.DB, rows);
+    expect(stored.map((r) => r?.displayName.length)).toEqual([200_000, 200_000, 200_000, 200_000]);
+    const db = database(env);
+    expect(await db.select({ id: telemetrySeries.id }).from(telemetrySeries).where(eq(telemetrySeries.projectId, "big-p"))).toHaveLength(4);
   });
 
-  it("a batch that fails part-way leaves no sample, metadata entry or meter behind", async () => {
+  it("a batch that fails part-way leaves no series, chunk, metadata entry or meter behind", async () => {
     const db = database(env);
-    const good = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        row(i, { projectId: "atomic-p", meter: "atomic", metadata: '{"a":1}', metadataEntries: [{ key: "a", kind: "n", value: 1 }] }),
-      ),
+    const good = Array.from({ length: 20 }, (_, i) =>
+      row(i, { projectId: "atomic-p", meter: "atomic", metadata: '{"a":1}', metadataEntries: [{ key: "a", kind: "n", value: 1 }] }),
     );
-    const broken = await row(99, { projectId: "atomic-p", meter: null as unknown as string });
-    const statements = [...insertStatements(db, good), ...insertStatements(db, [broken])];
-    await expect(db.batch(statements as [(typeof statements)[0], ...typeof statements])).rejects.toThrow(/NOT NULL/);
-    expect(await db.select().from(telemetrySamples).where(eq(telemetrySamples.projectId, "atomic-p"))).toHaveLength(0);
+    const broken = row(99, { projectId: "atomic-p", meter: null as unknown as string });
+    await expect(runBatch(env.DB, [...ingestStatements(good).writes, ...ingestStatements([broken]).writes])).rejects.toThrow(/NOT NULL/);
+    expect(await db.select().from(telemetrySeries).where(eq(telemetrySeries.projectId, "atomic-p"))).toHaveLength(0);
     expect(await db.select().from(telemetryMeters).where(eq(telemetryMeters.meter, "atomic"))).toHaveLength(0);
-    expect(
-      await storedSamplesQuery(
-        db,
-        good.map((r) => r.id),
-      ),
-    ).toHaveLength(0);
-    const entries = await env.DB.prepare(
-      "SELECT count(*) AS n FROM telemetry_sample_metadata m LEFT JOIN telemetry_samples s ON s.seq = m.seq WHERE s.seq IS NULL",
+    const orphans = await env.DB.prepare(
+      "SELECT (SELECT count(*) FROM telemetry_series_metadata m LEFT JOIN telemetry_series s ON s.id = m.series_id WHERE s.id IS NULL) + (SELECT count(*) FROM telemetry_chunks c LEFT JOIN telemetry_series s ON s.id = c.series_id WHERE s.id IS NULL) AS n",
     ).first<{ n: number }>();
-    expect(entries?.n).toBe(0);
+    expect(orphans?.n).toBe(0);
+    expect(await db.select().from(telemetryChunks).where(eq(telemetryChunks.n, -1))).toEqual([]);
   });
 });
 
@@ -440,16 +419,17 @@ describe("paging: Per-Page, Total, Link and the cursor", () => {
     expect(seen).toEqual(Array.from({ length: N }, (_, i) => N - 1 - i));
   });
 
-  it("a linked deep page reads about a page of rows; page= reads every row it skips", async () => {
+  it("a linked deep page reads about the chunks of its hours, as page 1 does", async () => {
     let res = await call(`${base}&limit=10`);
+    const first = rowsRead(res);
     for (let i = 0; i < 20; i++) res = await call(links(res).next.replace("http://opshub.test", ""));
     expect((await callJson<any[]>(`${base}&limit=10&page=21`)).body).toEqual(await res.clone().json());
-    const linked = rowsRead(res);
-    const byNumber = rowsRead(await call(`${base}&limit=10&page=21`));
-    // 12, plus the probe of the cold index (cold-page.ts): these 2015 samples are older
-    // than the hot window, so cold objects could hold some of them.
-    expect(linked).toBeLessThanOrEqual(14);
-    expect(byNumber).toBeGreaterThanOrEqual(200);
+    // 3 series of 5 hours: the series (index and rows), the ends of their chunk ranges,
+    // one or two windows of chunks, and the probe of the cold index (these 2015 samples
+    // are older than the hot window, so cold objects could hold some of them).
+    expect(rowsRead(res)).toBeLessThanOrEqual(30);
+    // Page 1 also counts: it reads every hot chunk of the 3 series (15).
+    expect(first).toBeLessThanOrEqual(60);
   });
 
   it("limit wins, per_page stops at 1000, a page past the end is empty", async () => {
@@ -666,113 +646,70 @@ describe("statistics", () => {
   });
 });
 
-describe("every query shape is served by an index", () => {
-  const db = database(env);
-  async function plan(query: { toSQL(): { sql: string; params: unknown[] } }): Promise<string[]> {
-    const { sql, params } = query.toSQL();
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-      .bind(...params)
-      .all<{ detail: string }>();
-    return results.map((r) => r.detail);
+describe("series and chunks: what a request costs (Server-Timing)", () => {
+  function rowsWritten(res: Response): number {
+    const m = /rows_written=(\d+)/.exec(res.headers.get("Server-Timing") ?? "");
+    if (!m) throw new Error("no D1 cost in Server-Timing");
+    return Number(m[1]);
   }
-  /** Reads of a table go through an index (or the rowid), never a bare scan. */
-  function indexed(lines: string[], opts: { sorted?: boolean } = {}) {
-    const reads = lines.filter((l) => /^(SCAN|SEARCH) telemetry_/.test(l));
-    expect(reads.length, lines.join("\n")).toBeGreaterThan(0);
-    for (const l of reads) expect(l, lines.join("\n")).toMatch(/USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY|USING PRIMARY KEY/);
-    if (!opts.sorted) expect(lines.join("\n")).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
-  }
-  const parse = (query: string) => parseSampleQuery(new URLSearchParams(query));
-  const shapes: Record<string, string> = {
-    unfiltered: "",
-    timestamp: q(["timestamp", "ge", "2015-01-01"], ["timestamp", "lt", "2016-01-01"]),
-    project_id: q(["project_id", "p"]),
-    resource_id: q(["resource_id", "r"], ["timestamp", "gt", "2015-01-01"]),
-    resource_name: q(["resource_name", "n"]),
-    meter: q(["meter", "cpu"], ["timestamp", "le", "2015-01-01"]),
-    namespace: q(["namespace", "nova"]),
-    user_id: q(["user_id", "u"]),
-    source: q(["source", "s"]),
-    "meter and project": q(["meter", "cpu"], ["project_id", "p"], ["timestamp", "ge", "2015-01-01"]),
-  };
-
-  it.each(Object.entries(shapes))("samples page and count: %s", async (_, query) => {
-    const parsed = parse(query);
-    indexed(await plan(samplePageQuery(db, parsed, null, { limit: 100, offset: 0 })));
-    indexed(await plan(samplePageQuery(db, parsed, null, { limit: 100, offset: 0, after: { timestamp: 1, seq: 5 } })));
-    indexed(await plan(sampleCountQuery(db, parsed, null)));
+  const at = (i: number) => T0 + 30 * 24 * 3_600_000 + i * 60_000;
+  const one = (resource: string, i: number, over: Sample = {}) => ({
+    meter: "cost.cpu",
+    type: "gauge",
+    unit: "%",
+    volume: i,
+    resource_id: resource,
+    project_id: "cost-p",
+    timestamp: iso(at(i)),
+    metadata: { flavor: "m1.small", vcpus: 2 },
+    ...over,
   });
 
-  it("a meter of a resource, and a meter in a project, are ranges of their composite indexes", async () => {
-    const lines = await plan(samplePageQuery(db, parse(q(["meter", "cpu"], ["resource_id", "r"])), null, { limit: 100, offset: 0 }));
-    expect(lines.join("\n")).toMatch(/USING INDEX telemetry_samples_resource_meter \(resource_id=\? AND meter=\?\)/);
-    const scoped = await plan(samplePageQuery(db, parse(q(["meter", "cpu"])), ["p1"], { limit: 100, offset: 0 }));
-    expect(scoped.join("\n")).toMatch(/USING INDEX telemetry_samples_project_meter \(project_id=\? AND meter=\?\)/);
-    indexed(scoped);
+  it("a one-sample post to a series that exists writes one row (two when it opens an hour)", async () => {
+    await post([one("cost-vm", 0)]);
+    const next = await call("/v2/samples", { method: "POST", json: [one("cost-vm", 1)] });
+    expect(next.status).toBe(201);
+    expect(rowsWritten(next)).toBe(1);
+    const newHour = await call("/v2/samples", { method: "POST", json: [one("cost-vm", 60)] });
+    expect(rowsWritten(newHour)).toBe(2);
+    // A retry writes nothing and answers the same sample.
+    const retry = await call("/v2/samples", { method: "POST", json: [one("cost-vm", 1)] });
+    expect(rowsWritten(retry)).toBe(0);
   });
 
-  it("a metadata query is a range of the metadata index, newest first, each sample found by its seq", async () => {
-    const shapes = [
-      q(["metadata.flavor", "m1.large"]),
-      q(["resource_metadata.flavor.name", "m1.large"], ["meter", "cpu"], ["timestamp", "ge", "2015-01-01"]),
-      q(["metadata.flavor", "m1.large"], ["metadata.vcpus", "2"]),
-    ];
-    for (const query of shapes) {
-      for (const scope of [null, ["p1"], ["p1", "p2"]]) {
-        const lines = await plan(samplePageQuery(db, parse(query), scope, { limit: 100, offset: 0 }));
-        expect(lines[0], lines.join("\n")).toMatch(
-          /^SEARCH telemetry_sample_metadata USING COVERING INDEX sqlite_autoindex_telemetry_sample_metadata_1 \(key=\? AND kind=\? AND value=\?/,
-        );
-        expect(lines.join("\n")).toMatch(/SEARCH telemetry_samples USING INTEGER PRIMARY KEY \(rowid=\?\)/);
-        indexed(lines);
-        indexed(await plan(samplePageQuery(db, parse(query), scope, { limit: 100, offset: 0, after: { timestamp: 1, seq: 5 } })));
-        indexed(await plan(sampleCountQuery(db, parse(query), scope)));
-      }
-    }
-    // A resource narrows more surely: its index leads and metadata is a primary-key lookup.
-    const byResource = await plan(
-      samplePageQuery(db, parse(q(["metadata.flavor", "x"], ["resource_id", "r"])), null, { limit: 100, offset: 0 }),
+  it("1000 samples over 100 series write at most 0.1 rows a sample once the series exist", async () => {
+    const batch = (k: number) => Array.from({ length: 1000 }, (_, i) => one(`cost-fleet-${i % 100}`, 200 + k * 10 + Math.floor(i / 100)));
+    const created = await call("/v2/samples", { method: "POST", json: batch(0) });
+    expect(created.status).toBe(201);
+    const next = await call("/v2/samples", { method: "POST", json: batch(1) });
+    expect(next.status).toBe(201);
+    expect(rowsWritten(next)).toBeLessThanOrEqual(100);
+  });
+
+  it("a first page, a linked page, a count, an id and statistics read about their chunks, not the data", async () => {
+    const list = `/v2/samples?${q(["meter", "cost.cpu"], ["resource_id", "cost-fleet-7"])}&limit=5`;
+    const first = await call(list);
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as Sample[];
+    expect(body).toHaveLength(5);
+    // The series (one), its newest chunk, the chunks of its windows (the count reads them all).
+    expect(rowsRead(first)).toBeLessThanOrEqual(25);
+    const next = await call(links(first).next.replace("http://opshub.test", ""));
+    expect(rowsRead(next)).toBeLessThanOrEqual(12);
+    const byId = await call(`/v2/samples/${body[0].id}`);
+    expect(await byId.json()).toEqual(body[0]);
+    expect(rowsRead(byId)).toBeLessThanOrEqual(4);
+    const stats = await call(`/v2/meters/cost.cpu/statistics?period=3600&${q(["resource_id", "cost-fleet-7"])}`);
+    expect(stats.status).toBe(200);
+    expect(rowsRead(stats)).toBeLessThanOrEqual(10);
+  });
+
+  it("a metadata condition resolves to series: a page reads the matching series and their chunks", async () => {
+    const res = await call(
+      `/v2/samples?${q(["metadata.flavor", "m1.small"], ["metadata.vcpus", "2"], ["resource_id", "cost-fleet-3"])}&limit=3`,
     );
-    expect(byResource[0]).toMatch(/^SEARCH telemetry_samples USING INDEX telemetry_samples_resource/);
-    indexed(byResource);
-  });
-
-  it("a token's projects: one is an index range in order; any number is one bound parameter", async () => {
-    indexed(await plan(samplePageQuery(db, parse(""), ["p1"], { limit: 100, offset: 0 })));
-    const many = Array.from({ length: 1000 }, (_, i) => `p${i}`);
-    const page = samplePageQuery(db, parse(q(["meter", "cpu"])), many, { limit: 100, offset: 0 });
-    expect(page.toSQL().params.length).toBeLessThan(10);
-    indexed(await plan(page), { sorted: true });
-    indexed(await plan(sampleCountQuery(db, parse(""), many)));
-    indexed(await plan(sampleByIdQuery(db, "x", many)));
-    indexed(await plan(storedSamplesQuery(db, many)));
-  });
-
-  it.each(["", ...METER_FIELDS.map((f) => q([f, "x"]))])("meters: %s", async (query) => {
-    const where = meterWhere(parseSampleQuery(new URLSearchParams(query), METER_FIELDS), null);
-    const sorted = /project_id|resource_id|user_id|source/.test(query);
-    indexed(await plan(meterPageQuery(db, where, 100, 0)), { sorted });
-    indexed(await plan(meterCountQuery(db, where)));
-    indexed(await plan(meterCountQuery(db, where, true)), { sorted: true });
-  });
-
-  it.each([
-    ["meter only", q(["meter", "load"]), [] as const],
-    ["meter and time, by period and resource", q(["meter", "load"], ["timestamp", "ge", "2015-01-01"]), ["resource_id"] as const],
-    ["meter and project", q(["meter", "load"], ["project_id", "p"]), ["project_id", "user_id"] as const],
-    ["meter and metadata", q(["meter", "load"], ["metadata.flavor", "m1.large"]), ["resource_id"] as const],
-  ])("statistics: %s", async (_, query, groupby) => {
-    const parsed = parse(query);
-    const lines = await plan(
-      statisticsQuery(db, {
-        where: sampleWhere(parsed, null),
-        periodUs: 60e6,
-        startUs: parsed.start?.us,
-        groupby: [...groupby],
-        stddev: true,
-        cardinality: ["user_id"],
-      }),
-    );
-    indexed(lines, { sorted: true });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Sample[]).map((s) => s.resource_id)).toEqual(["cost-fleet-3", "cost-fleet-3", "cost-fleet-3"]);
+    expect(rowsRead(res)).toBeLessThanOrEqual(25);
   });
 });

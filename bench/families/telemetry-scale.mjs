@@ -81,8 +81,9 @@ function storage(service) {
   const { page_count, page_size, freelist_count } = pragmas(service);
   const [counts] = d1(
     service,
-    `select (select count(*) from telemetry_samples) as samples, (select count(*) from telemetry_sample_metadata) as metadata,
-      (select count(*) from telemetry_rollups where width = 60) as minutes, (select count(*) from telemetry_rollups where width = 3600) as hours,
+    `select (select coalesce(sum(n), 0) from telemetry_chunks) as samples, (select count(*) from telemetry_chunks) as chunks,
+      (select count(*) from telemetry_series) as series, (select count(*) from telemetry_series_metadata) as metadata,
+      (select count(*) from telemetry_rollups where width = 3600) as hours,
       (select count(*) from telemetry_archive) as objects, (select coalesce(sum(bytes), 0) from telemetry_archive) as objectBytes,
       (select coalesce(sum(n), 0) from telemetry_archive) as coldSamples`,
   );
@@ -130,7 +131,7 @@ const queries = [
     `/v2/meters/cpu_util/statistics?period=3600&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`,
   ],
   [
-    "statistics: cpu_util, 30 days, period=3599 (unaligned: raw samples)",
+    "statistics: cpu_util, 30 days, period=3599 (unaligned: chunks hot, objects cold)",
     `/v2/meters/cpu_util/statistics?period=3599&${q(["timestamp", "ge", iso(STATS_FROM)], ["timestamp", "lt", iso(END)])}`,
   ],
 ];
@@ -191,7 +192,7 @@ export default {
     const runs = [];
     const cutoff = HOT_FROM * 1000;
     for (let i = 0; i < 50; i++) {
-      const [{ left }] = d1(service, `select count(*) as left from telemetry_samples where timestamp < ${cutoff}`);
+      const [{ left }] = d1(service, `select coalesce(sum(n), 0) as left from telemetry_chunks where bucket < ${cutoff}`);
       if (!left) break;
       const t0 = performance.now();
       const mark = service.output().length;
@@ -264,10 +265,14 @@ export default {
         rows: [
           ["D1 size (page_count × page_size)", `${mib(before.bytes)} MiB`, `${mib(after.bytes)} MiB`],
           ["D1 pages in use ((page_count − freelist_count) × page_size)", `${mib(before.usedBytes)} MiB`, `${mib(after.usedBytes)} MiB`],
-          ["raw samples in D1", num(before.samples), num(after.samples)],
-          ["metadata index rows", num(before.metadata), num(after.metadata)],
-          ["minute rollups", num(before.minutes), num(after.minutes)],
-          ["hour rollups", num(before.hours), num(after.hours)],
+          ["hot samples in D1 (sum of the chunks' counts)", num(before.samples), num(after.samples)],
+          ["chunks (one per series and hour)", num(before.chunks), num(after.chunks)],
+          [
+            "series, and their metadata index rows",
+            `${num(before.series)}, ${num(before.metadata)}`,
+            `${num(after.series)}, ${num(after.metadata)}`,
+          ],
+          ["hour rollups (the moved chunks' summaries)", num(before.hours), num(after.hours)],
           [
             "D1 bytes per raw sample held (pages in use / samples)",
             perSample(before.usedBytes, before.samples),

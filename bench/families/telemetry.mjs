@@ -55,11 +55,13 @@ let posted = 0;
 let seeded = 0;
 
 /**
- * A deep page that is full: the one before the last of `matches` rows, by its number
+ * A deep page that is full: the one before the last of `matches` rows, or the deepest a
+ * page number may reach, by its number
  * (`page=N`) and by the `rel="next"` link (with its cursor) of the page before it.
  */
 async function deepPages(api, query, matches) {
-  const deep = Math.max(1, Math.floor(matches / 100) - 1);
+  // A page number skips at most 10,000 rows (docs/api/telemetry.md): page 101 of 100 is the deepest.
+  const deep = Math.min(101, Math.max(1, Math.floor(matches / 100) - 1));
   const at = (page) => `${api.baseUrl}/v2/samples?${query}&page=${page}`;
   if (deep < 2) return { byNumber: { path: at(deep) }, byLink: { path: at(deep) } };
   const before = await api.must({ path: at(deep - 1) });

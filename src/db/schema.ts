@@ -283,51 +283,8 @@ export const schedulerJobs = sqliteTable(
   ],
 );
 
-// ─── Telemetry samples (src/telemetry) ──────────────────────────────────────
-// Timestamps are integer microseconds since the epoch (UTC): exact for what clients
-// send, ordered, and bucketed by integer division for statistics.
-// Lists are newest first, `ORDER BY timestamp DESC, seq DESC`; every filter has a
-// (field, timestamp) index, whose implicit rowid tail is `seq`, so a page is an index
-// range that needs no sort and a cursor (timestamp, seq) resumes it.
-
-export const telemetrySamples = sqliteTable(
-  "telemetry_samples",
-  {
-    seq: integer("seq").primaryKey(),
-    /** Message id, derived from the content so a retried post finds the stored sample. */
-    id: text("id").notNull(),
-    meter: text("meter").notNull(),
-    displayName: text("display_name").notNull().default(""),
-    projectId: text("project_id").notNull().default(""),
-    resourceId: text("resource_id").notNull(),
-    resourceName: text("resource_name").notNull().default(""),
-    namespace: text("namespace").notNull().default(""),
-    type: text("type", { enum: ["gauge", "delta", "cumulative"] }).notNull(),
-    unit: text("unit").notNull().default(""),
-    volume: real("volume").notNull(),
-    timestamp: integer("timestamp").notNull(),
-    recordedAt: integer("recorded_at").notNull(),
-    userId: text("user_id").notNull().default(""),
-    source: text("source").notNull().default(""),
-    /** JSON object text, or "" when the sample has none. */
-    metadata: text("metadata").notNull().default(""),
-  },
-  (t) => [
-    uniqueIndex("telemetry_samples_id").on(t.id),
-    index("telemetry_samples_timestamp").on(t.timestamp),
-    index("telemetry_samples_project").on(t.projectId, t.timestamp),
-    index("telemetry_samples_resource").on(t.resourceId, t.timestamp),
-    index("telemetry_samples_resource_name").on(t.resourceName, t.timestamp),
-    index("telemetry_samples_meter").on(t.meter, t.timestamp),
-    // The two pairs Ceilometer's clients ask most: one meter of one resource, and one
-    // meter within a (token's) project.
-    index("telemetry_samples_resource_meter").on(t.resourceId, t.meter, t.timestamp),
-    index("telemetry_samples_project_meter").on(t.projectId, t.meter, t.timestamp),
-    index("telemetry_samples_namespace").on(t.namespace, t.timestamp),
-    index("telemetry_samples_user").on(t.userId, t.timestamp),
-    index("telemetry_samples_source").on(t.source, t.timestamp),
-  ],
-);
+// ─── Telemetry meters (src/telemetry) ───────────────────────────────────────
+// Timestamps are integer microseconds since the epoch (UTC) throughout.
 
 /** Distinct meters (Ceilometer's `GET /v2/meters`), added by the batch that inserts their samples. */
 export const telemetryMeters = sqliteTable(
@@ -356,24 +313,85 @@ export const telemetryMeters = sqliteTable(
  */
 const metadataValue = customType<{ data: string | number; driverData: string | number }>({ dataType: () => "blob" });
 
-/**
- * One row per flattened metadata entry of a sample (`flavor.name`, `tags[0]`), written
- * by the batch that inserts the sample. The key is the index: a metadata query is a
- * range of (key, kind, value) newest first, and the sample is found by its seq.
- */
-export const telemetrySampleMetadata = sqliteTable(
-  "telemetry_sample_metadata",
+// ─── Telemetry series and chunks (src/telemetry/chunks.ts) ─────────────────
+// A series is one distinct (meter, type, unit, project, resource, resource name,
+// display name, namespace, user, source, metadata), written once; its samples live in
+// one chunk row per hour, appended in place (docs/telemetry-storage.md).
+
+export const telemetrySeries = sqliteTable(
+  "telemetry_series",
+  {
+    id: integer("id").primaryKey(),
+    /** JSON of the identity tuple (metadata with sorted keys): a re-post finds its series. */
+    key: text("key").notNull(),
+    meter: text("meter").notNull(),
+    type: text("type", { enum: ["gauge", "delta", "cumulative"] }).notNull(),
+    unit: text("unit").notNull(),
+    projectId: text("project_id").notNull(),
+    resourceId: text("resource_id").notNull(),
+    resourceName: text("resource_name").notNull(),
+    displayName: text("display_name").notNull(),
+    namespace: text("namespace").notNull(),
+    userId: text("user_id").notNull(),
+    source: text("source").notNull(),
+    /** JSON object text, or "" when the series has none. */
+    metadata: text("metadata").notNull(),
+  },
+  (t) => [
+    uniqueIndex("telemetry_series_key").on(t.key),
+    index("telemetry_series_meter").on(t.meter),
+    index("telemetry_series_project").on(t.projectId, t.meter),
+    index("telemetry_series_resource").on(t.resourceId, t.meter),
+  ],
+);
+
+/** One row per flattened metadata entry of a series, written with the series: metadata queries resolve to series. */
+export const telemetrySeriesMetadata = sqliteTable(
+  "telemetry_series_metadata",
   {
     key: text("key").notNull(),
-    /** `s` string, `n` number, `b` boolean (value 1 or 0). */
     kind: text("kind", { enum: ["s", "n", "b"] }).notNull(),
     value: metadataValue("value").notNull(),
-    /** The sample's timestamp and seq: the order of a sample page. */
-    timestamp: integer("timestamp").notNull(),
-    seq: integer("seq").notNull(),
+    seriesId: integer("series_id").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.key, t.kind, t.value, t.timestamp, t.seq] })],
+  (t) => [primaryKey({ columns: [t.key, t.kind, t.value, t.seriesId] })],
 );
+
+/**
+ * One row per series and hour: its samples as a JSON array of `[timestamp − bucket,
+ * volume, recorded_at − timestamp]` in insertion order, and their count, sum, min, max,
+ * sum of squares, first and last timestamp. A post appends in place: an UPDATE that
+ * changes no indexed column writes one row. WITHOUT ROWID (migration): the primary key
+ * is the table, so a new chunk writes two rows (it and the bucket index).
+ */
+export const telemetryChunks = sqliteTable(
+  "telemetry_chunks",
+  {
+    seriesId: integer("series_id").notNull(),
+    /** Start of the hour, µs. */
+    bucket: integer("bucket").notNull(),
+    n: integer("n").notNull(),
+    total: real("total").notNull(),
+    lo: real("lo").notNull(),
+    hi: real("hi").notNull(),
+    squares: real("squares").notNull(),
+    first: integer("first").notNull(),
+    last: integer("last").notNull(),
+    samples: text("samples").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.seriesId, t.bucket] }),
+    index("telemetry_chunks_bucket").on(t.bucket),
+    check("telemetry_chunks_size", sql`${t.n} <= 10000`),
+  ],
+);
+
+/** Message ids of samples stored before series and chunks (content hashes), kept findable. */
+export const telemetryLegacyIds = sqliteTable("telemetry_legacy_ids", {
+  id: text("id").primaryKey(),
+  seriesId: integer("series_id").notNull(),
+  timestamp: integer("timestamp").notNull(),
+});
 
 // ─── Telemetry storage tiers (src/telemetry/rollups.ts, cold.ts, archive-cron.ts) ──
 // Rollups summarise samples per project, meter, resource, user, source and bucket
@@ -404,15 +422,6 @@ export const telemetryRollups = sqliteTable(
   // The statistics path always names the meter: a bucket range of one meter is one index range.
   (t) => [primaryKey({ columns: [t.width, t.meter, t.bucket, t.projectId, t.resourceId, t.userId, t.source] })],
 );
-
-/**
- * Scratch row written first in every ingest batch: the highest sample seq before the
- * batch, so its rollup upserts aggregate exactly the rows that batch really inserted.
- */
-export const telemetryIngestMarks = sqliteTable("telemetry_ingest_marks", {
-  k: text("k").primaryKey(),
-  seq: integer("seq").notNull(),
-});
 
 /** One row per cold object in R2 (TELEMETRY_ARCHIVE). */
 export const telemetryArchive = sqliteTable(

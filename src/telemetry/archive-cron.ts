@@ -1,19 +1,20 @@
 /**
- * The telemetry archive cron (wrangler.toml `[triggers] crons`): moves raw samples
+ * The telemetry archive cron (wrangler.toml `[triggers] crons`): moves whole chunks
  * older than the hot window to R2, then applies the retentions
  * (docs/telemetry-storage.md). Each move step writes and verifies its objects before
- * one D1 batch indexes them and deletes exactly the rows they hold (a CHECK aborts the
- * batch otherwise), so a run that dies anywhere loses and duplicates nothing; the next
- * run resumes from the oldest raw sample left.
+ * one D1 batch indexes them, keeps the chunks' summaries as hour rollups and deletes
+ * exactly the chunks they hold (a CHECK aborts the batch otherwise), so a run that dies
+ * anywhere loses and duplicates nothing; the next run resumes from the oldest chunk left.
  */
-import { and, asc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
 import { database, type Database } from "../db/client";
-import { telemetryArchive, telemetryArchiveGuard, telemetryRollups, telemetrySampleMetadata, telemetrySamples } from "../db/schema";
+import { telemetryArchive, telemetryArchiveGuard, telemetryChunks, telemetryRollups, telemetrySeries } from "../db/schema";
+import { expand, inJsonList, runBatch, type SampleRow } from "./chunks";
 import { encodeObject, objectKey } from "./cold";
-import { inJsonList, type SampleRow } from "./store";
+import { rollupChunks } from "./rollups";
 import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, tiersOf, type Tiers } from "./tiers";
 
-const s = telemetrySamples;
+const ch = telemetryChunks;
 /** Most samples one object holds (bounds the Worker's memory: ~20 MB of JSON before gzip). */
 export const PART_ROWS = 20_000;
 /** Most samples one run moves; the next run goes on (a run every 10 minutes moves ≤ 28.8M a day). */
@@ -53,57 +54,75 @@ export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: numb
   const budget = opts.maxRows ?? RUN_ROWS;
   for (;;) {
     if (report.moved >= budget) break;
-    const [oldest] = await db
-      .select({ meter: s.meter, timestamp: s.timestamp })
-      .from(s)
-      .where(lt(s.timestamp, cutoff))
-      .orderBy(asc(s.timestamp))
-      .limit(1);
+    // The oldest chunk below the hot window: one row of the bucket index.
+    const [oldest] = await db.select({ bucket: ch.bucket }).from(ch).where(lt(ch.bucket, cutoff)).orderBy(asc(ch.bucket)).limit(1);
     if (!oldest) {
       report.done = true;
       break;
     }
-    await moveStep(env, db, oldest.meter, dayOf(oldest.timestamp), nowMs, report, opts.onStage);
+    await moveStep(env, db, dayOf(oldest.bucket), cutoff, nowMs, report, opts.onStage);
   }
   await expire(env, db, nowMs, tiers, report);
   return report;
 }
 
-/** Moves up to PART_ROWS samples of one meter and day: one object per project. */
+/** Most chunks one step reads (their samples then fill objects of at most PART_ROWS). */
+const STEP_CHUNKS = 2000;
+
+/**
+ * Moves whole chunks of one day (up to PART_ROWS samples): one object per project and
+ * meter, then one D1 batch indexes the objects, adds the chunks' hour rollups and deletes
+ * the chunks — guarded: unless every chunk still holds exactly the samples read (no
+ * post appended meanwhile), the CHECK aborts the batch and the next run retries.
+ */
 async function moveStep(
   env: Env,
   db: Database,
-  meter: string,
   day: number,
+  cutoff: number,
   nowMs: number,
   report: ArchiveReport,
   onStage?: (s: Stage) => void | Promise<void>,
 ) {
-  const inDay = and(eq(s.meter, meter), gte(s.timestamp, day), lt(s.timestamp, day + DAY_US));
-  const rows = await db.select().from(s).where(inDay).orderBy(asc(s.seq)).limit(PART_ROWS);
-  const lastSeq = rows[rows.length - 1].seq;
+  const read = await db
+    .select({ chunk: ch, series: telemetrySeries })
+    .from(ch)
+    .innerJoin(telemetrySeries, eq(telemetrySeries.id, ch.seriesId))
+    .where(and(gte(ch.bucket, day), lt(ch.bucket, Math.min(day + DAY_US, cutoff))))
+    .orderBy(asc(ch.bucket), asc(ch.seriesId))
+    .limit(STEP_CHUNKS);
+  const taken: typeof read = [];
+  let rowsTaken = 0;
+  for (const r of read) {
+    if (taken.length && rowsTaken + r.chunk.n > PART_ROWS) break;
+    taken.push(r);
+    rowsTaken += r.chunk.n;
+  }
   await onStage?.("read");
-  const perProject = new Map<string, SampleRow[]>();
-  for (const r of rows) {
-    const part = perProject.get(r.projectId);
-    if (part) part.push(r);
-    else perProject.set(r.projectId, [r]);
+  const parts = new Map<string, { projectId: string; meter: string; rows: SampleRow[] }>();
+  for (const { chunk, series } of taken) {
+    const k = JSON.stringify([series.projectId, series.meter]);
+    let part = parts.get(k);
+    if (!part) {
+      part = { projectId: series.projectId, meter: series.meter, rows: [] };
+      parts.set(k, part);
+    }
+    part.rows.push(...expand(series, chunk.bucket, chunk.samples));
   }
   const entries: Array<typeof telemetryArchive.$inferInsert> = [];
-  for (const [projectId, part] of perProject) {
-    // Rows were read in seq order, and each part keeps it.
-    const minSeq = part[0].seq;
-    const maxSeq = part[part.length - 1].seq;
-    const bytes = await encodeObject(part);
+  for (const { projectId, meter, rows } of parts.values()) {
+    rows.sort((x, y) => x.seq - y.seq);
+    const minSeq = rows[0].seq;
+    const maxSeq = rows[rows.length - 1].seq;
+    const bytes = await encodeObject(rows);
     const md5 = await crypto.subtle.digest("MD5", bytes);
-    // The digest in the key: a retried step rewrites its own object, and seqs that
-    // SQLite reuses after the newest rows went cold never overwrite another move's.
+    // The digest in the key: a retried step rewrites its own object and never another's.
     const key = objectKey(projectId, meter, day, minSeq, maxSeq, md5);
     // R2 refuses a body whose MD5 differs; the head confirms it is stored whole.
     await env.TELEMETRY_ARCHIVE.put(key, bytes, { md5, httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
     const head = await env.TELEMETRY_ARCHIVE.head(key);
     if (!head || head.size !== bytes.byteLength) throw new Error(`archive object ${key} did not verify`);
-    const ts = part.map((r) => r.timestamp);
+    const ts = rows.map((r) => r.timestamp);
     entries.push({
       key,
       projectId,
@@ -111,7 +130,7 @@ async function moveStep(
       day,
       first: Math.min(...ts),
       last: Math.max(...ts),
-      n: part.length,
+      n: rows.length,
       bytes: bytes.byteLength,
       minSeq,
       maxSeq,
@@ -120,47 +139,21 @@ async function moveStep(
     report.bytes += bytes.byteLength;
   }
   await onStage?.("written");
-  const moved = and(inDay, lte(s.seq, lastSeq));
+  const chunks = taken.map(({ chunk }) => chunk);
+  const keys = JSON.stringify(chunks.map((c) => [c.seriesId, c.bucket, c.n]));
+  const moved = sql`(${ch.seriesId}, ${ch.bucket}, ${ch.n}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${keys}) j)`;
   const guard = telemetryArchiveGuard;
-  const results = await db.batch([
-    db.insert(guard).values({ k: "move", expected: rows.length, actual: sql`(select count(*) from ${s} where ${moved})` }),
+  const results = await runBatch(env.DB, [
+    db.insert(guard).values({ k: "move", expected: chunks.length, actual: sql`(select count(*) from ${ch} where ${moved})` }),
     db.delete(guard).where(eq(guard.k, "move")),
     ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
-    deleteMetadataOf(db, moved),
-    db.delete(s).where(moved),
-    // Minute rollups live as long as the hot samples.
-    db
-      .delete(telemetryRollups)
-      .where(
-        and(
-          eq(telemetryRollups.width, 60),
-          eq(telemetryRollups.meter, meter),
-          gte(telemetryRollups.bucket, day),
-          lt(telemetryRollups.bucket, day + DAY_US),
-        ),
-      ),
+    rollupChunks(chunks),
+    db.delete(ch).where(moved),
   ]);
-  for (const r of results as unknown[]) report.rowsWritten += (r as { meta?: { rows_written?: number } }).meta?.rows_written ?? 0;
+  for (const r of results) report.rowsWritten += r.meta?.rows_written ?? 0;
   await onStage?.("committed");
-  report.moved += rows.length;
+  report.moved += rowsTaken;
   report.objects += entries.length;
-}
-
-/**
- * Deletes the metadata index rows of the samples `where` selects (run before the samples
- * go). The side table has no index on seq, so each row is found by its primary key,
- * recomputed from the sample's metadata with json_tree as migrations/0009 does: the key
- * as ingest writes it (`a.b` for a label `a.b`) and as 0009 wrote it (`"a.b"`).
- */
-export function deleteMetadataOf(db: Database, where: SQL | undefined) {
-  const md = telemetrySampleMetadata;
-  const path = sql`substr(j.fullkey, 3)`;
-  const rows = sql`select ${md}.rowid from ${s}, json_tree(${s.metadata}) j, ${md}
-    where ${where} and ${s.metadata} != '' and j.type in ('text', 'integer', 'real', 'true', 'false')
-      and ${md.key} in (${path}, replace(${path}, '"', ''))
-      and ${md.kind} = (case j.type when 'text' then 's' when 'true' then 'b' when 'false' then 'b' else 'n' end)
-      and ${md.value} = j.atom and ${md.timestamp} = ${s.timestamp} and ${md.seq} = ${s.seq}`;
-  return db.delete(md).where(sql`rowid in (${rows})`);
 }
 
 /**
@@ -185,10 +178,15 @@ async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, repor
       report.expiredObjects += old.length;
     }
     for (;;) {
-      const chunk = sql`${s.seq} in (select ${s.seq} from ${s} where ${s.timestamp} < ${raw} order by ${s.timestamp}, ${s.seq} limit ${RETAIN_CHUNK})`;
-      const [, deleted] = await db.batch([deleteMetadataOf(db, chunk), db.delete(s).where(chunk).returning({ seq: s.seq })]);
-      report.expiredRows += deleted.length;
-      if (deleted.length < RETAIN_CHUNK) break;
+      // Hot chunks past retention (a late post into a long-gone day), a bounded batch at a time.
+      const gone = await db
+        .delete(ch)
+        .where(
+          sql`(${ch.seriesId}, ${ch.bucket}) in (select series_id, bucket from ${ch} where ${ch.bucket} < ${raw} limit ${RETAIN_CHUNK})`,
+        )
+        .returning({ n: ch.n });
+      report.expiredRows += gone.reduce((n, g) => n + g.n, 0);
+      if (gone.length < RETAIN_CHUNK) break;
     }
   }
   const rollups = rollupFrom(nowMs, tiers);

@@ -7,8 +7,10 @@
 import type { Database } from "../db/client";
 import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
 import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
-import { samplePageQuery, type ProjectScope, type SampleRow } from "./store";
-import { COLD_OBJECTS_MAX, hotFrom, retainFrom, tooManyObjects, type Tiers } from "./tiers";
+import { sql } from "drizzle-orm";
+import { telemetryArchive } from "../db/schema";
+import { hotSampleById, seriesKey, type ProjectScope, type SampleInput, type SampleRow } from "./chunks";
+import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayOf, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
 
 export interface TierContext {
   db: Database;
@@ -33,12 +35,12 @@ export function coldProbe(t: TierContext, q: SampleQuery, scope: ProjectScope, p
 }
 
 /**
- * Whether a hot page can miss cold rows. Every cold row is older than the hot window's
- * start (the cron moves only such rows), so a full page whose last row is inside the
- * window is all hot.
+ * Whether the hot rows gathered (newest first, at least `need` when there are) can miss
+ * cold rows of the page. Every cold row is older than the hot window's start (the cron
+ * moves only such chunks), so a page whose last row is inside the window is all hot.
  */
-export function pageNeedsCold(rows: SampleRow[], limit: number, t: TierContext): boolean {
-  return rows.length < limit || rows[rows.length - 1].timestamp < hotFrom(t.nowMs, t.tiers);
+export function pageNeedsCold(rows: SampleRow[], need: number, t: TierContext): boolean {
+  return rows.length < need || rows[need - 1].timestamp < hotFrom(t.nowMs, t.tiers);
 }
 
 /**
@@ -48,6 +50,7 @@ export function pageNeedsCold(rows: SampleRow[], limit: number, t: TierContext):
 class ColdReader {
   private matches = new Map<string, SampleRow[]>();
   private read = 0;
+  private parsed = 0;
   private keep: (r: SampleRow) => boolean;
   private floor: number;
   constructor(
@@ -62,6 +65,8 @@ class ColdReader {
     let rows = this.matches.get(e.key);
     if (rows) return rows;
     if (++this.read > COLD_OBJECTS_MAX) throw tooManyObjects(this.read);
+    this.parsed += e.n;
+    if (this.parsed > COLD_ROWS_MAX) throw tooManyColdRows(this.parsed);
     rows = [];
     for await (const r of readObject(this.t.archive, e)) if (r.timestamp >= this.floor && this.keep(r)) rows.push(r);
     this.matches.set(e.key, rows);
@@ -70,24 +75,22 @@ class ColdReader {
 }
 
 /**
- * Rows `[offset, offset + limit)` of the merged tiers. The hot rows are re-read from the
- * top (the merge decides the offset); cold objects are read newest last row first, and
- * once the page is full an object whose last row is older than the page's last row
- * cannot change it, nor can any after it.
+ * Rows `[offset, offset + limit)` of the merged tiers, from the hot rows gathered (all
+ * of those above the page's end) and the cold objects, read newest last row first: once
+ * the page is full an object whose last row is older than the page's last row cannot
+ * change it, nor can any after it.
  */
 async function tieredRows(
-  t: TierContext,
   reader: ColdReader,
   entries: ArchiveEntry[],
-  q: SampleQuery,
-  scope: ProjectScope,
+  hot: SampleRow[],
   paging: Paging,
   offset: number,
   limit: number,
 ): Promise<SampleRow[]> {
   const need = offset + limit;
   const after = paging.cursor ?? undefined;
-  const rows = await samplePageQuery(t.db, q, scope, { limit: need, offset: 0, after });
+  const rows = [...hot];
   const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
   for (const e of [...entries].sort((x, y) => y.last - x.last)) {
     if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;
@@ -118,9 +121,10 @@ async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQ
 }
 
 /**
- * Completes a page whose range reaches cold objects: its rows when the hot page may miss
- * cold ones, its total when the hot count left room under the cap. `hotCount` is the
- * capped hot count (undefined on a linked page, whose total travels in the cursor).
+ * Completes a page whose range reaches cold objects: its rows (`hot.rows`: the hot
+ * matches gathered, newest first, at least offset + limit of them when there are) and its
+ * total when the hot count left room under the cap. `hot.count` is the capped hot count
+ * (undefined on a linked page, whose total travels in the cursor).
  */
 export async function coldPage(
   t: TierContext,
@@ -134,12 +138,67 @@ export async function coldPage(
   // COLD_OBJECTS_MAX reads; a count past them is not exact.
   const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
   const reader = new ColdReader(t, q, scope);
-  const rows = pageNeedsCold(hot.rows, hot.limit, t)
-    ? await tieredRows(t, reader, entries, q, scope, paging, hot.offset, hot.limit)
-    : hot.rows;
+  const rows = pageNeedsCold(hot.rows, hot.offset + hot.limit, t)
+    ? await tieredRows(reader, entries, hot.rows, paging, hot.offset, hot.limit)
+    : hot.rows.slice(hot.offset, hot.offset + hot.limit);
   let count = hot.count;
   if (count !== undefined && count <= TOTAL_COUNT_LIMIT) {
     count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);
   }
   return { rows, count };
+}
+
+/**
+ * One sample by id, hot or cold: the id says its series and timestamp (chunks.ts), so a
+ * hot one is one chunk read; a cold one is the objects of its project, meter and day.
+ */
+export async function sampleById(t: TierContext, id: string, scope: ProjectScope): Promise<SampleRow | undefined> {
+  const { row, series, at } = await hotSampleById(t.db, id, scope);
+  if (row || !series || !at) return row;
+  const q: SampleQuery = {
+    equals: [
+      { field: "project_id", value: series.projectId },
+      { field: "meter", value: series.meter },
+    ],
+    metadata: [],
+    projectsNamed: [],
+  };
+  const entries = await coldObjectsQuery(t.db, q, scope, at.timestamp, at.timestamp);
+  for (const e of entries.slice(0, COLD_OBJECTS_MAX)) {
+    for await (const r of readObject(t.archive, e)) if (r.id === id) return r;
+  }
+  return undefined;
+}
+
+/**
+ * The posted samples that are already cold (their hour moved to R2): a sample older than
+ * the hot window may be a re-post of one the cron moved, which must not be stored twice.
+ * Looks up the objects of each posted (project, meter, day) in one query and reads them
+ * (at most COLD_OBJECTS_MAX); answers, per posted index, the stored cold sample.
+ */
+export async function coldDuplicates(t: TierContext, samples: SampleInput[]): Promise<Map<number, SampleRow>> {
+  const floor = hotFrom(t.nowMs, t.tiers);
+  const late = samples.map((s, i) => [s, i] as const).filter(([s]) => s.timestamp < floor);
+  const found = new Map<number, SampleRow>();
+  if (!late.length) return found;
+  const a = telemetryArchive;
+  const groups = JSON.stringify(
+    [...new Set(late.map(([s]) => JSON.stringify([s.projectId, s.meter, dayOf(s.timestamp)])))].map((g) => JSON.parse(g)),
+  );
+  const entries = await t.db
+    .select()
+    .from(a)
+    .where(sql`(${a.projectId}, ${a.meter}, ${a.day}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${groups}) j)`)
+    .limit(COLD_OBJECTS_MAX + 1);
+  if (!entries.length) return found;
+  if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
+  const identity = (s: Parameters<typeof seriesKey>[0] & { timestamp: number; volume: number }) =>
+    `${s.timestamp} ${s.volume} ${seriesKey(s)}`;
+  const wanted = new Map<string, number[]>();
+  for (const [s, i] of late) wanted.set(identity(s), [...(wanted.get(identity(s)) ?? []), i]);
+  for (const e of entries) {
+    if (!late.some(([s]) => s.timestamp >= e.first && s.timestamp <= e.last)) continue;
+    for await (const r of readObject(t.archive, e)) for (const i of wanted.get(identity(r)) ?? []) found.set(i, r);
+  }
+  return found;
 }

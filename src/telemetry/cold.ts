@@ -11,8 +11,8 @@ import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
-import { scopeCondition, type ProjectScope, type SampleRow } from "./store";
-import { COLD_OBJECTS_MAX, dayName, dayOf, tooManyObjects } from "./tiers";
+import { FIELDS, scopeCondition, type ProjectScope, type SampleRow } from "./chunks";
+import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayName, dayOf, tooManyColdRows, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;
 const a = telemetryArchive;
@@ -64,17 +64,11 @@ export async function* readObject(bucket: R2Bucket, entry: ArchiveEntry): AsyncG
   if (rest || n !== entry.n) throw new ColdReadError(entry, `holds ${n} samples, the index says ${entry.n}`);
 }
 
-/** Each query field's property on a stored row (cold rows are stored rows). */
-export const rowField = {
-  project_id: "projectId",
-  resource_id: "resourceId",
-  resource_name: "resourceName",
-  meter: "meter",
-  namespace: "namespace",
-  user_id: "userId",
-  source: "source",
-  message_id: "id",
-} as const satisfies Record<string, keyof SampleRow>;
+/** Each query field's property on a stored row (cold rows are stored rows): FIELDS's, and the id. */
+const rowField = {
+  ...(Object.fromEntries(Object.entries(FIELDS).map(([k, f]) => [k, f.row])) as Record<keyof typeof FIELDS, keyof SampleRow>),
+  message_id: "id" as const,
+};
 
 /**
  * The query's conditions as a predicate on cold rows (sampleWhere's meaning). Metadata
@@ -118,8 +112,11 @@ export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectSco
     .limit(limit);
 }
 
+/** Statistics read every object in range: refused up front past either bound. */
 export function checkObjectCount(entries: ArchiveEntry[]) {
   if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);
+  const rows = entries.reduce((n, e) => n + e.n, 0);
+  if (rows > COLD_ROWS_MAX) throw tooManyColdRows(rows);
 }
 
 /** Rows of `entries` that `keep` accepts, read one object after another. */

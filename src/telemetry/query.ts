@@ -136,6 +136,14 @@ export function parseSampleQuery(
     const shift = offsetMinutes * 60e6;
     if (query.start) query.start = { ...query.start, us: query.start.us - shift };
     if (query.end) query.end = { ...query.end, us: query.end.us + shift };
+    // A widened bound must still be a datetime (years 1 to 9999), as Ceilometer's
+    // timedelta arithmetic overflows past them.
+    const outside = (b?: Bound) => b !== undefined && !(b.us >= MIN_US && b.us <= MAX_US);
+    if (outside(query.start) || outside(query.end)) {
+      throw badQuery(
+        `Invalid input for field/attribute search_offset. Value: '${offsetMinutes}'. The widened timestamp range leaves the years 1 to 9999.`,
+      );
+    }
   }
   if (query.start && query.end && query.start.us > query.end.us) {
     throw badQuery("Please designate end_timestamp newer than start_timestamp.");
@@ -311,8 +319,25 @@ export function parsePaging(params: URLSearchParams): Paging {
   const perPage = Math.min(limit ?? positive(params, "per_page") ?? DEFAULT_PER_PAGE, MAX_PER_PAGE);
   const page = positive(params, "page") ?? 1;
   const raw = params.get("cursor");
-  return { perPage, page, cursor: raw === null ? null : decodeCursor(raw) };
+  const cursor = raw === null ? null : decodeCursor(raw);
+  if (!cursor && !pageWithinSkip(page, perPage)) {
+    throw badQuery(
+      `Invalid page '${page}': a page number reaches at most the first ${MAX_PAGE_SKIP} matches; follow the "next" links of the Link header, whose cursor resumes where the previous page ended.`,
+    );
+  }
+  return { perPage, page, cursor };
 }
+
+/**
+ * Most rows a page number without a cursor may skip: an OFFSET reads every row it skips,
+ * so `page=999999999` would read the whole table for an empty answer. Deeper pages are
+ * reached through the `next` links' cursor, which reads about one page of rows however
+ * deep (docs/api/telemetry.md).
+ */
+export const MAX_PAGE_SKIP = 10_000;
+
+/** Whether `page` (counting from 1) skips no more than MAX_PAGE_SKIP rows. */
+export const pageWithinSkip = (page: number, perPage: number) => (page - 1) * perPage <= MAX_PAGE_SKIP;
 
 function positive(params: URLSearchParams, name: string): number | null {
   const raw = params.get(name);

@@ -1,94 +1,37 @@
 /**
- * Rollups: count, sum, min, max, sum of squares, first and last timestamp per project,
- * meter, resource, user, source and bucket of a minute or an hour
- * (docs/telemetry-storage.md). Kept by the ingest batch; read by statistics whose
- * period and start align with a bucket width, with the unaligned edges (and any query
- * that cannot use them) answered from raw samples, hot (D1) and cold (R2) alike.
+ * Statistics across the tiers (docs/telemetry-storage.md): hot samples from their
+ * chunks (a chunk inside the range and inside one period bucket answers from its
+ * count, sum, min, max, sum of squares, first and last; any other is expanded), cold
+ * samples from the hour rollups the archive cron leaves where the period and start align
+ * with whole hours, and from the R2 objects elsewhere. Every source yields the same
+ * partials, merged exactly by field.
  */
-import { and, eq, gt, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, eq, gte, lt, lte, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
-import { telemetryIngestMarks, telemetryRollups, telemetrySamples } from "../db/schema";
-import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, rowField, type ArchiveEntry } from "./cold";
+import { telemetryChunks, telemetryRollups } from "../db/schema";
+import {
+  FIELDS,
+  bucketOf,
+  expand,
+  locate,
+  rowFilter,
+  scopeCondition,
+  seriesQuery,
+  seriesWhere,
+  type ProjectScope,
+  type SampleRow,
+} from "./chunks";
+import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, type ArchiveEntry } from "./cold";
 import type { SampleQuery } from "./query";
-import { sampleWhere, scopeCondition, type GroupField, type ProjectScope, type SampleRow } from "./store";
-import { HOUR_US, MINUTE_US, hotFrom, retainFrom, rollupFrom, type Tiers } from "./tiers";
+import type { GroupField } from "./store";
+import { HOUR_US, MAX_STATISTICS, retainFrom, rollupFrom, tooManyStatistics, type Tiers } from "./tiers";
 
-const s = telemetrySamples;
 const r = telemetryRollups;
-/** Bucket widths kept, in seconds. Minute rollups live as long as the hot samples. */
-const WIDTHS = [60, 3600] as const;
+const ch = telemetryChunks;
 
-/** What a rollup keeps of a bucket and series, as SQL over raw samples: the raw partials select the same. */
-const measures = () => ({
-  n: sql<number>`count(*)`.as("n"),
-  total: sql<number>`sum(${s.volume})`.as("total"),
-  lo: sql<number>`min(${s.volume})`.as("lo"),
-  hi: sql<number>`max(${s.volume})`.as("hi"),
-  squares: sql<number>`sum(${s.volume} * ${s.volume})`.as("squares"),
-  first: sql<number>`min(${s.timestamp})`.as("first"),
-  last: sql<number>`max(${s.timestamp})`.as("last"),
-  unit: sql<string>`max(${s.unit})`.as("unit"),
-});
-
-// ─── Ingest ─────────────────────────────────────────────────────────────────
-
-/** First statement of an ingest batch: the highest seq before it. */
-export function rollupMark(db: Database) {
-  return db
-    .insert(telemetryIngestMarks)
-    .values({ k: "ingest", seq: sql`(select coalesce(max(${s.seq}), 0) from ${s})` })
-    .onConflictDoUpdate({ target: telemetryIngestMarks.k, set: { seq: sql`excluded.seq` } });
-}
-
-/**
- * Last statements of an ingest batch: one upsert per width, aggregating the rows the
- * batch inserted (seq above the mark; a batch is one transaction and new rows get
- * larger rowids), so a retried post that inserts nothing adds nothing. Each writes one
- * rollup row per bucket and series touched.
- */
-export function rollupUpserts(db: Database) {
-  return WIDTHS.map((w) => {
-    const us = sql.raw(String(w * 1e6));
-    const bucket = sql<number>`${s.timestamp} - ((${s.timestamp} % ${us}) + ${us}) % ${us}`;
-    const fresh = db
-      .select({
-        width: sql<number>`${sql.raw(String(w))}`.as("width"),
-        meter: s.meter,
-        bucket: bucket.as("bucket"),
-        projectId: s.projectId,
-        resourceId: s.resourceId,
-        userId: s.userId,
-        source: s.source,
-        ...measures(),
-      })
-      .from(s)
-      .where(gt(s.seq, sql`(select ${telemetryIngestMarks.seq} from ${telemetryIngestMarks} where ${telemetryIngestMarks.k} = 'ingest')`))
-      .groupBy(s.meter, sql`bucket`, s.projectId, s.resourceId, s.userId, s.source);
-    const old = (c: string) => sql.raw(`"telemetry_rollups"."${c}"`);
-    return db
-      .insert(r)
-      .select(fresh)
-      .onConflictDoUpdate({
-        target: [r.width, r.meter, r.bucket, r.projectId, r.resourceId, r.userId, r.source],
-        set: {
-          n: sql`${old("n")} + excluded.n`,
-          total: sql`${old("total")} + excluded.total`,
-          lo: sql`min(${old("lo")}, excluded.lo)`,
-          hi: sql`max(${old("hi")}, excluded.hi)`,
-          squares: sql`${old("squares")} + excluded.squares`,
-          first: sql`min(${old("first")}, excluded.first)`,
-          last: sql`max(${old("last")}, excluded.last)`,
-          unit: sql`max(${old("unit")}, excluded.unit)`,
-        },
-      });
-  });
-}
-
-// ─── Statistics ─────────────────────────────────────────────────────────────
-
-/** A row as statisticsQuery (store.ts) answers it, so the route maps both alike. */
-type StatRow = Record<string, unknown> & {
+/** One bucket and group of a statistics answer (statistics.ts shapes it for the client). */
+export type StatRow = Record<string, unknown> & {
   bucket: number;
   origin: number | null;
   count: number;
@@ -96,17 +39,21 @@ type StatRow = Record<string, unknown> & {
   max: number;
   sum: number;
   avg: number;
+  /** Mean of squares, when stddev was asked. */
   squares: number | null;
   first: number;
   last: number;
   unit: string;
 };
 
-export interface TieredStatistics {
+/**
+ * What a statistics request asks: the query (its meter among the equals, its start and
+ * end), the caller's projects, the period in µs (0: one bucket), groupby fields, whether
+ * stddev and which cardinalities are wanted, and the tiers' settings at `nowMs`.
+ */
+export interface StatisticsInput {
   q: SampleQuery;
   scope: ProjectScope;
-  /** The WHERE of the raw samples (sampleWhere of q and scope). */
-  where: SQL | undefined;
   periodUs: number;
   groupby: GroupField[];
   stddev: boolean;
@@ -115,7 +62,7 @@ export interface TieredStatistics {
   nowMs: number;
 }
 
-/** The measures of one bucket and series, as rollups keep them and raw samples yield them. */
+/** The measures of one bucket and series, as chunks and rollups keep them. */
 interface Measures {
   n: number;
   total: number;
@@ -127,73 +74,53 @@ interface Measures {
   unit: string;
 }
 
-/** Partial aggregate of one bucket and group, from any source; merged exactly by field. */
+/** Partial aggregate of one bucket and group, from any source. */
 interface Partial extends Measures {
   bucket: number;
   groups: string[];
   distinct: Array<Set<string>>;
 }
 
-const KEY_FIELDS = ["project_id", "resource_id", "meter", "user_id", "source"] as const;
-const rollupColumn: Record<(typeof KEY_FIELDS)[number], SQLiteColumn> = {
-  project_id: r.projectId,
-  resource_id: r.resourceId,
-  meter: r.meter,
-  user_id: r.userId,
-  source: r.source,
-};
-const sampleColumn: Record<GroupField, SQLiteColumn> = {
-  project_id: s.projectId,
-  resource_id: s.resourceId,
-  user_id: s.userId,
-  source: s.source,
-};
+type Keyed = Pick<SampleRow, "projectId" | "resourceId" | "userId" | "source">;
+const rollupColumn = (f: keyof typeof FIELDS) =>
+  ({ project_id: r.projectId, resource_id: r.resourceId, meter: r.meter, user_id: r.userId, source: r.source })[
+    f as "project_id"
+  ] as SQLiteColumn;
 
 /** Only equality on the rollups' key fields: metadata, names, namespaces are not in them. */
 function rollupable(q: SampleQuery): boolean {
-  return !q.metadata.length && q.equals.every((e) => (KEY_FIELDS as readonly string[]).includes(e.field));
+  return !q.metadata.length && q.equals.every((e) => e.field !== "message_id" && FIELDS[e.field].rollup);
 }
 
-interface Plan {
-  /** Bucket width of the rollups read, µs (0: none). */
-  width: number;
-  /** [from, to): the whole buckets read from rollups. */
-  from: number;
-  to: number;
-}
-
-/**
- * Which rollups answer the middle of the range: hour buckets when the period and the
- * start are whole hours, else minute buckets when they are whole minutes (and lie in
- * the hot window, where minute rollups live). Without a period any range uses hours.
- */
-function plan(t: TieredStatistics): Plan | null {
+/** Cold hours read from rollups: whole hours in range when the period and start are whole hours. */
+function plan(t: StatisticsInput): { from: number; to: number } | null {
   const { q, periodUs } = t;
   if (!rollupable(q)) return null;
   if (periodUs > 0 && !q.start) return null; // buckets begin at the first sample: unaligned
   const origin = q.start?.us;
-  const fits = (w: number) => periodUs % w === 0 && (origin === undefined || origin % w === 0);
-  for (const w of [HOUR_US, MINUTE_US]) {
-    if (periodUs > 0 && !fits(w)) continue;
-    const floor = w === HOUR_US ? rollupFrom(t.nowMs, t.tiers) : hotFrom(t.nowMs, t.tiers);
-    const lo = q.start ? (q.start.inclusive ? Math.ceil(q.start.us / w) * w : Math.floor(q.start.us / w) * w + w) : -Infinity;
-    const hi = q.end ? Math.floor((q.end.us + (q.end.inclusive ? 1 : 0)) / w) * w : Infinity;
-    const from = Math.max(lo, floor);
-    if (from < hi) return { width: w, from, to: hi };
-  }
-  return null;
+  if (periodUs > 0 && (periodUs % HOUR_US !== 0 || (origin !== undefined && origin % HOUR_US !== 0))) return null;
+  const w = HOUR_US;
+  const lo = q.start ? (q.start.inclusive ? Math.ceil(q.start.us / w) * w : Math.floor(q.start.us / w) * w + w) : -Infinity;
+  const hi = q.end ? Math.floor((q.end.us + (q.end.inclusive ? 1 : 0)) / w) * w : Infinity;
+  const from = Math.max(lo, rollupFrom(t.nowMs, t.tiers));
+  return from < hi ? { from, to: hi } : null;
 }
 
 /**
- * Statistics across rollups and raw samples, hot and cold. Null when neither rollups
- * apply nor any cold object lies in range: then store.ts's statisticsQuery over the
- * hot samples is the whole answer.
+ * Statistics of the samples `t.q` selects within the caller's projects, hot and cold, per
+ * period bucket and groupby group, ordered by bucket then group. At most MAX_STATISTICS
+ * entries (else a 400); cold reads are bounded as cold.ts bounds them. The alarm
+ * evaluator calls this too.
  */
-export async function tieredStatistics(db: Database, archive: R2Bucket, t: TieredStatistics): Promise<StatRow[] | null> {
+export async function computeStatistics(db: Database, archive: R2Bucket, t: StatisticsInput): Promise<StatRow[]> {
+  const { q } = t;
+  const lo = q.start?.us ?? -Infinity;
+  const hi = q.end?.us ?? Infinity;
+  const id = q.equals.find((e) => e.field === "message_id")?.value;
+  const located = id === undefined ? undefined : await locate(db, id);
+
+  // Hot: the matching series, and their chunks overlapping the range.
   const p = plan(t);
-  const lo = t.q.start?.us ?? -Infinity;
-  const hi = t.q.end?.us ?? Infinity;
-  // Raw samples are read outside the rollups' [from, to): the edges, or everything.
   const rawRanges: Array<[number, number]> = p
     ? [
         [-Infinity, p.from],
@@ -203,33 +130,53 @@ export async function tieredStatistics(db: Database, archive: R2Bucket, t: Tiere
   const objectQueries = rawRanges
     .map(([x, y]) => [Math.max(lo, x), Math.min(hi, y - 1)] as const)
     .filter(([x, y]) => x <= y)
-    .map(([x, y]) => coldObjectsQuery(db, t.q, t.scope, x, y));
-  const objectLists = objectQueries.length ? await db.batch(objectQueries as [(typeof objectQueries)[0], ...typeof objectQueries]) : [];
-  const entries = [...new Map(objectLists.flat().map((e) => [e.key, e])).values()];
+    .map(([x, y]) => coldObjectsQuery(db, q, t.scope, x, y));
+  const seriesList = await seriesQuery(db, seriesWhere(q, t.scope, located));
+  const byId = new Map(seriesList.map((s) => [s.id, s]));
+  const chunkQuery = () =>
+    db
+      .select()
+      .from(ch)
+      .where(
+        and(
+          sql`${ch.seriesId} in (select value from json_each(${JSON.stringify([...byId.keys()])}))`,
+          Number.isFinite(lo) ? gte(ch.bucket, bucketOf(lo)) : undefined,
+          Number.isFinite(hi) ? lte(ch.bucket, hi) : undefined,
+        ),
+      );
+  // Drizzle's builders are mutable: the placeholder for "no rollups" is a query of its own.
+  const rollupQuery = p ? rollupRows(db, t, p) : chunkQuery().limit(0);
+  const [chunks, rollups, ...objectLists] = await db.batch([chunkQuery(), rollupQuery, ...objectQueries] as unknown as [
+    ReturnType<typeof chunkQuery>,
+    ReturnType<typeof chunkQuery>,
+  ]);
+  const entries = [...new Map((objectLists as unknown as ArchiveEntry[][]).flat().map((e) => [e.key, e])).values()];
   checkObjectCount(entries);
-  if (!p && !entries.length) return null;
 
-  let origin = t.q.start?.us ?? null;
-  if (t.periodUs > 0 && origin === null) origin = await firstSample(db, archive, t, entries);
-  const bucketOf = (ts: number) => (t.periodUs > 0 ? Math.trunc((ts - (origin as number)) / t.periodUs) : 0);
-  const inRaw = (ts: number) => !p || ts < p.from || ts >= p.to;
-
-  // Each raw range is an index range of its own (an OR of two would scan the meter).
-  const rawFloor = retainFrom(t.nowMs, t.tiers);
-  const raws = rawRanges
-    .map(([x, y]) => [Math.max(x, rawFloor, lo), Math.min(y, hi + 1)] as const)
-    .filter(([x, y]) => x < y)
-    .map(([x, y]) => rawPartials(db, t, sampleWhere(within(t.q, x, y), t.scope), origin));
-  const rollups = p ? [rollupRows(db, t, p)] : [];
-  const results = await db.batch([...raws, ...rollups] as [(typeof raws)[0], ...typeof raws]);
+  let origin = q.start?.us ?? null;
+  if (t.periodUs > 0 && origin === null) origin = await firstSample(archive, t, entries, chunks);
+  const bucketOf_ = (ts: number) => (t.periodUs > 0 ? Math.trunc((ts - (origin as number)) / t.periodUs) : 0);
   const merged = new Map<string, Partial>();
-  for (const row of results.slice(0, raws.length).flat()) add(merged, fromSql(row as SqlPartial, t));
-  for (const row of (results[raws.length] ?? []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, t, bucketOf(row.bucket)));
+  const keep = rowFilter(q);
 
-  // Cold samples in the raw ranges, aggregated here (they are not in D1).
-  const keep = coldPredicate(t.q, t.scope);
-  for await (const row of coldRows(archive, entries, (x) => x.timestamp >= rawFloor && inRaw(x.timestamp) && keep(x))) {
-    add(merged, fromRow(row, t, bucketOf(row.timestamp)));
+  for (const c of chunks) {
+    const s = byId.get(c.seriesId)!;
+    const whole =
+      id === undefined &&
+      (!q.start || (q.start.inclusive ? c.first >= q.start.us : c.first > q.start.us)) &&
+      (!q.end || (q.end.inclusive ? c.last <= q.end.us : c.last < q.end.us)) &&
+      bucketOf_(c.first) === bucketOf_(c.last);
+    if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, t, bucketOf_(c.first)));
+    else for (const row of expand(s, c.bucket, c.samples)) if (keep(row)) add(merged, fromRow(row, t, bucketOf_(row.timestamp)));
+  }
+  for (const row of (p ? rollups : []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, t, bucketOf_(row.bucket)));
+
+  // Cold samples outside the rollups' hours, read from their objects.
+  const rawFloor = retainFrom(t.nowMs, t.tiers);
+  const inRaw = (ts: number) => !p || ts < p.from || ts >= p.to;
+  const coldKeep = coldPredicate(q, t.scope);
+  for await (const row of coldRows(archive, entries, (x) => x.timestamp >= rawFloor && inRaw(x.timestamp) && coldKeep(x))) {
+    add(merged, fromRow(row, t, bucketOf_(row.timestamp)));
   }
   return [...merged.values()]
     .sort((x, y) => x.bucket - y.bucket || compareGroups(x.groups, y.groups))
@@ -255,13 +202,16 @@ function compareGroups(x: string[], y: string[]) {
   return 0;
 }
 
-async function firstSample(db: Database, archive: R2Bucket, t: TieredStatistics, entries: ArchiveEntry[]): Promise<number | null> {
-  const [{ first }] = await db
-    .select({ first: sql<number | null>`min(${s.timestamp})` })
-    .from(s)
-    .where(t.where);
+/** Where period buckets begin without a start: the first matching sample, hot or cold. */
+async function firstSample(
+  archive: R2Bucket,
+  t: StatisticsInput,
+  entries: ArchiveEntry[],
+  chunks: Array<{ first: number; bucket: number; samples: string; seriesId: number }>,
+): Promise<number | null> {
+  let best: number | null = null;
+  for (const c of chunks) if (best === null || c.first < best) best = c.first;
   const keep = coldPredicate(t.q, t.scope);
-  let best = first;
   // Oldest objects first: once an object starts after the best so far, none is earlier.
   for (const e of [...entries].sort((x, y) => x.first - y.first)) {
     if (best !== null && e.first >= best) break;
@@ -270,39 +220,27 @@ async function firstSample(db: Database, archive: R2Bucket, t: TieredStatistics,
   return best;
 }
 
-type SqlPartial = Measures & { b: number; [k: string]: unknown };
+const rowField = (g: GroupField) => FIELDS[g].row as keyof Keyed;
 
-const measuresOf = ({ n, total, lo, hi, squares, first, last, unit }: Measures): Measures => ({
-  n,
-  total,
-  lo,
-  hi,
-  squares,
-  first,
-  last,
-  unit,
-});
-
-function fromSql(row: SqlPartial, t: TieredStatistics): Partial {
+/** One series (a sample, a series or a rollup row: each carries the group fields) and its measures. */
+function fromSeries(x: Keyed, m: Measures, t: StatisticsInput, bucket: number): Partial {
+  const { n, total, lo, hi, squares, first, last, unit } = m;
   return {
-    ...measuresOf(row),
-    bucket: row.b,
-    groups: t.groupby.map((g) => String(row[`g_${g}`])),
-    distinct: t.cardinality.map((f) => new Set(JSON.parse(String(row[`d_${f}`])) as string[])),
-  };
-}
-
-/** One series (a sample or a rollup row: both carry the group fields) and its measures. */
-function fromSeries(x: Pick<SampleRow, (typeof rowField)[GroupField]>, m: Measures, t: TieredStatistics, bucket: number): Partial {
-  return {
-    ...measuresOf(m),
+    n,
+    total,
+    lo,
+    hi,
+    squares,
+    first,
+    last,
+    unit,
     bucket,
-    groups: t.groupby.map((g) => x[rowField[g]]),
-    distinct: t.cardinality.map((f) => new Set([x[rowField[f]]])),
+    groups: t.groupby.map((g) => x[rowField(g)]),
+    distinct: t.cardinality.map((f) => new Set([x[rowField(f)]])),
   };
 }
 
-function fromRow(x: SampleRow, t: TieredStatistics, bucket: number): Partial {
+function fromRow(x: SampleRow, t: StatisticsInput, bucket: number): Partial {
   const v = x.volume;
   return fromSeries(x, { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit }, t, bucket);
 }
@@ -310,7 +248,11 @@ function fromRow(x: SampleRow, t: TieredStatistics, bucket: number): Partial {
 function add(into: Map<string, Partial>, p: Partial) {
   const key = JSON.stringify([p.bucket, ...p.groups]);
   const m = into.get(key);
-  if (!m) return void into.set(key, p);
+  if (!m) {
+    // Bounds the partials held, whichever tier they come from.
+    if (into.size >= MAX_STATISTICS) throw tooManyStatistics(`more than ${MAX_STATISTICS}`);
+    return void into.set(key, p);
+  }
   m.n += p.n;
   m.total += p.total;
   m.lo = Math.min(m.lo, p.lo);
@@ -324,40 +266,18 @@ function add(into: Map<string, Partial>, p: Partial) {
   });
 }
 
-/** Per bucket and group over raw hot samples: the same measures rollups keep. */
-function rawPartials(db: Database, t: TieredStatistics, where: SQL | undefined, origin: number | null) {
-  const bucket =
-    t.periodUs > 0 && origin !== null ? sql<number>`cast((${s.timestamp} - ${origin}) / ${t.periodUs} as integer)` : sql<number>`0`;
-  const groups = Object.fromEntries(t.groupby.map((g) => [`g_${g}`, sampleColumn[g]]));
-  const distinct = Object.fromEntries(t.cardinality.map((f) => [`d_${f}`, sql<string>`json_group_array(distinct ${sampleColumn[f]})`]));
-  return db
-    .select({
-      ...groups,
-      b: bucket.as("b"),
-      ...measures(),
-      ...distinct,
-    })
-    .from(s)
-    .where(and(where, t.periodUs > 0 && origin === null ? sql`0` : undefined))
-    .groupBy(sql`b`, ...Object.values(groups));
-}
-
 type RollupRow = typeof r.$inferSelect;
 
-/**
- * The rollup rows of whole buckets in range, merged here rather than grouped by D1: read
- * in their primary key's order they need no sort, so the rows read are the rows of the
- * range, O(buckets × series), where a GROUP BY would read them again from a temp b-tree.
- */
-function rollupRows(db: Database, t: TieredStatistics, p: Plan) {
+/** The hour rollups of the cold hours in range, in their primary key's order (no sort). */
+function rollupRows(db: Database, t: StatisticsInput, p: { from: number; to: number }) {
   // A raw-sample floor (retention) does not bind rollups: they may outlive samples.
   return db
     .select()
     .from(r)
     .where(
       and(
-        eq(r.width, p.width / 1e6),
-        ...t.q.equals.map((e) => eq(rollupColumn[e.field as (typeof KEY_FIELDS)[number]], e.value)),
+        eq(r.width, 3600),
+        ...t.q.equals.map((e) => eq(rollupColumn(e.field as keyof typeof FIELDS), e.value)),
         Number.isFinite(p.from) ? gte(r.bucket, p.from) : undefined,
         Number.isFinite(p.to) ? lt(r.bucket, p.to) : undefined,
         scopeCondition(r.projectId, t.scope),
@@ -366,13 +286,18 @@ function rollupRows(db: Database, t: TieredStatistics, p: Plan) {
 }
 
 /**
- * The query narrowed to [x, y): its own bounds replaced where the range is tighter, so
- * the WHERE holds one range on timestamp (two lower bounds would leave SQLite to pick
- * one, and the edge query would scan the whole range).
+ * The cron's part: the hour rollups of chunks it moves to R2, added to any row of the
+ * same hour and key (several series share one: they differ in metadata or names).
  */
-function within(q: SampleQuery, x: number, y: number): SampleQuery {
-  const start =
-    Number.isFinite(x) && (!q.start || x > q.start.us || (x === q.start.us && q.start.inclusive)) ? { us: x, inclusive: true } : q.start;
-  const end = Number.isFinite(y) && (!q.end || y <= q.end.us) ? { us: y, inclusive: false } : q.end;
-  return { ...q, start, end };
+export function rollupChunks(chunks: Array<{ seriesId: number; bucket: number }>) {
+  const keys = JSON.stringify(chunks.map((c) => [c.seriesId, c.bucket]));
+  const old = (c: string) => sql.raw(`"telemetry_rollups"."${c}"`);
+  return sql`insert into ${r} (width, meter, bucket, project_id, resource_id, user_id, source, n, total, lo, hi, squares, first, last, unit)
+    select 3600, s.meter, c.bucket, s.project_id, s.resource_id, s.user_id, s.source, c.n, c.total, c.lo, c.hi, c.squares, c.first, c.last, s.unit
+    from json_each(${keys}) k join ${ch} c on c.series_id = k.value ->> 0 and c.bucket = k.value ->> 1 join telemetry_series s on s.id = c.series_id
+    where true
+    on conflict (width, meter, bucket, project_id, resource_id, user_id, source) do update set
+      n = ${old("n")} + excluded.n, total = ${old("total")} + excluded.total, lo = min(${old("lo")}, excluded.lo),
+      hi = max(${old("hi")}, excluded.hi), squares = ${old("squares")} + excluded.squares,
+      first = min(${old("first")}, excluded.first), last = max(${old("last")}, excluded.last), unit = max(${old("unit")}, excluded.unit)`;
 }

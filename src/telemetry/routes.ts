@@ -13,12 +13,23 @@ import { caller, mayUseProject, requireToken, type Principal } from "../auth/mid
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { badQuery, encodeCursor, parsePaging, parseSampleQuery, TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
+import {
+  badQuery,
+  encodeCursor,
+  pageWithinSkip,
+  parsePaging,
+  parseSampleQuery,
+  TOTAL_COUNT_LIMIT,
+  type Paging,
+  type SampleQuery,
+} from "./query";
 import {
   errorDoc,
   meterBody,
   oldSampleBody,
   oldSamplesInput,
+  refuseUnknownOldSampleFields,
+  refuseUnknownSampleFields,
   sampleBody,
   sampleDoc,
   samplesInput,
@@ -27,26 +38,18 @@ import {
 } from "./schemas";
 import {
   METER_FIELDS,
-  insertStatements,
-  messageId,
   meterCountQuery,
   meterPageQuery,
   meterWhere,
-  sampleByIdQuery,
-  sampleCountQuery,
-  samplePageQuery,
-  sampleWhere,
-  statisticsQuery,
-  storedSamplesQuery,
   uniqueMeterPageQuery,
   type GroupField,
   type ProjectScope,
-  type SampleRow,
 } from "./store";
-import { tieredStatistics } from "./rollups";
-import { tiersOf } from "./tiers";
-import { coldPage, coldProbe, pageNeedsCold } from "./cold-page";
-import { parseStatisticsRequest, statisticsBody } from "./statistics";
+import { CHUNK_MAX, COUNT_NEED, ChunkFull, hotRows, storeSamples, type SampleRow } from "./chunks";
+import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
+import { coldPredicate } from "./cold";
+import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
+import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./statistics";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -84,7 +87,9 @@ function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nex
   const link = (page: number, cursor: string | null = null) => absoluteLink(url, { page, cursor });
   const rels: string[] = [];
   if (pages > 0) rels.push(`<${link(1)}>; rel="first"`);
-  if (paging.page > 1 && pages > 0) rels.push(`<${link(total.exact ? Math.min(paging.page - 1, pages) : paging.page - 1)}>; rel="prev"`);
+  // A prev page is linked by number: only while that number may be asked without a cursor.
+  if (paging.page > 1 && pages > 0 && pageWithinSkip(paging.page - 1, paging.perPage))
+    rels.push(`<${link(total.exact ? Math.min(paging.page - 1, pages) : paging.page - 1)}>; rel="prev"`);
   if (total.exact ? paging.page < pages : more) rels.push(`<${link(paging.page + 1, nextCursor)}>; rel="next"`);
   if (pages > 0 && total.exact) rels.push(`<${link(pages)}>; rel="last"`);
   c.header("Per-Page", String(paging.perPage));
@@ -94,40 +99,43 @@ function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nex
 }
 
 /**
- * A page of samples newest first, in one D1 round trip. Page 1 (or a `page=`) also
- * counts the matches, up to TOTAL_COUNT_LIMIT; a `next` link carries the last row and
+ * A page of samples newest first. The hot matches come from the chunks of the matching
+ * series (chunks.ts), newest hours first, until the page (and, on page 1 or a `page=`,
+ * the count up to TOTAL_COUNT_LIMIT) is covered; a `next` link carries the last row and
  * that total, so following links neither counts nor skips rows again. One row past the
- * page tells whether there is a next one.
+ * page tells whether there is a next one. Cold objects in range are merged (cold-page.ts).
  */
 async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const scope = readScope(caller(c), q);
   const paging = parsePaging(queryOf(c));
   const db = database(c.env);
   const limit = paging.perPage + 1;
-  // Cold objects in range (cold-page.ts) are probed in the same round trip: none, and
-  // the hot page and count are the whole answer.
   const t = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
-  let total: Total;
-  let rows: SampleRow[];
-  if (paging.cursor) {
-    total = { n: paging.cursor.total, exact: paging.cursor.exact };
-    const probe = coldProbe(t, q, scope, paging);
-    const pageQuery = samplePageQuery(db, q, scope, { limit, offset: 0, after: paging.cursor });
-    const [page, cold = []] = probe ? await db.batch([pageQuery, probe]) : [await pageQuery];
-    rows =
-      cold.length && pageNeedsCold(page, limit, t) ? (await coldPage(t, q, scope, paging, { rows: page, limit, offset: 0 })).rows : page;
-  } else {
-    const offset = (paging.page - 1) * paging.perPage;
-    const probe = coldProbe(t, q, scope, paging);
-    const [[{ n }], page, cold = []] = await db.batch([
-      sampleCountQuery(db, q, scope),
-      samplePageQuery(db, q, scope, { limit, offset }),
-      ...(probe ? [probe] : []),
-    ]);
-    const tiered = cold.length ? await coldPage(t, q, scope, paging, { rows: page, limit, offset, count: n }) : null;
-    rows = tiered?.rows ?? page;
-    total = totalOf(tiered?.count ?? n);
+  // A message id names its sample's place: one lookup, hot or cold, then the other conditions.
+  const messageId = q.equals.find((e) => e.field === "message_id")?.value;
+  if (messageId !== undefined) {
+    const row = await sampleById(t, messageId, scope);
+    const rows = row && coldPredicate(q, scope)(row) ? [row] : [];
+    setPagingHeaders(c, paging, totalOf(rows.length), false);
+    return paging.cursor || paging.page > 1 ? [] : rows;
   }
+  const after = paging.cursor ?? undefined;
+  const offset = paging.cursor ? 0 : (paging.page - 1) * paging.perPage;
+  const counting = !paging.cursor;
+  const probe = coldProbe(t, q, scope, paging);
+  const [hot, cold = []] = await Promise.all([
+    hotRows(db, q, scope, counting ? Math.max(offset + limit, COUNT_NEED) : offset + limit, after),
+    probe ?? Promise.resolve([]),
+  ]);
+  const hotCount = counting ? Math.min(hot.rows.length, COUNT_NEED) : undefined;
+  let rows: SampleRow[];
+  let counted = hotCount;
+  if (cold.length) {
+    const tiered = await coldPage(t, q, scope, paging, { rows: hot.rows, limit, offset, count: hotCount });
+    rows = tiered.rows;
+    counted = tiered.count;
+  } else rows = hot.rows.slice(offset, offset + limit);
+  const total = paging.cursor ? { n: paging.cursor.total, exact: paging.cursor.exact } : totalOf(counted ?? 0);
   const more = rows.length > paging.perPage;
   rows = rows.slice(0, paging.perPage);
   const last = rows.at(-1);
@@ -137,9 +145,10 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
 }
 
 /**
- * Stores posted samples in one D1 round trip: ids from their content, so a retry finds
- * what it stored; the insert statements skip stored ids, and the batch ends by reading
- * back every posted id. Answers the stored samples in input order.
+ * Stores posted samples in one D1 round trip: new series, meters and metadata entries,
+ * one upsert per series and hour appending what its chunk does not hold yet (a retry
+ * finds its samples there and writes nothing), and a read-back of the chunks touched.
+ * Answers the stored samples in input order, with ids that say where they live.
  */
 async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: boolean }): Promise<SampleRow[]> {
   const p = caller(c);
@@ -156,21 +165,20 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
     else if (!sample.source) sample.source = `${sample.projectId}:openstack`;
   }
   const recordedAt = Date.now() * 1000;
-  const rows = await Promise.all(
-    samples.map(async ({ metadataEntries, ...n }) => ({ ...n, metadataEntries, id: await messageId(n), recordedAt })),
-  );
-  const unique = [...new Map(rows.map((r) => [r.id, r])).values()];
-  const db = database(c.env);
-  const statements = [
-    ...insertStatements(db, unique),
-    storedSamplesQuery(
-      db,
-      unique.map((r) => r.id),
-    ),
-  ];
-  const results = await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
-  const stored = new Map((results.at(-1) as SampleRow[]).map((r) => [r.id, r]));
-  return rows.map((r) => stored.get(r.id)!);
+  const rows = samples.map((s) => ({ ...s, recordedAt }));
+  // A late sample may be a re-post of one already moved to R2: answered from there, not stored again.
+  const t = { db: database(c.env), archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  const cold = await coldDuplicates(t, rows);
+  const fresh = rows.filter((_r, i) => !cold.has(i));
+  let stored: Array<SampleRow | undefined> = [];
+  try {
+    if (fresh.length) stored = await storeSamples(c.env.DB, fresh);
+  } catch (e) {
+    if (e instanceof ChunkFull) throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
+    throw e;
+  }
+  let next = 0;
+  return rows.map((_r, i) => cold.get(i) ?? (stored[next++] as SampleRow));
 }
 
 const SAMPLE_BODY_MAX = 4 * 1024 * 1024;
@@ -218,6 +226,7 @@ endpoint(
   requireToken(),
   async (c) => {
     const body = await readJson(c, { maxBytes: SAMPLE_BODY_MAX, tooLarge, empty: null });
+    refuseUnknownSampleFields(body);
     const rows = await ingest(c, parseInput(samplesInput, body), { ceilometerSource: false });
     return c.json(rows.map(sampleBody), 201);
   },
@@ -236,7 +245,11 @@ endpoint(
   async (c) => {
     const id = param(c, "id");
     const p = caller(c);
-    const [row] = await sampleByIdQuery(database(c.env), id, p.role === "admin" ? null : p.projects);
+    const row = await sampleById(
+      { db: database(c.env), archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() },
+      id,
+      p.role === "admin" ? null : p.projects,
+    );
     if (!row) throw errors.notFound(`Sample ${id} Not Found`);
     return c.json(sampleBody(row));
   },
@@ -301,6 +314,7 @@ endpoint(
   async (c) => {
     const meter = param(c, "meter");
     const body = await readJson(c, { maxBytes: SAMPLE_BODY_MAX, tooLarge, empty: null });
+    refuseUnknownOldSampleFields(body);
     const samples = parseInput(oldSamplesInput, body);
     const stray = samples.find((s) => s.meter !== meter);
     if (stray) throw badQuery(`Invalid input for field/attribute counter_name. Value: '${stray.meter}'. should be ${meter}`);
@@ -324,20 +338,23 @@ endpoint(
     const q = parseSampleQuery(params);
     q.equals.push({ field: "meter", value: param(c, "meter") });
     const { period, groupby, aggregates } = parseStatisticsRequest(params);
+    // Buckets alone past the cap are refused before anything is read.
+    if (period && q.start && q.end) {
+      const buckets = Math.ceil((q.end.us - q.start.us + (q.end.inclusive ? 1 : 0)) / (period * 1e6));
+      if (buckets > MAX_STATISTICS) throw tooManyStatistics(buckets);
+    }
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
-    const request = {
-      where: sampleWhere(q, scope),
+    const stats = await computeStatistics(database(c.env), c.env.TELEMETRY_ARCHIVE, {
+      q,
+      scope,
       periodUs: period * 1e6,
-      startUs: q.start?.us,
       groupby: [...new Set(groupby)] as GroupField[],
       stddev: aggregates.some((a) => a.func === "stddev"),
       cardinality: [...new Set(cardinality)],
-    };
-    const db = database(c.env);
-    // Rollups and cold samples (rollups.ts) where they apply; else the hot samples alone.
-    const tiered = await tieredStatistics(db, c.env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(c.env), nowMs: Date.now() });
-    const stats = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
+      tiers: tiersOf(c.env),
+      nowMs: Date.now(),
+    });
     return c.json(stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })));
   },
 );

@@ -1,13 +1,34 @@
 /** Bodies the telemetry family accepts and answers, and the mapping from stored rows to them. */
 import { z } from "zod";
-import type { telemetryMeters, telemetrySamples } from "../db/schema";
-import { formatTimestamp, parseTimestamp, type MetadataKind } from "./query";
+import type { telemetryMeters } from "../db/schema";
+import { badQuery, formatTimestamp, parseTimestamp, type MetadataKind } from "./query";
 
 export const SAMPLE_TYPES = ["gauge", "delta", "cumulative"] as const;
 /** Most samples one post may carry (one D1 batch). */
 export const MAX_SAMPLES_PER_POST = 1000;
 
-type SampleRow = typeof telemetrySamples.$inferSelect;
+/**
+ * A sample as every tier answers it (hot ones expanded from their chunk, cold ones read
+ * from R2). `seq` orders ties newest first (chunks.ts).
+ */
+export interface SampleRow {
+  seq: number;
+  id: string;
+  meter: string;
+  displayName: string;
+  projectId: string;
+  resourceId: string;
+  resourceName: string;
+  namespace: string;
+  type: (typeof SAMPLE_TYPES)[number];
+  unit: string;
+  volume: number;
+  timestamp: number;
+  recordedAt: number;
+  userId: string;
+  source: string;
+  metadata: string;
+}
 type MeterRow = typeof telemetryMeters.$inferSelect;
 
 /**
@@ -111,76 +132,99 @@ const serverMade = (field: string) =>
     .refine((v) => v === undefined || v === null || v === "", `The ${field} must not be set`);
 
 /** `POST /v2/samples`: the sample fields of the spec. */
-export const sampleInput = z
-  .object({
-    meter: name,
-    type: z.enum(SAMPLE_TYPES),
-    unit: optionalText,
-    volume,
-    resource_id: name,
-    display_name: optionalText,
-    project_id: optionalText,
-    resource_name: optionalText,
-    namespace: optionalText,
-    user_id: optionalText,
-    source: optionalText,
-    timestamp,
-    metadata,
-    id: serverMade("id"),
-    message_id: serverMade("message_id"),
-  })
-  .transform(
-    (s): NewSample => ({
-      meter: s.meter,
-      type: s.type,
-      unit: s.unit,
-      volume: s.volume,
-      resourceId: s.resource_id,
-      displayName: s.display_name,
-      projectId: s.project_id,
-      resourceName: s.resource_name,
-      namespace: s.namespace,
-      userId: s.user_id,
-      source: s.source,
-      timestamp: s.timestamp,
-      metadata: s.metadata.text,
-      metadataEntries: s.metadata.entries,
-    }),
-  );
+const sampleFields = z.object({
+  meter: name,
+  type: z.enum(SAMPLE_TYPES),
+  unit: optionalText,
+  volume,
+  resource_id: name,
+  display_name: optionalText,
+  project_id: optionalText,
+  resource_name: optionalText,
+  namespace: optionalText,
+  user_id: optionalText,
+  source: optionalText,
+  timestamp,
+  metadata,
+  id: serverMade("id"),
+  message_id: serverMade("message_id"),
+  // Ceilometer's Sample has it; the server sets it (as Ceilometer's post does).
+  recorded_at: z.unknown().optional(),
+});
+export const sampleInput = sampleFields.transform(
+  (s): NewSample => ({
+    meter: s.meter,
+    type: s.type,
+    unit: s.unit,
+    volume: s.volume,
+    resourceId: s.resource_id,
+    displayName: s.display_name,
+    projectId: s.project_id,
+    resourceName: s.resource_name,
+    namespace: s.namespace,
+    userId: s.user_id,
+    source: s.source,
+    timestamp: s.timestamp,
+    metadata: s.metadata.text,
+    metadataEntries: s.metadata.entries,
+  }),
+);
 
 /** `POST /v2/meters/{meter}`: Ceilometer's OldSample. */
-export const oldSampleInput = z
-  .object({
-    counter_name: name,
-    counter_type: z.enum(SAMPLE_TYPES, { error: `The counter type must be: ${SAMPLE_TYPES.join(", ")}` }),
-    counter_unit: z.string().max(255),
-    counter_volume: volume,
-    resource_id: name,
-    user_id: optionalText,
-    project_id: optionalText,
-    source: optionalText,
-    timestamp,
-    resource_metadata: metadata,
-    message_id: serverMade("message_id"),
-  })
-  .transform(
-    (s): NewSample => ({
-      meter: s.counter_name,
-      type: s.counter_type,
-      unit: s.counter_unit,
-      volume: s.counter_volume,
-      resourceId: s.resource_id,
-      displayName: "",
-      projectId: s.project_id,
-      resourceName: "",
-      namespace: "",
-      userId: s.user_id,
-      source: s.source,
-      timestamp: s.timestamp,
-      metadata: s.resource_metadata.text,
-      metadataEntries: s.resource_metadata.entries,
-    }),
-  );
+const oldSampleFields = z.object({
+  counter_name: name,
+  counter_type: z.enum(SAMPLE_TYPES, { error: `The counter type must be: ${SAMPLE_TYPES.join(", ")}` }),
+  counter_unit: z.string().max(255),
+  counter_volume: volume,
+  resource_id: name,
+  user_id: optionalText,
+  project_id: optionalText,
+  source: optionalText,
+  timestamp,
+  resource_metadata: metadata,
+  message_id: serverMade("message_id"),
+  recorded_at: z.unknown().optional(),
+});
+export const oldSampleInput = oldSampleFields.transform(
+  (s): NewSample => ({
+    meter: s.counter_name,
+    type: s.counter_type,
+    unit: s.counter_unit,
+    volume: s.counter_volume,
+    resourceId: s.resource_id,
+    displayName: "",
+    projectId: s.project_id,
+    resourceName: "",
+    namespace: "",
+    userId: s.user_id,
+    source: s.source,
+    timestamp: s.timestamp,
+    metadata: s.resource_metadata.text,
+    metadataEntries: s.resource_metadata.entries,
+  }),
+);
+
+/**
+ * A field the sample type does not have is refused, naming it, as WSME (Ceilometer's API
+ * layer) refuses it: 400 `Unknown attribute for argument samples: <field>`, nothing stored.
+ * Dropping it silently would store, say, a `resource_metadata` sample without metadata.
+ */
+function refuseUnknown(known: readonly string[]) {
+  return (body: unknown) => {
+    if (!Array.isArray(body)) return;
+    for (const item of body) {
+      if (!item || typeof item !== "object" || Array.isArray(item)) continue;
+      const unknown = Object.keys(item)
+        .filter((k) => !known.includes(k))
+        .sort();
+      if (unknown.length) {
+        throw badQuery(`Unknown attribute${unknown.length > 1 ? "s" : ""} for argument samples: ${unknown.join(", ")}`);
+      }
+    }
+  };
+}
+export const refuseUnknownSampleFields = refuseUnknown(Object.keys(sampleFields.shape));
+export const refuseUnknownOldSampleFields = refuseUnknown(Object.keys(oldSampleFields.shape));
 
 const listOf = <S extends z.ZodType>(item: S) =>
   z.array(item).min(1, "at least one sample").max(MAX_SAMPLES_PER_POST, `at most ${MAX_SAMPLES_PER_POST} samples per request`);

@@ -5,7 +5,10 @@
  * samples, cold days) is rollups.ts's and store.ts's business.
  */
 import { badQuery, formatTimestamp } from "./query";
-import { GROUPBY_FIELDS, type GroupField, type statisticsQuery } from "./store";
+import type { StatRow } from "./rollups";
+import { GROUPBY_FIELDS, type GroupField } from "./store";
+
+export { computeStatistics, type StatisticsInput, type StatRow } from "./rollups";
 
 const AGGREGATES = ["count", "min", "max", "sum", "avg", "stddev", "cardinality"] as const;
 type Aggregate = (typeof AGGREGATES)[number];
@@ -46,7 +49,7 @@ export function parseStatisticsRequest(params: URLSearchParams): StatisticsReque
   return { period, groupby: groupby as GroupField[], aggregates };
 }
 
-type StatisticsRow = Awaited<ReturnType<typeof statisticsQuery>>[number];
+type StatisticsRow = StatRow;
 
 /** One bucket as Ceilometer answers it; `start`/`end` (µs) bound a request without a period. */
 export function statisticsBody(row: StatisticsRow, req: StatisticsRequest & { start?: number; end?: number }) {

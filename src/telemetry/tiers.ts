@@ -56,7 +56,29 @@ export function rollupFrom(nowMs: number, t: Tiers): number {
 /** Most cold objects one request reads (each is one R2 read). */
 export const COLD_OBJECTS_MAX = 500;
 
+/**
+ * Most cold samples one request decompresses and parses (the sum of its objects' `n`):
+ * bounds the Worker's CPU however the objects are sized.
+ */
+export const COLD_ROWS_MAX = 500_000;
+
+export const tooManyColdRows = (n: number) =>
+  badQuery(
+    `This query would read ${n} cold samples (more than ${COLD_ROWS_MAX}): narrow it with project_id, meter, resource_id or timestamp bounds, or use a period of whole hours from a whole-hour start.`,
+  );
+
 export const tooManyObjects = (n: number) =>
   badQuery(
     `This query would read ${n} cold objects (more than ${COLD_OBJECTS_MAX}): narrow it with project_id, meter or timestamp bounds.`,
+  );
+
+/**
+ * Most entries (buckets × groups) one statistics answer holds: `period=1&groupby=...`
+ * would otherwise answer one entry per sample (docs/api/telemetry.md).
+ */
+export const MAX_STATISTICS = 10_000;
+
+export const tooManyStatistics = (n: number | string) =>
+  badQuery(
+    `This query would answer ${n} statistics (buckets × groups), more than ${MAX_STATISTICS}: use a longer period, fewer groupby fields or a narrower timestamp range.`,
   );

@@ -34,7 +34,7 @@ function hotRows(): number {
       inject("stateDir"),
       "--json",
       "--command",
-      `select count(*) as n from telemetry_samples where project_id = '${project}'`,
+      `select coalesce(sum(c.n), 0) as n from telemetry_chunks c join telemetry_series s on s.id = c.series_id where s.project_id = '${project}'`,
     ],
     { encoding: "utf8", env: { ...process.env, CI: "true" } },
   );
