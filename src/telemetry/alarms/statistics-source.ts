@@ -1,15 +1,11 @@
 /**
  * The one place alarms read the telemetry store: an alarm's statistics per period over
  * a window, computed by the code that answers GET /v2/meters/{meter}/statistics
- * (rollups.ts where the period and window align with its buckets, store.ts otherwise).
- * The evaluator asks windows aligned to whole minutes, and to the period, so an alarm
- * whose period is a whole number of minutes reads rollup rows, O(periods × series),
- * never the raw samples of its window.
+ * (computeStatistics, from chunk summaries and hour rollups).
  */
 import { database } from "../../db/client";
 import { parseSampleQuery, STRING_FIELDS } from "../query";
-import { tieredStatistics } from "../rollups";
-import { sampleWhere, statisticsQuery } from "../store";
+import { computeStatistics } from "../statistics";
 import { tiersOf } from "../tiers";
 
 /** One condition of a threshold rule's query (Ceilometer's simple query: eq only). */
@@ -60,51 +56,29 @@ export function checkRuleQuery(query: RuleCondition[]): void {
 }
 
 /**
- * The window's statistics per period, oldest first. The last period may be partial (the
- * window ends at the last whole minute, as Aodh's ends at now): with a period of whole
- * minutes it is read in minute buckets and merged here, so an hourly alarm's current hour
- * comes from minute rollups rather than from raw samples.
+ * The window's statistics per period, oldest first, from the chunks' summaries (a chunk
+ * inside one period answers from its count, sum, min and max; one that straddles a period
+ * edge, or the window's end, is read sample by sample) and, for moved days, the hour
+ * rollups or the day's objects: O(periods × series) rows, never the raw samples of the
+ * window (docs/telemetry-storage.md). The last period may be partial: the window ends at
+ * the last whole minute, as Aodh's ends at now.
  */
 export async function alarmStatistics(env: Env, r: AlarmStatisticsRequest): Promise<PeriodStatistic[]> {
-  const periodMs = r.periodS * 1000;
-  const lastStart = r.startMs + Math.floor((r.endMs - r.startMs) / periodMs) * periodMs;
-  if (r.periodS <= 60 || r.periodS % 60 !== 0 || lastStart >= r.endMs || (r.endMs - lastStart) % 60_000 !== 0) {
-    return windowStatistics(env, r);
-  }
-  const [whole, minutes] = await Promise.all([
-    lastStart > r.startMs ? windowStatistics(env, { ...r, endMs: lastStart }) : [],
-    windowStatistics(env, { ...r, startMs: lastStart, periodS: 60 }),
-  ]);
-  if (!minutes.length) return whole;
-  const partial = minutes.reduce((a, b) => ({
-    periodStartMs: lastStart,
-    count: a.count + b.count,
-    min: Math.min(a.min, b.min),
-    max: Math.max(a.max, b.max),
-    sum: a.sum + b.sum,
-    avg: 0,
-  }));
-  return [...whole, { ...partial, periodStartMs: lastStart, avg: partial.sum / partial.count }];
-}
-
-async function windowStatistics(env: Env, r: AlarmStatisticsRequest): Promise<PeriodStatistic[]> {
   const q = sampleQueryOf(r.query);
   q.equals = q.equals.filter((e) => e.field !== "meter");
   q.equals.push({ field: "meter", value: r.meter });
   q.start = { us: r.startMs * 1000, inclusive: true };
   q.end = { us: r.endMs * 1000, inclusive: false };
-  const scope = [r.projectId];
-  const request = {
-    where: sampleWhere(q, scope),
+  const rows = await computeStatistics(database(env), env.TELEMETRY_ARCHIVE, {
+    q,
+    scope: [r.projectId],
     periodUs: r.periodS * 1e6,
-    startUs: q.start.us,
     groupby: [],
     stddev: false,
     cardinality: [],
-  };
-  const db = database(env);
-  const tiered = await tieredStatistics(db, env.TELEMETRY_ARCHIVE, { ...request, q, scope, tiers: tiersOf(env), nowMs: r.nowMs });
-  const rows = (tiered as Awaited<ReturnType<typeof statisticsQuery>> | null) ?? (await statisticsQuery(db, request));
+    tiers: tiersOf(env),
+    nowMs: r.nowMs,
+  });
   return rows
     .map((row) => ({
       periodStartMs: r.startMs + row.bucket * r.periodS * 1000,
