@@ -29,9 +29,9 @@ export function pageRange(q: SampleQuery, paging: Paging): [number, number] {
  * cold object lies in the page's range (none: the hot page and count are the answer).
  * Null when the range starts inside the hot window, where no cold row can be.
  */
-export function coldProbe(t: TierContext, q: SampleQuery, scope: ProjectScope, paging: Paging) {
+export function coldProbe(tier: TierContext, q: SampleQuery, scope: ProjectScope, paging: Paging) {
   const [lo, hi] = pageRange(q, paging);
-  return lo >= hotFrom(t.nowMs, t.tiers) ? null : coldObjectsQuery(t.db, q, scope, lo, hi, 1);
+  return lo >= hotFrom(tier.nowMs, tier.tiers) ? null : coldObjectsQuery(tier.db, q, scope, lo, hi, 1);
 }
 
 /**
@@ -39,8 +39,8 @@ export function coldProbe(t: TierContext, q: SampleQuery, scope: ProjectScope, p
  * cold rows of the page. Every cold row is older than the hot window's start (the cron
  * moves only such chunks), so a page whose last row is inside the window is all hot.
  */
-export function pageNeedsCold(rows: SampleRow[], need: number, t: TierContext): boolean {
-  return rows.length < need || rows[need - 1].timestamp < hotFrom(t.nowMs, t.tiers);
+export function pageNeedsCold(rows: SampleRow[], need: number, tier: TierContext): boolean {
+  return rows.length < need || rows[need - 1].timestamp < hotFrom(tier.nowMs, tier.tiers);
 }
 
 /**
@@ -54,12 +54,12 @@ class ColdReader {
   private keep: (r: SampleRow) => boolean;
   private floor: number;
   constructor(
-    private t: TierContext,
+    private tier: TierContext,
     q: SampleQuery,
     scope: ProjectScope,
   ) {
     this.keep = coldPredicate(q, scope);
-    this.floor = retainFrom(t.nowMs, t.tiers);
+    this.floor = retainFrom(tier.nowMs, tier.tiers);
   }
   async rows(e: ArchiveEntry): Promise<SampleRow[]> {
     let rows = this.matches.get(e.key);
@@ -68,7 +68,7 @@ class ColdReader {
     this.parsed += e.n;
     if (this.parsed > COLD_ROWS_MAX) throw tooManyColdRows(this.parsed);
     rows = [];
-    for await (const r of readObject(this.t.archive, e)) if (r.timestamp >= this.floor && this.keep(r)) rows.push(r);
+    for await (const r of readObject(this.tier.archive, e)) if (r.timestamp >= this.floor && this.keep(r)) rows.push(r);
     this.matches.set(e.key, rows);
     return rows;
   }
@@ -127,7 +127,7 @@ async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQ
  * (undefined on a linked page, whose total travels in the cursor).
  */
 export async function coldPage(
-  t: TierContext,
+  tier: TierContext,
   q: SampleQuery,
   scope: ProjectScope,
   paging: Paging,
@@ -136,14 +136,14 @@ export async function coldPage(
   const [lo, hi] = pageRange(q, paging);
   // The newest COLD_OBJECTS_MAX + 1 objects: a page reads the newest first and stops at
   // COLD_OBJECTS_MAX reads; a count past them is not exact.
-  const entries = await coldObjectsQuery(t.db, q, scope, lo, hi);
-  const reader = new ColdReader(t, q, scope);
-  const rows = pageNeedsCold(hot.rows, hot.offset + hot.limit, t)
+  const entries = await coldObjectsQuery(tier.db, q, scope, lo, hi);
+  const reader = new ColdReader(tier, q, scope);
+  const rows = pageNeedsCold(hot.rows, hot.offset + hot.limit, tier)
     ? await tieredRows(reader, entries, hot.rows, paging, hot.offset, hot.limit)
     : hot.rows.slice(hot.offset, hot.offset + hot.limit);
   let count = hot.count;
   if (count !== undefined && count <= TOTAL_COUNT_LIMIT) {
-    count += await coldCount(reader, entries, q, scope, retainFrom(t.nowMs, t.tiers), TOTAL_COUNT_LIMIT - count);
+    count += await coldCount(reader, entries, q, scope, retainFrom(tier.nowMs, tier.tiers), TOTAL_COUNT_LIMIT - count);
   }
   return { rows, count };
 }
@@ -152,8 +152,8 @@ export async function coldPage(
  * One sample by id, hot or cold: the id says its series and timestamp (chunks.ts), so a
  * hot one is one chunk read; a cold one is the objects of its project, meter and day.
  */
-export async function sampleById(t: TierContext, id: string, scope: ProjectScope): Promise<SampleRow | undefined> {
-  const { row, series, at } = await hotSampleById(t.db, id, scope);
+export async function sampleById(tier: TierContext, id: string, scope: ProjectScope): Promise<SampleRow | undefined> {
+  const { row, series, at } = await hotSampleById(tier.db, id, scope);
   if (row || !series || !at) return row;
   const q: SampleQuery = {
     equals: [
@@ -163,9 +163,9 @@ export async function sampleById(t: TierContext, id: string, scope: ProjectScope
     metadata: [],
     projectsNamed: [],
   };
-  const entries = await coldObjectsQuery(t.db, q, scope, at.timestamp, at.timestamp);
+  const entries = await coldObjectsQuery(tier.db, q, scope, at.timestamp, at.timestamp);
   for (const e of entries.slice(0, COLD_OBJECTS_MAX)) {
-    for await (const r of readObject(t.archive, e)) if (r.id === id) return r;
+    for await (const r of readObject(tier.archive, e)) if (r.id === id) return r;
   }
   return undefined;
 }
@@ -176,8 +176,8 @@ export async function sampleById(t: TierContext, id: string, scope: ProjectScope
  * Looks up the objects of each posted (project, meter, day) in one query and reads them
  * (at most COLD_OBJECTS_MAX); answers, per posted index, the stored cold sample.
  */
-export async function coldDuplicates(t: TierContext, samples: SampleInput[]): Promise<Map<number, SampleRow>> {
-  const floor = hotFrom(t.nowMs, t.tiers);
+export async function coldDuplicates(tier: TierContext, samples: SampleInput[]): Promise<Map<number, SampleRow>> {
+  const floor = hotFrom(tier.nowMs, tier.tiers);
   const late = samples.map((s, i) => [s, i] as const).filter(([s]) => s.timestamp < floor);
   const found = new Map<number, SampleRow>();
   if (!late.length) return found;
@@ -185,7 +185,7 @@ export async function coldDuplicates(t: TierContext, samples: SampleInput[]): Pr
   const groups = JSON.stringify(
     [...new Set(late.map(([s]) => JSON.stringify([s.projectId, s.meter, dayOf(s.timestamp)])))].map((g) => JSON.parse(g)),
   );
-  const entries = await t.db
+  const entries = await tier.db
     .select()
     .from(a)
     .where(sql`(${a.projectId}, ${a.meter}, ${a.day}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${groups}) j)`)
@@ -198,7 +198,7 @@ export async function coldDuplicates(t: TierContext, samples: SampleInput[]): Pr
   for (const [s, i] of late) wanted.set(identity(s), [...(wanted.get(identity(s)) ?? []), i]);
   for (const e of entries) {
     if (!late.some(([s]) => s.timestamp >= e.first && s.timestamp <= e.last)) continue;
-    for await (const r of readObject(t.archive, e)) for (const i of wanted.get(identity(r)) ?? []) found.set(i, r);
+    for await (const r of readObject(tier.archive, e)) for (const i of wanted.get(identity(r)) ?? []) found.set(i, r);
   }
   return found;
 }

@@ -75,7 +75,7 @@ interface Measures {
 }
 
 /** Partial aggregate of one bucket and group, from any source. */
-interface Partial extends Measures {
+interface BucketPartial extends Measures {
   bucket: number;
   groups: string[];
   distinct: Array<Set<string>>;
@@ -93,8 +93,8 @@ function rollupable(q: SampleQuery): boolean {
 }
 
 /** Cold hours read from rollups: whole hours in range when the period and start are whole hours. */
-function plan(t: StatisticsInput): { from: number; to: number } | null {
-  const { q, periodUs } = t;
+function plan(input: StatisticsInput): { from: number; to: number } | null {
+  const { q, periodUs } = input;
   if (!rollupable(q)) return null;
   if (periodUs > 0 && !q.start) return null; // buckets begin at the first sample: unaligned
   const origin = q.start?.us;
@@ -102,25 +102,25 @@ function plan(t: StatisticsInput): { from: number; to: number } | null {
   const w = HOUR_US;
   const lo = q.start ? (q.start.inclusive ? Math.ceil(q.start.us / w) * w : Math.floor(q.start.us / w) * w + w) : -Infinity;
   const hi = q.end ? Math.floor((q.end.us + (q.end.inclusive ? 1 : 0)) / w) * w : Infinity;
-  const from = Math.max(lo, rollupFrom(t.nowMs, t.tiers));
+  const from = Math.max(lo, rollupFrom(input.nowMs, input.tiers));
   return from < hi ? { from, to: hi } : null;
 }
 
 /**
- * Statistics of the samples `t.q` selects within the caller's projects, hot and cold, per
+ * Statistics of the samples `input.q` selects within the caller's projects, hot and cold, per
  * period bucket and groupby group, ordered by bucket then group. At most MAX_STATISTICS
  * entries (else a 400); cold reads are bounded as cold.ts bounds them. The alarm
  * evaluator calls this too.
  */
-export async function computeStatistics(db: Database, archive: R2Bucket, t: StatisticsInput): Promise<StatRow[]> {
-  const { q } = t;
+export async function computeStatistics(db: Database, archive: R2Bucket, input: StatisticsInput): Promise<StatRow[]> {
+  const { q } = input;
   const lo = q.start?.us ?? -Infinity;
   const hi = q.end?.us ?? Infinity;
   const id = q.equals.find((e) => e.field === "message_id")?.value;
   const located = id === undefined ? undefined : await locate(db, id);
 
   // Hot: the matching series, and their chunks overlapping the range.
-  const p = plan(t);
+  const p = plan(input);
   const rawRanges: Array<[number, number]> = p
     ? [
         [-Infinity, p.from],
@@ -130,8 +130,8 @@ export async function computeStatistics(db: Database, archive: R2Bucket, t: Stat
   const objectQueries = rawRanges
     .map(([x, y]) => [Math.max(lo, x), Math.min(hi, y - 1)] as const)
     .filter(([x, y]) => x <= y)
-    .map(([x, y]) => coldObjectsQuery(db, q, t.scope, x, y));
-  const seriesList = await seriesQuery(db, seriesWhere(q, t.scope, located));
+    .map(([x, y]) => coldObjectsQuery(db, q, input.scope, x, y));
+  const seriesList = await seriesQuery(db, seriesWhere(q, input.scope, located));
   const byId = new Map(seriesList.map((s) => [s.id, s]));
   const chunkQuery = () =>
     db
@@ -145,7 +145,7 @@ export async function computeStatistics(db: Database, archive: R2Bucket, t: Stat
         ),
       );
   // Drizzle's builders are mutable: the placeholder for "no rollups" is a query of its own.
-  const rollupQuery = p ? rollupRows(db, t, p) : chunkQuery().limit(0);
+  const rollupQuery = p ? rollupRows(db, input, p) : chunkQuery().limit(0);
   const [chunks, rollups, ...objectLists] = await db.batch([chunkQuery(), rollupQuery, ...objectQueries] as unknown as [
     ReturnType<typeof chunkQuery>,
     ReturnType<typeof chunkQuery>,
@@ -154,9 +154,9 @@ export async function computeStatistics(db: Database, archive: R2Bucket, t: Stat
   checkObjectCount(entries);
 
   let origin = q.start?.us ?? null;
-  if (t.periodUs > 0 && origin === null) origin = await firstSample(archive, t, entries, chunks);
-  const bucketOf_ = (ts: number) => (t.periodUs > 0 ? Math.trunc((ts - (origin as number)) / t.periodUs) : 0);
-  const merged = new Map<string, Partial>();
+  if (input.periodUs > 0 && origin === null) origin = await firstSample(archive, input, entries, chunks);
+  const bucketOf_ = (ts: number) => (input.periodUs > 0 ? Math.trunc((ts - (origin as number)) / input.periodUs) : 0);
+  const merged = new Map<string, BucketPartial>();
   const keep = rowFilter(q);
 
   for (const c of chunks) {
@@ -166,23 +166,23 @@ export async function computeStatistics(db: Database, archive: R2Bucket, t: Stat
       (!q.start || (q.start.inclusive ? c.first >= q.start.us : c.first > q.start.us)) &&
       (!q.end || (q.end.inclusive ? c.last <= q.end.us : c.last < q.end.us)) &&
       bucketOf_(c.first) === bucketOf_(c.last);
-    if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, t, bucketOf_(c.first)));
-    else for (const row of expand(s, c.bucket, c.samples)) if (keep(row)) add(merged, fromRow(row, t, bucketOf_(row.timestamp)));
+    if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, input, bucketOf_(c.first)));
+    else for (const row of expand(s, c.bucket, c.samples)) if (keep(row)) add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
   }
-  for (const row of (p ? rollups : []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, t, bucketOf_(row.bucket)));
+  for (const row of (p ? rollups : []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, input, bucketOf_(row.bucket)));
 
   // Cold samples outside the rollups' hours, read from their objects.
-  const rawFloor = retainFrom(t.nowMs, t.tiers);
+  const rawFloor = retainFrom(input.nowMs, input.tiers);
   const inRaw = (ts: number) => !p || ts < p.from || ts >= p.to;
-  const coldKeep = coldPredicate(q, t.scope);
+  const coldKeep = coldPredicate(q, input.scope);
   for await (const row of coldRows(archive, entries, (x) => x.timestamp >= rawFloor && inRaw(x.timestamp) && coldKeep(x))) {
-    add(merged, fromRow(row, t, bucketOf_(row.timestamp)));
+    add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
   }
   return [...merged.values()]
     .sort((x, y) => x.bucket - y.bucket || compareGroups(x.groups, y.groups))
     .map((m) => ({
-      ...Object.fromEntries(t.groupby.map((g, i) => [g, m.groups[i]])),
-      ...Object.fromEntries(t.cardinality.map((f, i) => [`cardinality/${f}`, m.distinct[i].size])),
+      ...Object.fromEntries(input.groupby.map((g, i) => [g, m.groups[i]])),
+      ...Object.fromEntries(input.cardinality.map((f, i) => [`cardinality/${f}`, m.distinct[i].size])),
       bucket: m.bucket,
       origin,
       count: m.n,
@@ -190,7 +190,7 @@ export async function computeStatistics(db: Database, archive: R2Bucket, t: Stat
       max: m.hi,
       sum: m.total,
       avg: m.total / m.n,
-      squares: t.stddev ? m.squares / m.n : null,
+      squares: input.stddev ? m.squares / m.n : null,
       first: m.first,
       last: m.last,
       unit: m.unit,
@@ -205,13 +205,13 @@ function compareGroups(x: string[], y: string[]) {
 /** Where period buckets begin without a start: the first matching sample, hot or cold. */
 async function firstSample(
   archive: R2Bucket,
-  t: StatisticsInput,
+  input: StatisticsInput,
   entries: ArchiveEntry[],
   chunks: Array<{ first: number; bucket: number; samples: string; seriesId: number }>,
 ): Promise<number | null> {
   let best: number | null = null;
   for (const c of chunks) if (best === null || c.first < best) best = c.first;
-  const keep = coldPredicate(t.q, t.scope);
+  const keep = coldPredicate(input.q, input.scope);
   // Oldest objects first: once an object starts after the best so far, none is earlier.
   for (const e of [...entries].sort((x, y) => x.first - y.first)) {
     if (best !== null && e.first >= best) break;
@@ -223,7 +223,7 @@ async function firstSample(
 const rowField = (g: GroupField) => FIELDS[g].row as keyof Keyed;
 
 /** One series (a sample, a series or a rollup row: each carries the group fields) and its measures. */
-function fromSeries(x: Keyed, m: Measures, t: StatisticsInput, bucket: number): Partial {
+function fromSeries(x: Keyed, m: Measures, input: StatisticsInput, bucket: number): BucketPartial {
   const { n, total, lo, hi, squares, first, last, unit } = m;
   return {
     n,
@@ -235,17 +235,17 @@ function fromSeries(x: Keyed, m: Measures, t: StatisticsInput, bucket: number): 
     last,
     unit,
     bucket,
-    groups: t.groupby.map((g) => x[rowField(g)]),
-    distinct: t.cardinality.map((f) => new Set([x[rowField(f)]])),
+    groups: input.groupby.map((g) => x[rowField(g)]),
+    distinct: input.cardinality.map((f) => new Set([x[rowField(f)]])),
   };
 }
 
-function fromRow(x: SampleRow, t: StatisticsInput, bucket: number): Partial {
+function fromRow(x: SampleRow, input: StatisticsInput, bucket: number): BucketPartial {
   const v = x.volume;
-  return fromSeries(x, { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit }, t, bucket);
+  return fromSeries(x, { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit }, input, bucket);
 }
 
-function add(into: Map<string, Partial>, p: Partial) {
+function add(into: Map<string, BucketPartial>, p: BucketPartial) {
   const key = JSON.stringify([p.bucket, ...p.groups]);
   const m = into.get(key);
   if (!m) {
@@ -269,7 +269,7 @@ function add(into: Map<string, Partial>, p: Partial) {
 type RollupRow = typeof r.$inferSelect;
 
 /** The hour rollups of the cold hours in range, in their primary key's order (no sort). */
-function rollupRows(db: Database, t: StatisticsInput, p: { from: number; to: number }) {
+function rollupRows(db: Database, input: StatisticsInput, p: { from: number; to: number }) {
   // A raw-sample floor (retention) does not bind rollups: they may outlive samples.
   return db
     .select()
@@ -277,10 +277,10 @@ function rollupRows(db: Database, t: StatisticsInput, p: { from: number; to: num
     .where(
       and(
         eq(r.width, 3600),
-        ...t.q.equals.map((e) => eq(rollupColumn(e.field as keyof typeof FIELDS), e.value)),
+        ...input.q.equals.map((e) => eq(rollupColumn(e.field as keyof typeof FIELDS), e.value)),
         Number.isFinite(p.from) ? gte(r.bucket, p.from) : undefined,
         Number.isFinite(p.to) ? lt(r.bucket, p.to) : undefined,
-        scopeCondition(r.projectId, t.scope),
+        scopeCondition(r.projectId, input.scope),
       ),
     );
 }

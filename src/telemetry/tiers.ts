@@ -39,18 +39,18 @@ export const dayOf = (us: number) => Math.floor(us / DAY_US) * DAY_US;
 export const dayName = (dayUs: number) => new Date(dayUs / 1000).toISOString().slice(0, 10);
 
 /** Whole days before this are cold: raw samples there move to R2, minute rollups go. */
-export function hotFrom(nowMs: number, t: Tiers): number {
-  return dayOf(nowMs * 1000) - t.hotDays * DAY_US;
+export function hotFrom(nowMs: number, tiers: Tiers): number {
+  return dayOf(nowMs * 1000) - tiers.hotDays * DAY_US;
 }
 
 /** Raw samples (hot or cold) before this are gone; -Infinity when kept forever. */
-export function retainFrom(nowMs: number, t: Tiers): number {
-  return t.retainDays === null ? -Infinity : dayOf(nowMs * 1000) - t.retainDays * DAY_US;
+export function retainFrom(nowMs: number, tiers: Tiers): number {
+  return tiers.retainDays === null ? -Infinity : dayOf(nowMs * 1000) - tiers.retainDays * DAY_US;
 }
 
 /** Hour rollups before this are gone; -Infinity when kept forever. */
-export function rollupFrom(nowMs: number, t: Tiers): number {
-  return t.rollupRetainDays === null ? -Infinity : dayOf(nowMs * 1000) - t.rollupRetainDays * DAY_US;
+export function rollupFrom(nowMs: number, tiers: Tiers): number {
+  return tiers.rollupRetainDays === null ? -Infinity : dayOf(nowMs * 1000) - tiers.rollupRetainDays * DAY_US;
 }
 
 /** Most cold objects one request reads (each is one R2 read). */
