@@ -31,7 +31,12 @@ export default defineConfig(async () => {
         },
         {
           plugins: [workers({ MONITOR_PAGE_SIZE: "3", MONITOR_MAX_METRICS_READ: "40" })],
-          test: { name: "small-vars", testTimeout: TEST_TIMEOUT, include: SMALL_VARS_TESTS, setupFiles: ["./test/setup.ts"] },
+          test: {
+            name: "small-vars",
+            testTimeout: TEST_TIMEOUT,
+            include: SMALL_VARS_TESTS,
+            setupFiles: ["./test/setup.ts"],
+          },
         },
       ],
     },

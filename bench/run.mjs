@@ -13,16 +13,16 @@ import { availableParallelism, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { client, load, sampleCost } from "./lib/measure.mjs";
-import { startService } from "./lib/server.mjs";
-import { render } from "./lib/report.mjs";
-import monitor from "./families/monitor.mjs";
-import telemetry from "./families/telemetry.mjs";
-import logs from "./families/logs.mjs";
-import daemon from "./families/daemon.mjs";
-import scheduler from "./families/scheduler.mjs";
-import telemetryScale from "./families/telemetry-scale.mjs";
 import alarms from "./families/alarms.mjs";
+import daemon from "./families/daemon.mjs";
+import logs from "./families/logs.mjs";
+import monitor from "./families/monitor.mjs";
+import scheduler from "./families/scheduler.mjs";
+import telemetry from "./families/telemetry.mjs";
+import telemetryScale from "./families/telemetry-scale.mjs";
+import { client, load, sampleCost } from "./lib/measure.mjs";
+import { render } from "./lib/report.mjs";
+import { startService } from "./lib/server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opts } = parseArgs({
@@ -44,7 +44,10 @@ const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale, alarms
 const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all.filter((f) => !f.optIn);
 const own = families.length === 1 ? families[0].out : undefined;
 const out =
-  opts.out ?? (quick ? path.join(root, "bench", ".work", own ?? "RESULTS.quick.md") : path.join(root, "bench", own ?? "RESULTS.md"));
+  opts.out ??
+  (quick
+    ? path.join(root, "bench", ".work", own ?? "RESULTS.quick.md")
+    : path.join(root, "bench", own ?? "RESULTS.md"));
 
 const started = Date.now();
 const log = (msg) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
@@ -54,13 +57,26 @@ const errorText = (e) =>
     .slice(0, 200);
 
 // A family that reads the Worker's own logs (the cron's report) asks wrangler to print them.
-const service = await startService({ root, port: Number(opts.port), log, logLevel: families.some((f) => f.workerLogs) ? "log" : "warn" });
+const service = await startService({
+  root,
+  port: Number(opts.port),
+  log,
+  logLevel: families.some((f) => f.workerLogs) ? "log" : "warn",
+});
 const stop = () => service.stop();
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 process.on("SIGTERM", () => stop().then(() => process.exit(143)));
 
 const api = client(service.baseUrl, service.adminToken);
-const ctx = { api, service, quick, log, seconds, connections, bigMiB: opts["big-mib"] ? Number(opts["big-mib"]) : undefined };
+const ctx = {
+  api,
+  service,
+  quick,
+  log,
+  seconds,
+  connections,
+  bigMiB: opts["big-mib"] ? Number(opts["big-mib"]) : undefined,
+};
 const results = {
   command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
   date: new Date().toISOString(),
@@ -102,7 +118,14 @@ async function measureRoute(route) {
       warmup: quick ? 0 : 1,
       countD1: route.kind === "write" || route.countD1,
     });
-    Object.assign(row, { rps: r.rps, p50: r.p50, p99: r.p99, total: r.total, non2xx: r.non2xx, statusCodes: r.statusCodes });
+    Object.assign(row, {
+      rps: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      total: r.total,
+      non2xx: r.non2xx,
+      statusCodes: r.statusCodes,
+    });
     if (r.d1)
       Object.assign(row, {
         read: r.d1.read,
@@ -146,7 +169,9 @@ async function healthBaseline(when) {
     b.floor = { error: errorText(e) };
   }
   results.baseline.push(b);
-  log(`GET /health ${when}: ${r.rps.toFixed(0)} req/s; GET /health/d1: ${b.floor.error ?? `${b.floor.rps.toFixed(0)} req/s`}`);
+  log(
+    `GET /health ${when}: ${r.rps.toFixed(0)} req/s; GET /health/d1: ${b.floor.error ?? `${b.floor.rps.toFixed(0)} req/s`}`,
+  );
   return b;
 }
 

@@ -10,7 +10,9 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 
-const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "src/dashboard/ui"], { stdio: "inherit" });
+const tsc = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "src/dashboard/ui"], {
+  stdio: "inherit",
+});
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 
 await build({

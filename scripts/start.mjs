@@ -24,7 +24,15 @@ const extra = process.argv.slice(2);
 const portArg = extra.findIndex((a) => a === "--port" || a.startsWith("--port="));
 const port = portArg >= 0 ? (extra[portArg].split("=")[1] ?? extra[portArg + 1]) : (process.env.PORT ?? "8787");
 // Locally, alarm hooks may be on this machine (docs/api/alarms.md): production leaves this off.
-const args = ["dev", "--ip", "127.0.0.1", "--var", "ALARM_ALLOW_PRIVATE_TARGETS:true", ...(portArg >= 0 ? [] : ["--port", port]), ...extra];
+const args = [
+  "dev",
+  "--ip",
+  "127.0.0.1",
+  "--var",
+  "ALARM_ALLOW_PRIVATE_TARGETS:true",
+  ...(portArg >= 0 ? [] : ["--port", port]),
+  ...extra,
+];
 
 console.log(`\nOpsHub on http://127.0.0.1:${port}  (docs: /docs)\nADMIN_TOKEN=${token}\n`);
 const dev = spawn("npx", ["wrangler", ...args], { stdio: "inherit" });

@@ -50,6 +50,8 @@ if (command === "create") {
 } else if (command === "revoke" && id) {
   console.log(JSON.stringify(await call("DELETE", `/auth/tokens/${id}`), null, 2));
 } else {
-  console.error("usage: npm run token -- create --user U --role admin|system|user [--project P]... [--group G]... | list | revoke ID");
+  console.error(
+    "usage: npm run token -- create --user U --role admin|system|user [--project P]... [--group G]... | list | revoke ID",
+  );
   process.exit(2);
 }

@@ -4,13 +4,13 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import pkg from "../package.json";
 import { authRoutes } from "./auth/routes";
-import type { AppEnv } from "./http/env";
-import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
-import { d1CostReport, serverTiming } from "./http/d1-cost";
-import { logFailure, requestId } from "./http/observe";
-import { dashboardRoutes } from "./dashboard/routes";
 import { daemonDialect } from "./daemon/dialect";
 import { daemonRoutes } from "./daemon/routes";
+import { dashboardRoutes } from "./dashboard/routes";
+import { d1CostReport, serverTiming } from "./http/d1-cost";
+import type { AppEnv } from "./http/env";
+import { ApiError, DialectTable, errors, plainDialect, renderError } from "./http/errors";
+import { logFailure, requestId } from "./http/observe";
 import { logsDialect } from "./logs/dialect";
 import { logsRoutes } from "./logs/routes";
 import { monitorDialect } from "./monitor/dialect";
@@ -18,12 +18,12 @@ import { monitorIndexPage } from "./monitor/index-page";
 import { monitorRoutes } from "./monitor/routes";
 import { schedulerDialect } from "./scheduler/dialect";
 import { schedulerRoutes } from "./scheduler/routes";
-import { telemetryDialect } from "./telemetry/dialect";
-import { telemetryRoutes } from "./telemetry/routes";
-import { alarmQueryRoutes, alarmRoutes } from "./telemetry/alarms/routes";
 import { alarmsDialect } from "./telemetry/alarms/dialect";
 import { ALARM_CRON, alarmScheduled } from "./telemetry/alarms/evaluator";
+import { alarmQueryRoutes, alarmRoutes } from "./telemetry/alarms/routes";
 import { scheduled } from "./telemetry/archive-cron";
+import { telemetryDialect } from "./telemetry/dialect";
+import { telemetryRoutes } from "./telemetry/routes";
 
 const app = new OpenAPIHono<AppEnv>({ strict: false });
 
@@ -51,7 +51,9 @@ app.get("/health", (c) => c.json({ status: "ok", version: pkg.version }));
  * benchmark's floor: no route that touches D1 can be cheaper.
  */
 app.get("/health/d1", async (c) => {
-  const row = await c.env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
+  const row = await c.env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{
+    name: string;
+  }>();
   return c.json({ status: "ok", migration: row?.name ?? null });
 });
 
@@ -85,7 +87,10 @@ const openApiConfig = {
       "Operations telemetry: five APIs real tools already call. The daemon registry's routes (/daemon/…, /heartbeat…) are also served under /api (e.g. POST /api/heartbeat), where the DataHub daemon and web UI call them; they are listed once, without the prefix.",
   },
 };
-/** Built on the first request and kept for the isolate's life: routes do not change after startup, and a build takes tens of ms. */
+/**
+ * Built on the first request and kept for the isolate's life: routes do not change after startup, and a build takes
+ * tens of ms.
+ */
 let openApiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 app.get("/openapi.json", (c) => {
   openApiDocument ??= app.getOpenAPI31Document(openApiConfig);
@@ -131,7 +136,8 @@ export { app };
 export default {
   fetch: app.fetch,
   // Each Cron Trigger by its string (wrangler.toml): the alarm evaluator every minute, else the archive.
-  scheduled: (controller, env, ctx) => (controller.cron === ALARM_CRON ? alarmScheduled : scheduled)(controller, env, ctx),
+  scheduled: (controller, env, ctx) =>
+    (controller.cron === ALARM_CRON ? alarmScheduled : scheduled)(controller, env, ctx),
 } satisfies ExportedHandler<Env>;
-export { SessionTagCounter } from "./scheduler/session-tag-counter";
 export { DaemonPresence } from "./daemon/presence";
+export { SessionTagCounter } from "./scheduler/session-tag-counter";

@@ -1,7 +1,14 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/index";
-import { decide, evaluateAlarm, evaluateDue, expireHistory, runAlarmCron, windowOf } from "../src/telemetry/alarms/evaluator";
+import {
+  decide,
+  evaluateAlarm,
+  evaluateDue,
+  expireHistory,
+  runAlarmCron,
+  windowOf,
+} from "../src/telemetry/alarms/evaluator";
 import { backoffMs, drainDeliveries } from "../src/telemetry/alarms/notifier";
 import type { AlarmRow } from "../src/telemetry/alarms/store";
 import { ADMIN_TOKEN, callJson } from "./helpers/http";
@@ -90,7 +97,10 @@ describe("alarm evaluation", () => {
     const h = await historyOf(id);
     const transitions = h.filter((e) => e.type === "state transition").map((e) => JSON.parse(e.detail));
     expect(transitions).toEqual([
-      { state: "alarm", transition_reason: "Transition to alarm due to 2 samples outside threshold, most recent: 95.5" },
+      {
+        state: "alarm",
+        transition_reason: "Transition to alarm due to 2 samples outside threshold, most recent: 95.5",
+      },
       { state: "ok", transition_reason: "Transition to ok due to 2 samples inside threshold, most recent: 60.0" },
     ]);
     const actions = h.filter((e) => e.type === "action").map((e) => JSON.parse(e.detail));
@@ -137,7 +147,9 @@ describe("alarm evaluation", () => {
     // 30 minute rollups and the index probes of two statistics reads (the whole periods and the
     // partial one): well under the 120 raw samples.
     expect(run.rowsRead).toBeLessThanOrEqual(30 + 10);
-    expect((await row(id))?.state_reason).toBe("Transition to alarm due to 1 samples outside threshold, most recent: 90.0");
+    expect((await row(id))?.state_reason).toBe(
+      "Transition to alarm due to 1 samples outside threshold, most recent: 90.0",
+    );
   });
 
   it("writes a transition once when two evaluations race", async () => {
@@ -149,7 +161,10 @@ describe("alarm evaluation", () => {
       [t + MINUTE, 85],
     ]);
     const claimed = (await row(id)) as AlarmRow;
-    const [a, b] = await Promise.all([evaluateAlarm(env, claimed, t + 2 * MINUTE), evaluateAlarm(env, claimed, t + 2 * MINUTE)]);
+    const [a, b] = await Promise.all([
+      evaluateAlarm(env, claimed, t + 2 * MINUTE),
+      evaluateAlarm(env, claimed, t + 2 * MINUTE),
+    ]);
     expect([a.transition, b.transition].sort()).toEqual([false, true]);
     expect(a.notifications + b.notifications).toBe(1);
     const h = await historyOf(id);
@@ -177,17 +192,27 @@ describe("alarm evaluation", () => {
     expect(first.deliveries.failed).toBe(1);
     expect((await row(id))?.state).toBe("alarm");
     // Not due again before its backoff.
-    expect(await drainDeliveries(open, t + 2 * MINUTE + backoffMs(1) - 1)).toEqual({ delivered: 0, failed: 0, givenUp: 0 });
+    expect(await drainDeliveries(open, t + 2 * MINUTE + backoffMs(1) - 1)).toEqual({
+      delivered: 0,
+      failed: 0,
+      givenUp: 0,
+    });
     expect(await drainDeliveries(open, t + 2 * MINUTE + backoffMs(1))).toEqual({ delivered: 0, failed: 1, givenUp: 0 });
     // The deployment now refuses private targets: the queued notification is given up, not sent.
-    expect(await drainDeliveries(env, t + 2 * MINUTE + backoffMs(1) + backoffMs(2))).toEqual({ delivered: 0, failed: 0, givenUp: 1 });
+    expect(await drainDeliveries(env, t + 2 * MINUTE + backoffMs(1) + backoffMs(2))).toEqual({
+      delivered: 0,
+      failed: 0,
+      givenUp: 1,
+    });
     const attempts = (await historyOf(id)).filter((e) => e.type === "action").map((e) => JSON.parse(e.detail));
     expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
       [3, "given up"],
       [2, "failed"],
       [1, "failed"],
     ]);
-    expect(attempts[1].next_attempt).toBe(new Date(t + 2 * MINUTE + backoffMs(1) + backoffMs(2)).toISOString().replace("Z", "000"));
+    expect(attempts[1].next_attempt).toBe(
+      new Date(t + 2 * MINUTE + backoffMs(1) + backoffMs(2)).toISOString().replace("Z", "000"),
+    );
     expect(attempts[2].error).toBeTruthy();
   });
 

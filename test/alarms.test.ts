@@ -29,7 +29,11 @@ const fault = (body: any) => body.error_message.faultstring as string;
 describe("the v2 alarm API", () => {
   it("creates a threshold alarm with Aodh's defaults, the owner's project in its query, and a Location", async () => {
     const t = await tenant("create");
-    const { status, body, res } = await callJson("/v2/alarms", { method: "POST", json: thresholdBody("cpu high"), token: t.token });
+    const { status, body, res } = await callJson("/v2/alarms", {
+      method: "POST",
+      json: thresholdBody("cpu high"),
+      token: t.token,
+    });
     expect(status, JSON.stringify(body)).toBe(201);
     expect(res.headers.get("location")).toBe(`/v2/alarms/${body.alarm_id}`);
     expect(body).toMatchObject({
@@ -65,8 +69,17 @@ describe("the v2 alarm API", () => {
     expect(got.body).toEqual(body);
     const history = await callJson(`/v2/alarms/${body.alarm_id}/history`, { token: t.token });
     expect(history.body).toHaveLength(1);
-    expect(history.body[0]).toMatchObject({ type: "creation", alarm_id: body.alarm_id, on_behalf_of: t.project, user_id: "create-user" });
-    expect(JSON.parse(history.body[0].detail)).toMatchObject({ name: "cpu high", type: "threshold", rule: { meter_name: "cpu_util" } });
+    expect(history.body[0]).toMatchObject({
+      type: "creation",
+      alarm_id: body.alarm_id,
+      on_behalf_of: t.project,
+      user_id: "create-user",
+    });
+    expect(JSON.parse(history.body[0].detail)).toMatchObject({
+      name: "cpu high",
+      type: "threshold",
+      rule: { meter_name: "cpu_util" },
+    });
   });
 
   it("refuses what Aodh refuses, in its faultstring shape", async () => {
@@ -79,11 +92,17 @@ describe("the v2 alarm API", () => {
     }
     const missing = await post({ name: "m", type: "threshold", threshold_rule: { meter_name: "cpu_util" } });
     expect(missing.status).toBe(400);
-    expect(fault(missing.body)).toBe("Invalid input for field/attribute threshold. Value: 'None'. Mandatory field missing.");
+    expect(fault(missing.body)).toBe(
+      "Invalid input for field/attribute threshold. Value: 'None'. Mandatory field missing.",
+    );
     const stray = await post({ ...thresholdBody("s"), colour: "red" });
     expect(fault(stray.body)).toBe("Unknown attribute for argument data: colour");
-    const op = await post(thresholdBody("o", { threshold_rule: { meter_name: "m", threshold: 1, comparison_operator: "gte" } }));
-    expect(fault(op.body)).toContain("comparison_operator. Value: 'gte'. Value should be one of: lt, le, eq, ne, ge, gt");
+    const op = await post(
+      thresholdBody("o", { threshold_rule: { meter_name: "m", threshold: 1, comparison_operator: "gte" } }),
+    );
+    expect(fault(op.body)).toContain(
+      "comparison_operator. Value: 'gte'. Value should be one of: lt, le, eq, ne, ge, gt",
+    );
     const log = await post(thresholdBody("l", { alarm_actions: ["log://"] }));
     expect(log.status).toBe(401);
     expect(fault(log.body)).toBe("You are not authorized to create action: log://");
@@ -94,12 +113,18 @@ describe("the v2 alarm API", () => {
     expect(fault(ftp.body)).toBe("Unsupported action ftp://example.com/x");
     const ts = await post(
       thresholdBody("t", {
-        threshold_rule: { meter_name: "m", threshold: 1, query: [{ field: "timestamp", op: "gt", value: "2020-01-01" }] },
+        threshold_rule: {
+          meter_name: "m",
+          threshold: 1,
+          query: [{ field: "timestamp", op: "gt", value: "2020-01-01" }],
+        },
       }),
     );
     expect(fault(ts.body)).toBe('Unknown argument: "timestamp": not valid for this resource');
     const other = await post(
-      thresholdBody("q", { threshold_rule: { meter_name: "m", threshold: 1, query: [{ field: "project_id", value: "nope" }] } }),
+      thresholdBody("q", {
+        threshold_rule: { meter_name: "m", threshold: 1, query: [{ field: "project_id", value: "nope" }] },
+      }),
     );
     expect(other.status).toBe(401);
     expect(fault(other.body)).toBe("Not Authorized to access project nope");
@@ -121,15 +146,25 @@ describe("the v2 alarm API", () => {
       ["one", "low"],
       ["two", "critical"],
     ]) {
-      expect((await callJson("/v2/alarms", { method: "POST", json: thresholdBody(name, { severity }), token: a.token })).status).toBe(201);
+      expect(
+        (await callJson("/v2/alarms", { method: "POST", json: thresholdBody(name, { severity }), token: a.token }))
+          .status,
+      ).toBe(201);
     }
     await callJson("/v2/alarms", { method: "POST", json: thresholdBody("theirs"), token: b.token });
     const all = await callJson("/v2/alarms", { token: a.token });
     expect(all.body.map((x: any) => x.name)).toEqual(["one", "two"]);
-    const q = (field: string, value: string, op = "eq") => `q.field=${field}&q.op=${op}&q.type=&q.value=${encodeURIComponent(value)}`;
-    expect((await callJson(`/v2/alarms?${q("severity", "critical")}`, { token: a.token })).body.map((x: any) => x.name)).toEqual(["two"]);
-    expect((await callJson(`/v2/alarms?${q("name", "one")}&${q("enabled", "True")}`, { token: a.token })).body).toHaveLength(1);
-    expect((await callJson(`/v2/alarms?${q("meter", "cpu_util")}&${q("type", "event")}`, { token: a.token })).body).toEqual([]);
+    const q = (field: string, value: string, op = "eq") =>
+      `q.field=${field}&q.op=${op}&q.type=&q.value=${encodeURIComponent(value)}`;
+    expect(
+      (await callJson(`/v2/alarms?${q("severity", "critical")}`, { token: a.token })).body.map((x: any) => x.name),
+    ).toEqual(["two"]);
+    expect(
+      (await callJson(`/v2/alarms?${q("name", "one")}&${q("enabled", "True")}`, { token: a.token })).body,
+    ).toHaveLength(1);
+    expect(
+      (await callJson(`/v2/alarms?${q("meter", "cpu_util")}&${q("type", "event")}`, { token: a.token })).body,
+    ).toEqual([]);
     const foreign = await callJson(`/v2/alarms?${q("project_id", b.project)}`, { token: a.token });
     expect(foreign.status).toBe(401);
     expect(fault(foreign.body)).toBe(`Not Authorized to access project ${b.project}`);
@@ -146,7 +181,9 @@ describe("the v2 alarm API", () => {
     expect(byName.body.map((x: any) => x.name)).toEqual(["two"]);
     const both = await callJson("/v2/query/alarms", {
       method: "POST",
-      json: { filter: JSON.stringify({ and: [{ "=": { severity: "low" } }, { "=": { state: "insufficient data" } }] }) },
+      json: {
+        filter: JSON.stringify({ and: [{ "=": { severity: "low" } }, { "=": { state: "insufficient data" } }] }),
+      },
       token: a.token,
     });
     expect(both.body.map((x: any) => x.name)).toEqual(["one"]);
@@ -167,7 +204,8 @@ describe("the v2 alarm API", () => {
 
   it("updates, sets and reads the state, deletes, and keeps the history newest first", async () => {
     const t = await tenant("life");
-    const created = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("life"), token: t.token })).body;
+    const created = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("life"), token: t.token }))
+      .body;
     const id = created.alarm_id;
     // What ceilometerclient's alarm-update sends: the alarm as read, merged with the change.
     const put = await callJson(`/v2/alarms/${id}`, {
@@ -176,7 +214,11 @@ describe("the v2 alarm API", () => {
       token: t.token,
     });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
-    expect(put.body).toMatchObject({ severity: "critical", threshold_rule: { threshold: 80 }, state: "insufficient data" });
+    expect(put.body).toMatchObject({
+      severity: "critical",
+      threshold_rule: { threshold: 80 },
+      state: "insufficient data",
+    });
     const setState = await callJson(`/v2/alarms/${id}/state`, { method: "PUT", json: "alarm", token: t.token });
     expect(setState.body).toBe("alarm");
     expect((await callJson(`/v2/alarms/${id}/state`, { token: t.token })).body).toBe("alarm");
@@ -194,7 +236,9 @@ describe("the v2 alarm API", () => {
     expect(change.severity).toBe("critical");
     expect(change.rule.threshold).toBe(80);
     expect(change).not.toHaveProperty("name");
-    const filtered = (await callJson(`/v2/alarms/${id}/history?q.field=type&q.op=eq&q.type=&q.value=creation`, { token: t.token })).body;
+    const filtered = (
+      await callJson(`/v2/alarms/${id}/history?q.field=type&q.op=eq&q.type=&q.value=creation`, { token: t.token })
+    ).body;
     expect(filtered.map((h: any) => h.type)).toEqual(["creation"]);
     const other = await tenant("life-other");
     expect((await callJson(`/v2/alarms/${id}/history`, { token: other.token })).body).toEqual([]);
@@ -203,7 +247,8 @@ describe("the v2 alarm API", () => {
   it("shows the token's alarms on the dashboard with state, condition and last transitions", async () => {
     const t = await tenant("dash");
     const other = await tenant("dash-other");
-    const id = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("dash"), token: t.token })).body.alarm_id;
+    const id = (await callJson("/v2/alarms", { method: "POST", json: thresholdBody("dash"), token: t.token })).body
+      .alarm_id;
     await callJson("/v2/alarms", { method: "POST", json: thresholdBody("not mine"), token: other.token });
     for (const state of ["alarm", "ok", "alarm", "ok"])
       await callJson(`/v2/alarms/${id}/state`, { method: "PUT", json: state, token: t.token });

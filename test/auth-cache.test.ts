@@ -1,6 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { AUTH_CACHE_MAX_ENTRIES, AUTH_CACHE_MAX_REFUSALS, AUTH_CACHE_NEGATIVE_MS, TokenCache, cacheTtlMs } from "../src/auth/cache";
+import {
+  AUTH_CACHE_MAX_ENTRIES,
+  AUTH_CACHE_MAX_REFUSALS,
+  AUTH_CACHE_NEGATIVE_MS,
+  cacheTtlMs,
+  TokenCache,
+} from "../src/auth/cache";
 import { resolvePrincipal } from "../src/auth/middleware";
 import { call, callJson, mintToken } from "./helpers/http";
 
@@ -86,18 +92,25 @@ describe("token lookups on a warm isolate", () => {
 
   it("refuses a token revoked through this isolate from the next request on", async () => {
     const { token, id } = await mintToken({ user: "warm-ben", role: "user" });
-    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben", role: "user" } });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({
+      status: 200,
+      body: { user: "warm-ben", role: "user" },
+    });
     expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 200, body: { user: "warm-ben" } }); // cached now
     expect(await callJson(`/auth/tokens/${id}`, { method: "DELETE" })).toMatchObject({
       status: 200,
       body: { id, revoked: true },
     });
-    expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 401, body: { message: "authentication required" } });
+    expect(await callJson("/auth/whoami", { token })).toMatchObject({
+      status: 401,
+      body: { message: "authentication required" },
+    });
   });
 
   it("keeps a token revoked elsewhere only while cached; with the cache off it is refused at once", async () => {
     const { token, id } = await mintToken({ user: "warm-cy", role: "user" });
-    const revokeElsewhere = () => env.DB.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?").bind(new Date().toISOString(), id).run();
+    const revokeElsewhere = () =>
+      env.DB.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?").bind(new Date().toISOString(), id).run();
     const off = { ...env, AUTH_CACHE_SECONDS: "0" };
     expect(await resolvePrincipal(off, token)).toMatchObject({ user: "warm-cy" });
     expect(await resolvePrincipal(env, token)).toMatchObject({ user: "warm-cy" }); // now cached
@@ -127,7 +140,11 @@ describe("refused tokens never push valid ones out", () => {
   it("answers text that was never minted without D1, and a well-formed unknown token with one primary read, remembered", async () => {
     for (const junk of ["not-a-token", "ohk_short", `ohk_${"G".repeat(40)}`, "x".repeat(5000)]) {
       const res = await call("/auth/whoami", { token: junk });
-      expect([junk.slice(0, 20), res.status, await res.json()]).toEqual([junk.slice(0, 20), 401, { message: "authentication required" }]);
+      expect([junk.slice(0, 20), res.status, await res.json()]).toEqual([
+        junk.slice(0, 20),
+        401,
+        { message: "authentication required" },
+      ]);
       expect(queriesOf(res)).toBe(0);
     }
     const unknown = `ohk_${"0123456789".repeat(4)}`;
@@ -142,7 +159,8 @@ describe("refused tokens never push valid ones out", () => {
     // Kept for a minute, so only eviction (not the clock) could drop it during the flood.
     const minute = { ...env, AUTH_CACHE_SECONDS: "60" };
     expect(await resolvePrincipal(minute, token)).toMatchObject({ user: "warm-flood" });
-    const random = () => `ohk_${[...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const random = () =>
+      `ohk_${[...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
     for (let sent = 0; sent <= AUTH_CACHE_MAX_ENTRIES; sent += 100) {
       const answers = await Promise.all(Array.from({ length: 100 }, () => resolvePrincipal(minute, random())));
       expect(answers.every((a) => a === null)).toBe(true);

@@ -30,7 +30,9 @@ describe("request ids", () => {
     expect(mine.headers.get("x-request-id")).toBe("support-42");
     const missing = await call("/no-such-path", { token: null });
     expect(missing.status).toBe(404);
-    expect(missing.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(missing.headers.get("x-request-id")).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
     // Text that could pass for another log field is not echoed into the logs.
     const odd = await call("/health", { token: null, headers: { "X-Request-Id": 'a","failed":"x' } });
     expect(odd.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
@@ -98,15 +100,25 @@ describe("tokens", () => {
     const { status, body } = await callJson("/auth/tokens", { method: "POST", json: { user: "x", role: "root" } });
     expect(status).toBe(400);
     expect(body.errors).toHaveProperty("role");
-    const bad = await callJson("/auth/tokens", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } });
+    const bad = await callJson("/auth/tokens", {
+      method: "POST",
+      body: "{not json",
+      headers: { "content-type": "application/json" },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/Malformed JSON/);
   });
 
   it("fails closed: the ADMIN_TOKEN is only accepted exactly", async () => {
     for (const token of [`${ADMIN_TOKEN}x`, ADMIN_TOKEN.slice(0, -1)])
-      expect(await callJson("/auth/whoami", { token })).toMatchObject({ status: 401, body: { message: "authentication required" } });
-    expect(await callJson("/auth/whoami", { token: ADMIN_TOKEN })).toMatchObject({ status: 200, body: { user: "admin", role: "admin" } });
+      expect(await callJson("/auth/whoami", { token })).toMatchObject({
+        status: 401,
+        body: { message: "authentication required" },
+      });
+    expect(await callJson("/auth/whoami", { token: ADMIN_TOKEN })).toMatchObject({
+      status: 200,
+      body: { user: "admin", role: "admin" },
+    });
   });
 
   it("answers 405 for a method a path lacks and 404 for an unknown path", async () => {
@@ -122,7 +134,13 @@ describe("tokens", () => {
       json: { read_groups: ["g1"], write_groups: [], read_users: [], write_users: ["alice"] },
     });
     expect(status).toBe(200);
-    expect(body).toEqual({ dataset_id: "d1", read_groups: ["g1"], write_groups: [], read_users: [], write_users: ["alice"] });
+    expect(body).toEqual({
+      dataset_id: "d1",
+      read_groups: ["g1"],
+      write_groups: [],
+      read_users: [],
+      write_users: ["alice"],
+    });
   });
 });
 
@@ -148,8 +166,16 @@ describe("a system token reaches only the task-logs routes", () => {
     const refused: Array<[string, RequestInit & { json?: unknown }, unknown]> = [
       ["/api/v1/sessions/count", {}, { message: "authorization failed" }],
       ["/v2/samples", {}, { error: { code: 403, title: "Forbidden", message: "authorization failed" } }],
-      ["/v2/sys-p/sessions", {}, { title: "Access Forbidden", description: "You are not allowed to access this resource" }],
-      ["/v2/sys-p/jobs", { method: "POST", json: { job_id: "j1" } }, { title: "Access Forbidden", description: expect.any(String) }],
+      [
+        "/v2/sys-p/sessions",
+        {},
+        { title: "Access Forbidden", description: "You are not allowed to access this resource" },
+      ],
+      [
+        "/v2/sys-p/jobs",
+        { method: "POST", json: { job_id: "j1" } },
+        { title: "Access Forbidden", description: expect.any(String) },
+      ],
       ["/api/daemon/status", {}, { code: 1006, msg: "permission denied: authorization failed" }],
       ["/daemon/id", {}, { code: 1006, msg: "permission denied: authorization failed" }],
       ["/dashboard/api/daemons", {}, { message: "authorization failed" }],
@@ -177,7 +203,10 @@ describe("a system token reaches only the task-logs routes", () => {
     expect(issue.status).toBe(403);
     expect(issue.body).toEqual({ title: "Forbidden", description: "You are not allowed to access this resource" });
     expect(issue.res.headers.get("x-subject-token")).toBeNull();
-    const validate = await callJson("/v3/auth/tokens", { token: null, headers: { "X-Auth-Token": token, "X-Subject-Token": token } });
+    const validate = await callJson("/v3/auth/tokens", {
+      token: null,
+      headers: { "X-Auth-Token": token, "X-Subject-Token": token },
+    });
     expect(validate.status).toBe(403);
   });
 });
@@ -214,19 +243,26 @@ describe("revocation on the primary", () => {
     const { token, id } = await mintToken({ user: "fresh-fay", role: "user" });
     const lagging = { ...env, DB: laggingReplica(env.DB) };
     const req = (path: string, init: RequestInit, t: string) =>
-      app.fetch(new Request(`http://opshub.test${path}`, { ...init, headers: { Authorization: `Bearer ${t}` } }), lagging);
+      app.fetch(
+        new Request(`http://opshub.test${path}`, { ...init, headers: { Authorization: `Bearer ${t}` } }),
+        lagging,
+      );
     // The replica does not know the token: a read there would say "no such token".
     const seen = await req("/auth/tokens", {}, ADMIN_TOKEN);
     const listed = (await seen.json()) as { tokens: Array<{ id: string }> };
     expect(listed.tokens.some((t) => t.id === id)).toBe(false);
     const revoked = await req(`/auth/tokens/${id}`, { method: "DELETE" }, ADMIN_TOKEN);
     expect([revoked.status, await revoked.json()]).toEqual([200, { id, revoked: true }]);
-    const row = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?").bind(id).first<{ revoked_at: string | null }>();
+    const row = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?")
+      .bind(id)
+      .first<{ revoked_at: string | null }>();
     expect(row?.revoked_at).toEqual(expect.any(String));
     expect((await call("/auth/whoami", { token })).status).toBe(401);
     // Revoking again keeps the first time; an unknown id is still a 404.
     expect((await callJson(`/auth/tokens/${id}`, { method: "DELETE" })).body).toEqual({ id, revoked: true });
-    const again = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?").bind(id).first<{ revoked_at: string }>();
+    const again = await env.DB.prepare("SELECT revoked_at FROM tokens WHERE id = ?")
+      .bind(id)
+      .first<{ revoked_at: string }>();
     expect(again?.revoked_at).toBe(row?.revoked_at);
     expect((await callJson("/auth/tokens/tok_nobody", { method: "DELETE" })).status).toBe(404);
   });

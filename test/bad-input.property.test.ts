@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, call, callJson, mintToken } from "./helpers/http";
-import { addJob, createJob, createSession, act } from "./helpers/scheduler";
+import { act, addJob, createJob, createSession } from "./helpers/scheduler";
 
 const SEED = 20261123;
 /** Requests per family group; six groups make a run of a few thousand requests. */
@@ -57,7 +57,8 @@ async function seedVictim() {
   }));
   const posted = await callJson("/v2/meters/cpu_util", { method: "POST", json: samples });
   expect(posted.status).toBe(201);
-  for (const s of posted.body as Array<{ id?: string; message_id?: string }>) victimIds.push(String(s.id ?? s.message_id));
+  for (const s of posted.body as Array<{ id?: string; message_id?: string }>)
+    victimIds.push(String(s.id ?? s.message_id));
   const access = await callJson(`/auth/datasets/${VICTIM_DATASET}`, {
     method: "PUT",
     json: { read_groups: ["victims"], write_groups: ["victims"], read_users: [], write_users: [] },
@@ -130,7 +131,14 @@ async function victimSnapshot() {
   }
   reads.push(`/datasets/${VICTIM_DATASET}/tasks/t1/logs`);
   for (const project of VICTIM_PROJECTS) {
-    for (const path of ["/sessions/", "/contexts/", "/metrics/", "/components/", "/pipelines/", "/pipelines/main/builds"]) {
+    for (const path of [
+      "/sessions/",
+      "/contexts/",
+      "/metrics/",
+      "/components/",
+      "/pipelines/",
+      "/pipelines/main/builds",
+    ]) {
       reads.push(`${victimMonitor(project)}${path}`);
     }
   }
@@ -180,10 +188,20 @@ const oddText = fc.oneof(
 );
 
 /** A path parameter: raw (the URL parser keeps or escapes it) or percent-encoded. */
-const segment = (pool: fc.Arbitrary<string>) => fc.tuple(pool, fc.boolean()).map(([v, raw]) => (raw ? v : encodeURIComponent(v)));
+const segment = (pool: fc.Arbitrary<string>) =>
+  fc.tuple(pool, fc.boolean()).map(([v, raw]) => (raw ? v : encodeURIComponent(v)));
 
 const numberText = fc.oneof(
-  fc.constantFrom("1e999", "-1e999", "18446744073709551616", "-0", "0.0000001", "1e-400", "9007199254740993", "2147483648"),
+  fc.constantFrom(
+    "1e999",
+    "-1e999",
+    "18446744073709551616",
+    "-0",
+    "0.0000001",
+    "1e-400",
+    "9007199254740993",
+    "2147483648",
+  ),
   fc.double().map((d) => (Number.isFinite(d) ? String(d) : "1e999")),
   fc.integer().map(String),
 );
@@ -209,7 +227,14 @@ const templates: Array<[RegExp, Array<Record<string, unknown> | unknown[]>]> = [
   ],
   [
     /^\/v2\/\{project_id\}\/sessions/,
-    [{ schedule: { schedule_interval: "1 days", status: "scheduled" }, description: "x", hold_off: 30, session_tag: 2 }],
+    [
+      {
+        schedule: { schedule_interval: "1 days", status: "scheduled" },
+        description: "x",
+        hold_off: 30,
+        session_tag: 2,
+      },
+    ],
   ],
   [/\/event$/, [{ start: null }, { abort: null }]],
   [
@@ -245,11 +270,26 @@ const templates: Array<[RegExp, Array<Record<string, unknown> | unknown[]>]> = [
   [/^\/(logs|datasets)/, [{ data: "log line", name: "stdout", dataset_id: "atk_ds", task_id: "t" }]],
   [
     /^\/(daemon|heartbeat)/,
-    [{ daemonid: "d", entrypoint: ["http://10.0.0.1:35800"], log: ["l"], role: 0, abnormal: [{ repname: "r", itemname: "i", tag: "t" }] }],
+    [
+      {
+        daemonid: "d",
+        entrypoint: ["http://10.0.0.1:35800"],
+        log: ["l"],
+        role: 0,
+        abnormal: [{ repname: "r", itemname: "i", tag: "t" }],
+      },
+    ],
   ],
   [
     /^\/api\/v1\/sessions/,
-    [{ session_h: "5d41402abc4b2a76b9719d911017c592", run_date: "2026-11-23T10:15:02", scm_ref: "x", description: { a: "b" } }],
+    [
+      {
+        session_h: "5d41402abc4b2a76b9719d911017c592",
+        run_date: "2026-11-23T10:15:02",
+        scm_ref: "x",
+        description: { a: "b" },
+      },
+    ],
   ],
   [
     /^\/api\/v1\/contexts/,
@@ -301,7 +341,10 @@ const templatesFor = (path: string) => templates.find(([test]) => test.test(path
 const bentTemplate = (own: Array<Record<string, unknown> | unknown[]>) =>
   fc
     .tuple(
-      fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...own) }, { weight: 1, arbitrary: fc.constantFrom(...allTemplates) }),
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...own) },
+        { weight: 1, arbitrary: fc.constantFrom(...allTemplates) },
+      ),
       fc.nat(),
       oddValue,
       fc.nat({ max: 9 }),
@@ -335,7 +378,12 @@ const bodyFor = (path: string): fc.Arbitrary<string | undefined> =>
         .tuple(fc.constantFrom(...templatesFor(path)), fc.integer({ min: 20, max: 1500 }))
         .map(([t, d]) => JSON.stringify(t).replace(/"[a-z_]+":/, (k) => `${k}${nested(d, false)},"_":`)),
     },
-    { weight: 1, arbitrary: fc.integer({ min: 1000, max: 30000 }).map((n) => JSON.stringify(Array.from({ length: n }, (_, i) => i))) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: 1000, max: 30000 })
+        .map((n) => JSON.stringify(Array.from({ length: n }, (_, i) => i))),
+    },
     {
       weight: 1,
       arbitrary: fc.constantFrom(
@@ -416,8 +464,10 @@ const query: fc.Arbitrary<Array<[string, string]>> = fc.oneof(
 /** Ids for a path parameter: the victim's only reach tokens that may not touch it. */
 function paramPool(name: string, privileged: boolean): fc.Arbitrary<string> {
   const victims = privileged ? [] : [fc.constantFrom(...victimIds, ...VICTIM_PROJECTS)];
-  if (name === "project_id") return segment(fc.oneof({ weight: 3, arbitrary: fc.constantFrom("atk", "pa", "atk/q") }, oddText, ...victims));
-  if (name === "dataset_id" || name === "dataset") return segment(fc.oneof(fc.constantFrom("atk_ds", "pa"), oddText, ...victims));
+  if (name === "project_id")
+    return segment(fc.oneof({ weight: 3, arbitrary: fc.constantFrom("atk", "pa", "atk/q") }, oddText, ...victims));
+  if (name === "dataset_id" || name === "dataset")
+    return segment(fc.oneof(fc.constantFrom("atk_ds", "pa"), oddText, ...victims));
   if (name === "id") return segment(oddText); // token records: never a real one
   return segment(fc.oneof(oddText, ...victims));
 }
@@ -513,7 +563,8 @@ describe("bad input, drawn for every route of /openapi.json", () => {
     tokens = {
       admin: ADMIN_TOKEN,
       system: (await mintToken({ user: "pilot", role: "system", groups: ["outsiders"] })).token,
-      attacker: (await mintToken({ user: "mallory", role: "user", projects: ["atk", "atk/q"], groups: ["outsiders"] })).token,
+      attacker: (await mintToken({ user: "mallory", role: "user", projects: ["atk", "atk/q"], groups: ["outsiders"] }))
+        .token,
       prefix: (await mintToken({ user: "eve", role: "user", projects: ["pa"], groups: ["outsiders"] })).token,
       none: null,
       forged: "not-a-token",
@@ -524,7 +575,11 @@ describe("bad input, drawn for every route of /openapi.json", () => {
     );
     expect(routes.length).toBeGreaterThan(90);
     // The monitor also answers under /projects/<project>/api/v1 (not listed twice in /openapi.json).
-    routes.push(...routes.filter((r) => r.path.startsWith("/api/v1/")).map((r) => ({ ...r, path: `/projects/{project_id}${r.path}` })));
+    routes.push(
+      ...routes
+        .filter((r) => r.path.startsWith("/api/v1/"))
+        .map((r) => ({ ...r, path: `/projects/{project_id}${r.path}` })),
+    );
     await seedVictim();
     before = await victimSnapshot();
   });
@@ -555,7 +610,8 @@ describe("bad input, drawn for every route of /openapi.json", () => {
 /** The 403 body each family words; a family not listed here is held to the status alone. */
 function forbiddenBodyOf(path: string): unknown {
   if (path.startsWith("/api/v1")) return { message: "authorization failed" };
-  if (/^\/v2\/(samples|meters)/.test(path)) return { error: { code: 403, title: "Forbidden", message: "authorization failed" } };
+  if (/^\/v2\/(samples|meters)/.test(path))
+    return { error: { code: 403, title: "Forbidden", message: "authorization failed" } };
   if (/^\/v2\/[^/]+\/(sessions|jobs)/.test(path))
     return { title: "Access Forbidden", description: "You are not allowed to access this resource" };
   if (/^\/(api\/)?(daemon|heartbeat)/.test(path)) return { code: 1006, msg: "permission denied: authorization failed" };
@@ -573,7 +629,10 @@ const tokenForms = fc.constantFrom<(t: string) => Record<string, string>>(
 );
 
 /** Path values a system token might aim at: its own "project", plain ids, odd text. */
-const roleParam = fc.oneof(fc.constantFrom("sysproj", "t1", "0", "abc123", "x"), fc.stringMatching(/^[a-z0-9_]{1,12}$/));
+const roleParam = fc.oneof(
+  fc.constantFrom("sysproj", "t1", "0", "abc123", "x"),
+  fc.stringMatching(/^[a-z0-9_]{1,12}$/),
+);
 
 describe("role × route: a system token reaches only the task-logs routes", () => {
   let system: string;
@@ -584,7 +643,8 @@ describe("role × route: a system token reaches only the task-logs routes", () =
     const doc = await callJson("/openapi.json", { token: null });
     guarded = Object.entries<Record<string, { security?: unknown[] }>>(doc.body.paths).flatMap(([path, ops]) =>
       Object.entries(ops)
-        // Public routes (`security: []`) and the Keystone shim, which takes its token in the body (tested in test/auth.test.ts).
+        // Public routes (`security: []`) and the Keystone shim, which takes its token in the body (tested in
+        // test/auth.test.ts).
         .filter(([, op]) => !(Array.isArray(op.security) && op.security.length === 0) && !path.startsWith("/v3"))
         .map(([m]) => ({ method: m.toUpperCase(), path })),
     );
@@ -597,28 +657,32 @@ describe("role × route: a system token reaches only the task-logs routes", () =
     for (const route of guarded) {
       const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       await fc.assert(
-        fc.asyncProperty(fc.array(roleParam, { minLength: names.length, maxLength: names.length }), tokenForms, async (values, form) => {
-          let i = 0;
-          const path = route.path.replace(/\{(\w+)\}/g, () => values[i++]);
-          const withBody = route.method !== "GET" && route.method !== "DELETE";
-          const res = await call(path, {
-            method: route.method,
-            token: null,
-            headers: { ...form(system), ...(withBody ? { "content-type": "application/json" } : {}) },
-            body: withBody ? "{}" : undefined,
-            redirect: "manual",
-          });
-          const text = await res.text();
-          const shown = `${route.method} ${path} → ${res.status} ${text.slice(0, 200)}`;
-          if (path.startsWith("/logs")) {
-            expect([401, 403], shown).not.toContain(res.status);
-            expect(res.status, shown).toBeLessThan(500);
-            return;
-          }
-          expect(res.status, shown).toBe(403);
-          const body = forbiddenBodyOf(path);
-          if (body !== undefined) expect(JSON.parse(text), shown).toEqual(body);
-        }),
+        fc.asyncProperty(
+          fc.array(roleParam, { minLength: names.length, maxLength: names.length }),
+          tokenForms,
+          async (values, form) => {
+            let i = 0;
+            const path = route.path.replace(/\{(\w+)\}/g, () => values[i++]);
+            const withBody = route.method !== "GET" && route.method !== "DELETE";
+            const res = await call(path, {
+              method: route.method,
+              token: null,
+              headers: { ...form(system), ...(withBody ? { "content-type": "application/json" } : {}) },
+              body: withBody ? "{}" : undefined,
+              redirect: "manual",
+            });
+            const text = await res.text();
+            const shown = `${route.method} ${path} → ${res.status} ${text.slice(0, 200)}`;
+            if (path.startsWith("/logs")) {
+              expect([401, 403], shown).not.toContain(res.status);
+              expect(res.status, shown).toBeLessThan(500);
+              return;
+            }
+            expect(res.status, shown).toBe(403);
+            const body = forbiddenBodyOf(path);
+            if (body !== undefined) expect(JSON.parse(text), shown).toEqual(body);
+          },
+        ),
         { seed: SEED, numRuns: 3 },
       );
     }
@@ -660,7 +724,12 @@ const pagedRoutes: Array<{ path: RegExp; args: string[]; list: (body: any) => un
   { path: /^\/daemon\/tags\/status$/, args: ["page", "size"], list: (b) => b.results ?? [], cap: 100 },
   { path: /^\/daemon\/log\/[^/]+$/, args: ["range", "index"], list: (b) => b.log, cap: 1000 },
   { path: /^\/logs$/, args: ["limit"], list: (b) => Object.keys(b), cap: Number.POSITIVE_INFINITY },
-  { path: /^\/datasets\/[^/]+\/tasks\/[^/]+\/logs$/, args: ["num"], list: (b) => b.logs, cap: Number.POSITIVE_INFINITY },
+  {
+    path: /^\/datasets\/[^/]+\/tasks\/[^/]+\/logs$/,
+    args: ["num"],
+    list: (b) => b.logs,
+    cap: Number.POSITIVE_INFINITY,
+  },
 ];
 
 /** A whole number below zero, as the families parse them (`-0` is zero). */
@@ -678,7 +747,10 @@ describe("negative and huge page numbers on every paged route", () => {
     const s = await createSession("pgproj", { description: "paged" });
     const j = await createJob("pgproj", { job_id: "pg-job" });
     await addJob("pgproj", s, j);
-    const posted = await callJson("/datasets/pgds/logs", { method: "POST", json: { data: "paged", name: "stdout", task_id: "t1" } });
+    const posted = await callJson("/datasets/pgds/logs", {
+      method: "POST",
+      json: { data: "paged", name: "stdout", task_id: "t1" },
+    });
     expect(posted.status).toBe(201);
   });
 
@@ -687,8 +759,13 @@ describe("negative and huge page numbers on every paged route", () => {
     path.replace(
       /\{(\w+)\}/g,
       (_, name: string) =>
-        ({ project_id: "pgproj", dataset_id: "pgds", dataset: "pgds", task_id: "t1", index: encodeURIComponent(index || "0") })[name] ??
-        "pg1",
+        ({
+          project_id: "pgproj",
+          dataset_id: "pgds",
+          dataset: "pgds",
+          task_id: "t1",
+          index: encodeURIComponent(index || "0"),
+        })[name] ?? "pg1",
     );
 
   it("never answers 5xx, and the scheduler, daemon and logs answer negative pages 400 and huge ones within their cap", {
@@ -697,25 +774,31 @@ describe("negative and huge page numbers on every paged route", () => {
     const failures: string[] = [];
     await fc
       .assert(
-        fc.asyncProperty(fc.constantFrom(...gets), fc.constantFrom(...PAGING_ARGS, "index"), extremeNumber, async (route, arg, value) => {
-          const base = filled(route, arg === "index" ? value : "0");
-          const extra = route === "/daemon/tags/status" ? "repname=pgrepo&itemname=item&" : "";
-          const query = arg === "index" ? extra : `${extra}${arg}=${encodeURIComponent(value)}`;
-          const res = await call(`${base}${query ? `?${query}` : ""}`, { redirect: "manual" });
-          const text = await res.text();
-          const shown = `GET ${base}?${query} → ${res.status} ${text.slice(0, 200)}`;
-          if (res.status >= 500) failures.push(shown);
-          expect(res.status, shown).toBeLessThan(500);
-          const paged = pagedRoutes.find((p) => p.path.test(base));
-          if (!paged?.args.includes(arg)) return;
-          if (isNegative(value)) {
-            expect(res.status, shown).toBe(400);
-            expect(Object.keys(JSON.parse(text)).length, shown).toBeGreaterThan(0);
-            return;
-          }
-          expect([200, 400, 404], shown).toContain(res.status);
-          if (res.status === 200) expect(paged.list(JSON.parse(text))?.length ?? 0, shown).toBeLessThanOrEqual(paged.cap);
-        }),
+        fc.asyncProperty(
+          fc.constantFrom(...gets),
+          fc.constantFrom(...PAGING_ARGS, "index"),
+          extremeNumber,
+          async (route, arg, value) => {
+            const base = filled(route, arg === "index" ? value : "0");
+            const extra = route === "/daemon/tags/status" ? "repname=pgrepo&itemname=item&" : "";
+            const query = arg === "index" ? extra : `${extra}${arg}=${encodeURIComponent(value)}`;
+            const res = await call(`${base}${query ? `?${query}` : ""}`, { redirect: "manual" });
+            const text = await res.text();
+            const shown = `GET ${base}?${query} → ${res.status} ${text.slice(0, 200)}`;
+            if (res.status >= 500) failures.push(shown);
+            expect(res.status, shown).toBeLessThan(500);
+            const paged = pagedRoutes.find((p) => p.path.test(base));
+            if (!paged?.args.includes(arg)) return;
+            if (isNegative(value)) {
+              expect(res.status, shown).toBe(400);
+              expect(Object.keys(JSON.parse(text)).length, shown).toBeGreaterThan(0);
+              return;
+            }
+            expect([200, 400, 404], shown).toContain(res.status);
+            if (res.status === 200)
+              expect(paged.list(JSON.parse(text))?.length ?? 0, shown).toBeLessThanOrEqual(paged.cap);
+          },
+        ),
         { seed: SEED + 100, numRuns: 600 },
       )
       .catch((e: Error) => {
@@ -761,7 +844,12 @@ describe("negative and huge page numbers on every paged route", () => {
 // ─── Telemetry: metadata conditions up to the cap, huge pages (docs/api/telemetry.md, Limits) ───
 
 describe("telemetry routes with metadata conditions up to the cap and huge page numbers", () => {
-  const routesOf = (meter: string) => ["/v2/samples", `/v2/meters/${meter}`, `/v2/meters/${meter}/statistics`, "/v2/meters"];
+  const routesOf = (meter: string) => [
+    "/v2/samples",
+    `/v2/meters/${meter}`,
+    `/v2/meters/${meter}/statistics`,
+    "/v2/meters",
+  ];
   let cursor = "";
   let userToken = "";
   beforeAll(async () => {
@@ -776,12 +864,16 @@ describe("telemetry routes with metadata conditions up to the cap and huge page 
     }));
     expect((await callJson("/v2/samples", { method: "POST", json: samples })).status).toBe(201);
     const first = await call("/v2/samples?q.field=meter&q.op=eq&q.value=prop.md&limit=5");
-    cursor = new URL(/<([^>]+)>; rel="next"/.exec(first.headers.get("Link") ?? "")![1]).searchParams.get("cursor") ?? "";
+    cursor =
+      new URL(/<([^>]+)>; rel="next"/.exec(first.headers.get("Link") ?? "")![1]).searchParams.get("cursor") ?? "";
     userToken = (await mintToken({ user: "prop-md-user", role: "user", projects: ["prop-md", "other"] })).token;
   });
 
   const condition = fc.record({
-    key: fc.oneof(fc.constantFrom("k0", "k1", "k2", "k3", "k7", "flavor.name", "tags[0]"), fc.string({ maxLength: 12 })),
+    key: fc.oneof(
+      fc.constantFrom("k0", "k1", "k2", "k3", "k7", "flavor.name", "tags[0]"),
+      fc.string({ maxLength: 12 }),
+    ),
     value: fc.oneof(fc.constantFrom("0", "1", "v1", "'2'", "True", "1.5"), fc.string({ maxLength: 12 })),
     type: fc.constantFrom("", "", "string", "integer", "float", "boolean"),
     prefix: fc.constantFrom("metadata.", "resource_metadata."),
@@ -789,7 +881,11 @@ describe("telemetry routes with metadata conditions up to the cap and huge page 
   const request = fc.record({
     route: fc.nat(3),
     conditions: fc.array(condition, { minLength: 1, maxLength: 32 }),
-    page: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 2_000_000_000 }), fc.constantFrom(1, 2, 10_001, 999_999_999)),
+    page: fc.oneof(
+      fc.constant(undefined),
+      fc.integer({ min: 1, max: 2_000_000_000 }),
+      fc.constantFrom(1, 2, 10_001, 999_999_999),
+    ),
     limit: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 5000 })),
     withCursor: fc.boolean(),
     period: fc.oneof(fc.constant(undefined), fc.constantFrom("1", "60", "3600", "5400")),

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { D1Cost, bookmarkOf, countingD1 } from "../src/http/d1-cost";
+import { bookmarkOf, countingD1, D1Cost } from "../src/http/d1-cost";
 import { call, callJson, mintToken } from "./helpers/http";
 
 /** `round_trips=… queries=… rows_read=… rows_written=…` of a response, or null without a d1 entry. */
@@ -44,7 +44,9 @@ describe("round trips beside queries", () => {
 
   it("writes Server-Timing as one d1 entry, and no header when no D1 query ran", async () => {
     const health = await call("/health/d1", { token: null });
-    expect(health.headers.get("server-timing")).toMatch(/^d1;dur=\d+\.\d{2};desc="round_trips=1 queries=1 rows_read=\d+ rows_written=0"$/);
+    expect(health.headers.get("server-timing")).toMatch(
+      /^d1;dur=\d+\.\d{2};desc="round_trips=1 queries=1 rows_read=\d+ rows_written=0"$/,
+    );
     const plain = await call("/health", { token: null });
     expect(await plain.json()).toMatchObject({ status: "ok" });
     expect(plain.headers.get("server-timing")).toBeNull();
@@ -52,7 +54,10 @@ describe("round trips beside queries", () => {
 
   it("counts the round trips a Durable Object made for the request", async () => {
     // Scheduler: the session object writes the new session in one batch.
-    const created = await call("/v2/rt-proj/sessions/", { method: "POST", json: { schedule: { schedule_interval: "1 days" } } });
+    const created = await call("/v2/rt-proj/sessions/", {
+      method: "POST",
+      json: { schedule: { schedule_interval: "1 days" } },
+    });
     expect(created.status).toBe(201);
     expect(d1Of(created)).toMatchObject({ roundTrips: 1 });
     expect(d1Of(created)!.written).toBeGreaterThanOrEqual(1);
@@ -74,7 +79,9 @@ describe("GET /health/d1", () => {
   it("answers without a token with the newest migration, in one round trip reading one row", async () => {
     const { status, body, res } = await callJson("/health/d1", { token: null });
     expect(status).toBe(200);
-    const newest = await env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
+    const newest = await env.DB.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{
+      name: string;
+    }>();
     expect(body).toEqual({ status: "ok", migration: newest!.name });
     expect(body.migration).toMatch(/^\d{4}_/);
     expect(d1Of(res)).toEqual({ roundTrips: 1, queries: 1, read: 1, written: 0 });
@@ -91,10 +98,15 @@ describe("D1 sessions and the x-d1-bookmark header", () => {
   });
 
   it("reads its own writes when the bookmark of the write is sent back", async () => {
-    const minted = await callJson<{ id: string }>("/auth/tokens", { method: "POST", json: { user: "bm-bea", role: "user" } });
+    const minted = await callJson<{ id: string }>("/auth/tokens", {
+      method: "POST",
+      json: { user: "bm-bea", role: "user" },
+    });
     const after = minted.res.headers.get("x-d1-bookmark")!;
     expect(after).toBeTruthy();
-    const list = await callJson<{ tokens: Array<{ id: string }> }>("/auth/tokens", { headers: { "x-d1-bookmark": after } });
+    const list = await callJson<{ tokens: Array<{ id: string }> }>("/auth/tokens", {
+      headers: { "x-d1-bookmark": after },
+    });
     expect(list.status).toBe(200);
     expect(list.body.tokens.map((t) => t.id)).toContain(minted.body.id);
     // Bookmarks sort oldest to newest: the read's session is at least at the write's state.

@@ -48,7 +48,9 @@ describe("daemon ids", () => {
     const { token } = await mintToken({ user: "id-racer", role: "user" });
     const answers = await Promise.all(Array.from({ length: 5 }, () => callJson("/daemon/id", { token })));
     expect(new Set(answers.map((a) => a.body.daemonid)).size).toBe(1);
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemons WHERE user = 'id-racer'").first<{ n: number }>())!;
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemons WHERE user = 'id-racer'").first<{
+      n: number;
+    }>())!;
     expect(n).toBe(1);
   });
 
@@ -212,7 +214,8 @@ describe("online, offline and entrypoints", () => {
 });
 
 describe("daemon log", () => {
-  const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `2015/12/01 14:58:29 testlog${from + i}`);
+  const lines = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => `2015/12/01 14:58:29 testlog${from + i}`);
 
   it("serves the newest lines first, index..index+range inclusive, default range 9", async () => {
     const d = await registered("log-hana");
@@ -224,7 +227,9 @@ describe("daemon log", () => {
     expect(first.body).toEqual({ log: lines(2, 11).reverse() });
 
     const window = await callJson("/daemon/log/5?range=2", { token: d.token });
-    expect(window.body).toEqual({ log: ["2015/12/01 14:58:29 testlog6", "2015/12/01 14:58:29 testlog5", "2015/12/01 14:58:29 testlog4"] });
+    expect(window.body).toEqual({
+      log: ["2015/12/01 14:58:29 testlog6", "2015/12/01 14:58:29 testlog5", "2015/12/01 14:58:29 testlog4"],
+    });
 
     expect((await callJson("/daemon/log/10", { token: d.token })).body).toEqual({
       log: ["2015/12/01 14:58:29 testlog1", "2015/12/01 14:58:29 testlog0"],
@@ -280,12 +285,20 @@ describe("abnormal tags", () => {
       total: 2,
       results: ["kate/weather:2016", "kate/weather:2017"],
     });
-    expect((await status("repname=kate&itemname=weather&tagname=2015")).body).toEqual({ status: "NORMAL", total: 0, results: null });
+    expect((await status("repname=kate&itemname=weather&tagname=2015")).body).toEqual({
+      status: "NORMAL",
+      total: 0,
+      results: null,
+    });
 
     // Absent `abnormaltags` means none.
     await beat(d.daemonId);
     expect((await status("repname=kate&itemname=weather")).body).toEqual({ status: "NORMAL", total: 0, results: null });
-    expect((await status("repname=kate&itemname=weather&tagname=2016")).body).toEqual({ status: "NORMAL", total: 0, results: null });
+    expect((await status("repname=kate&itemname=weather&tagname=2016")).body).toEqual({
+      status: "NORMAL",
+      total: 0,
+      results: null,
+    });
   });
 
   it("counts a tag two daemons report once, and keeps it until both clear it", async () => {
@@ -293,7 +306,11 @@ describe("abnormal tags", () => {
     const b = await registered("tag-mia");
     await beat(a.daemonId, { abnormaltags: ["shared/item:t1"] });
     await beat(b.daemonId, { abnormaltags: ["shared/item:t1"] });
-    expect((await status("repname=shared&itemname=item")).body).toEqual({ status: "ABNORMAL", total: 1, results: ["shared/item:t1"] });
+    expect((await status("repname=shared&itemname=item")).body).toEqual({
+      status: "ABNORMAL",
+      total: 1,
+      results: ["shared/item:t1"],
+    });
     await beat(a.daemonId, { abnormaltags: [] });
     expect((await status("repname=shared&itemname=item&tagname=t1")).body.status).toBe("ABNORMAL");
     await beat(b.daemonId, { abnormaltags: null });
@@ -307,11 +324,19 @@ describe("abnormal tags", () => {
 
     const p1 = await status("repname=ned&itemname=big");
     expect(p1.body).toEqual({ status: "ABNORMAL", total: 25, results: all.slice(0, 10) });
-    expect((await status("repname=ned&itemname=big&page=3")).body).toEqual({ status: "ABNORMAL", total: 25, results: all.slice(20) });
+    expect((await status("repname=ned&itemname=big&page=3")).body).toEqual({
+      status: "ABNORMAL",
+      total: 25,
+      results: all.slice(20),
+    });
     expect((await status("repname=ned&itemname=big&page=2&size=7")).body.results).toEqual(all.slice(7, 14));
     expect((await status("repname=ned&itemname=big&size=100")).body.results).toEqual(all);
     // Past the end: the item is still abnormal, the page is empty — null, never [].
-    expect((await status("repname=ned&itemname=big&page=4")).body).toEqual({ status: "ABNORMAL", total: 25, results: null });
+    expect((await status("repname=ned&itemname=big&page=4")).body).toEqual({
+      status: "ABNORMAL",
+      total: 25,
+      results: null,
+    });
     // Blank optional arguments, as a form sends them, mean "not given".
     expect((await status("repname=ned&itemname=big&tagname=&page=&size=")).body.results).toEqual(all.slice(0, 10));
   });
@@ -331,13 +356,19 @@ describe("abnormal tags", () => {
     }
     const missing = await status("itemname=x");
     expect(missing.body.msg).toContain("repname");
-    expect((await status("repname=nobody&itemname=nothing")).body).toEqual({ status: "NORMAL", total: 0, results: null });
+    expect((await status("repname=nobody&itemname=nothing")).body).toEqual({
+      status: "NORMAL",
+      total: 0,
+      results: null,
+    });
   });
 
   it("answers tag queries and daemon lookups from indexes", async () => {
     const plans: Record<string, string> = {
-      "SELECT 1 FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' AND tagname = 'c' LIMIT 1": "daemon_abnormal_tags_key",
-      "SELECT count(DISTINCT tagname) FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b'": "daemon_abnormal_tags_key",
+      "SELECT 1 FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' AND tagname = 'c' LIMIT 1":
+        "daemon_abnormal_tags_key",
+      "SELECT count(DISTINCT tagname) FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b'":
+        "daemon_abnormal_tags_key",
       "SELECT DISTINCT tagname FROM daemon_abnormal_tags WHERE repname = 'a' AND itemname = 'b' ORDER BY tagname LIMIT 10 OFFSET 10":
         "daemon_abnormal_tags_key",
       "SELECT user FROM daemons WHERE daemon_id = 'x'": "daemons_daemon_id",
@@ -363,7 +394,11 @@ describe("D1 is written only when something changed", () => {
     };
     const works = [];
     for (let i = 0; i < 100; i++) {
-      const res = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, role: 0, ...payload } });
+      const res = await call("/heartbeat", {
+        method: "POST",
+        token: null,
+        json: { daemonid: d.daemonId, role: 0, ...payload },
+      });
       expect(res.status).toBe(200);
       works.push(d1Work(res));
     }
@@ -411,7 +446,11 @@ describe("D1 is written only when something changed", () => {
     const d = await registered("d1-quinn");
     const answers = await Promise.all(
       Array.from({ length: 10 }, () =>
-        call("/heartbeat", { method: "POST", token: null, json: { daemonid: d.daemonId, abnormaltags: ["quinn/i:a"] } }),
+        call("/heartbeat", {
+          method: "POST",
+          token: null,
+          json: { daemonid: d.daemonId, abnormaltags: ["quinn/i:a"] },
+        }),
       ),
     );
     expect(answers.every((r) => r.status === 200)).toBe(true);
@@ -460,15 +499,22 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ code: 0, msg: "OK", data: {} });
     for (const path of ["/daemon/status", "/api/daemon/status"]) {
-      expect((await callJson(path, { token: d.token })).body).toEqual({ status: "online", entrypoint: ["http://127.0.0.1:35800"] });
+      expect((await callJson(path, { token: d.token })).body).toEqual({
+        status: "online",
+        entrypoint: ["http://127.0.0.1:35800"],
+      });
     }
     expect((await callJson(`/api/heartbeat/status/${d.user}`, { token: null })).body).toEqual({ status: "online" });
-    expect((await callJson(`/api/daemon/ep/${d.user}`, { token: d.token })).body).toEqual({ entrypoint: ["http://127.0.0.1:35800"] });
+    expect((await callJson(`/api/daemon/ep/${d.user}`, { token: d.token })).body).toEqual({
+      entrypoint: ["http://127.0.0.1:35800"],
+    });
     expect((await callJson("/api/daemon/id", { token: d.token })).body).toEqual({ daemonid: d.daemonId });
     // clientrypoint is not stored anywhere the API shows.
     expect(
       JSON.stringify(
-        await runInDurableObject(presence(d.daemonId), (_o, state) => state.storage.sql.exec("SELECT * FROM presence").toArray()),
+        await runInDurableObject(presence(d.daemonId), (_o, state) =>
+          state.storage.sql.exec("SELECT * FROM presence").toArray(),
+        ),
       ),
     ).not.toContain("daemonauth");
   });
@@ -483,8 +529,13 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
 
   it("accepts a beat carrying more queued lines than are kept, keeping the newest 1000", async () => {
     const d = await registered("api-tara");
-    const queued = Array.from({ length: 1500 }, (_, i) => `2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mretry ${i}]\n`);
-    expect((await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: null, log: queued, role: 0 })).status).toBe(200);
+    const queued = Array.from(
+      { length: 1500 },
+      (_, i) => `2026/12/01 21:29:09 [\u001b[31m[ERROR] \u001b[0mretry ${i}]\n`,
+    );
+    expect(
+      (await goBeat("/api/heartbeat", { daemonid: d.daemonId, entrypoint: null, log: queued, role: 0 })).status,
+    ).toBe(200);
     const { body } = await callJson("/daemon/log/0?range=1000", { token: d.token });
     expect(body.log).toHaveLength(1000);
     expect(body.log[0]).toBe(queued[1499]);
@@ -499,7 +550,9 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
       role: 1,
       abnormaltags: ["uma/weather:2015"],
     });
-    expect((await callJson("/api/daemon/tags/status?repname=uma&itemname=weather&tagname=2015", { token: null })).body).toEqual({
+    expect(
+      (await callJson("/api/daemon/tags/status?repname=uma&itemname=weather&tagname=2015", { token: null })).body,
+    ).toEqual({
       status: "ABNORMAL",
       total: 1,
       results: ["uma/weather:2015"],
@@ -513,7 +566,11 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
   });
 
   it("refuses unknown and empty ids with the daemon's codes at /api/heartbeat", async () => {
-    const unknown = await goBeat("/api/heartbeat", { daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: null, role: 0 });
+    const unknown = await goBeat("/api/heartbeat", {
+      daemonid: "ffffffffffffffffffffffffffffffffffffffff",
+      entrypoint: null,
+      role: 0,
+    });
     expect(unknown.status).toBe(403);
     expect(await unknown.json()).toEqual({ code: 6002, msg: "user not registered yet" });
     const empty = await goBeat("/api/heartbeat", { daemonid: "", entrypoint: null, role: 0 });
@@ -521,7 +578,14 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
   });
 
   it("answers every other /api path in the daemon's dialect, with a code, and leaves /api/v1 to the monitor", async () => {
-    for (const path of ["/api/x", "/api", "/api/", "/api/notifications?forclient=1", "/api/heartbeat/status", "/api/v2/x"]) {
+    for (const path of [
+      "/api/x",
+      "/api",
+      "/api/",
+      "/api/notifications?forclient=1",
+      "/api/heartbeat/status",
+      "/api/v2/x",
+    ]) {
       const { status, body } = await callJson(path, { token: null });
       expect(status, path).toBe(404);
       expect(body, path).toEqual({ code: 1009, msg: "not found" });
@@ -542,7 +606,13 @@ describe("the daemon family under /api, where the real daemon calls it", () => {
 describe("presence objects are named only by well-formed daemon ids", () => {
   it("refuses ids that are not 40 lowercase hex before naming any object", async () => {
     const d = await registered("name-vera");
-    for (const daemonid of [d.daemonId.toUpperCase(), `${d.daemonId}/x`, `${d.daemonId} `, `../${d.daemonId}`, d.daemonId.slice(1)]) {
+    for (const daemonid of [
+      d.daemonId.toUpperCase(),
+      `${d.daemonId}/x`,
+      `${d.daemonId} `,
+      `../${d.daemonId}`,
+      d.daemonId.slice(1),
+    ]) {
       const { status, body } = await beat(daemonid);
       expect(status, daemonid).toBe(403);
       expect(body).toEqual({ code: 6002, msg: "user not registered yet" });
@@ -559,7 +629,9 @@ describe("presence objects are named only by well-formed daemon ids", () => {
       o.beat(b.daemonId, { entrypoints: ["http://evil:1"], log: [], role: 0, tags: [] }),
     );
     expect(refused.accepted).toBe(false);
-    expect((await callJson(`/daemon/ep/${a.user}`, { token: a.token })).body).toEqual({ entrypoint: ["http://211.10.23.23:35800"] });
+    expect((await callJson(`/daemon/ep/${a.user}`, { token: a.token })).body).toEqual({
+      entrypoint: ["http://211.10.23.23:35800"],
+    });
     expect((await callJson("/daemon/status", { token: b.token })).body.status).toBe("offline");
   });
 
@@ -576,7 +648,11 @@ describe("presence objects are named only by well-formed daemon ids", () => {
     expect(w.queries).toBe(3);
     expect(w.rowsWritten).toBeLessThanOrEqual(1 + 2 + 2 * 2); // the status row and its index, each tag row and its key
     const ghost = "abababababababababababababababababababab";
-    const unknown = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: ghost, abnormaltags: ["ghost/i:a"] } });
+    const unknown = await call("/heartbeat", {
+      method: "POST",
+      token: null,
+      json: { daemonid: ghost, abnormaltags: ["ghost/i:a"] },
+    });
     expect(unknown.status).toBe(403);
     expect(d1Work(unknown).rowsWritten).toBe(0);
     const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?")
@@ -587,9 +663,12 @@ describe("presence objects are named only by well-formed daemon ids", () => {
 });
 
 describe("tag churn is bounded", () => {
-  const thousand = (prefix: string) => Array.from({ length: 1000 }, (_, i) => `${prefix}/item:t${String(i).padStart(4, "0")}`);
+  const thousand = (prefix: string) =>
+    Array.from({ length: 1000 }, (_, i) => `${prefix}/item:t${String(i).padStart(4, "0")}`);
   const tagRows = (daemonId: string) =>
-    env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?").bind(daemonId).first<{ n: number }>();
+    env.DB.prepare("SELECT count(*) AS n FROM daemon_abnormal_tags WHERE daemon_id = ?")
+      .bind(daemonId)
+      .first<{ n: number }>();
 
   it("records beats alternating 1,000 tags and none at most while the change budget lasts, each in a few statements", async () => {
     const d = await registered("churn-vic");

@@ -9,7 +9,11 @@ const presence = (daemonId: string) => env.DAEMON_PRESENCE.get(env.DAEMON_PRESEN
 async function beatingDaemon(user: string, beat: { entrypoint: string[]; abnormaltags?: string[] }) {
   const { token } = await mintToken({ user, role: "user" });
   const { body } = await callJson<{ daemonid: string }>("/daemon/id", { token });
-  const res = await call("/heartbeat", { method: "POST", token: null, json: { daemonid: body.daemonid, role: 0, log: [], ...beat } });
+  const res = await call("/heartbeat", {
+    method: "POST",
+    token: null,
+    json: { daemonid: body.daemonid, role: 0, log: [], ...beat },
+  });
   expect(res.status).toBe(200);
   return { token, daemonId: body.daemonid };
 }
@@ -17,11 +21,17 @@ async function beatingDaemon(user: string, beat: { entrypoint: string[]; abnorma
 describe("GET /dashboard/api/daemons", () => {
   it("needs a token", async () => {
     for (const path of ["/dashboard/api/daemons", "/dashboard/api/logs", "/dashboard/api/sessions"])
-      expect(await callJson(path, { token: null }), path).toMatchObject({ status: 401, body: { message: "authentication required" } });
+      expect(await callJson(path, { token: null }), path).toMatchObject({
+        status: 401,
+        body: { message: "authentication required" },
+      });
   });
 
   it("shows admins the daemons online now with since, entrypoints and abnormal tags; offline ones drop out", async () => {
-    const on = await beatingDaemon("dash-on", { entrypoint: ["http://10.0.0.1:35800"], abnormaltags: ["repo/item:t2", "repo/item:t1"] });
+    const on = await beatingDaemon("dash-on", {
+      entrypoint: ["http://10.0.0.1:35800"],
+      abnormaltags: ["repo/item:t2", "repo/item:t1"],
+    });
     const gone = await beatingDaemon("dash-gone", { entrypoint: ["http://10.0.0.2:35800"] });
     await runDurableObjectAlarm(presence(gone.daemonId));
 
@@ -100,7 +110,12 @@ describe("GET /dashboard/api/logs: what the logs view opens on", () => {
     expect(status).toBe(200);
     expect(body.datasets).toEqual(["dash_mine"]);
     expect(body.logs.map((l: { log_id: string }) => l.log_id)).toEqual([mine[1], mine[0]]);
-    expect(body.logs[0]).toMatchObject({ name: "stderr", dataset_id: "dash_mine", task_id: "dash_mine_t", body_bytes: 11 });
+    expect(body.logs[0]).toMatchObject({
+      name: "stderr",
+      dataset_id: "dash_mine",
+      task_id: "dash_mine_t",
+      body_bytes: 11,
+    });
     expect(body.logs.map((l: { log_id: string }) => l.log_id)).not.toContain(theirs[0]);
     // The new token's record, the access records (a bounded scan), then one batch of per-dataset index ranges.
     expect(res.headers.get("server-timing")).toMatch(/round_trips=3 queries=3 /);
@@ -140,7 +155,12 @@ describe("GET /dashboard/api/sessions: what the scheduler view opens on", () => 
 
     const admin = await callJson("/dashboard/api/sessions");
     expect(admin.body.projects).toBeNull();
-    expect(admin.body.sessions.slice(0, 4).map((s: { session_id: string }) => s.session_id)).toEqual([other, a2, b1, a1]);
+    expect(admin.body.sessions.slice(0, 4).map((s: { session_id: string }) => s.session_id)).toEqual([
+      other,
+      a2,
+      b1,
+      a1,
+    ]);
   });
 
   it("reads each project's newest sessions as a range of the project index, without sorting", async () => {
@@ -187,7 +207,11 @@ describe("GET /dashboard/api/monitor-projects: the test-runs view's project pick
   it("shows a user only its token's projects, those without runs marked, opening on one with runs", async () => {
     await run("dash-mon-mine");
     await run("dash-mon-theirs");
-    const { token } = await mintToken({ user: "dash-mon-user", role: "user", projects: ["dash-mon-new", "dash-mon-mine"] });
+    const { token } = await mintToken({
+      user: "dash-mon-user",
+      role: "user",
+      projects: ["dash-mon-new", "dash-mon-mine"],
+    });
     const { status, body, res } = await callJson("/dashboard/api/monitor-projects", { token });
     expect(status).toBe(200);
     // The new token's record, then one query: the token's names looked up in the name index.
@@ -223,7 +247,9 @@ describe("GET /dashboard/api/monitor-projects: the test-runs view's project pick
   });
 
   it("lists an admin's projects as a range of the name index, without sorting", async () => {
-    const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT name FROM monitor_projects ORDER BY name LIMIT 200").all<{
+    const plan = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT name FROM monitor_projects ORDER BY name LIMIT 200",
+    ).all<{
       detail: string;
     }>();
     const detail = plan.results.map((r) => r.detail).join("\n");

@@ -7,7 +7,11 @@ const nestedArrays = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
 describe("one depth limit for every JSON document", () => {
   it("refuses a body nested past the limit with a 400 in the family's dialect, before storing it", async () => {
     const deep = `{"description":"x","job_actions":${nestedArrays(1200)},"client_id":"c"}`;
-    const res = await call("/v2/pdepth/jobs", { method: "POST", body: deep, headers: { "content-type": "application/json" } });
+    const res = await call("/v2/pdepth/jobs", {
+      method: "POST",
+      body: deep,
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { title: string; description: string };
     expect(body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
@@ -19,7 +23,14 @@ describe("one depth limit for every JSON document", () => {
   it("refuses deep sample metadata (no stack overflow) and still takes a document at the limit", async () => {
     let meta: unknown = 1;
     for (let i = 0; i < 5000; i++) meta = { a: meta };
-    const sample = { counter_name: "cpu", counter_type: "gauge", counter_unit: "%", counter_volume: 1, resource_id: "r", project_id: "p" };
+    const sample = {
+      counter_name: "cpu",
+      counter_type: "gauge",
+      counter_unit: "%",
+      counter_volume: 1,
+      resource_id: "r",
+      project_id: "p",
+    };
     const deep = await callJson("/v2/meters/cpu", { method: "POST", json: [{ ...sample, resource_metadata: meta }] });
     expect(deep).toMatchObject({
       status: 400,

@@ -25,7 +25,8 @@ const utf8 = (s: string) => new TextEncoder().encode(s).byteLength;
 function chunkAt(i: number, size: number): Uint8Array {
   const line = new TextEncoder().encode(`chunk ${String(i).padStart(8, "0")} ${"x".repeat(48)}\n`);
   const out = new Uint8Array(size);
-  for (let at = 0; at < size; at += line.byteLength) out.set(line.subarray(0, Math.min(line.byteLength, size - at)), at);
+  for (let at = 0; at < size; at += line.byteLength)
+    out.set(line.subarray(0, Math.min(line.byteLength, size - at)), at);
   return out;
 }
 function generated(total: number): ReadableStream<Uint8Array> {
@@ -117,9 +118,15 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
       const res = await callJson("/datasets/bodies/logs", { method: "POST", body, headers, token: t.writer });
       expect(res.status).toBe(201);
       const id = res.body.result as string;
-      const row = (await env.DB.prepare("SELECT * FROM logs WHERE log_id = ?").bind(id).first<Record<string, unknown>>())!;
+      const row = (await env.DB.prepare("SELECT * FROM logs WHERE log_id = ?")
+        .bind(id)
+        .first<Record<string, unknown>>())!;
       const { seq: _s, log_id: _l, ts_us: _u, timestamp: _t, ...kept } = row;
-      const { log_id: _i, timestamp: _ts, ...doc } = (await callJson(`/datasets/bodies/logs/${id}`, { token: t.reader })).body;
+      const {
+        log_id: _i,
+        timestamp: _ts,
+        ...doc
+      } = (await callJson(`/datasets/bodies/logs/${id}`, { token: t.reader })).body;
       return { kept, doc };
     };
     const inPieces = (text: string, size: number) => {
@@ -137,7 +144,13 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
     for (const size of [65_535, 65_536]) {
       const text = docOf(size);
       const whole = await stored(text, { "content-length": String(size) });
-      expect(whole.kept).toMatchObject({ in_r2: 0, dataset_id: "bodies", name: "stdout", task_id: "edge", extra: '{"site":"héré"}' });
+      expect(whole.kept).toMatchObject({
+        in_r2: 0,
+        dataset_id: "bodies",
+        name: "stdout",
+        task_id: "edge",
+        extra: '{"site":"héré"}',
+      });
       expect(whole.doc.data).toBe(JSON.parse(text).data);
       // The same bytes without a length, in 1,000-byte and in 1-byte chunks: still read whole.
       expect(await stored(inPieces(text, 1000))).toEqual(whole);
@@ -152,7 +165,10 @@ describe("where a body lives (LOG_INLINE_MAX = 65536 UTF-8 bytes) is invisible t
   for (const size of [2_000_000, 200_000]) {
     it(`round-trips a ${size.toLocaleString("en")}-character body through R2 on every read path`, async () => {
       const text = logText(size);
-      const id = await postLog({ data: text, name: "stdout", task_id: `big${size}` }, { token: t.writer, dataset: "bodies" });
+      const id = await postLog(
+        { data: text, name: "stdout", task_id: `big${size}` },
+        { token: t.writer, dataset: "bodies" },
+      );
       expect(await logRow(id)).toMatchObject({ in_r2: 1, data: null, body_bytes: utf8(text) });
       expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(utf8(text));
 
@@ -238,7 +254,10 @@ describe("raw uploads stream to R2", () => {
     expect(back.headers.get("content-length")).toBe(String(total));
     expect(await digestOf(back.body!)).toEqual(sent);
     // A range deep inside: chunk 73 starts at 73 MiB.
-    const range = await call(`/logs/${id}/data`, { token: t.system, headers: { Range: `bytes=${73 * MiB}-${73 * MiB + 13}` } });
+    const range = await call(`/logs/${id}/data`, {
+      token: t.system,
+      headers: { Range: `bytes=${73 * MiB}-${73 * MiB + 13}` },
+    });
     expect(new TextDecoder().decode(await range.arrayBuffer())).toBe("chunk 00000073");
 
     // The JSON answer streams the 100 MiB body too: count it as it comes, without parsing it whole.
@@ -248,7 +267,10 @@ describe("raw uploads stream to R2", () => {
     expect(docSize.bytes).toBeGreaterThan(total + 100); // the body, escaped newlines (\n is two bytes), and the fields
     expect(docSize.bytes).toBeLessThan(total * 1.1);
 
-    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({ status: 200, body: {} });
+    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({
+      status: 200,
+      body: {},
+    });
     await expectGone([id]);
   }, 300_000);
 
@@ -280,12 +302,28 @@ describe("raw uploads stream to R2", () => {
     const small = await callJson("/logs/raw?task_id=s", { method: "POST", body: generated(1000), token: t.system });
     expect(small.status).toBe(201);
     expect(await logRow(small.body.result)).toMatchObject({ in_r2: 0, body_bytes: 1000 });
-    expect((await callJson(`/logs/${small.body.result}`, { token: t.system })).body).toMatchObject({ name: "log", task_id: "s" });
-    const ds = await callJson("/datasets/bodies/logs/raw?dataset_id=other", { method: "POST", body: "plain text log\n", token: t.writer });
+    expect((await callJson(`/logs/${small.body.result}`, { token: t.system })).body).toMatchObject({
+      name: "log",
+      task_id: "s",
+    });
+    const ds = await callJson("/datasets/bodies/logs/raw?dataset_id=other", {
+      method: "POST",
+      body: "plain text log\n",
+      token: t.writer,
+    });
     const doc = await callJson(`/datasets/bodies/logs/${ds.body.result}`, { token: t.reader });
-    expect(doc.body).toEqual({ log_id: ds.body.result, dataset_id: "bodies", data: "plain text log\n", timestamp: expect.any(String) });
+    expect(doc.body).toEqual({
+      log_id: ds.body.result,
+      dataset_id: "bodies",
+      data: "plain text log\n",
+      timestamp: expect.any(String),
+    });
     // Bytes that are not UTF-8 are stored as U+FFFD, and /data agrees with the JSON answer.
-    const odd = await callJson("/logs/raw", { method: "POST", body: new Uint8Array([0x68, 0xff, 0x69]), token: t.system });
+    const odd = await callJson("/logs/raw", {
+      method: "POST",
+      body: new Uint8Array([0x68, 0xff, 0x69]),
+      token: t.system,
+    });
     expect((await callJson(`/logs/${odd.body.result}`, { token: t.system })).body.data).toBe("h\uFFFDi");
     const oddData = await call(`/logs/${odd.body.result}/data`, { token: t.system });
     expect(oddData.headers.get("content-length")).toBe("5");
@@ -319,7 +357,11 @@ describe("every delete path removes the bodies (orphan check on the bucket)", ()
     ids.push(await postLog({ data: "inline" }, { token: t.writer, dataset: "orphans" }));
     for (const id of ids.slice(0, 3)) expect(await env.LOG_BODIES.head(`logs/${id}`)).not.toBeNull();
     const lines = await readLines(
-      await call("/datasets/orphans/logs", { method: "DELETE", token: t.writer, headers: { Accept: "application/x-ndjson" } }),
+      await call("/datasets/orphans/logs", {
+        method: "DELETE",
+        token: t.writer,
+        headers: { Accept: "application/x-ndjson" },
+      }),
     );
     expect(lines).toEqual([
       { status: "deleting", percent_complete: 100, total: 4 },
@@ -336,7 +378,12 @@ describe("Range edge cases on /data, as RFC 9110 reads them", () => {
     const id = await postLog({ data: "" }, { token: t.system });
     for (const range of ["bytes=-5", "bytes=0-", "bytes=0-0", "bytes=-0"]) {
       const res = await get(`/logs/${id}/data`, { Range: range });
-      expect({ range, status: res.status, contentRange: res.headers.get("content-range"), body: await res.json() }).toEqual({
+      expect({
+        range,
+        status: res.status,
+        contentRange: res.headers.get("content-range"),
+        body: await res.json(),
+      }).toEqual({
         range,
         status: 416,
         contentRange: "bytes */0",
@@ -372,7 +419,11 @@ describe("Range edge cases on /data, as RFC 9110 reads them", () => {
     for (const [range, status, body, contentRange] of cases) {
       const res = await get(`/logs/${id}/data`, { Range: range });
       const text = await res.text();
-      expect({ range, status: res.status, contentRange: res.headers.get("content-range") }).toEqual({ range, status, contentRange });
+      expect({ range, status: res.status, contentRange: res.headers.get("content-range") }).toEqual({
+        range,
+        status,
+        contentRange,
+      });
       if (status !== 416) expect(text, range).toBe(body);
     }
   });
@@ -387,7 +438,12 @@ describe("Range edge cases on /data, as RFC 9110 reads them", () => {
     expect([same.status, await same.text()]).toEqual([206, "0123"]);
     for (const other of ['"someone-else"', `W/${etag}`, "Mon, 07 Dec 2026 10:00:00 GMT"]) {
       const res = await get(`/logs/${id}/data`, { Range: "bytes=0-3", "If-Range": other });
-      expect([other, res.status, res.headers.get("content-range"), await res.text()]).toEqual([other, 200, null, "0123456789"]);
+      expect([other, res.status, res.headers.get("content-range"), await res.text()]).toEqual([
+        other,
+        200,
+        null,
+        "0123456789",
+      ]);
     }
   });
 });

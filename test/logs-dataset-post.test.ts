@@ -35,7 +35,11 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
       ["dpost", t.writer],
       ["dpost_named", named],
     ] as const) {
-      const json = await call(`/datasets/${dataset}/logs`, { method: "POST", json: { data: "small", name: "stdout" }, token });
+      const json = await call(`/datasets/${dataset}/logs`, {
+        method: "POST",
+        json: { data: "small", name: "stdout" },
+        token,
+      });
       expect(json.status).toBe(201);
       expect(roundTrips(json)).toBe(1);
       // The newest row's timestamp and the access record (its groups read through json_each).
@@ -125,10 +129,12 @@ describe("POST /datasets/{d}/logs: access checked by the insert itself", () => {
   });
 
   it("gives an allowed caller the post's own 400 and 413", async () => {
-    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: '{"data":', token: t.writer })).toMatchObject({
-      status: 400,
-      body: { error: "Malformed JSON" },
-    });
+    expect(await callJson("/datasets/dpost/logs", { method: "POST", body: '{"data":', token: t.writer })).toMatchObject(
+      {
+        status: 400,
+        body: { error: "Malformed JSON" },
+      },
+    );
     expect(await callJson("/datasets/dpost/logs", { method: "POST", body: "{}", token: t.writer })).toMatchObject({
       status: 400,
       body: { error: "data field not in body" },

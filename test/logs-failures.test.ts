@@ -31,15 +31,29 @@ describe("a log row whose R2 body is gone (a delete stopped between bodies and r
       expect(res.status, path).toBe(404);
       expect(res.headers.get("content-type"), path).toMatch(/^application\/json/);
       const text = await res.text();
-      expect(Number(res.headers.get("content-length") ?? text.length), path).toBe(new TextEncoder().encode(text).byteLength);
-      expect(JSON.parse(text), path).toEqual({ code: 404, error: expect.stringMatching(/^Log not found: its body is gone/) });
+      expect(Number(res.headers.get("content-length") ?? text.length), path).toBe(
+        new TextEncoder().encode(text).byteLength,
+      );
+      expect(JSON.parse(text), path).toEqual({
+        code: 404,
+        error: expect.stringMatching(/^Log not found: its body is gone/),
+      });
     }
   });
 
   it("leaves it out of lists (it is being deleted) and lets the delete be finished", async () => {
-    const gone = await postLog({ name: "stdout", data: "x".repeat(70_000), dataset_id: "halfdel", task_id: "t2" }, { token: t.system });
-    const kept = await postLog({ name: "stderr", data: "y".repeat(70_000), dataset_id: "halfdel", task_id: "t2" }, { token: t.system });
-    const small = await postLog({ name: "stdlog", data: "inline", dataset_id: "halfdel", task_id: "t2" }, { token: t.system });
+    const gone = await postLog(
+      { name: "stdout", data: "x".repeat(70_000), dataset_id: "halfdel", task_id: "t2" },
+      { token: t.system },
+    );
+    const kept = await postLog(
+      { name: "stderr", data: "y".repeat(70_000), dataset_id: "halfdel", task_id: "t2" },
+      { token: t.system },
+    );
+    const small = await postLog(
+      { name: "stdlog", data: "inline", dataset_id: "halfdel", task_id: "t2" },
+      { token: t.system },
+    );
     await env.LOG_BODIES.delete(`logs/${gone}`);
 
     const search = await callJson("/logs?task_id=t2", { token: t.system });

@@ -40,7 +40,11 @@ async function parse(bytes: Uint8Array, cuts: number[] = [], opts: { maxBytes?: 
     tooLarge: () => new Error("too large") as never,
     sink: textSink(counts),
   });
-  return { fields: post.fields, data: post.data === undefined ? undefined : post.data === null ? null : post.data.stored, ...counts };
+  return {
+    fields: post.fields,
+    data: post.data === undefined ? undefined : post.data === null ? null : post.data.stored,
+    ...counts,
+  };
 }
 /** Every byte its own chunk (each token split wherever it can be); a long text in chunks of 1,000 bytes. */
 const everyByte = (bytes: Uint8Array) =>
@@ -114,7 +118,9 @@ describe("a JSON log post parsed as it arrives", () => {
     expect(discarded).toBe(0);
     const counts = { discarded: 0, aborted: 0 };
     const parts = ['{"data":"kept"', ',"n":1}'].map(enc);
-    const twoChunks = new ReadableStream<Uint8Array>({ pull: (c) => (parts.length ? c.enqueue(parts.shift()!) : c.close()) });
+    const twoChunks = new ReadableStream<Uint8Array>({
+      pull: (c) => (parts.length ? c.enqueue(parts.shift()!) : c.close()),
+    });
     const err = await readLogPost(twoChunks, {
       maxBytes: 1 << 20,
       tooLarge: () => new Error("too large") as never,
@@ -217,7 +223,10 @@ describe("POST /logs with a 32 MiB data field", () => {
     expect(await logRow(id)).toMatchObject({ in_r2: 1, data: null, body_bytes: size });
     expect((await env.LOG_BODIES.head(`logs/${id}`))!.size).toBe(size);
     expect((await bucketKeys()).filter((k) => !keysBefore.has(k))).toEqual([`logs/${id}`]);
-    const tail = await call(`/logs/${id}/data`, { token: system, headers: { Range: `bytes=-${unescapedLine.length * 2}` } });
+    const tail = await call(`/logs/${id}/data`, {
+      token: system,
+      headers: { Range: `bytes=-${unescapedLine.length * 2}` },
+    });
     expect(await tail.text()).toBe(unescapedLine.repeat(2));
     const head = await call(`/logs/${id}/data`, { token: system, headers: { Range: "bytes=0-22" } });
     expect(await head.text()).toBe(unescapedLine);

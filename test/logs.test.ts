@@ -35,7 +35,11 @@ describe("errors in IceProd's dialect", () => {
     const none = await callJson("/datasets/norecord/tasks/t1/logs", { token: t.reader });
     expect(none).toMatchObject({ status: 403, body: { code: 403, error: "attr not found" } });
     await grantDataset("rights");
-    const readerPosts = await callJson("/datasets/rights/logs", { method: "POST", json: { data: "x" }, token: t.reader });
+    const readerPosts = await callJson("/datasets/rights/logs", {
+      method: "POST",
+      json: { data: "x" },
+      token: t.reader,
+    });
     expect(readerPosts).toMatchObject({ status: 403, body: { code: 403, error: "authorization failed" } });
     const strangerReads = await callJson("/datasets/rights/tasks/t1/logs", { token: t.stranger });
     expect(strangerReads).toMatchObject({ status: 403, body: { code: 403, error: "authorization failed" } });
@@ -51,7 +55,10 @@ describe("errors in IceProd's dialect", () => {
       body: { code: 404 },
     });
     expect(await callJson("/logs", { method: "PUT", json: {} })).toMatchObject({ status: 405, body: { code: 405 } });
-    expect(await callJson("/logs/abc", { method: "POST", json: {} })).toMatchObject({ status: 405, body: { code: 405 } });
+    expect(await callJson("/logs/abc", { method: "POST", json: {} })).toMatchObject({
+      status: 405,
+      body: { code: 405 },
+    });
     expect((await callJson("/datasets/d/logs", { method: "GET" })).status).toBe(405);
     expect((await callJson("/datasets/d/logs/abc", { method: "DELETE" })).status).toBe(405);
   });
@@ -119,14 +126,20 @@ describe("POST /logs", () => {
     }
     const malformed = await callJson("/logs", { method: "POST", body: "{data:", token: t.system });
     expect(malformed).toMatchObject({ status: 400, body: { code: 400 } });
-    const huge = await callJson("/logs", { method: "POST", json: { data: "x", note: "n".repeat(70_000) }, token: t.system });
+    const huge = await callJson("/logs", {
+      method: "POST",
+      json: { data: "x", note: "n".repeat(70_000) },
+      token: t.system,
+    });
     expect(huge).toMatchObject({ status: 400, body: { code: 400 } });
     // Nothing was written, whichever tests ran before this one.
     expect(await logCount()).toBe(before);
   });
 
   it("gives strictly increasing timestamps in insertion order, even for concurrent posts", async () => {
-    const ids = await Promise.all(Array.from({ length: 25 }, (_, i) => postLog({ data: `n${i}`, name: "race" }, { token: t.system })));
+    const ids = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => postLog({ data: `n${i}`, name: "race" }, { token: t.system })),
+    );
     const rows = await env.DB.prepare("SELECT log_id, timestamp FROM logs WHERE name = 'race' ORDER BY seq").all<{
       log_id: string;
       timestamp: string;
@@ -134,7 +147,8 @@ describe("POST /logs", () => {
     expect(rows.results.map((r) => r.log_id).sort()).toEqual([...ids].sort());
     const stamps = rows.results.map((r) => r.timestamp);
     for (const s of stamps) expect(s).toMatch(TIMESTAMP);
-    for (let i = 1; i < stamps.length; i++) expect(stamps[i] > stamps[i - 1], `${stamps[i - 1]} < ${stamps[i]}`).toBe(true);
+    for (let i = 1; i < stamps.length; i++)
+      expect(stamps[i] > stamps[i - 1], `${stamps[i - 1]} < ${stamps[i]}`).toBe(true);
   });
 });
 
@@ -145,9 +159,15 @@ describe("GET and DELETE /logs/{log_id}", () => {
       body: { code: 404, error: "Log not found" },
     });
     const id = await postLog({ data: "bye" }, { token: t.system });
-    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({ status: 200, body: {} });
+    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({
+      status: 200,
+      body: {},
+    });
     expect((await callJson(`/logs/${id}`, { token: t.system })).status).toBe(404);
-    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({ status: 200, body: {} });
+    expect(await callJson(`/logs/${id}`, { method: "DELETE", token: t.system })).toMatchObject({
+      status: 200,
+      body: {},
+    });
     await expectGone([id]);
   });
 });
@@ -163,7 +183,12 @@ describe("GET /logs (search)", () => {
       ["stdout", "s2"],
       ["stdlog", "s2"],
     ]) {
-      ids.push(await postLog({ data: `${name} of ${task}`, name, dataset_id: "search", task_id: task, host: "h1" }, { token: t.system }));
+      ids.push(
+        await postLog(
+          { data: `${name} of ${task}`, name, dataset_id: "search", task_id: task, host: "h1" },
+          { token: t.system },
+        ),
+      );
     }
     stamps = await Promise.all(ids.map(async (id) => (await logRow(id))!.timestamp));
   });
@@ -185,7 +210,9 @@ describe("GET /logs (search)", () => {
   });
 
   it("takes from/to inclusive, keys and limit; {} when nothing matches", async () => {
-    const range = await callJson(`/logs?dataset_id=search&from=${stamps[1]}&to=${stamps[2]}&keys=name|host`, { token: t.system });
+    const range = await callJson(`/logs?dataset_id=search&from=${stamps[1]}&to=${stamps[2]}&keys=name|host`, {
+      token: t.system,
+    });
     expect(range.body).toEqual({
       [ids[1]]: { log_id: ids[1], name: "stderr", host: "h1" },
       [ids[2]]: { log_id: ids[2], name: "stdout", host: "h1" },
@@ -220,10 +247,19 @@ describe("/datasets/{d}/logs", () => {
   });
 
   it("forces dataset_id, adds no default name, and serves the log only under its dataset", async () => {
-    const id = await postLog({ data: "d", dataset_id: "elsewhere", task_id: "t9" }, { token: t.writer, dataset: "dsa" });
+    const id = await postLog(
+      { data: "d", dataset_id: "elsewhere", task_id: "t9" },
+      { token: t.writer, dataset: "dsa" },
+    );
     const doc = await callJson(`/datasets/dsa/logs/${id}`, { token: t.reader });
     expect(doc.status).toBe(200);
-    expect(doc.body).toEqual({ log_id: id, data: "d", dataset_id: "dsa", task_id: "t9", timestamp: expect.stringMatching(TIMESTAMP) });
+    expect(doc.body).toEqual({
+      log_id: id,
+      data: "d",
+      dataset_id: "dsa",
+      task_id: "t9",
+      timestamp: expect.stringMatching(TIMESTAMP),
+    });
     expect(await callJson(`/datasets/dsb/logs/${id}`, { token: t.reader })).toMatchObject({
       status: 404,
       body: { code: 404, error: "Log not found" },
@@ -327,7 +363,10 @@ describe("DELETE /datasets/{d}/tasks/{t}/logs", () => {
     ];
     const other = await postLog({ data: "c", task_id: "y" }, { token: t.writer, dataset: "tdel" });
     expect((await callJson("/datasets/tdel/tasks/x/logs", { method: "DELETE", token: t.reader })).status).toBe(403);
-    expect(await callJson("/datasets/tdel/tasks/x/logs", { method: "DELETE", token: t.writer })).toMatchObject({ status: 200, body: {} });
+    expect(await callJson("/datasets/tdel/tasks/x/logs", { method: "DELETE", token: t.writer })).toMatchObject({
+      status: 200,
+      body: {},
+    });
     expect((await callJson("/datasets/tdel/tasks/x/logs", { token: t.reader })).status).toBe(404);
     await expectGone(mine);
     expect(await logRow(other)).not.toBeNull();
@@ -345,7 +384,9 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
     for (let i = 0; i < values.length; i += 10) {
       ids.push(
         ...(await Promise.all(
-          values.slice(i, i + 10).map((v) => postLog({ data: `l${v}`, task_id: `t${v % 7}` }, { token: t.writer, dataset: "bulk" })),
+          values
+            .slice(i, i + 10)
+            .map((v) => postLog({ data: `l${v}`, task_id: `t${v % 7}` }, { token: t.writer, dataset: "bulk" })),
         )),
       );
     }
@@ -379,11 +420,22 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
   it("answers a caller that does not ask for NDJSON with one JSON object, after deleting everything", async () => {
     await grantDataset("plainds");
     // No Accept (IceProd's RestClient), curl's */*, JSON explicitly, and NDJSON refused by q=0.
-    const accepts = [undefined, "*/*", "application/json", "application/json, application/x-ndjson;q=0.5", "application/x-ndjson;q=0"];
+    const accepts = [
+      undefined,
+      "*/*",
+      "application/json",
+      "application/json, application/x-ndjson;q=0.5",
+      "application/x-ndjson;q=0",
+    ];
     for (const accept of accepts) {
       const ids = [];
-      for (let i = 0; i < 3; i++) ids.push(await postLog({ data: `p${i}`, task_id: "t" }, { token: t.writer, dataset: "plainds" }));
-      const res = await call("/datasets/plainds/logs", { method: "DELETE", token: t.writer, headers: accept ? { Accept: accept } : {} });
+      for (let i = 0; i < 3; i++)
+        ids.push(await postLog({ data: `p${i}`, task_id: "t" }, { token: t.writer, dataset: "plainds" }));
+      const res = await call("/datasets/plainds/logs", {
+        method: "DELETE",
+        token: t.writer,
+        headers: accept ? { Accept: accept } : {},
+      });
       expect(res.status, accept).toBe(200);
       expect(res.headers.get("content-type"), accept).toMatch(/^application\/json/);
       // The whole body is one JSON document: what `json.loads(r.content)` needs.
@@ -391,8 +443,16 @@ describe("DELETE /datasets/{d}/logs (NDJSON progress to who asks, one JSON statu
       await expectGone(ids);
     }
     // Asking for NDJSON in any of the usual ways streams lines.
-    for (const accept of ["application/x-ndjson", "application/json;q=0.5, application/x-ndjson", "Application/X-NDJSON"]) {
-      const res = await call("/datasets/plainds/logs", { method: "DELETE", token: t.writer, headers: { Accept: accept } });
+    for (const accept of [
+      "application/x-ndjson",
+      "application/json;q=0.5, application/x-ndjson",
+      "Application/X-NDJSON",
+    ]) {
+      const res = await call("/datasets/plainds/logs", {
+        method: "DELETE",
+        token: t.writer,
+        headers: { Accept: accept },
+      });
       expect(res.headers.get("content-type"), accept).toContain("application/x-ndjson");
       expect(await readLines(res)).toEqual([{ status: "complete", percent_complete: 100 }]);
     }
@@ -411,14 +471,20 @@ describe("query plans: every filter is an index range", () => {
   const base = { order: "desc" as const, withData: true };
 
   it("uses the (…, timestamp) indexes for task, dataset, name, time and group queries", async () => {
-    expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, null))).toMatch(/USING INDEX logs_dataset_task_time/);
+    expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, null))).toMatch(
+      /USING INDEX logs_dataset_task_time/,
+    );
     expect(await plan(listQuery(db(), { ...base, datasetId: "d", taskId: "t" }, "2026-01-01T00:00:00.000000"))).toMatch(
       /USING INDEX logs_dataset_task_time/,
     );
     expect(await plan(listQuery(db(), { ...base, datasetId: "d" }, null))).toMatch(/USING INDEX logs_dataset_time/);
-    expect(await plan(listQuery(db(), { ...base, name: "stdout", from: "2026" }, null))).toMatch(/USING INDEX logs_name_time/);
+    expect(await plan(listQuery(db(), { ...base, name: "stdout", from: "2026" }, null))).toMatch(
+      /USING INDEX logs_name_time/,
+    );
     expect(await plan(listQuery(db(), { ...base, taskId: "t" }, null))).toMatch(/USING INDEX logs_task_time/);
-    expect(await plan(listQuery(db(), { ...base, from: "2026", to: "2027" }, null))).toMatch(/USING INDEX logs_timestamp/);
+    expect(await plan(listQuery(db(), { ...base, from: "2026", to: "2027" }, null))).toMatch(
+      /USING INDEX logs_timestamp/,
+    );
     expect(await plan(latestPerNameQuery(db(), "d", "t", { order: "desc", num: 0, withData: false }))).toMatch(
       /USING INDEX logs_dataset_task_time/,
     );

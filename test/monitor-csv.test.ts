@@ -122,7 +122,10 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
   it("applies to every metrics list, with its filters (and to the head/tail lists)", async () => {
     const h = "c5c5c5c5000000000000000000000003";
     await post(metricsOf(h, 14, { component: "csv-filter" }));
-    for (const path of [`/components/csv-filter/items/test_3/metrics`, `/resources/memory/components/csv-filter/head/4/metrics`]) {
+    for (const path of [
+      `/components/csv-filter/items/test_3/metrics`,
+      `/resources/memory/components/csv-filter/head/4/metrics`,
+    ]) {
       const json = await callJson(`${api}${path}`);
       const csv = parseCsv(await (await call(`${api}${path}`, { headers: CSV })).text());
       expect(asMetrics(csv), path).toEqual(json.body.metrics);
@@ -133,7 +136,9 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
   it("leaves JSON, errors, empty pages and other lists as they are", async () => {
     const h = "c5c5c5c5000000000000000000000004";
     await post(metricsOf(h, 2));
-    const json = await call(`${api}/sessions/${h}/metrics`, { headers: { Accept: "application/json, text/csv;q=0.5" } });
+    const json = await call(`${api}/sessions/${h}/metrics`, {
+      headers: { Accept: "application/json, text/csv;q=0.5" },
+    });
     expect(json.headers.get("content-type")).toMatch(/^application\/json/);
     expect(json.headers.get("vary")).toContain("Accept");
     const wildcard = await call(`${api}/sessions/${h}/metrics`, { headers: { Accept: "*/*" } });
@@ -156,7 +161,9 @@ describe("metrics lists as CSV (Accept: text/csv)", () => {
     const h = "c5c5c5c5000000000000000000000009";
     const evil = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd", "plain"];
     await post(
-      evil.map((text, i) => pluginMetric({ session_h: h, item_start_time: `t${i}`, item: text, item_path: text, mem_usage: -1.5 })),
+      evil.map((text, i) =>
+        pluginMetric({ session_h: h, item_start_time: `t${i}`, item: text, item_path: text, mem_usage: -1.5 }),
+      ),
     );
     const res = await call(`${api}/sessions/${h}/metrics`, { headers: CSV });
     const rows = parseCsv(await res.text());

@@ -11,7 +11,11 @@ let both: string; // pa and pb
 let nobody: string; // no project
 
 const CTX = "c7c7c7c7000000000000000000000001";
-const SESSION_A = ["5a000000000000000000000000000001", "5a000000000000000000000000000002", "5a000000000000000000000000000003"];
+const SESSION_A = [
+  "5a000000000000000000000000000001",
+  "5a000000000000000000000000000002",
+  "5a000000000000000000000000000003",
+];
 /** Alice's tests all carry "alpha" in their names; nothing of hers may show up in Bob's answers. */
 const alphaMetrics = (h: string) =>
   metricsOf(h, 6, { context_h: CTX, component: "alphacomp" }).map((m, i) => ({
@@ -21,7 +25,8 @@ const alphaMetrics = (h: string) =>
     item_path: "tests.alpha",
   }));
 
-const as = (token: string, path: string, init: Parameters<typeof callJson>[1] = {}) => callJson(path, { ...init, token });
+const as = (token: string, path: string, init: Parameters<typeof callJson>[1] = {}) =>
+  callJson(path, { ...init, token });
 const post = (token: string, path: string, json: unknown) => as(token, `${api}${path}`, { method: "POST", json });
 
 beforeAll(async () => {
@@ -45,7 +50,11 @@ describe("a user token works within its projects", () => {
   it("keeps the same hashes apart: Bob's posts of Alice's keys are his own records", async () => {
     // Same context hash, same session hash, same metric keys: stored in pb, Alice's untouched.
     expect((await post(bob, "/contexts/", { ...pluginContext(CTX), machine_node: "bob-box" })).status).toBe(201);
-    const s = await post(bob, "/sessions/", pluginSession(SESSION_A[0], { pipeline_branch: "main", pipeline_build_no: "1" }));
+    const s = await post(
+      bob,
+      "/sessions/",
+      pluginSession(SESSION_A[0], { pipeline_branch: "main", pipeline_build_no: "1" }),
+    );
     expect(s.status).toBe(201);
     const mine = metricsOf(SESSION_A[0], 2, { context_h: CTX, item: "beta", item_variant: "beta" });
     expect((await post(bob, "/metrics/", mine)).status).toBe(201);
@@ -53,7 +62,11 @@ describe("a user token works within its projects", () => {
     const ctx = await as(alice, `${api}/contexts/${CTX}`);
     expect(ctx.body.contexts).toEqual([{ ...pluginContext(CTX), cpu_frequency: 2712 }]);
     const sessions = await as(alice, `${api}/sessions/${SESSION_A[0]}`);
-    expect(sessions.body.sessions[0].tags).toContainEqual({ name: "pipeline_build_no", key: "pipeline_build_no", value: "1" });
+    expect(sessions.body.sessions[0].tags).toContainEqual({
+      name: "pipeline_build_no",
+      key: "pipeline_build_no",
+      value: "1",
+    });
     expect(sessions.body.sessions[0].scm_ref).toBe("abcabc0");
     expect((await as(alice, `${api}/sessions/${SESSION_A[0]}/metrics/count`)).body).toEqual({ count: 6 });
     expect((await as(bob, `${api}/sessions/${SESSION_A[0]}/metrics/count`)).body).toEqual({ count: 2 });
@@ -139,7 +152,10 @@ describe("a user token works within its projects", () => {
     }
     const r = await as(alice, `${api}/sessions/${SESSION_A[2]}/regressions`);
     expect(r.status).toBe(200);
-    expect(r.body.baseline.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([SESSION_A[1], SESSION_A[0]]);
+    expect(r.body.baseline.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([
+      SESSION_A[1],
+      SESSION_A[0],
+    ]);
     expect(r.body.summary.regressions).toBe(0);
   });
 
@@ -185,7 +201,9 @@ describe("GET /index.html, as the reference serves it", () => {
     for (let s = 0; s < 3; s++) {
       const h = `1d${s}`.padEnd(32, "0");
       expect((await callJson(`${base}/sessions/`, { method: "POST", json: pluginSession(h) })).status).toBe(201);
-      expect((await callJson(`${base}/metrics/`, { method: "POST", json: metricsOf(h, 100, { context_h: CTX }) })).status).toBe(201);
+      expect(
+        (await callJson(`${base}/metrics/`, { method: "POST", json: metricsOf(h, 100, { context_h: CTX }) })).status,
+      ).toBe(201);
     }
     const res = await call("/projects/idx/index.html");
     expect(res.status).toBe(200);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type JUDGED, judge, leakSuspect, mad, median, DEFAULT_THRESHOLDS } from "../src/monitor/regressions";
+import { DEFAULT_THRESHOLDS, type JUDGED, judge, leakSuspect, mad, median } from "../src/monitor/regressions";
 import { callJson } from "./helpers/http";
 import { pluginContext, pluginMetric } from "./helpers/monitor";
 
@@ -33,7 +33,15 @@ async function session(
 ) {
   await post("/sessions/", { session_h: h, run_date: "2026-11-23T10:00:00", scm_ref, description });
   const metrics = Object.entries(tests).map(([name, v], i) =>
-    pluginMetric({ session_h: h, context_h: context, item: name, item_variant: name, item_start_time: `t${i}`, ...BASE, ...v }),
+    pluginMetric({
+      session_h: h,
+      context_h: context,
+      item: name,
+      item_variant: name,
+      item_start_time: `t${i}`,
+      ...BASE,
+      ...v,
+    }),
   );
   if (metrics.length) await post("/metrics/", metrics);
 }
@@ -70,7 +78,10 @@ describe("the statistics", () => {
     expect(judge("total_time", 1.3, [1, 1.2, 0.8, 1.15, 0.85], DEFAULT_THRESHOLDS).verdict).toBe("unchanged");
     // A flat zero baseline: only the floor stands between noise and a verdict.
     expect(judge("mem_usage", 0.5, [0, 0, 0], DEFAULT_THRESHOLDS).verdict).toBe("unchanged");
-    expect(judge("mem_usage", 1.5, [0, 0, 0], DEFAULT_THRESHOLDS)).toMatchObject({ verdict: "regression", relative_change: null });
+    expect(judge("mem_usage", 1.5, [0, 0, 0], DEFAULT_THRESHOLDS)).toMatchObject({
+      verdict: "regression",
+      relative_change: null,
+    });
   });
 
   it("suspects a leak on steady small growth only", () => {
@@ -122,10 +133,19 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
       test_leak: "unchanged",
       test_new: "insufficient_history",
     });
-    expect(r.body.summary).toEqual({ tests: 6, regressions: 2, improvements: 1, unchanged: 2, insufficient_history: 1, leaks: 1 });
+    expect(r.body.summary).toEqual({
+      tests: 6,
+      regressions: 2,
+      improvements: 1,
+      unchanged: 2,
+      insufficient_history: 1,
+      leaks: 1,
+    });
     expect(r.body.tests.find((t: any) => t.item === "test_leak").leak).toBe(true);
     expect(r.body.baseline).toMatchObject({ by: "pipeline_branch", value: "rg-main", window: 10 });
-    expect(r.body.baseline.sessions.map((s: any) => s.session_h)).toEqual(Array.from({ length: 10 }, (_, i) => `rg-main-${9 - i}`));
+    expect(r.body.baseline.sessions.map((s: any) => s.session_h)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `rg-main-${9 - i}`),
+    );
 
     const slow = r.body.tests.find((t: any) => t.item === "test_slow");
     expect(slow.resources.total_time).toMatchObject({ value: 1.6, verdict: "regression", history: 10 });
@@ -173,7 +193,10 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
       expect(r.body.baseline.sessions).toHaveLength(i);
       expect(r.body.summary).toMatchObject({ tests: 2, insufficient_history: 2, regressions: 0 });
     }
-    expect((await get("/sessions/rg-first-3/regressions")).body.summary).toMatchObject({ unchanged: 2, insufficient_history: 0 });
+    expect((await get("/sessions/rg-first-3/regressions")).body.summary).toMatchObject({
+      unchanged: 2,
+      insufficient_history: 0,
+    });
   });
 
   it("compares on the same machine class only, and with no other branch", async () => {
@@ -187,7 +210,13 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
     await session("rg-other", { pipeline_branch: "rg-other" }, { test_x: { total_time: 0.1 } }, a);
     await session("rg-ctx-now", { pipeline_branch: "rg-ctx" }, { test_x: { total_time: 1.02 } }, a);
     const r = await get("/sessions/rg-ctx-now/regressions");
-    expect(r.body.baseline.sessions.map((s: any) => s.session_h)).toEqual(["rg-ctx-big", "rg-ctx-3", "rg-ctx-2", "rg-ctx-1", "rg-ctx-0"]);
+    expect(r.body.baseline.sessions.map((s: any) => s.session_h)).toEqual([
+      "rg-ctx-big",
+      "rg-ctx-3",
+      "rg-ctx-2",
+      "rg-ctx-1",
+      "rg-ctx-0",
+    ]);
     expect(r.body.tests[0]).toMatchObject({ item: "test_x", verdict: "unchanged" });
     expect(r.body.tests[0].resources.total_time).toMatchObject({ median: 1, history: 4 });
     // The big machine's own baseline has no run of its class.
@@ -196,7 +225,8 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
 
   it("falls back to a `branch` tag, then to re-runs of the same scm_ref", async () => {
     const ctx = await machine();
-    for (let i = 0; i < 4; i++) await session(`rg-tag-${i}`, { branch: "feature-x" }, { test_t: { total_time: 1 } }, ctx, `ref${i}`);
+    for (let i = 0; i < 4; i++)
+      await session(`rg-tag-${i}`, { branch: "feature-x" }, { test_t: { total_time: 1 } }, ctx, `ref${i}`);
     await session("rg-tag-now", { branch: "feature-x" }, { test_t: { total_time: 3 } }, ctx, "ref9");
     const tagged = await get("/sessions/rg-tag-now/regressions");
     expect(tagged.body.baseline).toMatchObject({ by: "branch", value: "feature-x" });
@@ -226,7 +256,8 @@ describe("GET /api/v1/sessions/<h>/regressions", () => {
     // few session, flag index and project rows (the project's id, looked up by name in each sub-select).
     expect(before.read).toBeGreaterThanOrEqual(2 * 80);
     expect(before.read).toBeLessThanOrEqual(2 * 80 + 60);
-    // Later sessions of the branch and sessions of other branches change nothing (nor does rg-cost-0, older than the window).
+    // Later sessions of the branch and sessions of other branches change nothing (nor does rg-cost-0, older than the
+    // window).
     await session("rg-cost-5", { pipeline_branch: "rg-cost" }, tests, ctx);
     for (let i = 0; i < 3; i++) await session(`rg-cost-other-${i}`, { pipeline_branch: "rg-cost-other" }, tests, ctx);
     const after = costOf((await get("/sessions/rg-cost-4/regressions?window=3")).res);
@@ -265,7 +296,13 @@ describe("GET /api/v1/sessions/<a>/compare/<b>", () => {
     expect(r.body.a).toEqual({ session_h: "cmp-a", run_date: "2026-11-23T10:00:00", scm_ref: "cafe", contexts: [ctx] });
     expect(r.body.summary).toEqual({ both: 1, only_in_a: 1, only_in_b: 1 });
     expect(r.body.tests).toHaveLength(1);
-    expect(r.body.tests[0]).toMatchObject({ item: "test_both", kind: "function", component: "", context_a: ctx, context_b: ctx });
+    expect(r.body.tests[0]).toMatchObject({
+      item: "test_both",
+      kind: "function",
+      component: "",
+      context_a: ctx,
+      context_b: ctx,
+    });
     expect(r.body.tests[0].resources.total_time).toEqual({ a: 2, b: 3, change: 1, relative_change: 0.5 });
     expect(r.body.tests[0].resources.mem_usage).toEqual({ a: 10, b: 0, change: -10, relative_change: -1 });
     expect(r.body.only_in_a.map((t: any) => t.item)).toEqual(["test_gone"]);

@@ -47,11 +47,15 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     for (let i = 0; i < 4; i++) await post("/sessions", pluginSession(`keep${i}`, { suite: "smoke" }));
     const p1 = await get("/sessions/?with_flags=suite&restrict_flags=smoke");
     expect(p1.body.total_page).toBe(2);
-    expect(p1.body.next_url).toMatch(/^\/api\/v1\/sessions\/\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
+    expect(p1.body.next_url).toMatch(
+      /^\/api\/v1\/sessions\/\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/,
+    );
     const p2 = await get(p1.body.next_url.slice(api.length));
     expect(p2.body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(["keep3"]);
     const bare = await get("/sessions?with_flags=suite&restrict_flags=smoke");
-    expect(bare.body.next_url).toMatch(/^\/api\/v1\/sessions\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/);
+    expect(bare.body.next_url).toMatch(
+      /^\/api\/v1\/sessions\?with_flags=suite&restrict_flags=smoke&page=2&cursor=a\d+\.2$/,
+    );
   });
 
   it("pages the whole metric collection in insertion order, every row exactly once", async () => {
@@ -62,7 +66,8 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
     const seen: string[] = [];
     let next: string | undefined = `/metrics/`;
     while (next) {
-      const page: { body: { metrics: Array<{ item_start_time: string; session_h: string }>; next_url?: string } } = await get(next);
+      const page: { body: { metrics: Array<{ item_start_time: string; session_h: string }>; next_url?: string } } =
+        await get(next);
       seen.push(...page.body.metrics.map((m) => `${m.session_h}/${m.item_start_time}`));
       next = page.body.next_url?.slice(api.length);
     }
@@ -78,7 +83,11 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
       await post("/sessions", pluginSession(`b${i}`, ciDescription("nightly", String(i))));
     }
     const comps = await get("/components/comp");
-    expect(comps.body).toEqual({ components: ["comp0", "comp1", "comp2"], total_page: 2, next_url: `${api}/components/comp?page=2` });
+    expect(comps.body).toEqual({
+      components: ["comp0", "comp1", "comp2"],
+      total_page: 2,
+      next_url: `${api}/components/comp?page=2`,
+    });
     const builds = await get("/pipelines/nightly/builds?page=2");
     expect(builds.body).toEqual({
       pipeline: "nightly",
@@ -100,7 +109,8 @@ describe("paging with MONITOR_PAGE_SIZE=3", () => {
 describe("following links reads one page at any depth", () => {
   it("steps through the metrics of an SCM filter in insertion order, each step bounded by the sessions it matches", async () => {
     // 8 sessions, 30 metrics each, posted interleaved; the filter matches every other session.
-    for (let i = 0; i < 8; i++) await post("/sessions", { ...pluginSession(`5c3a1k${i}`), scm_ref: i % 2 ? `other${i}` : `walkref${i}` });
+    for (let i = 0; i < 8; i++)
+      await post("/sessions", { ...pluginSession(`5c3a1k${i}`), scm_ref: i % 2 ? `other${i}` : `walkref${i}` });
     const perSession = Array.from({ length: 8 }, (_, i) => metricsOf(`5c3a1k${i}`, 30));
     for (let k = 0; k < 30; k++)
       expect(
@@ -111,14 +121,18 @@ describe("following links reads one page at any depth", () => {
           )
         ).status,
       ).toBe(201);
-    const expected = Array.from({ length: 30 }, (_, k) => [0, 2, 4, 6].map((i) => `5c3a1k${i}/${perSession[i][k].item_start_time}`)).flat();
+    const expected = Array.from({ length: 30 }, (_, k) =>
+      [0, 2, 4, 6].map((i) => `5c3a1k${i}/${perSession[i][k].item_start_time}`),
+    ).flat();
 
     const seen: string[] = [];
     const reads: number[] = [];
     let next: string | undefined = "/filters/scm/walkref/metrics";
     while (next) {
-      const r: { body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string }; res: Response } =
-        await get(next);
+      const r: {
+        body: { metrics: Array<{ session_h: string; item_start_time: string }>; next_url?: string };
+        res: Response;
+      } = await get(next);
       seen.push(...r.body.metrics.map((m) => `${m.session_h}/${m.item_start_time}`));
       reads.push(Number(/rows_read=(\d+)/.exec(r.res.headers.get("server-timing") ?? "")![1]));
       next = r.body.next_url?.slice(api.length);
@@ -179,7 +193,11 @@ const rowsRead = (res: Response) => Number(/rows_read=(\d+)/.exec(res.headers.ge
 describe("page numbers that do not exist", () => {
   it("answers page 0 with 404, as the reference does", async () => {
     await post("/metrics", metricsOf("page-zero", 4));
-    for (const path of ["/metrics/?page=0", "/sessions/page-zero/metrics?page=0", "/filters/scope/function/metrics?page=0"]) {
+    for (const path of [
+      "/metrics/?page=0",
+      "/sessions/page-zero/metrics?page=0",
+      "/filters/scope/function/metrics?page=0",
+    ]) {
       const r = await get(path);
       expect(r.status, path).toBe(404);
       expect(r.body).toEqual({ message: expect.stringMatching(/Page 0 does not exist/) });
@@ -219,7 +237,10 @@ describe("regressions and compare read a bounded number of metrics (MONITOR_MAX_
     expect(ok.body.summary.tests).toBe(15);
     const over = await get("/sessions/cap-2/regressions?window=2");
     expect(over.status).toBe(400);
-    expect(over.body).toEqual({ message: expect.stringMatching(/more than 40 metrics/), errors: { window: expect.any(String) } });
+    expect(over.body).toEqual({
+      message: expect.stringMatching(/more than 40 metrics/),
+      errors: { window: expect.any(String) },
+    });
     expect((await get("/sessions/cap-0/compare/cap-1")).status).toBe(200);
     await post("/metrics", metricsOf("cap-1", 30).slice(15));
     const big = await get("/sessions/cap-0/compare/cap-1");

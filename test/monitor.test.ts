@@ -4,7 +4,8 @@ import { call, callJson, mintToken } from "./helpers/http";
 import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } from "./helpers/monitor";
 
 const api = "/api/v1";
-const post = (path: string, json: unknown, token?: string) => callJson(`${api}${path}`, { method: "POST", json, token });
+const post = (path: string, json: unknown, token?: string) =>
+  callJson(`${api}${path}`, { method: "POST", json, token });
 const get = (path: string) => callJson(`${api}${path}`);
 const rowCount = async (table: string, where = "1") =>
   (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).first<{ n: number }>())!.n;
@@ -50,7 +51,9 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
       expect(r.status).toBe(201);
     }
     // Stored in the token's only project: the admin reads it there, not in `default`.
-    expect((await callJson(`/projects/plugin-team${api}/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 3 });
+    expect((await callJson(`/projects/plugin-team${api}/sessions/${session.session_h}/metrics/count`)).body).toEqual({
+      count: 3,
+    });
     expect((await get(`/sessions/${session.session_h}/metrics/count`)).body).toEqual({ count: 0 });
   });
 
@@ -115,7 +118,9 @@ describe("re-posting is idempotent and never overwrites", () => {
   it("stores one session when the same post races with itself", async () => {
     const session = pluginSession(hex(0x7ace));
     const before = (await get("/sessions/count")).body.count;
-    const statuses = (await Promise.all(Array.from({ length: 8 }, () => post("/sessions", session)))).map((r) => r.status);
+    const statuses = (await Promise.all(Array.from({ length: 8 }, () => post("/sessions", session)))).map(
+      (r) => r.status,
+    );
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s === 200)).toHaveLength(7);
     expect((await get("/sessions/count")).body.count).toBe(before + 1);
@@ -184,7 +189,9 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
     ).toBe(409);
     expect((await get("/pipelines/scalars/builds")).body.builds).toEqual(["1"]);
     expect(
-      (await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map((s: { session_h: string }) => s.session_h),
+      (await get("/sessions/?with_flags=fast&restrict_flags=true")).body.sessions.map(
+        (s: { session_h: string }) => s.session_h,
+      ),
     ).toContain(h);
   });
 
@@ -193,7 +200,10 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
     const r = await post("/sessions", { ...pluginSession(hex(0xca9)), description: many });
     expect(r.status).toBe(400);
-    expect(r.body).toEqual({ errors: { description: "at most 64 entries" }, message: "Input payload validation failed" });
+    expect(r.body).toEqual({
+      errors: { description: "at most 64 entries" },
+      message: "Input payload validation failed",
+    });
     expect(await rowCount("monitor_session_flags")).toBe(flagsBefore);
     const { k64: _, ...most } = many;
     expect((await post("/sessions", { ...pluginSession(hex(0xca9)), description: most })).status).toBe(201);
@@ -213,7 +223,10 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
       expect(r.body.message, query).toMatch(/at most 32/);
     }
     const h = hex(0xf1a932);
-    await post("/sessions", pluginSession(h, Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`flag${i}`, `flag${i}`]))));
+    await post(
+      "/sessions",
+      pluginSession(h, Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`flag${i}`, `flag${i}`]))),
+    );
     for (const method of ["match_any", "match_all"]) {
       const ok = await get(`/sessions/?with_flags=${names(32)}&restrict_flags=${names(32)}&method=${method}`);
       expect(ok.status, method).toBe(200);
@@ -268,15 +281,20 @@ describe("bad input is a 400 naming the field, and stores nothing", () => {
 
 describe("counts, lookups and filters", () => {
   it("writes a metric as its row and 5 index entries (6 for a kind other than function), a retry as nothing", async () => {
-    const written = (res: Response) => Number(/rows_written=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
+    const written = (res: Response) =>
+      Number(/rows_written=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
     const fn = pluginMetric({ session_h: hex(0x6001), item_start_time: "w1" });
     const first = await call(`${api}/metrics/`, { method: "POST", json: fn });
     expect(first.status).toBe(201);
-    // The row, the key, context, item, variant, component; and the project's first row of a component name (and its key).
+    // The row, the key, context, item, variant, component; and the project's first row of a component name (and its
+    // key).
     expect(written(first)).toBeLessThanOrEqual(6 + 2);
     const second = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
     expect(written(second)).toBe(6);
-    const mod = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w3", kind: "module" } });
+    const mod = await call(`${api}/metrics/`, {
+      method: "POST",
+      json: { ...fn, item_start_time: "w3", kind: "module" },
+    });
     expect(written(mod)).toBe(7);
     const retry = await call(`${api}/metrics/`, { method: "POST", json: { ...fn, item_start_time: "w2" } });
     expect(retry.status).toBe(200);
@@ -298,13 +316,15 @@ describe("counts, lookups and filters", () => {
   it("counts a key's metrics exactly from its index, also under racing retries", async () => {
     const sh = "c0de0000000000000000000000000c01";
     const batch = metricsOf(sh, 60, { component: "countme" });
-    const statuses = (await Promise.all([post("/metrics", batch), post("/metrics", batch), post("/metrics", batch.slice(0, 30))])).map(
-      (r) => r.status,
-    );
+    const statuses = (
+      await Promise.all([post("/metrics", batch), post("/metrics", batch), post("/metrics", batch.slice(0, 30))])
+    ).map((r) => r.status);
     expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((s) => s === 201 || s === 200)).toBe(true);
     const truth = async (where: string) =>
-      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE project_id = 0 AND ${where}`).first<{ n: number }>())!.n;
+      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE project_id = 0 AND ${where}`).first<{
+        n: number;
+      }>())!.n;
     const checks: Array<[string, string]> = [
       [`/sessions/${sh}/metrics/count`, `session_h = '${sh}'`],
       [`/items/test_3/metrics/count`, `item = 'test_3'`],
@@ -358,7 +378,14 @@ describe("counts, lookups and filters", () => {
     await post("/sessions", { ...pluginSession(sh), scm_ref: "feedbeef1234" });
     await post("/metrics", [
       pluginMetric({ session_h: sh, item: "test_a", item_variant: "test_a[x]", kind: "function", component: "auth" }),
-      pluginMetric({ session_h: sh, item: "test_b", item_variant: "test_b[y]", kind: "module", component: "auth", item_start_time: "t2" }),
+      pluginMetric({
+        session_h: sh,
+        item: "test_b",
+        item_variant: "test_b[y]",
+        kind: "module",
+        component: "auth",
+        item_start_time: "t2",
+      }),
       pluginMetric({
         session_h: sh,
         item: "test_a",
@@ -368,13 +395,16 @@ describe("counts, lookups and filters", () => {
         item_start_time: "t3",
       }),
     ]);
-    const items = (r: { body: { metrics: Array<{ item_variant: string }> } }) => r.body.metrics.map((m) => m.item_variant);
+    const items = (r: { body: { metrics: Array<{ item_variant: string }> } }) =>
+      r.body.metrics.map((m) => m.item_variant);
     expect(items(await get("/items/test_a/metrics"))).toEqual(expect.arrayContaining(["test_a[x]", "test_a[z]"]));
     expect(items(await get("/variants/test_b[y]/metrics"))).toEqual(["test_b[y]"]);
     expect(items(await get("/variants/like/_a[/metrics"))).toEqual(expect.arrayContaining(["test_a[x]", "test_a[z]"]));
     expect(items(await get("/filters/scm/feedbeef/metrics"))).toEqual(["test_a[x]", "test_b[y]", "test_a[z]"]);
     expect((await get("/filters/scm/feedbeef/metrics/count")).body).toEqual({ count: 3 });
-    expect((await get("/filters/scm/feedbeef/sessions")).body.sessions.map((s: { session_h: string }) => s.session_h)).toEqual([sh]);
+    expect(
+      (await get("/filters/scm/feedbeef/sessions")).body.sessions.map((s: { session_h: string }) => s.session_h),
+    ).toEqual([sh]);
     expect(items(await get("/filters/scope/module/metrics"))).toContain("test_b[y]");
     expect(items(await get("/components/auth/metrics"))).toEqual(["test_a[x]", "test_b[y]"]);
     expect(items(await get("/components/auth/items/test_b/metrics"))).toEqual(["test_b[y]"]);
@@ -394,7 +424,13 @@ describe("counts, lookups and filters", () => {
     await post("/metrics", pluginMetric({ session_h: "919e0000000000000000000000000002", component: "pipecomp" }));
     expect((await get("/pipelines/")).body.pipelines).toContain("release");
     const builds = await get("/pipelines/release/builds");
-    expect(builds.body).toEqual({ pipeline: "release", builds: ["10", "9"], total_page: 1, prev_url: null, next_url: null });
+    expect(builds.body).toEqual({
+      pipeline: "release",
+      builds: ["10", "9"],
+      total_page: 1,
+      prev_url: null,
+      next_url: null,
+    });
     const sessionsOf10 = await get("/pipelines/release/builds/10/sessions");
     expect(sessionsOf10.body).toEqual({
       pipeline: "release",
@@ -444,7 +480,11 @@ describe("counts, lookups and filters", () => {
     await post("/metrics", metricsOf(sh, 30, { component: "rescomp" }));
     const head = await get("/resources/memory/components/rescomp/head/3/metrics");
     expect(head.status).toBe(200);
-    expect(head.body.metrics.map((m: { mem_usage: number }) => m.mem_usage)).toEqual([29 * 1.5 - 3, 28 * 1.5 - 3, 27 * 1.5 - 3]);
+    expect(head.body.metrics.map((m: { mem_usage: number }) => m.mem_usage)).toEqual([
+      29 * 1.5 - 3,
+      28 * 1.5 - 3,
+      27 * 1.5 - 3,
+    ]);
     const tail = await get("/resources/total_time/pipelines/res/builds/1/tail/2/metrics");
     expect(tail.body.metrics.map((m: { total_time: number }) => m.total_time)).toEqual([0, 0.1]);
     expect((await get("/resources/cpu/pipelines/res/head/metrics")).body.metrics).toHaveLength(10);
@@ -463,7 +503,8 @@ describe("paging at the default size of 500", () => {
   it("pages 1201 metrics of a session as 500/500/201 with links that keep the route", async () => {
     const sh = "9a9e0000000000000000000000000500";
     const all = metricsOf(sh, 1201);
-    for (let i = 0; i < all.length; i += 1000) expect((await post("/metrics", all.slice(i, i + 1000))).status).toBe(201);
+    for (let i = 0; i < all.length; i += 1000)
+      expect((await post("/metrics", all.slice(i, i + 1000))).status).toBe(201);
     const p1 = await get(`/sessions/${sh}/metrics`);
     expect(p1.body.total_page).toBe(3);
     expect(p1.body.metrics).toHaveLength(500);
@@ -501,7 +542,9 @@ describe("paging at the default size of 500", () => {
 
 describe("every non-like filter is served by an index, within the project's rows", () => {
   const plan = async (sql: string) =>
-    (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).all<{ detail: string }>()).results.map((r) => r.detail).join(" | ");
+    (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).all<{ detail: string }>()).results
+      .map((r) => r.detail)
+      .join(" | ");
   // The project's rowid range as the listings write it (src/monitor/projects.ts).
   const P = "(SELECT id FROM monitor_projects WHERE name = 'default')";
   const range = `seq > ${P} * 1099511627776 AND seq < ${P} * 1099511627776 + 1099511627776`;
@@ -516,8 +559,16 @@ describe("every non-like filter is served by an index, within the project's rows
       `SELECT * FROM monitor_metrics WHERE context_h = 'x' AND ${range} ORDER BY seq`,
       /USING INDEX monitor_metrics_context \(context_h=\? AND rowid>\? AND rowid<\?\)/,
     ],
-    ["item", `SELECT count(*) FROM monitor_metrics WHERE item = 'x' AND ${range}`, /USING (COVERING )?INDEX monitor_metrics_item/],
-    ["variant", `SELECT * FROM monitor_metrics WHERE item_variant = 'x' AND ${range} ORDER BY seq`, /USING INDEX monitor_metrics_variant/],
+    [
+      "item",
+      `SELECT count(*) FROM monitor_metrics WHERE item = 'x' AND ${range}`,
+      /USING (COVERING )?INDEX monitor_metrics_item/,
+    ],
+    [
+      "variant",
+      `SELECT * FROM monitor_metrics WHERE item_variant = 'x' AND ${range} ORDER BY seq`,
+      /USING INDEX monitor_metrics_variant/,
+    ],
     [
       "a kind other than function (the partial index)",
       `SELECT * FROM monitor_metrics WHERE monitor_metrics.kind = 'module' AND monitor_metrics.kind <> 'function' AND ${range} ORDER BY seq`,

@@ -23,8 +23,10 @@ async function sessionWithJobs(count: number, body: Record<string, unknown> = {}
 const sessionObject = (projectId: string, sessionId: string) =>
   env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName({ projectId, sessionId })));
 
-const start = (p: string, s: string, job_id: string, current_tag: unknown) => act(p, s, { start: { job_id, current_tag } });
-const end = (p: string, s: string, job_id: string, result: string) => act(p, s, { end: { job_id, current_tag: 0, result } });
+const start = (p: string, s: string, job_id: string, current_tag: unknown) =>
+  act(p, s, { start: { job_id, current_tag } });
+const end = (p: string, s: string, job_id: string, result: string) =>
+  act(p, s, { end: { job_id, current_tag: 0, result } });
 
 describe("start", () => {
   it("moves the tag on outside the hold-off, lets stale agents join inside it, holds off the rest", async () => {
@@ -66,7 +68,10 @@ describe("start", () => {
     const { p, s, jobs } = await sessionWithJobs(1, { session_tag: 4 });
     const high = await start(p, s, jobs[0], 5);
     expect(high.status).toBe(400);
-    expect(high.body).toEqual({ title: "Bad request format", description: "requested tag value too high. Session Tag: 4 Job Tag: 5" });
+    expect(high.body).toEqual({
+      title: "Bad request format",
+      description: "requested tag value too high. Session Tag: 4 Job Tag: 5",
+    });
     const stranger = await start(p, s, "not-in-session", 4);
     expect(stranger.status).toBe(400);
     expect(stranger.body.description).toBe("job_id not found in session");
@@ -108,7 +113,9 @@ describe("start", () => {
     // Next run: 50 agents on tag 1, outside the hold-off; still exactly one move.
     await ageRun(p, s);
     const again = await Promise.all(jobs.map((j) => start(p, s, j, 1)));
-    expect(new Set(again.map((a) => JSON.stringify(a.body)))).toEqual(new Set([JSON.stringify({ result: "success", session_tag: 2 })]));
+    expect(new Set(again.map((a) => JSON.stringify(a.body)))).toEqual(
+      new Set([JSON.stringify({ result: "success", session_tag: 2 })]),
+    );
     expect(await getSession(p, s)).toMatchObject({ session_tag: 2, version: 152 });
 
     // And agents already on the new tag, inside its hold-off, are all held off.

@@ -71,13 +71,17 @@ describe("a session or job belongs to its project", () => {
   });
 
   it("names each session's Durable Object by both ids unambiguously, and the object checks the pair", async () => {
-    expect(sessionObjectName({ projectId: "pa", sessionId: "q/S" })).not.toBe(sessionObjectName({ projectId: "pa/q", sessionId: "S" }));
+    expect(sessionObjectName({ projectId: "pa", sessionId: "q/S" })).not.toBe(
+      sessionObjectName({ projectId: "pa/q", sessionId: "S" }),
+    );
     const victim = `${unique("pa")}/q`;
     const s = await createSession(encodeURIComponent(victim));
     const [pa, q] = [victim.slice(0, -2), "q"];
     // Even called directly, the object for (pa, "q/S") knows no such session.
     const ref = { projectId: pa, sessionId: `${q}/${s}` };
-    const outcome = await env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName(ref))).patch(ref, { description: "pwned" });
+    const outcome = await env.SESSION_TAGS.get(env.SESSION_TAGS.idFromName(sessionObjectName(ref))).patch(ref, {
+      description: "pwned",
+    });
     expect(outcome).toMatchObject({ ok: false, status: 404 });
     expect(JSON.parse((await row(victim, s))!.doc).description).toBe("");
   });
@@ -190,7 +194,9 @@ describe("the depth limit at every scheduler door", () => {
       expect(res.status, `${method} ${path}`).toBe(400);
       expect(res.body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
     }
-    const search = await callJson(`/v2/${p}/jobs/?search=${encodeURIComponent(JSON.stringify({ match: [{ a: deep }] }))}`);
+    const search = await callJson(
+      `/v2/${p}/jobs/?search=${encodeURIComponent(JSON.stringify({ match: [{ a: deep }] }))}`,
+    );
     expect(search.status).toBe(400);
     expect([await getSession(p, s), await getJob(p, j)]).toEqual(before);
     expect((await callJson(`/v2/${p}/sessions/`)).body.sessions).toHaveLength(1);
@@ -201,7 +207,9 @@ describe("a job stored before the depth limit", () => {
   const deepActions = `[${"[".repeat(1200)}${"]".repeat(1200)}]`;
   async function storeDeepJob(p: string, jobId: string, sessionId = "") {
     const doc = `{"job_id":"${jobId}","client_id":"old-host","description":"deep backup","job_actions":${deepActions},"job_schedule":{"status":"scheduled"},"session_id":"${sessionId}","session_tag":0,"user_id":"admin","project_id":"${p}","version":4}`;
-    await env.DB.prepare("INSERT INTO scheduler_jobs (project_id, job_id, client_id, session_id, doc) VALUES (?, ?, 'old-host', ?, ?)")
+    await env.DB.prepare(
+      "INSERT INTO scheduler_jobs (project_id, job_id, client_id, session_id, doc) VALUES (?, ?, 'old-host', ?, ?)",
+    )
       .bind(p, jobId, sessionId, doc)
       .run();
   }
@@ -221,7 +229,9 @@ describe("a job stored before the depth limit", () => {
     expect(await ids({ match_not: [{ mode: "sql" }] })).toEqual([fine]);
     // The client column is indexed outside the document: it still finds the job.
     expect(await ids({ match: [{ client_id: "old-host" }] })).toEqual(["deep"]);
-    const sessionsSearch = await callJson(`/v2/${p}/sessions/?search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "x" }] }))}`);
+    const sessionsSearch = await callJson(
+      `/v2/${p}/sessions/?search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "x" }] }))}`,
+    );
     expect(sessionsSearch.status).toBe(200);
     // Reads and lists without a search still show it.
     expect((await callJson(`/v2/${p}/jobs/`)).body.jobs).toHaveLength(2);
@@ -260,7 +270,9 @@ describe("a job stored before the depth limit", () => {
     const s = await createSession(p);
     await storeDeepJob(p, "stuck", s);
     expect((await call(`/v2/${p}/sessions/${s}`, { method: "DELETE" })).status).toBe(204);
-    const column = await env.DB.prepare("SELECT session_id FROM scheduler_jobs WHERE project_id = ? AND job_id = 'stuck'")
+    const column = await env.DB.prepare(
+      "SELECT session_id FROM scheduler_jobs WHERE project_id = ? AND job_id = 'stuck'",
+    )
       .bind(p)
       .first<{ session_id: string }>();
     expect(column!.session_id).toBe("");
@@ -268,7 +280,9 @@ describe("a job stored before the depth limit", () => {
 
   it("a search whose `_all` text lists values nested past the limit is a 400", async () => {
     const deepText = JSON.stringify([{ a: JSON.parse(`${"[".repeat(1100)}${"]".repeat(1100)}`) }]);
-    const res = await callJson(`/v2/${unique("deep")}/jobs/?search=${encodeURIComponent(JSON.stringify({ match: [{ _all: deepText }] }))}`);
+    const res = await callJson(
+      `/v2/${unique("deep")}/jobs/?search=${encodeURIComponent(JSON.stringify({ match: [{ _all: deepText }] }))}`,
+    );
     expect(res.status).toBe(400);
     expect(res.body.description).toContain(`deeper than ${JSON_MAX_DEPTH}`);
   });

@@ -18,7 +18,10 @@ describe("access", () => {
     const { token } = await mintToken({ user: "agent", role: "user", projects: [p] });
     const other = await callJson(`/v2/${p}x/sessions/`, { token });
     expect(other.status).toBe(403);
-    expect(other.body).toEqual({ title: "Access Forbidden", description: "You are not allowed to access this resource" });
+    expect(other.body).toEqual({
+      title: "Access Forbidden",
+      description: "You are not allowed to access this resource",
+    });
 
     const id = await createSession(p, { description: "mine" }, token);
     const mine = await callJson(`/v2/${p}/sessions/${id}`, { token });
@@ -124,7 +127,12 @@ describe("sessions", () => {
     expect((await callJson(`/v2/${p}/jobs/bad.id`)).status).toBe(404);
     expect((await callJson(`/v2/${p}/sessions/bad.id`, { method: "POST", json: { schedule } })).status).toBe(400);
     expect(
-      (await callJson(`/v2/${p}/jobs/bad.id`, { method: "POST", json: { client_id: "h", job_actions: [], job_schedule: {} } })).status,
+      (
+        await callJson(`/v2/${p}/jobs/bad.id`, {
+          method: "POST",
+          json: { client_id: "h", job_actions: [], job_schedule: {} },
+        })
+      ).status,
     ).toBe(400);
   });
 
@@ -140,13 +148,18 @@ describe("sessions", () => {
     const doc = await getSession(p, id);
     expect(doc).toMatchObject({ description: "b", schedule: { ...schedule, schedule_hour: "3" }, version: 2 });
     expect((await callJson(`/v2/${p}/sessions/${id}`, { method: "PATCH", json: {} })).status).toBe(400);
-    expect((await callJson(`/v2/${p}/sessions/${id}`, { method: "PATCH", json: { schedule: { bad: 1 } } })).status).toBe(400);
+    expect(
+      (await callJson(`/v2/${p}/sessions/${id}`, { method: "PATCH", json: { schedule: { bad: 1 } } })).status,
+    ).toBe(400);
     expect((await getSession(p, id)).version).toBe(2);
   });
 
   it("replaces (or creates) a session with a given id, keeping its jobs", async () => {
     const p = project();
-    const first = await callJson(`/v2/${p}/sessions/my-session`, { method: "POST", json: { schedule, description: "one" } });
+    const first = await callJson(`/v2/${p}/sessions/my-session`, {
+      method: "POST",
+      json: { schedule, description: "one" },
+    });
     expect(first.status).toBe(201);
     expect(first.body).toEqual({ session_id: "my-session", version: 1 });
     const job = await createJob(p);
@@ -158,7 +171,12 @@ describe("sessions", () => {
     expect(again.status).toBe(201);
     expect(again.body).toEqual({ session_id: "my-session", version: 3 });
     const doc = await getSession(p, "my-session");
-    expect(doc).toMatchObject({ description: "two", session_tag: 4, schedule: {}, jobs: { [job]: { client_id: "host-a" } } });
+    expect(doc).toMatchObject({
+      description: "two",
+      session_tag: 4,
+      schedule: {},
+      jobs: { [job]: { client_id: "host-a" } },
+    });
   });
 
   it("deletes a session and detaches its jobs in one go", async () => {
@@ -171,7 +189,12 @@ describe("sessions", () => {
     expect(await res.text()).toBe("");
     expect((await callJson(`/v2/${p}/sessions/${id}`)).status).toBe(404);
     for (const j of jobs) {
-      expect(await getJob(p, j)).toMatchObject({ session_id: "", session_tag: 0, job_schedule: { event: "stop" }, version: 3 });
+      expect(await getJob(p, j)).toMatchObject({
+        session_id: "",
+        session_tag: 0,
+        job_schedule: { event: "stop" },
+        version: 3,
+      });
     }
     expect((await callJson(`/v2/${p}/sessions/${id}`, { method: "DELETE" })).status).toBe(404);
   });
@@ -236,7 +259,9 @@ describe("session lists and search", () => {
     expect(bad.body.title).toBe("Malformed JSON");
     const shape = await callJson(`/v2/${p}/sessions/?search=${encodeURIComponent(JSON.stringify({ match: "x" }))}`);
     expect(shape.status).toBe(400);
-    const key = await callJson(`/v2/${p}/sessions/?search=${encodeURIComponent(JSON.stringify({ match: [{ "a'b": 1 }] }))}`);
+    const key = await callJson(
+      `/v2/${p}/sessions/?search=${encodeURIComponent(JSON.stringify({ match: [{ "a'b": 1 }] }))}`,
+    );
     expect(key.status).toBe(400);
   });
 
@@ -252,10 +277,18 @@ describe("session lists and search", () => {
     const sessions = await plan("SELECT doc FROM scheduler_sessions WHERE project_id = ? ORDER BY seq LIMIT 10", "p");
     expect(sessions).toContain("scheduler_sessions_project");
     expect(sessions).not.toContain("TEMP B-TREE");
-    const byClient = await plan("SELECT doc FROM scheduler_jobs WHERE project_id = ? AND client_id = ? ORDER BY seq LIMIT 10", "p", "c");
+    const byClient = await plan(
+      "SELECT doc FROM scheduler_jobs WHERE project_id = ? AND client_id = ? ORDER BY seq LIMIT 10",
+      "p",
+      "c",
+    );
     expect(byClient).toContain("scheduler_jobs_client");
     expect(byClient).not.toContain("TEMP B-TREE");
-    const detach = await plan("UPDATE scheduler_jobs SET session_id = '' WHERE project_id = ? AND session_id = ?", "p", "s");
+    const detach = await plan(
+      "UPDATE scheduler_jobs SET session_id = '' WHERE project_id = ? AND session_id = ?",
+      "p",
+      "s",
+    );
     expect(detach).toContain("scheduler_jobs_session");
   });
 });
@@ -327,12 +360,18 @@ describe("jobs", () => {
     expect(replaced.status).toBe(201);
     expect(replaced.body).toEqual({ job_id: id, version: 3 });
     expect(await getJob(p, id)).toMatchObject({ client_id: "host-b", description: "", version: 3 });
-    const fresh = await callJson(`/v2/${p}/jobs/given`, { method: "POST", json: { client_id: "h", job_actions: [], job_schedule: {} } });
+    const fresh = await callJson(`/v2/${p}/jobs/given`, {
+      method: "POST",
+      json: { client_id: "h", job_actions: [], job_schedule: {} },
+    });
     expect(fresh.body).toEqual({ job_id: "given", version: 1 });
 
     expect((await call(`/v2/${p}/jobs/${id}`, { method: "DELETE" })).status).toBe(204);
     for (const method of ["GET", "DELETE", "PATCH"]) {
-      const res = await callJson(`/v2/${p}/jobs/${id}`, { method, json: method === "PATCH" ? { description: "x" } : undefined });
+      const res = await callJson(`/v2/${p}/jobs/${id}`, {
+        method,
+        json: method === "PATCH" ? { description: "x" } : undefined,
+      });
       expect(res.status, method).toBe(404);
     }
   });
@@ -357,9 +396,14 @@ describe("jobs", () => {
     const p = project();
     const a = await createJob(p, { client_id: "c1", job_schedule: { status: "scheduled" } });
     const b = await createJob(p, { client_id: "c2", description: "db dump" });
-    const c = await createJob(p, { client_id: "c1", job_actions: [{ freezer_action: { action: "restore", mode: "mysql" } }] });
+    const c = await createJob(p, {
+      client_id: "c1",
+      job_actions: [{ freezer_action: { action: "restore", mode: "mysql" } }],
+    });
     const list = async (s: unknown) =>
-      (await callJson(`/v2/${p}/jobs/?search=${encodeURIComponent(JSON.stringify(s))}`)).body.jobs.map((j: { job_id: string }) => j.job_id);
+      (await callJson(`/v2/${p}/jobs/?search=${encodeURIComponent(JSON.stringify(s))}`)).body.jobs.map(
+        (j: { job_id: string }) => j.job_id,
+      );
     expect((await callJson(`/v2/${p}/jobs/`)).body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual([a, b, c]);
     expect(await list({ match: [{ client_id: "c1" }] })).toEqual([a, c]);
     expect(await list({ match: [{ _all: "dump" }, { client_id: "c2" }] })).toEqual([b]);
@@ -421,7 +465,11 @@ describe("Keystone v3 shim", () => {
   it("serves the v3 version document", async () => {
     const { status, body } = await callJson("/v3", { token: null });
     expect(status).toBe(200);
-    expect(body.version).toMatchObject({ id: "v3.14", status: "stable", links: [{ rel: "self", href: "http://opshub.test/v3/" }] });
+    expect(body.version).toMatchObject({
+      id: "v3.14",
+      status: "stable",
+      links: [{ rel: "self", href: "http://opshub.test/v3/" }],
+    });
   });
 
   it("issues a token document for an OpsHub token allowed on the project", async () => {
@@ -429,7 +477,11 @@ describe("Keystone v3 shim", () => {
     const auth = (scope?: unknown, id = token) => ({
       auth: { identity: { methods: ["token"], token: { id } }, ...(scope ? { scope } : {}) },
     });
-    const res = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth({ project: { id: "beta" } }) });
+    const res = await callJson("/v3/auth/tokens", {
+      method: "POST",
+      token: null,
+      json: auth({ project: { id: "beta" } }),
+    });
     expect(res.status).toBe(201);
     expect(res.res.headers.get("X-Subject-Token")).toBe(token);
     expect(res.body.token).toMatchObject({
@@ -442,9 +494,17 @@ describe("Keystone v3 shim", () => {
     const unscoped = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth() });
     expect(unscoped.body.token.project.id).toBe("alpha");
 
-    const wrongProject = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth({ project: { id: "gamma" } }) });
+    const wrongProject = await callJson("/v3/auth/tokens", {
+      method: "POST",
+      token: null,
+      json: auth({ project: { id: "gamma" } }),
+    });
     expect(wrongProject.status).toBe(401);
-    const badToken = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: auth({ project: { id: "alpha" } }, "forged") });
+    const badToken = await callJson("/v3/auth/tokens", {
+      method: "POST",
+      token: null,
+      json: auth({ project: { id: "alpha" } }, "forged"),
+    });
     expect(badToken.status).toBe(401);
     const garbage = await callJson("/v3/auth/tokens", { method: "POST", token: null, json: { hello: 1 } });
     expect(garbage.status).toBe(400);
@@ -482,12 +542,20 @@ describe("unknown fields, where Freezer's own schemas refuse them", () => {
     const p = project();
     const jobId = await createJob(p, {
       job_actions: [
-        { freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" },
+        {
+          freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" },
+          max_retries: 2,
+          note: "x",
+        },
       ],
     });
     const { body } = await callJson(`/v2/${p}/jobs/${jobId}`);
     expect(body.job_actions).toEqual([
-      { freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" }, max_retries: 2, note: "x" },
+      {
+        freezer_action: { action: "backup", mode: "fs", path_to_backup: "/srv", storage: "swift" },
+        max_retries: 2,
+        note: "x",
+      },
     ]);
   });
 });

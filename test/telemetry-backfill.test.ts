@@ -36,7 +36,8 @@ describe("the backfill of samples stored one row each", () => {
   it("answers what the old rows say, keeps their ids, and runs again without change", async () => {
     // The old tables, as the migrations that made them created them.
     for (const name of ["0005_", "0008_"]) {
-      for (const sql of queriesOf(name).filter((x) => /CREATE TABLE `telemetry_sample/.test(x))) await env.DB.prepare(sql).run();
+      for (const sql of queriesOf(name).filter((x) => /CREATE TABLE `telemetry_sample/.test(x)))
+        await env.DB.prepare(sql).run();
     }
     const rows: Legacy[] = Array.from({ length: 300 }, (_, i) => ({
       id: `${(0x10000000 + i).toString(16)}-aaaa-4bbb-8ccc-${String(i).padStart(12, "0")}`,
@@ -73,7 +74,9 @@ describe("the backfill of samples stored one row each", () => {
     await backfill();
     const snapshot = async () => {
       const list = await callJson<any[]>(`/v2/samples?${q(["meter", "legacy.cpu"])}&limit=1000`);
-      const stats = await callJson<any[]>(`/v2/meters/legacy.cpu/statistics?period=3600&groupby=resource_id&aggregate.func=stddev`);
+      const stats = await callJson<any[]>(
+        `/v2/meters/legacy.cpu/statistics?period=3600&groupby=resource_id&aggregate.func=stddev`,
+      );
       return { list: list.body, total: list.res.headers.get("Total"), stats: stats.body };
     };
     const after = await snapshot();
@@ -88,7 +91,9 @@ describe("the backfill of samples stored one row each", () => {
     const newest = [...rows].sort((a, b) => b.timestamp - a.timestamp);
     expect(after.list.map((s) => s.id)).toEqual(newest.map((r) => r.id));
     expect(after.list.map((s) => s.volume)).toEqual(newest.map((r) => r.volume));
-    expect(after.list[0]).toMatchObject({ recorded_at: iso(newest[0].timestamp + 5).replace("+00:00", ".000005+00:00") });
+    expect(after.list[0]).toMatchObject({
+      recorded_at: iso(newest[0].timestamp + 5).replace("+00:00", ".000005+00:00"),
+    });
     // Statistics equal the raw computation per hour and resource (quarter volumes: exact sums).
     const want = new Map<string, { count: number; sum: number; sq: number }>();
     for (const r of rows) {
@@ -113,10 +118,14 @@ describe("the backfill of samples stored one row each", () => {
     expect(one.body).toMatchObject({ id: rows[7].id, volume: rows[7].volume, resource_id: rows[7].resource });
     const byMessage = await callJson<any[]>(`/v2/samples?${q(["message_id", rows[8].id])}`);
     expect(byMessage.body.map((s) => s.id)).toEqual([rows[8].id]);
-    const flavored = await callJson<any[]>(`/v2/samples?${q(["meter", "legacy.cpu"], ["metadata.flavor", "f2"])}&limit=1000`);
+    const flavored = await callJson<any[]>(
+      `/v2/samples?${q(["meter", "legacy.cpu"], ["metadata.flavor", "f2"])}&limit=1000`,
+    );
     expect(flavored.body.length).toBe(rows.filter((r) => r.metadata && JSON.parse(r.metadata).flavor === "f2").length);
     // The hours now in chunks left the rollups; minute rollups are gone.
-    const rollups = await env.DB.prepare("SELECT count(*) AS n FROM telemetry_rollups WHERE meter = 'legacy.cpu'").first<{ n: number }>();
+    const rollups = await env.DB.prepare(
+      "SELECT count(*) AS n FROM telemetry_rollups WHERE meter = 'legacy.cpu'",
+    ).first<{ n: number }>();
     expect(rollups?.n).toBe(0);
 
     // A re-post of an old sample finds it: stored once, answered with its old id.

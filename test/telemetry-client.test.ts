@@ -14,7 +14,8 @@ type Condition = { field: string; op?: string; value: string; type?: string };
 /** ceilometerclient's build_url: each name repeated, names sorted, unset members "". */
 function clientUrl(path: string, q: Condition[], params: string[] = []) {
   const query = new URLSearchParams();
-  for (const name of ["field", "op", "type", "value"] as const) for (const c of q) query.append(`q.${name}`, c[name] ?? "");
+  for (const name of ["field", "op", "type", "value"] as const)
+    for (const c of q) query.append(`q.${name}`, c[name] ?? "");
   const qs = [q.length ? query.toString() : "", ...params].filter(Boolean).join("&");
   return qs ? `${path}?${qs}` : path;
 }
@@ -28,7 +29,8 @@ async function post(samples: unknown[], token?: string) {
   return r.body as any[];
 }
 
-const metadataRows = async () => (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_series_metadata").first<{ n: number }>())!.n;
+const metadataRows = async () =>
+  (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_series_metadata").first<{ n: number }>())!.n;
 
 describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => {
   const body = (over: Record<string, unknown> = {}) => [
@@ -78,18 +80,27 @@ describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => 
   });
 
   it("stores `<project>:<source>` as Ceilometer does, `openstack` when unset", async () => {
-    const [unset] = (await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-1" }) })).body;
+    const [unset] = (
+      await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-1" }) })
+    ).body;
     expect(unset.source).toBe("cli-p:openstack");
     const [given] = (
-      await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ resource_id: "src-2", source: "agent" }) })
+      await callJson<any[]>("/v2/meters/cpu_util", {
+        method: "POST",
+        json: body({ resource_id: "src-2", source: "agent" }),
+      })
     ).body;
     expect(given.source).toBe("cli-p:agent");
     // The token's own project fills an unset project first.
     const { token } = await mintToken({ user: "cli", role: "user", projects: ["own-p"] });
-    const [own] = (await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ project_id: undefined }), token })).body;
+    const [own] = (
+      await callJson<any[]>("/v2/meters/cpu_util", { method: "POST", json: body({ project_id: undefined }), token })
+    ).body;
     expect(own).toMatchObject({ project_id: "own-p", source: "own-p:openstack" });
     // Our own form fills only a blank source.
-    const [mine] = await post([{ meter: "m", type: "gauge", volume: 1, resource_id: "r", project_id: "cli-p", source: "kept" }]);
+    const [mine] = await post([
+      { meter: "m", type: "gauge", volume: 1, resource_id: "r", project_id: "cli-p", source: "kept" },
+    ]);
     expect(mine.source).toBe("kept");
   });
 });
@@ -152,13 +163,17 @@ describe("sample-list -q with metadata, message_id, search_offset and repeated f
     expect(await volumes([{ field: "metadata.ready", value: "True" }])).toEqual([2, 0]);
     expect(await volumes([{ field: "metadata.ready", value: "false", type: "boolean" }])).toEqual([1]);
     expect(await volumes([{ field: "metadata.ready", value: "1" }])).toEqual([]);
-    const bad = await callJson<any>(clientUrl("/v2/samples", [{ field: "metadata.ready", value: "maybe", type: "boolean" }]));
+    const bad = await callJson<any>(
+      clientUrl("/v2/samples", [{ field: "metadata.ready", value: "maybe", type: "boolean" }]),
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toBe("Unable to convert the value 'maybe' to the expected data type 'boolean'.");
   });
 
   it("applies to /v2/meters/{meter} and statistics; /v2/meters refuses it", async () => {
-    const old = await callJson<any[]>(clientUrl("/v2/meters/cpu_util", [{ field: "metadata.host", value: "compute-2" }]));
+    const old = await callJson<any[]>(
+      clientUrl("/v2/meters/cpu_util", [{ field: "metadata.host", value: "compute-2" }]),
+    );
     expect(old.body.map((s) => s.counter_volume)).toEqual([2]);
     const stats = await callJson<any[]>(
       clientUrl("/v2/meters/cpu_util/statistics", [{ field: "metadata.flavor.name", value: "m1.large" }]),
@@ -268,7 +283,9 @@ describe("bounds on one request", () => {
   it.each([120, 1000])("a token holding %i projects reads samples, meters, statistics and one sample", async (n) => {
     const projects = Array.from({ length: n }, (_, i) => `many-${n}-${i}`);
     const { token } = await mintToken({ user: `many${n}`, role: "user", projects });
-    const [stored] = await post([{ meter: "many", type: "gauge", volume: 5, resource_id: "r", project_id: projects[n - 1] }]);
+    const [stored] = await post([
+      { meter: "many", type: "gauge", volume: 5, resource_id: "r", project_id: projects[n - 1] },
+    ]);
     await post([{ meter: "many", type: "gauge", volume: 6, resource_id: "r", project_id: "not-theirs" }]);
     const list = await callJson<any[]>("/v2/samples", { token });
     expect(list.status).toBe(200);

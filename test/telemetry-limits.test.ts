@@ -4,7 +4,7 @@
  * search_offset range and fields a sample does not have. Each test fails without its bound.
  */
 import { describe, expect, it } from "vitest";
-import { checkObjectCount, type ArchiveEntry } from "../src/telemetry/cold";
+import { type ArchiveEntry, checkObjectCount } from "../src/telemetry/cold";
 import { MAX_PAGE_SKIP } from "../src/telemetry/query";
 import { COLD_ROWS_MAX, MAX_STATISTICS } from "../src/telemetry/tiers";
 import { call, callJson, mintToken } from "./helpers/http";
@@ -74,7 +74,9 @@ describe("page numbers", () => {
       expect(body.error.message).toMatch(/Invalid page '999999999': .*first 10000 matches.*cursor/);
       expect(res.headers.get("Server-Timing") ?? "").not.toMatch(/rows_read=[1-9]/);
     }
-    const edge = await callJson<any[]>(`/v2/samples?${q(["meter", "eq", "limits.none"])}&limit=10&page=${MAX_PAGE_SKIP / 10 + 1}`);
+    const edge = await callJson<any[]>(
+      `/v2/samples?${q(["meter", "eq", "limits.none"])}&limit=10&page=${MAX_PAGE_SKIP / 10 + 1}`,
+    );
     expect(edge.status).toBe(200);
     expect(edge.body).toEqual([]);
   });
@@ -82,7 +84,13 @@ describe("page numbers", () => {
   it("a deep linked page carries no prev link its number could not reach", async () => {
     const meter = "limits.deep";
     await seed(
-      Array.from({ length: 30 }, (_, i) => ({ meter, type: "gauge", volume: i, resource_id: "vm", timestamp: iso(T0 + i * 1000) })),
+      Array.from({ length: 30 }, (_, i) => ({
+        meter,
+        type: "gauge",
+        volume: i,
+        resource_id: "vm",
+        timestamp: iso(T0 + i * 1000),
+      })),
     );
     // A cursor page claiming to be page 2000 (its number only names it in links).
     const first = await call(`/v2/samples?${q(["meter", "eq", meter])}&limit=10`);
@@ -157,7 +165,10 @@ describe("fields a sample does not have", () => {
   it("are refused as WSME refuses them, naming the field, nothing stored", async () => {
     const resource = "limits-unknown";
     const good = { meter: "limits.unknown", type: "gauge", volume: 1, resource_id: resource, timestamp: iso(T0) };
-    const one = await callJson<any>("/v2/samples", { method: "POST", json: [good, { ...good, volume: 2, resource_metadata: { a: 1 } }] });
+    const one = await callJson<any>("/v2/samples", {
+      method: "POST",
+      json: [good, { ...good, volume: 2, resource_metadata: { a: 1 } }],
+    });
     expect(one.status).toBe(400);
     expect(one.body.error.message).toBe("Unknown attribute for argument samples: resource_metadata");
     const two = await callJson<any>("/v2/meters/limits.unknown", {
@@ -179,7 +190,10 @@ describe("fields a sample does not have", () => {
     const stored = await callJson<any[]>(`/v2/samples?${q(["resource_id", "eq", resource])}`);
     expect(stored.body).toEqual([]);
     // recorded_at is an attribute of Ceilometer's sample: accepted, set by the server.
-    const ok = await callJson<any[]>("/v2/samples", { method: "POST", json: [{ ...good, recorded_at: "2001-01-01T00:00:00" }] });
+    const ok = await callJson<any[]>("/v2/samples", {
+      method: "POST",
+      json: [{ ...good, recorded_at: "2001-01-01T00:00:00" }],
+    });
     expect(ok.status).toBe(201);
     expect(ok.body[0].recorded_at).not.toBe("2001-01-01T00:00:00+00:00");
   });

@@ -3,8 +3,8 @@ import { ApiError } from "../src/http/errors";
 import {
   decodeCursor,
   encodeCursor,
-  MAX_CONDITIONS,
   formatTimestamp,
+  MAX_CONDITIONS,
   parsePaging,
   parseSampleQuery,
   parseTimestamp,
@@ -53,7 +53,9 @@ describe("parseSampleQuery: fields and operators", () => {
   it.each(stringFields.flatMap((f) => ["ne", "lt", "le", "gt", "ge", "like", "EQ"].map((op) => [f, op])))(
     "%s refuses the operator %s",
     (field, op) => {
-      expect(refusal(clientQuery([{ field, op, value: "x" }]))).toBe(`Unimplemented operator '${op}' for specified field.`);
+      expect(refusal(clientQuery([{ field, op, value: "x" }]))).toBe(
+        `Unimplemented operator '${op}' for specified field.`,
+      );
     },
   );
 
@@ -152,7 +154,9 @@ describe("parseSampleQuery: types", () => {
     ["string", "anything"],
     ["datetime", "2015-11-14T02:25:00"],
   ])("a string field with type %s accepts %j and compares it as written", (type, value) => {
-    expect(parseSampleQuery(clientQuery([{ field: "resource_id", type, value }])).equals).toEqual([{ field: "resource_id", value }]);
+    expect(parseSampleQuery(clientQuery([{ field: "resource_id", type, value }])).equals).toEqual([
+      { field: "resource_id", value },
+    ]);
   });
 
   it.each([
@@ -211,8 +215,14 @@ describe("parseSampleQuery: error messages word for word", () => {
       "q.field=timestamp&q.op=ge&q.type=integer&q.value=1",
       "Unimplemented data type 'integer' for timestamp. valid data types: [\"datetime\"]",
     ],
-    ["q.field=project_id&q.type=integer&q.value=xxxx", "Unable to convert the value 'xxxx' to the expected data type 'integer'."],
-    ["q.field=timestamp&q.op=ge&q.value=xxxx", `Unexpected exception converting 'xxxx' to the expected data type "datetime".`],
+    [
+      "q.field=project_id&q.type=integer&q.value=xxxx",
+      "Unable to convert the value 'xxxx' to the expected data type 'integer'.",
+    ],
+    [
+      "q.field=timestamp&q.op=ge&q.value=xxxx",
+      `Unexpected exception converting 'xxxx' to the expected data type "datetime".`,
+    ],
     [
       "q.field=timestamp&q.field=timestamp&q.op=ge&q.op=le&q.value=2015-11-15T00:00:00&q.value=2015-11-14T00:00:00",
       "Please designate end_timestamp newer than start_timestamp.",
@@ -325,9 +335,12 @@ describe("datetimes", () => {
     expect(formatTimestamp(value!)).toBe(utc);
   });
 
-  it.each(["2015-02-29", "1900-02-29", "2015-04-31", "", "2015", "2015-11-14T02:25:00+24:00"])("%j is not a datetime", (input) => {
-    expect(parseTimestamp(input)).toBeNull();
-  });
+  it.each(["2015-02-29", "1900-02-29", "2015-04-31", "", "2015", "2015-11-14T02:25:00+24:00"])(
+    "%j is not a datetime",
+    (input) => {
+      expect(parseTimestamp(input)).toBeNull();
+    },
+  );
 });
 
 describe("paging arguments", () => {
@@ -354,8 +367,16 @@ describe("paging arguments", () => {
   it("a cursor round-trips, and a forged one is a 400", () => {
     const cursor = { timestamp: us("2015-11-14T02:25:00Z"), seq: 42, total: 1000, exact: false };
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
-    expect(decodeCursor(encodeCursor({ ...cursor, total: 7, exact: true }))).toEqual({ ...cursor, total: 7, exact: true });
-    expect(parsePaging(new URLSearchParams({ cursor: encodeCursor(cursor), page: "2" }))).toEqual({ perPage: 100, page: 2, cursor });
+    expect(decodeCursor(encodeCursor({ ...cursor, total: 7, exact: true }))).toEqual({
+      ...cursor,
+      total: 7,
+      exact: true,
+    });
+    expect(parsePaging(new URLSearchParams({ cursor: encodeCursor(cursor), page: "2" }))).toEqual({
+      perPage: 100,
+      page: 2,
+      cursor,
+    });
     for (const bad of ["", "!!!", btoa("1.2"), btoa("a.b.c")]) {
       expect(() => parsePaging(new URLSearchParams({ cursor: bad }))).toThrow(/Invalid cursor/);
     }
@@ -377,7 +398,9 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
     expect(meta("2", "string")).toEqual([{ key: "flavor", kind: "s", value: "2" }]);
     expect(meta("2", "float")).toEqual([{ key: "flavor", kind: "n", value: 2 }]);
     expect(meta("off", "boolean")).toEqual([{ key: "flavor", kind: "b", value: 0 }]);
-    expect(meta("m1", "string", "resource_metadata.flavor.name")).toEqual([{ key: "flavor.name", kind: "s", value: "m1" }]);
+    expect(meta("m1", "string", "resource_metadata.flavor.name")).toEqual([
+      { key: "flavor.name", kind: "s", value: "m1" },
+    ]);
   });
 
   it("refuses what Ceilometer refuses on metadata", () => {
@@ -387,15 +410,17 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
     expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "integer" }]))).toBe(
       "Unable to convert the value 'x' to the expected data type 'integer'.",
     );
-    expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "int" }]))).toMatch(/^The data type 'int' is not supported/);
+    expect(refusal(clientQuery([{ field: "metadata.size", value: "x", type: "int" }]))).toMatch(
+      /^The data type 'int' is not supported/,
+    );
     expect(refusal(clientQuery([{ field: "metadata.size", value: "[1, 2]" }]))).toBe(
       "Query on metadata.size is of list type and is not supported",
     );
     expect(refusal(clientQuery([{ field: "metadata.", value: "x" }]))).toMatch(/^Unrecognized field in query/);
     const meterFields = ["project_id", "resource_id", "meter", "user_id", "source"] as const;
-    expect(() => parseSampleQuery(clientQuery([{ field: "metadata.a", value: "x" }]), meterFields, { metadata: false })).toThrow(
-      /Unrecognized field/,
-    );
+    expect(() =>
+      parseSampleQuery(clientQuery([{ field: "metadata.a", value: "x" }]), meterFields, { metadata: false }),
+    ).toThrow(/Unrecognized field/);
   });
 
   it("keeps the last value of a field or metadata key given twice; every project named is kept for the access check", () => {
@@ -413,7 +438,9 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
   });
 
   it("message_id is an eq field", () => {
-    expect(parseSampleQuery(clientQuery([{ field: "message_id", value: "abc" }])).equals).toEqual([{ field: "message_id", value: "abc" }]);
+    expect(parseSampleQuery(clientQuery([{ field: "message_id", value: "abc" }])).equals).toEqual([
+      { field: "message_id", value: "abc" },
+    ]);
     expect(refusal(clientQuery([{ field: "message_id", op: "ne", value: "abc" }]))).toBe(
       "Unimplemented operator 'ne' for specified field.",
     );
@@ -429,7 +456,9 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
     );
     expect(q.start).toEqual({ us: us("2015-11-14T01:30:00Z"), inclusive: true });
     expect(q.end).toEqual({ us: us("2015-11-14T03:30:00Z"), inclusive: false });
-    expect(refusal(clientQuery([{ field: "search_offset", value: "30" }]))).toMatch(/search_offset cannot be used without timestamp/);
+    expect(refusal(clientQuery([{ field: "search_offset", value: "30" }]))).toMatch(
+      /search_offset cannot be used without timestamp/,
+    );
     expect(
       refusal(
         clientQuery([
@@ -449,6 +478,8 @@ describe("Ceilometer's client: metadata, message_id, search_offset, repeated fie
     expect(refusal(clientQuery(conds(120)))).toBe(
       `Too many conditions in query: 120. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`,
     );
-    expect(refusal(new URLSearchParams(Array.from({ length: 40 }, () => ["q.op", "eq"])))).toMatch(/^Too many conditions/);
+    expect(refusal(new URLSearchParams(Array.from({ length: 40 }, () => ["q.op", "eq"])))).toMatch(
+      /^Too many conditions/,
+    );
   });
 });

@@ -101,7 +101,8 @@ function reference(list: Posted[], meter: string, query: string, periodS: number
     m.res.add(x.resource_id);
     out.set(key, m);
   }
-  const cmp = (a: string[], b: string[]) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0);
+  const cmp = (a: string[], b: string[]) =>
+    JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0;
   return [...out.values()]
     .sort((a, b) => a.bucket - b.bucket || cmp(a.groups, b.groups))
     .map((m) => ({
@@ -137,7 +138,19 @@ async function both(list: Posted[], meter: string, query: string, periodS: numbe
   return { tiered, raw: reference(list, meter, query, periodS, groupby) };
 }
 
-const fields = ["bucket", "count", "min", "max", "sum", "avg", "squares", "first", "last", "unit", "cardinality/resource_id"] as const;
+const fields = [
+  "bucket",
+  "count",
+  "min",
+  "max",
+  "sum",
+  "avg",
+  "squares",
+  "first",
+  "last",
+  "unit",
+  "cardinality/resource_id",
+] as const;
 
 describe("chunk summaries", () => {
   it("answer statistics exactly as the raw samples do (dyadic volumes: every sum is exact)", async () => {
@@ -172,7 +185,8 @@ describe("chunk summaries", () => {
       const want = raw[i] as Record<string, unknown>;
       for (const f of fields) {
         const [a, b] = [row[f], want[f]];
-        if (typeof a === "number" && typeof b === "number") expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(b)));
+        if (typeof a === "number" && typeof b === "number")
+          expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(b)));
         else expect(a).toEqual(b);
       }
     });
@@ -350,7 +364,11 @@ describe("hot and cold", () => {
 
   it("pages a list over more cold objects than one request may read: newest first, Total not exact", async () => {
     // 501 meters of one project and day: 501 objects.
-    const one = samples("wide", 501, 1, 13, (r) => r()).map((x, i) => ({ ...x, meter: `wide.${i}`, project_id: "tier-wide" }));
+    const one = samples("wide", 501, 1, 13, (r) => r()).map((x, i) => ({
+      ...x,
+      meter: `wide.${i}`,
+      project_id: "tier-wide",
+    }));
     await seed(one);
     const report = await runArchive(env, Date.now(), { maxRows: 1e9 });
     expect(report.done).toBe(true);
@@ -368,7 +386,8 @@ describe("hot and cold", () => {
     await seed([{ ...samples("late", 1, 1, 1, () => 1)[0], project_id: "tier-late" }]);
     const now = T0 + 40 * 24 * H;
     const retained = { ...env, TELEMETRY_HOT_DAYS: "1000000", TELEMETRY_RETAIN_DAYS: "30" } as Env;
-    const lateTotal = async () => (await call(`/v2/samples?${q(["project_id", "eq", "tier-late"])}`)).headers.get("Total");
+    const lateTotal = async () =>
+      (await call(`/v2/samples?${q(["project_id", "eq", "tier-late"])}`)).headers.get("Total");
     expect(await lateTotal()).toBe("1");
     const r = await runArchive(retained, now);
     expect(r.expiredObjects).toBeGreaterThan(0);
@@ -378,7 +397,9 @@ describe("hot and cold", () => {
     expect(await db().select().from(telemetryChunks)).toEqual([]);
     const objects = await env.TELEMETRY_ARCHIVE.list();
     expect(objects.objects).toEqual([]);
-    expect((await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).length).toBeGreaterThan(0);
+    expect((await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).length).toBeGreaterThan(
+      0,
+    );
     await runArchive({ ...retained, TELEMETRY_ROLLUP_RETAIN_DAYS: "30" } as Env, now);
     expect(await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).toEqual([]);
   });

@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
+import { eq, type SQL } from "drizzle-orm";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
 import { telemetryChunks, telemetryMeters, telemetrySeries } from "../src/db/schema";
-import { eq, type SQL } from "drizzle-orm";
-import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import { ingestStatements, runBatch, seriesKey, storeSamples, type SampleInput } from "../src/telemetry/chunks";
+import { ingestStatements, runBatch, type SampleInput, seriesKey, storeSamples } from "../src/telemetry/chunks";
 import { call, callJson, mintToken } from "./helpers/http";
 
 type Sample = Record<string, unknown>;
@@ -65,7 +65,11 @@ function rowsRead(res: Response): number {
 const follow = (url: string, token?: string) => callJson<any>(url.replace(/^https?:\/\/[^/]+/, ""), { token });
 
 const err = (code: number, message: string) => ({
-  error: { code, message, title: { 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed" }[code] },
+  error: {
+    code,
+    message,
+    title: { 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed" }[code],
+  },
 });
 
 describe("auth", () => {
@@ -98,7 +102,14 @@ describe("ingest: POST /v2/samples", () => {
         metadata: { flavor: "m1.small", nested: { a: 1 } },
         timestamp: "2015-11-14T03:25:00.25+01:00",
       }),
-      { meter: "bytes", type: "delta", volume: 5, resource_id: "bucket", project_id: "ing-1", timestamp: "2015-11-14T02:25:00" },
+      {
+        meter: "bytes",
+        type: "delta",
+        volume: 5,
+        resource_id: "bucket",
+        project_id: "ing-1",
+        timestamp: "2015-11-14T02:25:00",
+      },
     ]);
     expect(status).toBe(201);
     expect(body[0]).toEqual({
@@ -175,7 +186,11 @@ describe("ingest: POST /v2/samples", () => {
       expect(body.error.title).toBe("Bad Request");
       expect(body.error.message).toMatch(message);
     }
-    const malformed = await callJson<any>("/v2/samples", { method: "POST", body: "[{", headers: { "content-type": "application/json" } });
+    const malformed = await callJson<any>("/v2/samples", {
+      method: "POST",
+      body: "[{",
+      headers: { "content-type": "application/json" },
+    });
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe(400);
   });
@@ -219,7 +234,12 @@ describe("ingest: POST /v2/samples", () => {
     const rows = Array.from({ length: 1000 }, (_, i) =>
       row(
         i,
-        i % 2 ? {} : { metadata: JSON.stringify({ host: `h${i % 3}` }), metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }] },
+        i % 2
+          ? {}
+          : {
+              metadata: JSON.stringify({ host: `h${i % 3}` }),
+              metadataEntries: [{ key: "host", kind: "s", value: `h${i % 3}` }],
+            },
       ),
     );
     const { writes, readBack } = ingestStatements(rows);
@@ -243,7 +263,10 @@ describe("ingest: POST /v2/samples", () => {
     const again = await runBatch(env.DB, ingestStatements(rows).writes);
     expect(again.map((r) => r.meta.rows_written)).toEqual([0, 0, 0, 0]);
     // 1000 more samples of those series in the same hour: one row written per chunk appended.
-    const more = await runBatch(env.DB, ingestStatements(rows.map((r) => ({ ...r, timestamp: r.timestamp + 1000 }))).writes);
+    const more = await runBatch(
+      env.DB,
+      ingestStatements(rows.map((r) => ({ ...r, timestamp: r.timestamp + 1000 }))).writes,
+    );
     expect(more.map((r) => r.meta.rows_written)).toEqual([0, 0, 0, series]);
     expect(series).toBeLessThan(400);
   });
@@ -256,16 +279,25 @@ describe("ingest: POST /v2/samples", () => {
     const stored = await storeSamples(env.DB, rows);
     expect(stored.map((r) => r?.displayName.length)).toEqual([200_000, 200_000, 200_000, 200_000]);
     const db = database(env);
-    expect(await db.select({ id: telemetrySeries.id }).from(telemetrySeries).where(eq(telemetrySeries.projectId, "big-p"))).toHaveLength(4);
+    expect(
+      await db.select({ id: telemetrySeries.id }).from(telemetrySeries).where(eq(telemetrySeries.projectId, "big-p")),
+    ).toHaveLength(4);
   });
 
   it("a batch that fails part-way leaves no series, chunk, metadata entry or meter behind", async () => {
     const db = database(env);
     const good = Array.from({ length: 20 }, (_, i) =>
-      row(i, { projectId: "atomic-p", meter: "atomic", metadata: '{"a":1}', metadataEntries: [{ key: "a", kind: "n", value: 1 }] }),
+      row(i, {
+        projectId: "atomic-p",
+        meter: "atomic",
+        metadata: '{"a":1}',
+        metadataEntries: [{ key: "a", kind: "n", value: 1 }],
+      }),
     );
     const broken = row(99, { projectId: "atomic-p", meter: null as unknown as string });
-    await expect(runBatch(env.DB, [...ingestStatements(good).writes, ...ingestStatements([broken]).writes])).rejects.toThrow(/NOT NULL/);
+    await expect(
+      runBatch(env.DB, [...ingestStatements(good).writes, ...ingestStatements([broken]).writes]),
+    ).rejects.toThrow(/NOT NULL/);
     expect(await db.select().from(telemetrySeries).where(eq(telemetrySeries.projectId, "atomic-p"))).toHaveLength(0);
     expect(await db.select().from(telemetryMeters).where(eq(telemetryMeters.meter, "atomic"))).toHaveLength(0);
     const orphans = await env.DB.prepare(
@@ -279,10 +311,38 @@ describe("ingest: POST /v2/samples", () => {
 describe("GET /v2/samples: filters, order, scope", () => {
   beforeAll(async () => {
     await seed([
-      sample("flt-a", 0, { meter: "cpu", resource_id: "r1", resource_name: "web", namespace: "nova", user_id: "u1", source: "s1" }),
-      sample("flt-a", 10, { meter: "cpu", resource_id: "r2", resource_name: "db", namespace: "nova", user_id: "u2", source: "s1" }),
-      sample("flt-a", 20, { meter: "disk", resource_id: "r1", resource_name: "web", namespace: "cinder", user_id: "u1", source: "s2" }),
-      sample("flt-b", 30, { meter: "cpu", resource_id: "r3", resource_name: "cache", namespace: "nova", user_id: "u3", source: "s1" }),
+      sample("flt-a", 0, {
+        meter: "cpu",
+        resource_id: "r1",
+        resource_name: "web",
+        namespace: "nova",
+        user_id: "u1",
+        source: "s1",
+      }),
+      sample("flt-a", 10, {
+        meter: "cpu",
+        resource_id: "r2",
+        resource_name: "db",
+        namespace: "nova",
+        user_id: "u2",
+        source: "s1",
+      }),
+      sample("flt-a", 20, {
+        meter: "disk",
+        resource_id: "r1",
+        resource_name: "web",
+        namespace: "cinder",
+        user_id: "u1",
+        source: "s2",
+      }),
+      sample("flt-b", 30, {
+        meter: "cpu",
+        resource_id: "r3",
+        resource_name: "cache",
+        namespace: "nova",
+        user_id: "u3",
+        source: "s1",
+      }),
     ]);
   });
 
@@ -313,9 +373,11 @@ describe("GET /v2/samples: filters, order, scope", () => {
     // 01:10+01:00 is 00:10Z.
     expect(await volumes(q(p, ["timestamp", "ge", "2015-11-14T01:10:00+01:00"]))).toEqual([20, 10]);
     // Unencoded `+` in a hand-written URL arrives as a space and still means +01:00.
-    expect(await volumes(`q.field=project_id&q.field=timestamp&q.op=eq&q.op=ge&q.value=flt-a&q.value=2015-11-14T01:10:00+01:00`)).toEqual([
-      20, 10,
-    ]);
+    expect(
+      await volumes(
+        `q.field=project_id&q.field=timestamp&q.op=eq&q.op=ge&q.value=flt-a&q.value=2015-11-14T01:10:00+01:00`,
+      ),
+    ).toEqual([20, 10]);
   });
 
   it("answers query errors as 400 in the dialect", async () => {
@@ -493,9 +555,9 @@ describe("meters", () => {
         meter_id: btoa("r1+mem"),
       },
     ]);
-    expect((await callJson<any[]>(`/v2/meters?${q(["meter", "cpu"], ["user_id", "u9"])}`)).body.map((m) => m.project_id)).toEqual([
-      "mtr-b",
-    ]);
+    expect(
+      (await callJson<any[]>(`/v2/meters?${q(["meter", "cpu"], ["user_id", "u9"])}`)).body.map((m) => m.project_id),
+    ).toEqual(["mtr-b"]);
     const { token } = await mintToken({ user: "m", role: "user", projects: ["mtr-b"] });
     expect((await callJson<any[]>(`/v2/meters`, { token })).body.map((m) => m.resource_id)).toEqual(["r9"]);
     expect((await callJson(`/v2/meters?${q(["project_id", "mtr-a"])}`, { token })).status).toBe(401);
@@ -591,7 +653,9 @@ describe("statistics", () => {
 
   it("period buckets begin at the first sample, empty ones skipped", async () => {
     const { body } = await callJson<any[]>(path("&period=120"));
-    expect(body.map((b) => [b.period_start, b.period_end, b.count, b.sum, b.duration_start, b.duration_end, b.period])).toEqual([
+    expect(
+      body.map((b) => [b.period_start, b.period_end, b.count, b.sum, b.duration_start, b.duration_end, b.period]),
+    ).toEqual([
       [iso(T0), iso(T0 + 120_000), 2, 3, iso(T0), iso(T0 + 60_000), 120],
       [iso(T0 + 120_000), iso(T0 + 240_000), 1, 3, iso(T0 + 120_000), iso(T0 + 120_000), 120],
       [iso(T0 + 240_000), iso(T0 + 360_000), 1, 10, iso(T0 + 300_000), iso(T0 + 300_000), 120],
@@ -611,7 +675,9 @@ describe("statistics", () => {
 
   it("groups by resource, and adds stddev and cardinality under aggregate", async () => {
     const { body } = await callJson<any[]>(
-      path("&groupby=resource_id&aggregate.func=stddev&aggregate.param=&aggregate.func=cardinality&aggregate.param=user_id"),
+      path(
+        "&groupby=resource_id&aggregate.func=stddev&aggregate.param=&aggregate.func=cardinality&aggregate.param=user_id",
+      ),
     );
     expect(body).toHaveLength(2);
     expect(body[0]).toMatchObject({ groupby: { resource_id: "r0" }, count: 3, avg: 2, min: 1, max: 3, duration: 120 });
@@ -678,7 +744,8 @@ describe("series and chunks: what a request costs (Server-Timing)", () => {
   });
 
   it("1000 samples over 100 series write at most 0.1 rows a sample once the series exist", async () => {
-    const batch = (k: number) => Array.from({ length: 1000 }, (_, i) => one(`cost-fleet-${i % 100}`, 200 + k * 10 + Math.floor(i / 100)));
+    const batch = (k: number) =>
+      Array.from({ length: 1000 }, (_, i) => one(`cost-fleet-${i % 100}`, 200 + k * 10 + Math.floor(i / 100)));
     const created = await call("/v2/samples", { method: "POST", json: batch(0) });
     expect(created.status).toBe(201);
     const next = await call("/v2/samples", { method: "POST", json: batch(1) });
@@ -709,7 +776,11 @@ describe("series and chunks: what a request costs (Server-Timing)", () => {
       `/v2/samples?${q(["metadata.flavor", "m1.small"], ["metadata.vcpus", "2"], ["resource_id", "cost-fleet-3"])}&limit=3`,
     );
     expect(res.status).toBe(200);
-    expect(((await res.json()) as Sample[]).map((s) => s.resource_id)).toEqual(["cost-fleet-3", "cost-fleet-3", "cost-fleet-3"]);
+    expect(((await res.json()) as Sample[]).map((s) => s.resource_id)).toEqual([
+      "cost-fleet-3",
+      "cost-fleet-3",
+      "cost-fleet-3",
+    ]);
     expect(rowsRead(res)).toBeLessThanOrEqual(25);
   });
 });

@@ -39,9 +39,18 @@ function sample(n, total) {
   };
 }
 
-const rule = (over) => ({ meter_name: "cpu_util", threshold: 70, comparison_operator: "gt", statistic: "avg", ...over });
+const rule = (over) => ({
+  meter_name: "cpu_util",
+  threshold: 70,
+  comparison_operator: "gt",
+  statistic: "avg",
+  ...over,
+});
 const ALARMS = [
-  ["one resource, period 60 s × 3", rule({ period: 60, evaluation_periods: 3, query: [{ field: "resource_id", value: "vm-1" }] })],
+  [
+    "one resource, period 60 s × 3",
+    rule({ period: 60, evaluation_periods: 3, query: [{ field: "resource_id", value: "vm-1" }] }),
+  ],
   ["whole project (20 series), period 60 s × 3", rule({ period: 60, evaluation_periods: 3 })],
   ["whole project, period 600 s × 3 (minute rollups)", rule({ period: 600, evaluation_periods: 3 })],
   ["whole project, period 3600 s × 2 (hour rollups)", rule({ period: 3600, evaluation_periods: 2 })],
@@ -79,7 +88,8 @@ export default {
       const body = Array.from({ length: Math.min(POST, to - start) }, (_, k) => sample(start + k, to));
       await ctx.api.must({ method: "POST", path: "/v2/samples", body });
       state.seeded += body.length;
-      if (state.seeded % 50_000 === 0) ctx.log(`alarms: ${num(state.seeded)} samples in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      if (state.seeded % 50_000 === 0)
+        ctx.log(`alarms: ${num(state.seeded)} samples in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     });
     state.seconds = (Date.now() - t0) / 1000;
   },
@@ -95,7 +105,9 @@ export default {
         body: { name: `bench-${i}`, type: "threshold", project_id: PROJECT, threshold_rule },
       });
       const mark = service.output().length;
-      const res = await fetch(`${service.baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}&time=${END}`);
+      const res = await fetch(
+        `${service.baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}&time=${END}`,
+      );
       await res.text();
       await new Promise((r) => setTimeout(r, 500));
       const report = [
@@ -108,7 +120,13 @@ export default {
         .at(-1);
       const alarm = (await api.must({ path: `/v2/alarms/${created.json.alarm_id}` })).json;
       const evaluated = report?.evaluated ?? 0;
-      rows.push([label, String(evaluated), evaluated === 1 ? num(report.rowsReadMax) : "—", alarm.state, alarm.state_reason]);
+      rows.push([
+        label,
+        String(evaluated),
+        evaluated === 1 ? num(report.rowsReadMax) : "—",
+        alarm.state,
+        alarm.state_reason,
+      ]);
       log(`alarms: ${label}: ${evaluated} evaluated, ${report?.rowsReadMax ?? "?"} rows read, ${alarm.state}`);
     }
     const perSeries = state.seeded / (METERS.length * RESOURCES);

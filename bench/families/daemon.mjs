@@ -5,12 +5,19 @@
 import { inBatches } from "../lib/seed.mjs";
 
 const daemons = []; // { user, token, id, tags }
-const tagsOf = (i) => (i % 5 === 0 ? [`rep${i % 20}/item${i % 10}:v1`, `rep${i % 20}/item${i % 10}:v${2 + (i % 7)}`] : []);
+const tagsOf = (i) =>
+  i % 5 === 0 ? [`rep${i % 20}/item${i % 10}:v1`, `rep${i % 20}/item${i % 10}:v${2 + (i % 7)}`] : [];
 const beat = (d, tags = d.tags, log = []) => ({
   method: "POST",
   path: "/heartbeat",
   noAuth: true, // a beat is authenticated by its daemon id alone
-  body: { daemonid: d.id, entrypoint: [`http://10.0.${d.i % 250}.${d.i % 200}:35800`], log, role: 0, abnormaltags: tags },
+  body: {
+    daemonid: d.id,
+    entrypoint: [`http://10.0.${d.i % 250}.${d.i % 200}:35800`],
+    log,
+    role: 0,
+    abnormaltags: tags,
+  },
 });
 
 export default {
@@ -24,7 +31,11 @@ export default {
     const runId = Date.now().toString(36);
     await inBatches(from, to, 1, 8, async (i) => {
       const user = `bench-${runId}-${i}`;
-      const minted = await api.must({ method: "POST", path: "/auth/tokens", body: { user, role: "user", projects: [], groups: [] } });
+      const minted = await api.must({
+        method: "POST",
+        path: "/auth/tokens",
+        body: { user, role: "user", projects: [], groups: [] },
+      });
       const token = minted.json.token;
       const id = (await api.must({ path: "/daemon/id", headers: { authorization: `Token ${token}` } })).json.daemonid;
       const d = { i, user, token, id, tags: tagsOf(i) };
@@ -86,9 +97,17 @@ export default {
         label: "POST /heartbeat with 2 log lines, nothing else changed",
         kind: "write",
         prepare: settle,
-        make: (i) => beat(daemons[i % n()], undefined, [`2026/01/01 12:00:0${i % 10} line ${i}`, `2026/01/01 12:00:0${i % 10} line ${i}b`]),
+        make: (i) =>
+          beat(daemons[i % n()], undefined, [
+            `2026/01/01 12:00:0${i % 10} line ${i}`,
+            `2026/01/01 12:00:0${i % 10} line ${i}b`,
+          ]),
       },
-      { label: "GET /heartbeat/status/<user>", kind: "read", make: (i) => ({ path: `/heartbeat/status/${daemons[i % n()].user}` }) },
+      {
+        label: "GET /heartbeat/status/<user>",
+        kind: "read",
+        make: (i) => ({ path: `/heartbeat/status/${daemons[i % n()].user}` }),
+      },
       {
         label: "GET /daemon/status (user token)",
         kind: "read",

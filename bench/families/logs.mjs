@@ -3,15 +3,17 @@
 // watched from outside (RSS of the workerd processes).
 import { createHash } from "node:crypto";
 import http from "node:http";
-import { watchMemory } from "../lib/server.mjs";
 import { inBatches } from "../lib/seed.mjs";
+import { watchMemory } from "../lib/server.mjs";
 
 const NAMES = ["stdout", "stderr", "stdlog"];
 const log = (n) => ({
   name: NAMES[n % 3],
   dataset_id: `d${n % 10}`,
   task_id: `t${Math.floor(n / 3) % 500}`,
-  data: `${new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString()} task ${n}: processing event block ${n % 977}\n`.repeat(3),
+  data: `${new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString()} task ${n}: processing event block ${n % 977}\n`.repeat(
+    3,
+  ),
 });
 
 /** A deterministic log text of `bytes` bytes, made of 1 MiB chunks. */
@@ -29,11 +31,17 @@ function upload(baseUrl, token, path, bytes, { chunked = false } = {}) {
     const url = new URL(path, baseUrl);
     const hash = sha();
     const t0 = performance.now();
-    const headers = { authorization: `Bearer ${token}`, "content-type": "text/plain", ...(chunked ? {} : { "content-length": bytes }) };
+    const headers = {
+      authorization: `Bearer ${token}`,
+      "content-type": "text/plain",
+      ...(chunked ? {} : { "content-length": bytes }),
+    };
     const req = http.request(url, { method: "POST", headers }, (res) => {
       let text = "";
       res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode, text, ms: performance.now() - t0, bytes, sha: hash.digest("hex") }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode, text, ms: performance.now() - t0, bytes, sha: hash.digest("hex") }),
+      );
     });
     req.on("error", reject);
     const chunks = logText(bytes);
@@ -91,16 +99,26 @@ export default {
     const anId = async () =>
       (oneId ??= Object.keys((await api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
     return [
-      { group: "first page", label: "GET /logs?limit=100&keys=name|timestamp", req: { path: "/logs?limit=100&keys=name|timestamp" } },
+      {
+        group: "first page",
+        label: "GET /logs?limit=100&keys=name|timestamp",
+        req: { path: "/logs?limit=100&keys=name|timestamp" },
+      },
       { group: "filter", label: "GET /logs?name=stderr&limit=10", req: { path: "/logs?name=stderr&limit=10" } },
       { group: "filter", label: "GET /logs?dataset_id=d3&task_id=t7", req: { path: "/logs?dataset_id=d3&task_id=t7" } },
       {
         group: "filter",
         label: "GET /logs?from=..&to=.. (newest 10 s)",
-        resolve: async () => ({ path: `/logs?from=${new Date(Date.now() - 10_000).toISOString().slice(0, 19)}&keys=name` }),
+        resolve: async () => ({
+          path: `/logs?from=${new Date(Date.now() - 10_000).toISOString().slice(0, 19)}&keys=name`,
+        }),
       },
       { group: "filter", label: "GET /datasets/d3/tasks/t7/logs", req: { path: "/datasets/d3/tasks/t7/logs" } },
-      { group: "filter", label: "GET /datasets/d3/tasks/t7/logs?group=true", req: { path: "/datasets/d3/tasks/t7/logs?group=true" } },
+      {
+        group: "filter",
+        label: "GET /datasets/d3/tasks/t7/logs?group=true",
+        req: { path: "/datasets/d3/tasks/t7/logs?group=true" },
+      },
       { group: "filter", label: "GET /logs/<id>", resolve: async () => ({ path: `/logs/${await anId()}` }) },
       { group: "write", label: "POST /logs", req: () => ({ method: "POST", path: "/logs", body: log(posted++) }) },
       {
@@ -117,8 +135,16 @@ export default {
       (id ??= Object.keys((await ctx.api.must({ path: "/logs?dataset_id=d3&task_id=t7&limit=1&keys=name" })).json)[0]);
     return [
       { label: "GET /logs/<id>", kind: "read", prepare, make: () => ({ path: `/logs/${id}` }) },
-      { label: "GET /logs?dataset_id=d3&task_id=t7", kind: "read", make: () => ({ path: "/logs?dataset_id=d3&task_id=t7" }) },
-      { label: "GET /datasets/d3/tasks/t7/logs?group=true", kind: "read", make: () => ({ path: "/datasets/d3/tasks/t7/logs?group=true" }) },
+      {
+        label: "GET /logs?dataset_id=d3&task_id=t7",
+        kind: "read",
+        make: () => ({ path: "/logs?dataset_id=d3&task_id=t7" }),
+      },
+      {
+        label: "GET /datasets/d3/tasks/t7/logs?group=true",
+        kind: "read",
+        make: () => ({ path: "/datasets/d3/tasks/t7/logs?group=true" }),
+      },
       { label: "POST /logs", kind: "write", make: () => ({ method: "POST", path: "/logs", body: log(posted++) }) },
     ];
   },
@@ -164,7 +190,9 @@ export default {
       if (!id) continue;
       const r2BeforeChunked = service.r2Bytes();
       const chunked = await watchMemory(service, () =>
-        upload(service.baseUrl, service.adminToken, `/logs/raw?name=stdout&dataset_id=big&task_id=c${size}`, size, { chunked: true }),
+        upload(service.baseUrl, service.adminToken, `/logs/raw?name=stdout&dataset_id=big&task_id=c${size}`, size, {
+          chunked: true,
+        }),
       );
       let chunkedId;
       try {
@@ -176,7 +204,9 @@ export default {
         "POST /logs/raw chunked (no Content-Length: R2 multipart)",
         chunked.result,
         chunked,
-        chunkedId ? `${chunked.result.status}; local R2 store +${mb(chunkedGrew)} MiB` : `no id: ${chunked.result.text.slice(0, 80)}`,
+        chunkedId
+          ? `${chunked.result.status}; local R2 store +${mb(chunkedGrew)} MiB`
+          : `no id: ${chunked.result.text.slice(0, 80)}`,
       );
       if (chunkedId) await api.send({ method: "DELETE", path: `/logs/${chunkedId}` });
       const data = await watchMemory(service, () => download(service.baseUrl, service.adminToken, `/logs/${id}/data`));
@@ -187,7 +217,9 @@ export default {
         data,
         data.result.sha === up.result.sha ? "same bytes (sha256)" : "DIFFERENT bytes",
       );
-      const ranged = await download(service.baseUrl, service.adminToken, `/logs/${id}/data`, { range: "bytes=1000-1999" });
+      const ranged = await download(service.baseUrl, service.adminToken, `/logs/${id}/data`, {
+        range: "bytes=1000-1999",
+      });
       rows.push([
         `${mb(size)} MiB`,
         "GET /logs/<id>/data, Range: bytes=1000-1999",
@@ -212,18 +244,32 @@ export default {
         const text = Buffer.concat([...logText(size)]).toString();
         const t0 = performance.now();
         const r2BeforeJson = service.r2Bytes();
-        const posted = await watchMemory(service, () => api.send({ method: "POST", path: "/logs", body: { name: "stdout", data: text } }));
+        const posted = await watchMemory(service, () =>
+          api.send({ method: "POST", path: "/logs", body: { name: "stdout", data: text } }),
+        );
         const check =
           posted.result.status === 201
             ? `201; local R2 store +${mb(service.r2Bytes() - r2BeforeJson)} MiB`
             : posted.result.text.slice(0, 80);
-        row(size, "POST /logs (JSON body)", { ...posted.result, bytes: text.length, ms: performance.now() - t0 }, posted, check);
+        row(
+          size,
+          "POST /logs (JSON body)",
+          { ...posted.result, bytes: text.length, ms: performance.now() - t0 },
+          posted,
+          check,
+        );
       }
       const r2BeforeDelete = service.r2Bytes();
       const del = await watchMemory(service, () => api.send({ method: "DELETE", path: `/logs/${id}` }));
       const gone = await api.send({ path: `/logs/${id}/data` });
       const freed = r2BeforeDelete - service.r2Bytes();
-      row(size, "DELETE /logs/<id>", { ...del.result, bytes: 0 }, del, `then GET → ${gone.status}; local R2 store −${mb(freed)} MiB`);
+      row(
+        size,
+        "DELETE /logs/<id>",
+        { ...del.result, bytes: 0 },
+        del,
+        `then GET → ${gone.status}; local R2 store −${mb(freed)} MiB`,
+      );
     }
     notes.push(
       "Bodies above `LOG_INLINE_MAX` (64 KiB) live in R2: the check column shows the local R2 store (`--persist-to …/v3/r2`) growing by the body on upload and shrinking on delete. " +

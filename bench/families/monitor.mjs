@@ -109,7 +109,8 @@ async function regressionsExtra(ctx) {
       item: `test_regress_${t}`,
       item_variant: `test_regress_${t}`,
       // 2 % noise run to run; in the last run every 100th test is 50 % slower.
-      total_time: 1 + (t % 10) / 10 + ((run * 7 + t) % 5) * 0.005 + (run === REGRESS_RUNS - 1 && t % 100 === 0 ? 0.75 : 0),
+      total_time:
+        1 + (t % 10) / 10 + ((run * 7 + t) % 5) * 0.005 + (run === REGRESS_RUNS - 1 && t % 100 === 0 ? 0.75 : 0),
     }));
     await api.must({ method: "POST", path: `${V1}/metrics/`, body: metrics });
   }
@@ -134,7 +135,15 @@ async function regressionsExtra(ctx) {
     {
       family: "monitor",
       title: "Monitor regressions: 1,000 tests against a 20-run baseline",
-      headers: ["request", "tests", "baseline sessions", "regressions found", "D1 statements (one batch)", "rows read", "latency"],
+      headers: [
+        "request",
+        "tests",
+        "baseline sessions",
+        "regressions found",
+        "D1 statements (one batch)",
+        "rows read",
+        "latency",
+      ],
       rows,
       notes: [
         `\`GET ${V1}/sessions/<h>/regressions?window=20\`: ${REGRESS_TESTS * REGRESS_RUNS} metrics are needed (this session's and the 20 before it); each is read once with its context's row (a unique lookup D1 counts as a row read), plus the session and branch index rows. Seeded regressions: ${REGRESS_TESTS / 100}.`,
@@ -155,10 +164,18 @@ export default {
     const sessionsTo = Math.ceil(to / METRICS_PER_SESSION);
     const contextsFrom = Math.ceil(sessionsFrom / 10);
     const contextsTo = Math.ceil(sessionsTo / 10);
-    await inBatches(contextsFrom, contextsTo, 1, 8, (i) => api.must({ method: "POST", path: `${V1}/contexts/`, body: context(i) }));
-    await inBatches(sessionsFrom, sessionsTo, 1, 8, (i) => api.must({ method: "POST", path: `${V1}/sessions/`, body: session(i) }));
+    await inBatches(contextsFrom, contextsTo, 1, 8, (i) =>
+      api.must({ method: "POST", path: `${V1}/contexts/`, body: context(i) }),
+    );
+    await inBatches(sessionsFrom, sessionsTo, 1, 8, (i) =>
+      api.must({ method: "POST", path: `${V1}/sessions/`, body: session(i) }),
+    );
     await inBatches(from, to, 1000, 2, (start, end) =>
-      api.must({ method: "POST", path: `${V1}/metrics/`, body: Array.from({ length: end - start }, (_, k) => metric(start + k)) }),
+      api.must({
+        method: "POST",
+        path: `${V1}/metrics/`,
+        body: Array.from({ length: end - start }, (_, k) => metric(start + k)),
+      }),
     );
   },
 
@@ -180,7 +197,12 @@ export default {
         req: { path: `${V1}/filters/scope/function/metrics/count` },
         flat: true,
       },
-      { group: "count", label: "GET /items/test_case_7/metrics/count", req: { path: `${V1}/items/test_case_7/metrics/count` }, flat: true },
+      {
+        group: "count",
+        label: "GET /items/test_case_7/metrics/count",
+        req: { path: `${V1}/items/test_case_7/metrics/count` },
+        flat: true,
+      },
       {
         group: "count",
         label: "GET /variants/test_case_7[p1]/metrics/count",
@@ -193,23 +215,48 @@ export default {
         req: { path: `${V1}/contexts/${contextH(0)}/metrics/count` },
         flat: true,
       },
-      { group: "count", label: "GET /sessions/<h>/metrics/count", req: { path: `${V1}/sessions/${s}/metrics/count` }, flat: true },
-      { group: "count", label: "GET /index.html (metrics, sessions, contexts)", req: { path: "/index.html" }, flat: true },
-      { group: "filter", label: "GET /components/api/metrics", req: { path: `${V1}/components/api/metrics` }, flat: true },
+      {
+        group: "count",
+        label: "GET /sessions/<h>/metrics/count",
+        req: { path: `${V1}/sessions/${s}/metrics/count` },
+        flat: true,
+      },
+      {
+        group: "count",
+        label: "GET /index.html (metrics, sessions, contexts)",
+        req: { path: "/index.html" },
+        flat: true,
+      },
+      {
+        group: "filter",
+        label: "GET /components/api/metrics",
+        req: { path: `${V1}/components/api/metrics` },
+        flat: true,
+      },
       {
         group: "first page",
         label: "GET /filters/scope/module/metrics (a tenth)",
         req: { path: `${V1}/filters/scope/module/metrics` },
         flat: true,
       },
-      { group: "first page", label: "GET /items/test_case_7/metrics", req: { path: `${V1}/items/test_case_7/metrics` }, flat: true },
+      {
+        group: "first page",
+        label: "GET /items/test_case_7/metrics",
+        req: { path: `${V1}/items/test_case_7/metrics` },
+        flat: true,
+      },
       {
         group: "first page",
         label: "GET /components/api/items/test_case_5/metrics (an item never in api)",
         req: { path: `${V1}/components/api/items/test_case_5/metrics` },
         flat: true,
       },
-      { group: "first page", label: "GET /contexts/<h>/metrics", req: { path: `${V1}/contexts/${contextH(0)}/metrics` }, flat: true },
+      {
+        group: "first page",
+        label: "GET /contexts/<h>/metrics",
+        req: { path: `${V1}/contexts/${contextH(0)}/metrics` },
+        flat: true,
+      },
       {
         group: "page past the end",
         label: "GET /metrics?page=-999999999",
@@ -264,22 +311,47 @@ export default {
         req: { path: `${V1}/sessions/?with_flags=pipeline_branch&restrict_flags=main` },
         flat: true,
       },
-      { group: "filter", label: "GET /items/like/case_1/metrics (contains: scans)", req: { path: `${V1}/items/like/case_1/metrics` } },
-      { group: "filter", label: "GET /resources/memory/head/10/metrics", req: { path: `${V1}/resources/memory/head/10/metrics` } },
+      {
+        group: "filter",
+        label: "GET /items/like/case_1/metrics (contains: scans)",
+        req: { path: `${V1}/items/like/case_1/metrics` },
+      },
+      {
+        group: "filter",
+        label: "GET /resources/memory/head/10/metrics",
+        req: { path: `${V1}/resources/memory/head/10/metrics` },
+      },
       { group: "filter", label: "GET /components/", req: { path: `${V1}/components/` } },
-      { group: "filter", label: "GET /pipelines/main/builds", req: { path: `${V1}/pipelines/main/builds` }, flat: true },
+      {
+        group: "filter",
+        label: "GET /pipelines/main/builds",
+        req: { path: `${V1}/pipelines/main/builds` },
+        flat: true,
+      },
       {
         group: "write",
         label: "POST /metrics/ (one, kind function)",
-        req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i * 10 + 1), session_h: `probe-${fresh()}` } }),
+        req: (i) => ({
+          method: "POST",
+          path: `${V1}/metrics/`,
+          body: { ...metric(i * 10 + 1), session_h: `probe-${fresh()}` },
+        }),
       },
       {
         group: "write",
         label: "POST /metrics/ (one, kind module)",
-        req: (i) => ({ method: "POST", path: `${V1}/metrics/`, body: { ...metric(i * 10), session_h: `probe-${fresh()}` } }),
+        req: (i) => ({
+          method: "POST",
+          path: `${V1}/metrics/`,
+          body: { ...metric(i * 10), session_h: `probe-${fresh()}` },
+        }),
       },
       // A retried post (identical metric stored already): skipped by the insert itself, nothing written.
-      { group: "write", label: "POST /metrics/ (one, a retry)", req: () => ({ method: "POST", path: `${V1}/metrics/`, body: metric(0) }) },
+      {
+        group: "write",
+        label: "POST /metrics/ (one, a retry)",
+        req: () => ({ method: "POST", path: `${V1}/metrics/`, body: metric(0) }),
+      },
       {
         group: "write",
         label: "POST /contexts/ (new)",
@@ -313,9 +385,17 @@ export default {
     return [
       { label: "GET /api/v1/metrics/count", kind: "read", make: () => ({ path: `${V1}/metrics/count` }) },
       { label: "GET /api/v1/sessions/count", kind: "read", make: () => ({ path: `${V1}/sessions/count` }) },
-      { label: "GET /api/v1/contexts/<h> (plugin's check)", kind: "read", make: () => ({ path: `${V1}/contexts/${contextH(0)}` }) },
+      {
+        label: "GET /api/v1/contexts/<h> (plugin's check)",
+        kind: "read",
+        make: () => ({ path: `${V1}/contexts/${contextH(0)}` }),
+      },
       { label: "GET /api/v1/sessions/ (page 1)", kind: "read", make: () => ({ path: `${V1}/sessions/` }) },
-      { label: "GET /api/v1/sessions/<h>/metrics", kind: "read", make: () => ({ path: `${V1}/sessions/${s}/metrics` }) },
+      {
+        label: "GET /api/v1/sessions/<h>/metrics",
+        kind: "read",
+        make: () => ({ path: `${V1}/sessions/${s}/metrics` }),
+      },
       { label: "GET /api/v1/metrics/ (page 1, 500 rows)", kind: "read", make: () => ({ path: `${V1}/metrics/` }) },
       {
         label: "GET /api/v1/filters/scope/function/metrics/count",

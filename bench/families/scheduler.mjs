@@ -7,7 +7,11 @@ const P = "/v2/bench";
 const sessionBody = (i) => ({
   description: `${i % 3 === 0 ? "consistent snapshot" : "nightly backup"} ${i}`,
   hold_off: 30,
-  schedule: { schedule_interval: "1 days", schedule_start_date: "2026-01-01T02:00:00", status: i % 4 === 0 ? "scheduled" : "" },
+  schedule: {
+    schedule_interval: "1 days",
+    schedule_start_date: "2026-01-01T02:00:00",
+    status: i % 4 === 0 ? "scheduled" : "",
+  },
 });
 const jobBody = (id) => ({
   job_id: id,
@@ -55,27 +59,43 @@ export default {
       {
         group: "filter",
         label: 'GET /sessions/ search {"match":[{"status":"scheduled"}]} limit 10',
-        req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ status: "scheduled" }] }))}` },
+        req: {
+          path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ status: "scheduled" }] }))}`,
+        },
       },
       {
         group: "filter",
         label: 'GET /sessions/ search {"match":[{"_all":"snapshot"}]} limit 10',
-        req: { path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "snapshot" }] }))}` },
+        req: {
+          path: `${P}/sessions/?limit=10&search=${encodeURIComponent(JSON.stringify({ match: [{ _all: "snapshot" }] }))}`,
+        },
       },
       { group: "filter", label: "GET /sessions/<id>", req: { path: `${P}/sessions/${sessions[0]}` } },
       { group: "filter", label: "GET /jobs/?limit=10", req: { path: `${P}/jobs/?limit=10` } },
-      { group: "write", label: "POST /sessions/", req: (i) => ({ method: "POST", path: `${P}/sessions/`, body: sessionBody(i) }) },
+      {
+        group: "write",
+        label: "POST /sessions/",
+        req: (i) => ({ method: "POST", path: `${P}/sessions/`, body: sessionBody(i) }),
+      },
       {
         group: "write",
         label: "PATCH /sessions/<id>",
-        req: (i) => ({ method: "PATCH", path: `${P}/sessions/${sessions[1]}`, body: { description: `patched ${i}-${k++}` } }),
+        req: (i) => ({
+          method: "PATCH",
+          path: `${P}/sessions/${sessions[1]}`,
+          body: { description: `patched ${i}-${k++}` },
+        }),
       },
       {
         group: "write",
         label: "POST /sessions/<id>/action start",
         req: () => {
           const w = withJobs[k++ % withJobs.length];
-          return { method: "POST", path: `${P}/sessions/${w.session}/action`, body: { start: { job_id: w.job, current_tag: "0" } } };
+          return {
+            method: "POST",
+            path: `${P}/sessions/${w.session}/action`,
+            body: { start: { job_id: w.job, current_tag: "0" } },
+          };
         },
       },
     ];
@@ -84,14 +104,26 @@ export default {
   routes(_ctx) {
     return [
       { label: "GET /v2/<p>/sessions/?limit=10", kind: "read", make: () => ({ path: `${P}/sessions/?limit=10` }) },
-      { label: "GET /v2/<p>/sessions/<id>", kind: "read", make: (i) => ({ path: `${P}/sessions/${sessions[i % sessions.length]}` }) },
-      { label: "POST /v2/<p>/sessions/", kind: "write", make: (i) => ({ method: "POST", path: `${P}/sessions/`, body: sessionBody(i) }) },
+      {
+        label: "GET /v2/<p>/sessions/<id>",
+        kind: "read",
+        make: (i) => ({ path: `${P}/sessions/${sessions[i % sessions.length]}` }),
+      },
+      {
+        label: "POST /v2/<p>/sessions/",
+        kind: "write",
+        make: (i) => ({ method: "POST", path: `${P}/sessions/`, body: sessionBody(i) }),
+      },
       {
         label: `POST /v2/<p>/sessions/<id>/action start (${JOINED} sessions)`,
         kind: "write",
         make: (i) => {
           const w = withJobs[i % withJobs.length];
-          return { method: "POST", path: `${P}/sessions/${w.session}/action`, body: { start: { job_id: w.job, current_tag: "0" } } };
+          return {
+            method: "POST",
+            path: `${P}/sessions/${w.session}/action`,
+            body: { start: { job_id: w.job, current_tag: "0" } },
+          };
         },
       },
     ];

@@ -69,9 +69,13 @@ function d1(service, sqlText) {
 function pragmas(service) {
   const dir = path.join(service.state, "v3", "d1", "miniflare-D1DatabaseObject");
   const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-  const r = spawnSync("sqlite3", ["-readonly", path.join(dir, file), "pragma page_count; pragma page_size; pragma freelist_count;"], {
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    "sqlite3",
+    ["-readonly", path.join(dir, file), "pragma page_count; pragma page_size; pragma freelist_count;"],
+    {
+      encoding: "utf8",
+    },
+  );
   if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   const [page_count, page_size, freelist_count] = r.stdout.trim().split("\n").map(Number);
   return { page_count, page_size, freelist_count };
@@ -176,7 +180,8 @@ export default {
       state.seeded += body.length;
       state.written += r.cost.written;
       state.posts += 1;
-      if (++done % 50 === 0) ctx.log(`telemetry-scale: ${num(state.seeded)} samples in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      if (++done % 50 === 0)
+        ctx.log(`telemetry-scale: ${num(state.seeded)} samples in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     });
     state.seedSeconds = (Date.now() - t0) / 1000;
   },
@@ -192,7 +197,10 @@ export default {
     const runs = [];
     const cutoff = HOT_FROM * 1000;
     for (let i = 0; i < 50; i++) {
-      const [{ left }] = d1(service, `select coalesce(sum(n), 0) as left from telemetry_chunks where bucket < ${cutoff}`);
+      const [{ left }] = d1(
+        service,
+        `select coalesce(sum(n), 0) as left from telemetry_chunks where bucket < ${cutoff}`,
+      );
       if (!left) break;
       const t0 = performance.now();
       const mark = service.output().length;
@@ -209,7 +217,9 @@ export default {
         .map((m) => JSON.parse(m[1]))
         .at(-1);
       runs.push({ seconds: (performance.now() - t0) / 1000, status: res.status, left, report });
-      log(`telemetry-scale: cron run ${i + 1}: ${res.status} in ${runs.at(-1).seconds.toFixed(1)} s (${num(left)} old samples were in D1)`);
+      log(
+        `telemetry-scale: cron run ${i + 1}: ${res.status} in ${runs.at(-1).seconds.toFixed(1)} s (${num(left)} old samples were in D1)`,
+      );
     }
     const after = storage(service);
     const cold = [];
@@ -240,12 +250,16 @@ export default {
             "samples seeded",
             `${num(seeded)} (80 series: 5 meters × 16 resources, 2 projects; one sample per series every ${((state.step * 80) / 60_000).toFixed(1)} min; 1000 per post, ${CONCURRENCY} posts at a time)`,
           ],
-          ["seeding time", `${state.seedSeconds.toFixed(0)} s (${num(Math.round(seeded / state.seedSeconds))} samples/s)`],
+          [
+            "seeding time",
+            `${state.seedSeconds.toFixed(0)} s (${num(Math.round(seeded / state.seedSeconds))} samples/s)`,
+          ],
           ["cron runs", `${runs.length}: ${runs.map((r) => `${r.seconds.toFixed(1)} s`).join(", ")}`],
           ["D1 rows written per sample posted (Server-Timing of the posts)", (state.written / seeded).toFixed(1)],
           ...(() => {
             const reports = runs.map((r) => r.report).filter(Boolean);
-            if (!reports.length) return [["D1 rows written per sample moved", "not seen: wrangler did not print the cron's report"]];
+            if (!reports.length)
+              return [["D1 rows written per sample moved", "not seen: wrangler did not print the cron's report"]];
             const moved = reports.reduce((n, r) => n + r.moved, 0);
             const written = reports.reduce((n, r) => n + (r.rowsWritten ?? 0), 0);
             const objects = reports.reduce((n, r) => n + r.objects, 0);
@@ -264,7 +278,11 @@ export default {
         headers: ["", "before", "after"],
         rows: [
           ["D1 size (page_count × page_size)", `${mib(before.bytes)} MiB`, `${mib(after.bytes)} MiB`],
-          ["D1 pages in use ((page_count − freelist_count) × page_size)", `${mib(before.usedBytes)} MiB`, `${mib(after.usedBytes)} MiB`],
+          [
+            "D1 pages in use ((page_count − freelist_count) × page_size)",
+            `${mib(before.usedBytes)} MiB`,
+            `${mib(after.usedBytes)} MiB`,
+          ],
           ["hot samples in D1 (sum of the chunks' counts)", num(before.samples), num(after.samples)],
           ["chunks (one per series and hour)", num(before.chunks), num(after.chunks)],
           [
@@ -291,7 +309,10 @@ export default {
         family: "telemetry-scale",
         title: "Queries before the move (all hot) and after (cold in R2)",
         headers: ["query", "rows answered", "rows read", "D1 queries", "ms (median of 3)", ""],
-        rows: [...rows(hot).map((r) => [`before: ${r[0]}`, ...r.slice(1)]), ...rows(cold).map((r) => [`after: ${r[0]}`, ...r.slice(1)])],
+        rows: [
+          ...rows(hot).map((r) => [`before: ${r[0]}`, ...r.slice(1)]),
+          ...rows(cold).map((r) => [`after: ${r[0]}`, ...r.slice(1)]),
+        ],
         notes: queries.map(([label, path]) => `- ${label}: \`${path}\``),
       },
     ];

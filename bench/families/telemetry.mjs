@@ -80,7 +80,11 @@ export default {
   async seed(ctx, from, to) {
     seeded = to;
     await inBatches(from, to, 1000, 2, (start, end) =>
-      ctx.api.must({ method: "POST", path: "/v2/samples", body: Array.from({ length: end - start }, (_, k) => sample(start + k)) }),
+      ctx.api.must({
+        method: "POST",
+        path: "/v2/samples",
+        body: Array.from({ length: end - start }, (_, k) => sample(start + k)),
+      }),
     );
   },
 
@@ -96,7 +100,12 @@ export default {
     const all = deep("per_page=100", () => seeded);
     const meter = deep(`${byMeter}&per_page=100`, () => seeded / METERS.length);
     return [
-      { group: "count", label: "GET /v2/samples page 1 (Total counted up to 1000)", req: { path: "/v2/samples?per_page=100" }, flat: true },
+      {
+        group: "count",
+        label: "GET /v2/samples page 1 (Total counted up to 1000)",
+        req: { path: "/v2/samples?per_page=100" },
+        flat: true,
+      },
       {
         group: "count",
         label: "GET /v2/samples?q project_id=p0 page 1 (Total)",
@@ -146,8 +155,17 @@ export default {
         flat: true,
       },
       { group: "deep page, by number", label: "GET /v2/samples?q meter page <last-1> (page=N)", resolve: meter.number },
-      { group: "deep page, by link", label: "GET /v2/samples?q meter page <last-1> (rel=next cursor)", resolve: meter.link, flat: true },
-      { group: "filter", label: "GET /v2/samples?q resource_id=vm-7", req: { path: `/v2/samples?${q("resource_id", "vm-7")}` } },
+      {
+        group: "deep page, by link",
+        label: "GET /v2/samples?q meter page <last-1> (rel=next cursor)",
+        resolve: meter.link,
+        flat: true,
+      },
+      {
+        group: "filter",
+        label: "GET /v2/samples?q resource_id=vm-7",
+        req: { path: `/v2/samples?${q("resource_id", "vm-7")}` },
+      },
       { group: "filter", label: "GET /v2/samples?q timestamp ge/le (1 h)", req: { path: `/v2/samples?${window}` } },
       { group: "filter", label: "GET /v2/meters", req: { path: "/v2/meters" } },
       { group: "filter", label: "GET /v2/meters?unique=True", req: { path: "/v2/meters?unique=True" } },
@@ -173,7 +191,11 @@ export default {
         req: () => {
           const t = Date.now() + posted;
           posted += 1000;
-          return { method: "POST", path: "/v2/samples", body: Array.from({ length: 1000 }, (_, k) => sample(k, t + k)) };
+          return {
+            method: "POST",
+            path: "/v2/samples",
+            body: Array.from({ length: 1000 }, (_, k) => sample(k, t + k)),
+          };
         },
       },
     ];
@@ -183,7 +205,8 @@ export default {
     let deepLink = null;
     let someId = null;
     const prepare = async () => (deepLink ??= (await deepPages(ctx.api, "per_page=100", seeded)).byLink.path);
-    const prepareId = async () => (someId ??= (await ctx.api.must({ path: `/v2/samples?${q("resource_id", "vm-3")}&limit=1` })).json[0].id);
+    const prepareId = async () =>
+      (someId ??= (await ctx.api.must({ path: `/v2/samples?${q("resource_id", "vm-3")}&limit=1` })).json[0].id);
     return [
       { label: "GET /v2/samples (page 1)", kind: "read", make: () => ({ path: "/v2/samples" }) },
       {
@@ -191,9 +214,23 @@ export default {
         kind: "read",
         make: () => ({ path: `/v2/samples?${q("meter", "cpu_util")}&${q("resource_id", "vm-5")}` }),
       },
-      { label: "GET /v2/samples deep page by rel=next cursor", kind: "read", prepare, make: () => ({ path: deepLink }) },
-      { label: "GET /v2/samples/<id>", kind: "read", prepare: prepareId, make: () => ({ path: `/v2/samples/${someId}` }) },
-      { label: "GET /v2/samples?q metadata.host", kind: "read", make: () => ({ path: `/v2/samples?${q("metadata.host", "compute-1")}` }) },
+      {
+        label: "GET /v2/samples deep page by rel=next cursor",
+        kind: "read",
+        prepare,
+        make: () => ({ path: deepLink }),
+      },
+      {
+        label: "GET /v2/samples/<id>",
+        kind: "read",
+        prepare: prepareId,
+        make: () => ({ path: `/v2/samples/${someId}` }),
+      },
+      {
+        label: "GET /v2/samples?q metadata.host",
+        kind: "read",
+        make: () => ({ path: `/v2/samples?${q("metadata.host", "compute-1")}` }),
+      },
       { label: "GET /v2/meters", kind: "read", make: () => ({ path: "/v2/meters" }) },
       {
         label: "GET /v2/meters/cpu_util/statistics?period=3600 (1 h window)",

@@ -9,7 +9,8 @@ import autocannon from "autocannon";
 export function d1Cost(headers) {
   let raw = "";
   if (typeof headers.get === "function") raw = headers.get("server-timing") ?? "";
-  else for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === "server-timing") raw = [v].flat().join(", ");
+  else
+    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === "server-timing") raw = [v].flat().join(", ");
   const m = /(?:^|,)\s*d1;dur=([\d.]+);desc="([^"]*)"/.exec(raw);
   if (!m) return { ms: 0, roundTrips: 0, queries: 0, read: 0, written: 0 };
   const key = (k) => {
@@ -130,7 +131,13 @@ export async function load(api, make, { connections, seconds, countD1 = false, w
   }
   if (warmup) {
     // Not counted: a first second lets the isolate and D1 warm up for this route.
-    await autocannon({ url: api.baseUrl, connections, duration: warmup, requests: [{ setupRequest: request.setupRequest }], timeout: 30 });
+    await autocannon({
+      url: api.baseUrl,
+      connections,
+      duration: warmup,
+      requests: [{ setupRequest: request.setupRequest }],
+      timeout: 30,
+    });
   }
   const result = await autocannon({
     url: api.baseUrl,

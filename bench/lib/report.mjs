@@ -28,7 +28,13 @@ export const PRICE = { read: 0.001, written: 1.0 };
 /** $ per million requests: rows per request × $ per million rows. */
 const dollarsPerMillion = (read, written) => (read ?? 0) * PRICE.read + (written ?? 0) * PRICE.written;
 const money = (x) =>
-  x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? `$${n(x)}` : x >= 1 ? `$${n(x, 2)}` : `$${Number(x.toPrecision(2))}`;
+  x === undefined || Number.isNaN(x)
+    ? "—"
+    : x >= 100
+      ? `$${n(x)}`
+      : x >= 1
+        ? `$${n(x, 2)}`
+        : `$${Number(x.toPrecision(2))}`;
 /** $ per million records ingested, for writes that carry records. */
 const perRecord = (x) => (x.records ? money(dollarsPerMillion(x.read, x.written) / x.records) : "—");
 const UNSEEN = "not in header¹";
@@ -41,7 +47,8 @@ const UNSEEN_NOTE =
   "¹ The response carried no `Server-Timing: d1` entry: its D1 queries run while the body streams, after the headers are sent, so the header cannot count them.";
 
 /** Rows read as a cell: a read that reported no query at all was not observable. */
-const readCell = (x, digits = 0) => (x.kind !== "write" && x.group !== "write" && x.queries === 0 ? UNSEEN : n(x.read, digits));
+const readCell = (x, digits = 0) =>
+  x.kind !== "write" && x.group !== "write" && x.queries === 0 ? UNSEEN : n(x.read, digits);
 
 /** A count or linked page meets its target when what it reads does not grow with the table. */
 export function flatVerdict(cells) {
@@ -57,7 +64,9 @@ export function flatVerdict(cells) {
 function floorNote(r) {
   const floors = r.baseline.map((b) => b.floor).filter((x) => x && !x.error);
   if (!floors.length)
-    return [`The floor \`GET /health/d1\` could not be measured: ${r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs"}`];
+    return [
+      `The floor \`GET /health/d1\` could not be measured: ${r.baseline.find((b) => b.floor?.error)?.floor.error ?? "no runs"}`,
+    ];
   const ratio = mean(floors) / mean(r.baseline);
   const f0 = floors[0];
   let worst = null;
@@ -118,7 +127,9 @@ export function render(r) {
   out.push(
     `- Load: autocannon, ${r.connections} connections, ${r.seconds} s per route, admin token; D1 rows from the \`Server-Timing: d1\` header`,
   );
-  const sizes = r.families.filter((f) => f.sizes.length).map((f) => `${f.name} ${f.sizes.map(size).join(" / ")} ${f.unit}`);
+  const sizes = r.families
+    .filter((f) => f.sizes.length)
+    .map((f) => `${f.name} ${f.sizes.map(size).join(" / ")} ${f.unit}`);
   out.push(`- Sizes: ${sizes.join("; ")}`);
   out.push("");
   out.push(

@@ -2,7 +2,7 @@
 // does, but from a bundle built once at start: wrangler dev watches its sources, and a file
 // saved mid-run (someone else editing src/) would restart the Worker under the load.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,7 +10,12 @@ import path from "node:path";
 const quietEnv = () => ({ ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" });
 
 function wrangler(args, opts = {}) {
-  const r = spawnSync("npx", ["wrangler", ...args], { encoding: "utf8", env: quietEnv(), maxBuffer: 64 << 20, ...opts });
+  const r = spawnSync("npx", ["wrangler", ...args], {
+    encoding: "utf8",
+    env: quietEnv(),
+    maxBuffer: 64 << 20,
+    ...opts,
+  });
   if (r.status !== 0) throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -166,7 +171,10 @@ export async function startService({ root, port: preferred = 8795, log = () => {
   };
 }
 
-/** Samples the workerd processes' RSS every `everyMs` while `work` runs: { result, before, peak } (KiB, summed and per process). */
+/**
+ * Samples the workerd processes' RSS every `everyMs` while `work` runs: { result, before, peak } (KiB, summed and per
+ * process).
+ */
 export async function watchMemory(service, work, everyMs = 50) {
   const sum = (xs) => xs.reduce((a, x) => a + x.kib, 0);
   const before = service.rss();

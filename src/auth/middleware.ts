@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
-import { TokenCache, cacheTtlMs } from "./cache";
-import { tokens } from "../db/schema";
 import { primaryDatabase } from "../db/client";
 import { hex } from "../db/d1";
-import { errors } from "../http/errors";
+import { tokens } from "../db/schema";
 import type { AppEnv, Principal, Role } from "../http/env";
+import { errors } from "../http/errors";
+import { cacheTtlMs, TokenCache } from "./cache";
 
 export type { Principal, Role };
 
@@ -45,7 +45,10 @@ export async function sha256Hex(text: string): Promise<string> {
 /** Compares digests, not the strings, so the time taken tells nothing about the secret. */
 async function sameSecret(a: string, b: string): Promise<boolean> {
   const enc = new TextEncoder();
-  const [da, db] = await Promise.all([crypto.subtle.digest("SHA-256", enc.encode(a)), crypto.subtle.digest("SHA-256", enc.encode(b))]);
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
   return crypto.subtle.timingSafeEqual(da, db);
 }
 

@@ -1,8 +1,8 @@
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
-import { caller, requireToken, tokenCache } from "./middleware";
-import { readJson, parseInput } from "../http/body";
+import { parseInput, readJson } from "../http/body";
 import { errors } from "../http/errors";
+import { caller, requireToken, tokenCache } from "./middleware";
 import { DatasetAccessBody, TokenCreate } from "./schemas";
 import { createToken, datasetAccessView, listTokens, putDatasetAccess, revokeToken, tokenView } from "./store";
 
@@ -15,7 +15,11 @@ endpoint(
   authRoutes,
   "post",
   "/tokens",
-  { tags, summary: "Mint a token (shown once)", request: { body: { content: { "application/json": { schema: TokenCreate } } } } },
+  {
+    tags,
+    summary: "Mint a token (shown once)",
+    request: { body: { content: { "application/json": { schema: TokenCreate } } } },
+  },
   admin,
   async (c) => {
     const input = parseInput(TokenCreate, await readJson(c));
@@ -56,9 +60,16 @@ endpoint(
   },
 );
 
-endpoint(authRoutes, "get", "/whoami", { tags, summary: "The calling token's user, role, projects and groups" }, requireToken(), (c) => {
-  const p = caller(c);
-  return c.json({ user: p.user, role: p.role, projects: p.projects, groups: p.groups, token_id: p.tokenId });
-});
+endpoint(
+  authRoutes,
+  "get",
+  "/whoami",
+  { tags, summary: "The calling token's user, role, projects and groups" },
+  requireToken(),
+  (c) => {
+    const p = caller(c);
+    return c.json({ user: p.user, role: p.role, projects: p.projects, groups: p.groups, token_id: p.tokenId });
+  },
+);
 
 refuseOtherMethods(authRoutes);

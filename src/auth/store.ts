@@ -1,8 +1,8 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { eq, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { randomHex } from "../db/d1";
 import { datasetAccess, tokens } from "../db/schema";
 import { sha256Hex } from "./middleware";
-import { randomHex } from "../db/d1";
 
 export type TokenRecord = typeof tokens.$inferSelect;
 export type DatasetAccess = typeof datasetAccess.$inferSelect;
@@ -20,7 +20,10 @@ export function tokenView(r: TokenRecord) {
   };
 }
 
-export async function createToken(db: Database, input: { user: string; role: TokenRecord["role"]; projects: string[]; groups: string[] }) {
+export async function createToken(
+  db: Database,
+  input: { user: string; role: TokenRecord["role"]; projects: string[]; groups: string[] },
+) {
   // 160 random bits; the prefix makes a leaked token easy to recognise in logs and scanners.
   const token = `ohk_${randomHex(20)}`;
   const record: TokenRecord = {
@@ -94,7 +97,11 @@ export function datasetAccessView(a: DatasetAccess) {
  * read), among the `scan` newest records (rowid order): at most `limit` of them, newest
  * first. The dashboard opens the logs view on these; the scan bounds the rows read.
  */
-export async function readableDatasets(db: Database, who: { user: string; groups: string[] }, opts: { scan: number; limit: number }) {
+export async function readableDatasets(
+  db: Database,
+  who: { user: string; groups: string[] },
+  opts: { scan: number; limit: number },
+) {
   const named = (column: SQL) => sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE value = ${who.user}
     OR value IN (SELECT value FROM json_each(${JSON.stringify(who.groups)})))`;
   const rows = await db.all<{ dataset_id: string }>(sql`

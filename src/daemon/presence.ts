@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { database } from "../db/client";
-import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
 import { serialQueue } from "../durable/serially";
-import { LOG_KEEP, type Beat } from "./schemas";
+import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
+import { type Beat, LOG_KEEP } from "./schemas";
 import { recordPresenceChange } from "./store";
 
 export interface PresenceView {
@@ -64,10 +64,14 @@ export class DaemonPresence extends DurableObject<Env> {
   /** Reads the state; storage is created only on the first accepted beat, so unknown ids leave nothing behind. */
   private load(): State | null {
     if (this.state !== undefined) return this.state;
-    const [table] = this.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'presence'").toArray();
+    const [table] = this.sql
+      .exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'presence'")
+      .toArray();
     // Objects created before the tag budget existed gain its columns (a full bucket).
     if (table && !table.sql.includes("tag_budget")) this.addTagBudgetColumns();
-    const row = table ? this.sql.exec<Record<string, string | number>>("SELECT * FROM presence WHERE k = 1").toArray()[0] : undefined;
+    const row = table
+      ? this.sql.exec<Record<string, string | number>>("SELECT * FROM presence WHERE k = 1").toArray()[0]
+      : undefined;
     this.state = row
       ? {
           user: String(row.user),
@@ -148,7 +152,9 @@ export class DaemonPresence extends DurableObject<Env> {
       // D1 first: if it fails, the state stays as it was and the next beat tries again.
       // The first beat looks its owner up in the same batch (the writes are guarded by the
       // daemon's row, so an unknown id writes nothing).
-      const { owner } = await recordPresenceChange(db, daemonId, change, new Date(now).toISOString(), { withOwner: !before });
+      const { owner } = await recordPresenceChange(db, daemonId, change, new Date(now).toISOString(), {
+        withOwner: !before,
+      });
       const user = before?.user ?? owner;
       if (!user) return { accepted: false, d1: cost.work() };
 

@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
-import type { AppEnv } from "../http/env";
 import { caller, requireToken } from "../auth/middleware";
+import { database } from "../db/client";
+import { type EndpointDoc, endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
+import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { parseInteger } from "../http/query";
 import { DaemonCode } from "./dialect";
@@ -88,7 +88,10 @@ endpoint(
   "/daemon/ep/:user",
   doc("Where a user's daemon can be reached (yourself, or anyone for admins)", EntrypointResponse, {
     request: { params: z.object({ user: z.string() }) },
-    responses: { 403: errorDoc("Another user's entrypoint (code 1006)"), 404: errorDoc("No daemon or no entrypoint (code 1009)") },
+    responses: {
+      403: errorDoc("Another user's entrypoint (code 1006)"),
+      404: errorDoc("No daemon or no entrypoint (code 1009)"),
+    },
   }),
   signedIn,
   async (c) => {
@@ -125,7 +128,8 @@ endpoint(
     const daemonId = await daemonIdOf(database(c.env), caller(c).user);
     if (!daemonId) throw errors.notFound("you have no daemon");
     // Only the newest LOG_KEEP lines exist: a window past them is empty, not an error.
-    const lines = index >= LOG_KEEP ? [] : await presenceOf(c, daemonId).logWindow(index, Math.min(range + 1, LOG_KEEP - index));
+    const lines =
+      index >= LOG_KEEP ? [] : await presenceOf(c, daemonId).logWindow(index, Math.min(range + 1, LOG_KEEP - index));
     return c.json({ log: lines });
   },
 );
@@ -153,7 +157,9 @@ endpoint(
   }),
   async (c) => {
     // A UI sends empty arguments for fields left blank: those mean "not given".
-    const given = Object.fromEntries(Object.entries(c.req.query()).filter(([k, v]) => v !== "" || k === "repname" || k === "itemname"));
+    const given = Object.fromEntries(
+      Object.entries(c.req.query()).filter(([k, v]) => v !== "" || k === "repname" || k === "itemname"),
+    );
     const q = parseInput(TagStatusQuery, given, "invalid parameters");
     const db = database(c.env);
     const status = q.tagname
@@ -177,9 +183,11 @@ endpoint(
   }),
   async (c) => {
     const raw = await readJson(c, { maxBytes: HEARTBEAT_MAX_BYTES });
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw errors.badRequest("the beat must be a JSON object");
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+      throw errors.badRequest("the beat must be a JSON object");
     const daemonId = (raw as { daemonid?: unknown }).daemonid;
-    if (daemonId === undefined || daemonId === null || daemonId === "") throw refused(DaemonCode.daemonIdEmpty, "daemonid is empty");
+    if (daemonId === undefined || daemonId === null || daemonId === "")
+      throw refused(DaemonCode.daemonIdEmpty, "daemonid is empty");
     const beat = parseInput(HeartbeatBody, raw, "invalid parameters");
     const { accepted, d1 } = await presenceOf(c, beat.daemonid).beat(beat.daemonid, normaliseBeat(beat));
     c.var.d1Cost.addWork(d1);

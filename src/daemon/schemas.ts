@@ -79,7 +79,10 @@ export const TagStatusResponse = z.object({
 export const DaemonIdResponse = z.object({ daemonid: z.string().regex(DAEMON_ID) });
 export const EntrypointResponse = z.object({ entrypoint: z.array(z.string()) });
 export const LogResponse = z.object({ log: z.array(z.string()) });
-export const DaemonStatusResponse = z.object({ status: z.enum(["online", "offline"]), entrypoint: z.array(z.string()) });
+export const DaemonStatusResponse = z.object({
+  status: z.enum(["online", "offline"]),
+  entrypoint: z.array(z.string()),
+});
 export const HeartbeatStatusResponse = z.object({ status: z.enum(["online", "offline"]) });
 export const HeartbeatResponse = z.object({ code: z.literal(0), msg: z.literal("OK"), data: z.object({}) });
 export const DaemonError = z.object({ code: z.number().int(), msg: z.string() });

@@ -3,7 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { randomHex } from "../db/d1";
 import { daemonAbnormalTags, daemons } from "../db/schema";
-import { parseTagRef, tagRefText, type TagRef } from "./schemas";
+import { parseTagRef, type TagRef, tagRefText } from "./schemas";
 
 /** A fresh daemon id: 20 random bytes as 40 lowercase hex digits. */
 function newDaemonId(): string {
@@ -61,10 +61,17 @@ export async function recordPresenceChange(
 const ownerQuery = (db: Database, daemonId: string) =>
   db.select({ user: daemons.user }).from(daemons).where(eq(daemons.daemonId, daemonId)).limit(1);
 
-function presenceChangeStatements(db: Database, daemonId: string, change: PresenceChange, at: string): BatchItem<"sqlite">[] {
+function presenceChangeStatements(
+  db: Database,
+  daemonId: string,
+  change: PresenceChange,
+  at: string,
+): BatchItem<"sqlite">[] {
   const stmts: BatchItem<"sqlite">[] = [];
   if (change.status) {
-    stmts.push(db.update(daemons).set({ status: change.status, statusChangedAt: at }).where(eq(daemons.daemonId, daemonId)));
+    stmts.push(
+      db.update(daemons).set({ status: change.status, statusChangedAt: at }).where(eq(daemons.daemonId, daemonId)),
+    );
   }
   const removed = change.removedTags.map(parseTagRef).filter((r): r is TagRef => r !== null);
   if (removed.length) {
@@ -111,7 +118,9 @@ export interface TagStatus {
 }
 
 const body = (refs: string[], total: number): TagStatus =>
-  total > 0 ? { status: "ABNORMAL", total, results: refs.length ? refs : null } : { status: "NORMAL", total: 0, results: null };
+  total > 0
+    ? { status: "ABNORMAL", total, results: refs.length ? refs : null }
+    : { status: "NORMAL", total: 0, results: null };
 
 /** Is this one tag abnormal for any daemon? One index probe. */
 export async function tagStatus(db: Database, ref: TagRef): Promise<TagStatus> {
@@ -130,7 +139,13 @@ export async function tagStatus(db: Database, ref: TagRef): Promise<TagStatus> {
 }
 
 /** An item's abnormal tags, a page at a time, in tag order (read from the key index). */
-export async function itemTagStatus(db: Database, repname: string, itemname: string, page: number, size: number): Promise<TagStatus> {
+export async function itemTagStatus(
+  db: Database,
+  repname: string,
+  itemname: string,
+  page: number,
+  size: number,
+): Promise<TagStatus> {
   const onItem = and(eq(daemonAbnormalTags.repname, repname), eq(daemonAbnormalTags.itemname, itemname));
   const [[{ n }], rows] = await db.batch([
     db

@@ -1,9 +1,9 @@
 import { z } from "zod";
+import { caller, requireToken } from "../auth/middleware";
 import { readableDatasets } from "../auth/store";
 import { onlineDaemons } from "../daemon/store";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
-import { caller, requireToken } from "../auth/middleware";
 import { type LogRow, listPage, listQuery } from "../logs/store";
 import { DEFAULT_PROJECT, existingMonitorProjects } from "../monitor/project-list";
 import { newestSessionsQueries } from "../scheduler/store";
@@ -49,7 +49,12 @@ endpoint(
   {
     tags,
     summary: "Daemons online now (admins: every user's; others: their own), with entrypoints and abnormal tags",
-    responses: { 200: { description: "OK", content: { "application/json": { schema: z.object({ daemons: z.array(DaemonRow) }) } } } },
+    responses: {
+      200: {
+        description: "OK",
+        content: { "application/json": { schema: z.object({ daemons: z.array(DaemonRow) }) } },
+      },
+    },
   },
   requireToken(),
   async (c) => {
@@ -101,7 +106,10 @@ endpoint(
         content: {
           "application/json": {
             schema: z.object({
-              datasets: z.array(z.string()).nullable().describe("the user's readable datasets searched; null: every log"),
+              datasets: z
+                .array(z.string())
+                .nullable()
+                .describe("the user's readable datasets searched; null: every log"),
               logs: z.array(RecentLog),
             }),
           },
@@ -144,7 +152,9 @@ endpoint(
           "application/json": {
             schema: z.object({
               projects: z.array(z.string()).nullable().describe("the projects read; null: every project"),
-              sessions: z.array(z.object({ project_id: z.string() }).passthrough().describe("the Freezer session document")),
+              sessions: z.array(
+                z.object({ project_id: z.string() }).passthrough().describe("the Freezer session document"),
+              ),
             }),
           },
         },
@@ -166,7 +176,10 @@ endpoint(
   },
 );
 
-/** The test-runs view's project picker: at most this many projects (an admin's: the first by name; a user's: the first of its token). */
+/**
+ * The test-runs view's project picker: at most this many projects (an admin's: the first by name; a user's: the first
+ * of its token).
+ */
 const MONITOR_PROJECTS_SHOWN = 200;
 
 endpoint(
@@ -215,7 +228,10 @@ endpoint(
   dashboardRoutes,
   "get",
   "/dashboard/api/alarms",
-  { tags, summary: "Telemetry alarms in the token's projects: state, condition and last transitions (docs/api/alarms.md)" },
+  {
+    tags,
+    summary: "Telemetry alarms in the token's projects: state, condition and last transitions (docs/api/alarms.md)",
+  },
   requireToken(),
   async (c) => {
     const me = caller(c);

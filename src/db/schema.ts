@@ -3,7 +3,17 @@
  * turns changes here into a SQL migration under migrations/.
  */
 import { sql } from "drizzle-orm";
-import { check, customType, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import {
+  check,
+  customType,
+  index,
+  integer,
+  primaryKey,
+  real,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 // ─── Tokens and access (src/auth) ───────────────────────────────────────────
 
@@ -126,7 +136,14 @@ export const monitorMetrics = sqliteTable(
   (t) => [
     // A metric's identity within its project: a retried post finds it here instead of adding
     // a copy. Its prefix (project, session) also serves a session's metrics and regressions.
-    uniqueIndex("monitor_metrics_project_key").on(t.projectId, t.sessionH, t.itemStartTime, t.itemPath, t.itemVariant, t.kind),
+    uniqueIndex("monitor_metrics_project_key").on(
+      t.projectId,
+      t.sessionH,
+      t.itemStartTime,
+      t.itemPath,
+      t.itemVariant,
+      t.kind,
+    ),
     // Single-column indexes keep rowid order: a key's page is a rowid-ordered range, and the
     // project's rowid range bounds it to the project.
     index("monitor_metrics_context").on(t.contextH),
@@ -261,7 +278,10 @@ export const schedulerSessions = sqliteTable(
     sessionId: text("session_id").notNull(),
     doc: text("doc", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
   },
-  (t) => [uniqueIndex("scheduler_sessions_id").on(t.projectId, t.sessionId), index("scheduler_sessions_project").on(t.projectId)],
+  (t) => [
+    uniqueIndex("scheduler_sessions_id").on(t.projectId, t.sessionId),
+    index("scheduler_sessions_project").on(t.projectId),
+  ],
 );
 
 /** `client_id` and `session_id` are lifted out of the document to be indexed filters. */

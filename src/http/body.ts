@@ -16,7 +16,10 @@ export const JSON_BODY_MAX = 1024 * 1024;
  * trusts Content-Length without counting. Here the limit is the route's own, counted
  * while the body is read once.
  */
-export async function readJson(c: Context, opts: { maxBytes?: number; tooLarge?: string; empty?: unknown } = {}): Promise<unknown> {
+export async function readJson(
+  c: Context,
+  opts: { maxBytes?: number; tooLarge?: string; empty?: unknown } = {},
+): Promise<unknown> {
   const max = opts.maxBytes ?? JSON_BODY_MAX;
   const tooLarge = () => errors.tooLarge(opts.tooLarge ?? `request body is larger than ${max} bytes`);
   const declared = Number(c.req.header("content-length") ?? NaN);
@@ -100,7 +103,11 @@ export function issuesToFields(issues: z.core.$ZodIssue[]): Record<string, strin
 }
 
 /** Validates input with a zod schema; failures become a 400 naming each field. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, message = "Input payload validation failed"): z.output<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  message = "Input payload validation failed",
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw new ApiError("validation", message, { fields: issuesToFields(result.error.issues) });

@@ -38,9 +38,18 @@ export class D1Cost implements D1Work {
   }
   /** This cost as plain data, to send back over RPC. */
   work(): D1Work {
-    return { roundTrips: this.roundTrips, queries: this.queries, rowsRead: this.rowsRead, rowsWritten: this.rowsWritten, ms: this.ms };
+    return {
+      roundTrips: this.roundTrips,
+      queries: this.queries,
+      rowsRead: this.rowsRead,
+      rowsWritten: this.rowsWritten,
+      ms: this.ms,
+    };
   }
-  /** The Server-Timing `desc`. New keys go first, so parsers that read `queries=… rows_read=… rows_written=…"` keep working. */
+  /**
+   * The Server-Timing `desc`. New keys go first, so parsers that read `queries=… rows_read=… rows_written=…"` keep
+   * working.
+   */
   description(): string {
     return `round_trips=${this.roundTrips} queries=${this.queries} rows_read=${this.rowsRead} rows_written=${this.rowsWritten}`;
   }
@@ -101,7 +110,9 @@ export function countingD1(db: D1Client, cost: D1Cost, root: D1Database = db as 
   };
   counted.withSession = (constraintOrBookmark?: string) => {
     const session = root.withSession(constraintOrBookmark);
-    return Object.assign(countingD1(session, cost, root), { getBookmark: () => session.getBookmark() }) as unknown as D1DatabaseSession;
+    return Object.assign(countingD1(session, cost, root), {
+      getBookmark: () => session.getBookmark(),
+    }) as unknown as D1DatabaseSession;
   };
   return counted;
 }

@@ -64,7 +64,8 @@ export const errors = {
     new ApiError("method_not_allowed", m, { headers: { Allow: allow.join(", ") } }),
   malformedJson: (m = "Malformed JSON") => new ApiError("malformed_json", m),
   tooLarge: (m: string) => new ApiError("too_large", m),
-  badRequest: (m: string, fields?: Record<string, string>) => new ApiError(fields ? "validation" : "other", m, { fields }),
+  badRequest: (m: string, fields?: Record<string, string>) =>
+    new ApiError(fields ? "validation" : "other", m, { fields }),
   conflict: (m: string) => new ApiError("conflict", m),
 };
 

@@ -1,9 +1,9 @@
-import { sql, type SQL } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
+import { caller, type Principal, requireToken } from "../auth/middleware";
 import { getDatasetAccess } from "../auth/store";
 import { database } from "../db/client";
 import type { AppEnv } from "../http/env";
-import { caller, requireToken, type Principal } from "../auth/middleware";
 import { ApiError } from "../http/errors";
 
 /** `/logs/...`: pilots and servers hold `system` tokens (admin always passes). */

@@ -220,7 +220,10 @@ export function textStream(parts: AsyncGenerator<string>): ReadableStream<Uint8A
  * `bytes *` over the size): `a` at or past the end, a zero-length suffix (`-0`), or any
  * range of an empty body — a range of zero bytes cannot be written in a Content-Range.
  */
-export function parseRange(header: string | undefined, size: number): { offset: number; length: number } | null | "unsatisfiable" {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { offset: number; length: number } | null | "unsatisfiable" {
   const m = header?.trim().match(/^bytes=(\d*)-(\d*)$/i);
   if (!m || (m[1] === "" && m[2] === "")) return null;
   if (m[1] === "") {

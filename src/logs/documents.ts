@@ -35,14 +35,21 @@ export async function openBody(
 
 /** 404: what a client should make of a log whose delete is half done. */
 export const bodyGone = () =>
-  new ApiError("not_found", "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)");
+  new ApiError(
+    "not_found",
+    "Log not found: its body is gone (a delete stopped half-way; deleting the log again finishes it)",
+  );
 
 /**
  * One document as JSON text, `data` last so an R2 body streams through escaped while
  * everything before it is already sent. `keys` null means every field; `body` is the
  * opened R2 body of a row that keeps it there.
  */
-export async function* documentJson(row: LogRow, keys: string[] | null, body?: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* documentJson(
+  row: LogRow,
+  keys: string[] | null,
+  body?: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
   let fields = fieldsOf(row);
   if (keys) fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keys.includes(k)));
   if (!wantsData(keys)) {

@@ -56,7 +56,8 @@ const bad = (reason: string) => new ApiError("validation", reason, { status: 400
 /** The tokenizer's own errors, in the house's words: too deep, or not JSON. */
 function tokenizerError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof RangeError && /maxDepth/.test(err.message)) return bad(`JSON document nests deeper than ${JSON_MAX_DEPTH} levels`);
+  if (err instanceof RangeError && /maxDepth/.test(err.message))
+    return bad(`JSON document nests deeper than ${JSON_MAX_DEPTH} levels`);
   return errors.malformedJson();
 }
 
@@ -209,7 +210,8 @@ class FlatPost<T> {
   /** Keys and other fields live in the D1 row: bounded while they arrive. */
   private field(piece: string) {
     this.fieldChars += piece.length;
-    if (this.fieldChars > FIELDS_MAX_BYTES) throw bad(`fields other than data total over ${FIELDS_MAX_BYTES} characters`);
+    if (this.fieldChars > FIELDS_MAX_BYTES)
+      throw bad(`fields other than data total over ${FIELDS_MAX_BYTES} characters`);
     this.text.push(piece);
   }
 

@@ -7,12 +7,22 @@ import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { logFailure } from "../http/observe";
 import { parseInteger } from "../http/query";
-import { datasetAccess, datasetPoster, DatasetWrite, systemOnly } from "./access";
-import { BodyWriter, bodyKey, bodyLimits, parseRange, storeUpload, type StoredBody } from "./bodies";
+import { DatasetWrite, datasetAccess, datasetPoster, systemOnly } from "./access";
+import { BodyWriter, bodyKey, bodyLimits, parseRange, type StoredBody, storeUpload } from "./bodies";
 import { bodyGone, documentJson, openBody, parseKeys, streamedJson, wantsData } from "./documents";
 import { readLogPost } from "./json-post";
-import { LogCreated, LogDocument, LogError, LogPost, postedFields, type PostedLog } from "./schemas";
-import { countLogs, deleteLogs, findLog, insertLog, latestPerName, listLogs, listPage, type LogRow, PAGE_ROWS } from "./store";
+import { LogCreated, LogDocument, LogError, LogPost, type PostedLog, postedFields } from "./schemas";
+import {
+  countLogs,
+  deleteLogs,
+  findLog,
+  insertLog,
+  type LogRow,
+  latestPerName,
+  listLogs,
+  listPage,
+  PAGE_ROWS,
+} from "./store";
 
 /** IceProd REST logs: task logs with their metadata in D1 and large bodies in R2. */
 export const logsRoutes = familyRouter();
@@ -95,7 +105,9 @@ function postJson(c: C, opts: { defaultName: string | null; dataset?: DatasetWri
     const { inlineMax, jsonMax } = bodyLimits(c.env);
     const where = opts.dataset ? `/datasets/${opts.dataset.datasetId}/logs/raw` : "/logs/raw";
     const tooLarge = () =>
-      errors.tooLarge(`log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`);
+      errors.tooLarge(
+        `log body larger than ${jsonMax} bytes: send the log text as the raw body of POST ${where}?name=...&task_id=...`,
+      );
     if (Number(c.req.header("content-length") ?? NaN) > jsonMax) throw tooLarge();
     const logId = newLogId();
     const key = bodyKey(logId);
@@ -142,7 +154,14 @@ function postRaw(c: C, opts: { defaultName: string | null; dataset?: DatasetWrit
     }
     const logId = newLogId();
     const beforeR2 = opts.dataset && (() => opts.dataset!.check());
-    const stored = await storeUpload(c.env.LOG_BODIES, bodyKey(logId), c.req.raw.body, length, bodyLimits(c.env).inlineMax, beforeR2);
+    const stored = await storeUpload(
+      c.env.LOG_BODIES,
+      bodyKey(logId),
+      c.req.raw.body,
+      length,
+      bodyLimits(c.env).inlineMax,
+      beforeR2,
+    );
     return saveLog(c, logId, log, stored, opts.dataset);
   });
 }
@@ -170,8 +189,13 @@ endpoint(
   systemOnly,
   (c) => postRaw(c, { defaultName: "log" }),
 );
-endpoint(logsRoutes, "post", `${DATASET}/logs`, { ...postDoc, summary: "Post a log of a dataset" }, datasetPoster, (c) =>
-  postJson(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
+endpoint(
+  logsRoutes,
+  "post",
+  `${DATASET}/logs`,
+  { ...postDoc, summary: "Post a log of a dataset" },
+  datasetPoster,
+  (c) => postJson(c, { defaultName: null, dataset: new DatasetWrite(c, param(c, "dataset_id")) }),
 );
 endpoint(
   logsRoutes,
@@ -249,7 +273,9 @@ const docResponses = {
   404: { description: "Log not found", ...json(LogError) },
   ...errorsDoc,
 };
-endpoint(logsRoutes, "get", LOG, { tags, summary: "A log with its data", responses: docResponses }, systemOnly, (c) => oneLog(c));
+endpoint(logsRoutes, "get", LOG, { tags, summary: "A log with its data", responses: docResponses }, systemOnly, (c) =>
+  oneLog(c),
+);
 endpoint(
   logsRoutes,
   "get",
@@ -296,8 +322,13 @@ const dataDoc = {
     404: { description: "Log not found", ...json(LogError) },
   },
 };
-endpoint(logsRoutes, "get", `${LOG}/data`, { ...dataDoc, summary: "A log's body as text/plain (Range honoured)" }, systemOnly, (c) =>
-  logData(c),
+endpoint(
+  logsRoutes,
+  "get",
+  `${LOG}/data`,
+  { ...dataDoc, summary: "A log's body as text/plain (Range honoured)" },
+  systemOnly,
+  (c) => logData(c),
 );
 endpoint(
   logsRoutes,
@@ -315,7 +346,11 @@ endpoint(
   {
     tags,
     summary: "A task's logs: order (asc|desc), num, group (latest per name), keys",
-    responses: { 200: { description: "{logs: [...]}" }, 404: { description: "Log not found", ...json(LogError) }, ...errorsDoc },
+    responses: {
+      200: { description: "{logs: [...]}" },
+      404: { description: "Log not found", ...json(LogError) },
+      ...errorsDoc,
+    },
   },
   datasetAccess("read"),
   async (c) => {
@@ -328,7 +363,12 @@ endpoint(
     const group = (q("group") ?? "false").toLowerCase() === "true";
     const keys = parseKeys(q("keys"));
     const db = database(c.env);
-    const filter = { datasetId: param(c, "dataset_id"), taskId: param(c, "task_id"), order, withData: wantsData(keys) } as const;
+    const filter = {
+      datasetId: param(c, "dataset_id"),
+      taskId: param(c, "task_id"),
+      order,
+      withData: wantsData(keys),
+    } as const;
 
     // The first page is read before answering, so "nothing matches" can still be a 404.
     const firstPage = group
@@ -359,15 +399,32 @@ endpoint(
 
 // ─── Deleting ───────────────────────────────────────────────────────────────
 
-endpoint(logsRoutes, "delete", LOG, { tags, summary: "Delete a log and its body ({} also when absent)" }, systemOnly, async (c) => {
-  await deleteLogs(database(c.env), c.env.LOG_BODIES, { logId: param(c, "log_id") });
-  return c.json({});
-});
+endpoint(
+  logsRoutes,
+  "delete",
+  LOG,
+  { tags, summary: "Delete a log and its body ({} also when absent)" },
+  systemOnly,
+  async (c) => {
+    await deleteLogs(database(c.env), c.env.LOG_BODIES, { logId: param(c, "log_id") });
+    return c.json({});
+  },
+);
 
-endpoint(logsRoutes, "delete", TASK_LOGS, { tags, summary: "Delete a task's logs and their bodies" }, datasetAccess("write"), async (c) => {
-  await deleteLogs(database(c.env), c.env.LOG_BODIES, { datasetId: param(c, "dataset_id"), taskId: param(c, "task_id") });
-  return c.json({});
-});
+endpoint(
+  logsRoutes,
+  "delete",
+  TASK_LOGS,
+  { tags, summary: "Delete a task's logs and their bodies" },
+  datasetAccess("write"),
+  async (c) => {
+    await deleteLogs(database(c.env), c.env.LOG_BODIES, {
+      datasetId: param(c, "dataset_id"),
+      taskId: param(c, "task_id"),
+    });
+    return c.json({});
+  },
+);
 
 const deleteStopped = () => "deleting stopped; run the delete again to finish it";
 
@@ -377,8 +434,11 @@ const deleteStopped = () => "deleting stopped; run the delete again to finish it
  * decodes one JSON document) gets the final status once the delete is done.
  */
 const wantsProgress = (c: C) =>
-  accepts(c, { header: "Accept", supports: ["application/json", "application/x-ndjson"], default: "application/json" }) ===
-  "application/x-ndjson";
+  accepts(c, {
+    header: "Accept",
+    supports: ["application/json", "application/x-ndjson"],
+    default: "application/json",
+  }) === "application/x-ndjson";
 
 endpoint(
   logsRoutes,
@@ -431,7 +491,9 @@ endpoint(
       }
     })();
     c.executionCtx.waitUntil(work);
-    return new Response(readable, { headers: { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-cache" } });
+    return new Response(readable, {
+      headers: { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-cache" },
+    });
   },
 );
 

@@ -3,7 +3,12 @@ import { ApiError } from "../http/errors";
 
 /** A log as posted: `data` required; name, dataset_id, task_id and any other field are strings. */
 export const LogPost = z
-  .object({ data: z.string(), name: z.string().optional(), dataset_id: z.string().optional(), task_id: z.string().optional() })
+  .object({
+    data: z.string(),
+    name: z.string().optional(),
+    dataset_id: z.string().optional(),
+    task_id: z.string().optional(),
+  })
   .catchall(z.string())
   .meta({ id: "LogPost" });
 

@@ -1,5 +1,5 @@
 /** D1 side of the logs family: one row per log, the body inline or named by `in_r2`. */
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { logs } from "../db/schema";
 import { bodyKey } from "./bodies";
@@ -62,8 +62,15 @@ export async function insertLog(db: Database, log: NewLog, onlyIf?: SQL): Promis
   return result.meta.changes > 0;
 }
 
-export async function findLog(db: Database, logId: string, opts: { datasetId?: string; withData: boolean }): Promise<LogRow | null> {
-  const where = opts.datasetId === undefined ? eq(logs.logId, logId) : and(eq(logs.logId, logId), eq(logs.datasetId, opts.datasetId));
+export async function findLog(
+  db: Database,
+  logId: string,
+  opts: { datasetId?: string; withData: boolean },
+): Promise<LogRow | null> {
+  const where =
+    opts.datasetId === undefined
+      ? eq(logs.logId, logId)
+      : and(eq(logs.logId, logId), eq(logs.datasetId, opts.datasetId));
   const [row] = await db.select(columns(opts.withData)).from(logs).where(where).limit(1);
   return row ?? null;
 }
@@ -179,7 +186,11 @@ export async function deleteLogs(
   let deleted = 0;
   for (;;) {
     // PAGE_ROWS (100) seqs per DELETE: D1_MAX_PARAMS (src/db/d1.ts) bounds one statement.
-    const batch = await db.select({ seq: logs.seq, logId: logs.logId, inR2: logs.inR2 }).from(logs).where(where).limit(PAGE_ROWS);
+    const batch = await db
+      .select({ seq: logs.seq, logId: logs.logId, inR2: logs.inR2 })
+      .from(logs)
+      .where(where)
+      .limit(PAGE_ROWS);
     if (batch.length === 0) return deleted;
     const keys = batch.filter((r) => r.inR2).map((r) => bodyKey(r.logId));
     if (keys.length) await bucket.delete(keys);

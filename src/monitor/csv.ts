@@ -69,7 +69,9 @@ export function csvStream(rows: Array<Record<string, unknown>>): ReadableStream<
       if (next >= rows.length) return controller.close();
       const chunk = rows.slice(next, next + ROWS_PER_CHUNK);
       next += chunk.length;
-      controller.enqueue(encoder.encode(chunk.map((r) => `${columns.map((k) => csvField(r[k])).join(",")}\r\n`).join("")));
+      controller.enqueue(
+        encoder.encode(chunk.map((r) => `${columns.map((k) => csvField(r[k])).join(",")}\r\n`).join("")),
+      );
     },
   });
 }

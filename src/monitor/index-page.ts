@@ -1,7 +1,7 @@
 import { html, raw } from "hono/html";
+import { requireToken } from "../auth/middleware";
 import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
-import { requireToken } from "../auth/middleware";
 import { projectTotals } from "./listings";
 import { projectOf } from "./projects";
 
@@ -25,7 +25,9 @@ for (const path of ["/index.html", "/projects/:project/index.html"]) {
     const q = { db: database(c.env), project, countCap: 0 };
     const [[totals]] = await q.db.batch([projectTotals(q)]);
     const base =
-      project === "default" && !c.req.path.startsWith("/projects/") ? "/api/v1" : `/projects/${encodeURIComponent(project)}/api/v1`;
+      project === "default" && !c.req.path.startsWith("/projects/")
+        ? "/api/v1"
+        : `/projects/${encodeURIComponent(project)}/api/v1`;
     // Lines 1-100: head and introduction; the statistics follow.
     const intro = Array.from({ length: 100 - 12 }, (_, i) => (i === 0 ? "<!-- OpsHub test-run monitor -->" : ""));
     const page = html`<!DOCTYPE html>

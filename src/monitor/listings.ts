@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import {
@@ -22,7 +22,7 @@ import {
   seqWindow,
 } from "./projects";
 import type { MetricIn, Resource } from "./schemas";
-import { contextOut, metricOut, sessionOut, type Statement } from "./store";
+import { contextOut, metricOut, type Statement, sessionOut } from "./store";
 
 /**
  * The monitor's reads: every list as a count and a page (sent together in one batch), and
@@ -46,7 +46,12 @@ export interface Scope {
  * backwards (`fromEnd`, newest first), or a keyset step: the rows after / before a seq.
  */
 export type Window = { limit: number } & (
-  | { offset: number; fromEnd?: boolean /** page -back of pages of `size`, when walking from the end */; back?: number; size?: number }
+  | {
+      offset: number;
+      fromEnd?: boolean /** page -back of pages of `size`, when walking from the end */;
+      back?: number;
+      size?: number;
+    }
   | { after: number }
   | { before: number }
 );
@@ -146,7 +151,11 @@ function filtered<T, R>(q: Scope, table: Seqd, where: SQL | undefined, out: (r: 
 }
 
 /** A list of names (components, builds…) paged by offset: small tables, and the reference's links are page numbers. */
-function names(q: Scope, countFrom: SQL, rows: (order: "asc" | "desc", limit: number, offset: number) => Statement): Listing<string> {
+function names(
+  q: Scope,
+  countFrom: SQL,
+  rows: (order: "asc" | "desc", limit: number, offset: number) => Statement,
+): Listing<string> {
   return {
     count: cappedCount(q, countFrom),
     cap: q.countCap,
@@ -208,7 +217,8 @@ const inBuild = (project: string, branch: string, build: string) =>
 
 export const sessions = {
   all: (q: Scope) => wholeCollection(q, s, sessionOut),
-  withPrefix: (q: Scope, prefix: string) => filtered(q, s, and(ofProject(q.project), startsWith(s.sessionH, prefix)), sessionOut),
+  withPrefix: (q: Scope, prefix: string) =>
+    filtered(q, s, and(ofProject(q.project), startsWith(s.sessionH, prefix)), sessionOut),
   withScmPrefix: (q: Scope, ref: string) => filtered(q, s, and(ofProject(q.project), scmPrefix(ref)), sessionOut),
   /** Hashes of a build's sessions (the reference lists hashes here, not sessions). */
   inBuild: (q: Scope, branch: string, build: string, component?: string) =>
@@ -224,7 +234,11 @@ export const sessions = {
    * Served by the (name, value, session) index of monitor_session_flags, bounded to the
    * project's session rowids.
    */
-  withFlags: (q: Scope, flags: Array<{ name: string; value: string | null }>, any: boolean): Listing<ReturnType<typeof sessionOut>> => {
+  withFlags: (
+    q: Scope,
+    flags: Array<{ name: string; value: string | null }>,
+    any: boolean,
+  ): Listing<ReturnType<typeof sessionOut>> => {
     const f = monitorSessionFlags;
     /**
      * Sessions matching some of the flags, from the flag index within the project's session
@@ -242,11 +256,20 @@ export const sessions = {
       );
       return sql`FROM (SELECT ${lower} AS lower, ${upper} AS upper FROM ${projectFloorTable(q.project)}) AS b, ${f} WHERE (${sql.join(terms, sql` OR `)})`;
     };
-    /** The sessions' rowids, at most `limit` of them from one end when a limit is given: a page never makes the index walk further. */
+    /**
+     * The sessions' rowids, at most `limit` of them from one end when a limit is given: a page never makes the index
+     * walk further.
+     */
     const matching = (some: typeof flags, w?: Window) => {
       const order =
-        w && ("before" in w || ("offset" in w && w.fromEnd)) ? sql` ORDER BY ${f.sessionSeq} DESC` : sql` ORDER BY ${f.sessionSeq}`;
-      const limit = !w ? sql`` : "offset" in w ? sql`${order} LIMIT ${w.offset + w.limit}` : sql`${order} LIMIT ${w.limit}`;
+        w && ("before" in w || ("offset" in w && w.fromEnd))
+          ? sql` ORDER BY ${f.sessionSeq} DESC`
+          : sql` ORDER BY ${f.sessionSeq}`;
+      const limit = !w
+        ? sql``
+        : "offset" in w
+          ? sql`${order} LIMIT ${w.offset + w.limit}`
+          : sql`${order} LIMIT ${w.limit}`;
       return sql`${s.seq} IN (SELECT ${f.sessionSeq} ${termsOf(some, w)}${limit})`;
     };
     // D1 allows at most 5 terms in a compound SELECT: OR the terms (any) or AND one IN per flag (all).
@@ -261,7 +284,8 @@ export const sessions = {
         sessionOut,
       );
     }
-    // Any: the count stops at the cap on the flag index itself; a page or a keyset step takes its rows from one bounded walk.
+    // Any: the count stops at the cap on the flag index itself; a page or a keyset step takes its rows from one bounded
+    // walk.
     const base = filtered(q, s, matching(flags), sessionOut);
     return {
       ...base,
@@ -280,7 +304,8 @@ const contextsOfProject = (project: string) => eq(ctx.projectId, projectId(proje
 
 export const contexts = {
   all: (q: Scope) => wholeCollection(q, ctx, contextOut),
-  withPrefix: (q: Scope, prefix: string) => filtered(q, ctx, and(contextsOfProject(q.project), startsWith(ctx.h, prefix)), contextOut),
+  withPrefix: (q: Scope, prefix: string) =>
+    filtered(q, ctx, and(contextsOfProject(q.project), startsWith(ctx.h, prefix)), contextOut),
   /** The first rows of a prefix, without a count: the plugin's full hash matches at most one. */
   prefixHead: (q: Scope, prefix: string, limit: number) =>
     q.db
@@ -313,7 +338,11 @@ export const PIPELINE_SESSIONS = 100;
 const newest = (project: string) => newestInProject(m, m.seq, project, SCAN_WINDOW);
 
 function sessionsOfPipeline(project: string, branch: string, build?: string) {
-  const where = and(ofProject(project), eq(s.pipelineBranch, branch), build === undefined ? undefined : eq(s.pipelineBuildNo, build));
+  const where = and(
+    ofProject(project),
+    eq(s.pipelineBranch, branch),
+    build === undefined ? undefined : eq(s.pipelineBuildNo, build),
+  );
   return sql`SELECT ${s.sessionH} FROM ${s} WHERE ${where} ORDER BY ${s.seq} DESC LIMIT ${PIPELINE_SESSIONS}`;
 }
 
@@ -336,7 +365,8 @@ export const metricScopes = {
    * match); any other kind is in the partial index, which SQLite uses only when the query
    * repeats the index's condition.
    */
-  kind: (kind: string) => ranged(kind === BULK_KIND ? eq(m.kind, kind) : and(eq(m.kind, kind), sql`${m.kind} <> 'function'`)),
+  kind: (kind: string) =>
+    ranged(kind === BULK_KIND ? eq(m.kind, kind) : and(eq(m.kind, kind), sql`${m.kind} <> 'function'`)),
   component: (c: string) => ranged(eq(m.component, c)),
   componentItem: (c: string, item: string) => ranged(and(eq(m.item, item), filterOnly(m.component, c))),
   componentVariant: (c: string, v: string) => ranged(and(eq(m.itemVariant, v), filterOnly(m.component, c))),
@@ -373,7 +403,10 @@ export const metrics = {
           .select({ seq: x.seq })
           .from(x)
           .where(
-            and(sql`${x.projectId} = ${s.projectId} AND ${x.sessionH} = ${s.sessionH}`, after ? gt(x.seq, w.after) : lt(x.seq, w.before)),
+            and(
+              sql`${x.projectId} = ${s.projectId} AND ${x.sessionH} = ${s.sessionH}`,
+              after ? gt(x.seq, w.after) : lt(x.seq, w.before),
+            ),
           )
           .orderBy(after ? asc(x.seq) : desc(x.seq))
           .limit(w.limit);
@@ -474,12 +507,20 @@ export const pipelines = {
           .offset(offset),
       );
     }
-    const where = and(ofProject(q.project), eq(s.pipelineBranch, branch), sql`${s.pipelineBuildNo} IS NOT NULL`, hasComponent(component));
+    const where = and(
+      ofProject(q.project),
+      eq(s.pipelineBranch, branch),
+      sql`${s.pipelineBuildNo} IS NOT NULL`,
+      hasComponent(component),
+    );
     return distinctOfSessions(q, s.pipelineBuildNo, where);
   },
 };
 
-/** The counts the reference's `/index.html` shows: the project's metrics, sessions and contexts (three rowid-range ends). */
+/**
+ * The counts the reference's `/index.html` shows: the project's metrics, sessions and contexts (three rowid-range
+ * ends).
+ */
 export const projectTotals = (q: Scope) =>
   q.db
     .select({

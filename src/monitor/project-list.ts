@@ -16,7 +16,9 @@ export async function existingMonitorProjects(db: Database, names: string[] | nu
     names === null
       ? await q.orderBy(asc(monitorProjects.name)).limit(limit)
       : await q
-          .where(sql`${monitorProjects.name} IN (SELECT value FROM json_each(${JSON.stringify(names.slice(0, limit))}))`)
+          .where(
+            sql`${monitorProjects.name} IN (SELECT value FROM json_each(${JSON.stringify(names.slice(0, limit))}))`,
+          )
           .orderBy(asc(monitorProjects.name))
           .limit(limit);
   return rows.map((r) => r.name);

@@ -1,9 +1,9 @@
-import { sql, type SQL, type SQLWrapper } from "drizzle-orm";
+import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { caller } from "../auth/middleware";
+import { monitorProjects } from "../db/schema";
 import type { AppEnv } from "../http/env";
 import { errors } from "../http/errors";
-import { monitorProjects } from "../db/schema";
 
 /**
  * Projects of the test-run monitor (docs/api/monitor.md, "Projects"): which project a
@@ -13,7 +13,10 @@ import { monitorProjects } from "../db/schema";
 /** Where rows stored before projects existed live, and where the admin token works by default. */
 export const DEFAULT_PROJECT = "default";
 
-/** `/projects/<p>/api/v1/...` (and `/projects/<p>/index.html`): the project named in the path (the plugin's `--remote-server` URL carries it). */
+/**
+ * `/projects/<p>/api/v1/...` (and `/projects/<p>/index.html`): the project named in the path (the plugin's
+ * `--remote-server` URL carries it).
+ */
 const PROJECT_PATH = /^\/projects\/([^/]+)\//;
 
 /**
@@ -39,7 +42,8 @@ export function projectOf(c: Context<AppEnv>): string {
     return named;
   }
   if (principal.projects.length === 1) return principal.projects[0];
-  if (principal.projects.length === 0) throw errors.forbidden("This token has no project: the test-run monitor keeps data per project");
+  if (principal.projects.length === 0)
+    throw errors.forbidden("This token has no project: the test-run monitor keeps data per project");
   throw errors.badRequest(
     `This token has several projects (${principal.projects.join(", ")}): call /projects/<project>/api/v1 to say which one`,
   );
@@ -85,9 +89,13 @@ export const lastSeq = (table: SQLWrapper, seq: SQLWrapper, project: string) =>
 export const rowsInProject = (table: SQLWrapper, seq: SQLWrapper, project: string) =>
   sql<number>`coalesce(${lastSeq(table, seq, project)} - ${floor(project)}, 0)`;
 
-/** Rows of the project's rowids `(from, from + n]` counted from its floor (`from` may be negative: nothing below the floor). */
+/**
+ * Rows of the project's rowids `(from, from + n]` counted from its floor (`from` may be negative: nothing below the
+ * floor).
+ */
 export const seqWindow = (seq: SQLWrapper, project: string, from: SQLWrapper, n: SQLWrapper | number) =>
   sql`${seq} > ${floor(project)} + max(${from}, 0) AND ${seq} <= ${floor(project)} + ${from} + ${n}`;
 
 /** Creates the project on its first write (a no-op, nothing written, once it exists). */
-export const ensureProject = (project: string) => sql`INSERT OR IGNORE INTO ${monitorProjects} (name) VALUES (${project})`;
+export const ensureProject = (project: string) =>
+  sql`INSERT OR IGNORE INTO ${monitorProjects} (name) VALUES (${project})`;

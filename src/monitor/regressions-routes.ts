@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { endpoint, param, type familyRouter } from "../http/app";
+import { endpoint, type familyRouter, param } from "../http/app";
 import { errors } from "../http/errors";
 import { parseInteger } from "../http/query";
-import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
 import { projectOf } from "./projects";
+import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
 import { compareSessions, MAX_METRICS_READ, sessionRegressions } from "./regressions-store";
 
 /**
@@ -33,9 +33,12 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
       const answer = await sessionRegressions(c.env.DB, projectOf(c), h, args, readCap(c.env));
       if (!answer) throw errors.notFound(`Session ${h} does not exist`);
       if (answer === "too_many") {
-        throw errors.badRequest(`This session and its window hold more than ${readCap(c.env)} metrics: use a smaller window`, {
-          window: `the sessions read may hold at most ${readCap(c.env)} metrics together`,
-        });
+        throw errors.badRequest(
+          `This session and its window hold more than ${readCap(c.env)} metrics: use a smaller window`,
+          {
+            window: `the sessions read may hold at most ${readCap(c.env)} metrics together`,
+          },
+        );
       }
       return c.json(answer);
     },
@@ -45,11 +48,16 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     router,
     "get",
     "/sessions/:a/compare/:b",
-    { tags, summary: "Two sessions side by side: per test and resource both values and the change (b - a)", responses: ok(CompareOut) },
+    {
+      tags,
+      summary: "Two sessions side by side: per test and resource both values and the change (b - a)",
+      responses: ok(CompareOut),
+    },
     async (c) => {
       const answer = await compareSessions(c.env.DB, projectOf(c), param(c, "a"), param(c, "b"), readCap(c.env));
       if (answer.found === false) throw errors.notFound(`Session ${answer.missing.join(" and ")} does not exist`);
-      if (answer.found === "too_many") throw errors.badRequest(`These two sessions hold more than ${readCap(c.env)} metrics together`);
+      if (answer.found === "too_many")
+        throw errors.badRequest(`These two sessions hold more than ${readCap(c.env)} metrics together`);
       const { found: _, ...body } = answer;
       return c.json(body);
     },
@@ -80,19 +88,40 @@ export function regressionArgs(query: (name: string) => string | undefined) {
   const k = number("k", DEFAULT_THRESHOLDS.k);
   const minChange = number("min_change", DEFAULT_THRESHOLDS.minChange);
   const names = Object.keys(bad);
-  if (names.length) throw errors.badRequest(`Bad ${names.join(", ")}: ${names.map((n) => `${n} ${bad[n]}`).join("; ")}`, bad);
+  if (names.length)
+    throw errors.badRequest(`Bad ${names.join(", ")}: ${names.map((n) => `${n} ${bad[n]}`).join("; ")}`, bad);
   return { window: window!, k, minChange };
 }
 
 // Shapes for /openapi.json.
 const RegressionArgs = z.object({
-  window: z.string().optional().describe(`earlier sessions of the branch to compare with, 1..${MAX_WINDOW} (default ${DEFAULT_WINDOW})`),
-  k: z.string().optional().describe(`MADs from the baseline median a change must exceed (default ${DEFAULT_THRESHOLDS.k})`),
-  min_change: z.string().optional().describe(`smallest relative change that counts (default ${DEFAULT_THRESHOLDS.minChange} = 10 %)`),
+  window: z
+    .string()
+    .optional()
+    .describe(`earlier sessions of the branch to compare with, 1..${MAX_WINDOW} (default ${DEFAULT_WINDOW})`),
+  k: z
+    .string()
+    .optional()
+    .describe(`MADs from the baseline median a change must exceed (default ${DEFAULT_THRESHOLDS.k})`),
+  min_change: z
+    .string()
+    .optional()
+    .describe(`smallest relative change that counts (default ${DEFAULT_THRESHOLDS.minChange} = 10 %)`),
 });
 const Verdict = z.enum(["regression", "improvement", "unchanged", "insufficient_history"]);
-const SessionRef = z.object({ session_h: z.string(), run_date: z.string(), scm_ref: z.string().nullable(), contexts: z.array(z.string()) });
-const TestFields = { item_path: z.string(), item: z.string(), item_variant: z.string(), kind: z.string(), component: z.string() };
+const SessionRef = z.object({
+  session_h: z.string(),
+  run_date: z.string(),
+  scm_ref: z.string().nullable(),
+  contexts: z.array(z.string()),
+});
+const TestFields = {
+  item_path: z.string(),
+  item: z.string(),
+  item_variant: z.string(),
+  kind: z.string(),
+  component: z.string(),
+};
 const Judgement = z.object({
   value: z.number(),
   median: z.number().nullable(),
@@ -124,7 +153,13 @@ const RegressionsOut = z.object({
     leaks: z.number().int(),
   }),
   tests: z.array(
-    z.object({ ...TestFields, context_h: z.string(), verdict: Verdict, leak: z.boolean(), resources: perResource(Judgement) }),
+    z.object({
+      ...TestFields,
+      context_h: z.string(),
+      verdict: Verdict,
+      leak: z.boolean(),
+      resources: perResource(Judgement),
+    }),
   ),
 });
 const Change = z.object({ a: z.number(), b: z.number(), change: z.number(), relative_change: z.number().nullable() });
@@ -133,7 +168,9 @@ const CompareOut = z.object({
   a: SessionRef,
   b: SessionRef,
   summary: z.object({ both: z.number().int(), only_in_a: z.number().int(), only_in_b: z.number().int() }),
-  tests: z.array(z.object({ ...TestFields, context_a: z.string(), context_b: z.string(), resources: perResource(Change) })),
+  tests: z.array(
+    z.object({ ...TestFields, context_a: z.string(), context_b: z.string(), resources: perResource(Change) }),
+  ),
   only_in_a: z.array(OneSide),
   only_in_b: z.array(OneSide),
 });

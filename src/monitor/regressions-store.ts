@@ -1,19 +1,19 @@
-import { sql, type SQL, type SQLWrapper } from "drizzle-orm";
+import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { monitorContexts, monitorMetrics, monitorSessionFlags, monitorSessions } from "../db/schema";
+import { inProject, projectId } from "./projects";
 import {
   JUDGED,
+  type Judged,
+  type Judgement,
   judge,
   leakSuspect,
   median,
   overall,
   relativeChange,
-  type Judged,
-  type Judgement,
   type Thresholds,
   type Verdict,
 } from "./regressions";
-import { inProject, projectId } from "./projects";
 
 /**
  * Queries of the regression and compare routes (docs/api/monitor-regressions.md). Each
@@ -78,7 +78,8 @@ const metricColumns = sql`${m.sessionH} AS session_h, ${m.contextH} AS context_h
 /** The project's session by its hash (the unique (project, hash) key). */
 const theSession = (project: string, h: string) => sql`${s.projectId} = ${projectId(project)} AND ${s.sessionH} = ${h}`;
 /** A one-row lookup of the session by its unique hash, as a scalar sub-select. */
-const ofSession = (project: string, h: string, what: SQLWrapper) => sql`(SELECT ${what} FROM ${s} WHERE ${theSession(project, h)})`;
+const ofSession = (project: string, h: string, what: SQLWrapper) =>
+  sql`(SELECT ${what} FROM ${s} WHERE ${theSession(project, h)})`;
 
 /**
  * Which earlier sessions share the session's branch: `pipeline_branch` (the plugin's CI
@@ -141,7 +142,8 @@ interface Run {
   values: Record<Judged, number>;
 }
 
-const machineOf = (r: MetricRow) => (r.machine_type === null ? null : JSON.stringify([r.machine_type, r.cpu_count, r.ram_total]));
+const machineOf = (r: MetricRow) =>
+  r.machine_type === null ? null : JSON.stringify([r.machine_type, r.cpu_count, r.ram_total]);
 
 /** Metric rows of one session → its tests in first-run order. */
 function runsOf(rows: MetricRow[]): Map<string, Run> {
@@ -154,7 +156,10 @@ function runsOf(rows: MetricRow[]): Map<string, Run> {
   }
   const runs = new Map<string, Run>();
   for (const [key, list] of grouped) {
-    const values = Object.fromEntries(JUDGED.map((res) => [res, median(list.map((r) => r[res]))])) as Record<Judged, number>;
+    const values = Object.fromEntries(JUDGED.map((res) => [res, median(list.map((r) => r[res]))])) as Record<
+      Judged,
+      number
+    >;
     runs.set(key, { id: testId(list[0]), context_h: list[0].context_h, machine: machineOf(list[0]), values });
   }
   return runs;
@@ -173,7 +178,12 @@ const bySession = (rows: MetricRow[]) => {
   return out;
 };
 
-const sessionOut = (r: SessionRow, contexts: string[]) => ({ session_h: r.session_h, run_date: r.run_date, scm_ref: r.scm_ref, contexts });
+const sessionOut = (r: SessionRow, contexts: string[]) => ({
+  session_h: r.session_h,
+  run_date: r.run_date,
+  scm_ref: r.scm_ref,
+  contexts,
+});
 const contextsOf = (rows: MetricRow[] | undefined) => [...new Set((rows ?? []).map((r) => r.context_h))];
 
 // ─── Regressions ────────────────────────────────────────────────────────────
@@ -190,7 +200,13 @@ export interface TestVerdict extends TestId {
 }
 
 /** The session's tests judged against its branch's earlier sessions; null when the session is unknown. */
-export async function sessionRegressions(d1: D1Database, project: string, h: string, q: RegressionQuery, cap = MAX_METRICS_READ) {
+export async function sessionRegressions(
+  d1: D1Database,
+  project: string,
+  h: string,
+  q: RegressionQuery,
+  cap = MAX_METRICS_READ,
+) {
   const earlier = earlierSessions(project, h, q.window);
   const [current, baseline, metrics] = await readBatch<[SessionRow[], SessionRow[], MetricRow[]]>(d1, [
     sql`SELECT ${sessionColumns} FROM ${s} WHERE ${theSession(project, h)}`,
@@ -234,7 +250,13 @@ export async function sessionRegressions(d1: D1Database, project: string, h: str
 
   const count = (v: Verdict) => tests.filter((t) => t.verdict === v).length;
   const by =
-    session.pipeline_branch !== null ? "pipeline_branch" : session.tag_branch ? "branch" : session.scm_ref !== null ? "scm_ref" : null;
+    session.pipeline_branch !== null
+      ? "pipeline_branch"
+      : session.tag_branch
+        ? "branch"
+        : session.scm_ref !== null
+          ? "scm_ref"
+          : null;
   return {
     session: sessionOut(session, contextsOf(rows.get(h))),
     baseline: {
@@ -282,7 +304,8 @@ export async function compareSessions(d1: D1Database, project: string, a: string
   ]);
   const sa = found.find((r) => r.session_h === a);
   const sb = found.find((r) => r.session_h === b);
-  if (!sa || !sb) return { missing: [sa ? null : a, sb ? null : b].filter((x): x is string => x !== null), found: false as const };
+  if (!sa || !sb)
+    return { missing: [sa ? null : a, sb ? null : b].filter((x): x is string => x !== null), found: false as const };
   if (metrics.length > cap) return { found: "too_many" as const };
 
   const rows = bySession(metrics);

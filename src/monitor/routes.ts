@@ -1,48 +1,48 @@
 import type { Context } from "hono";
-import { database } from "../db/client";
-import { endpoint, familyRouter, param, refuseOtherMethods, type EndpointDoc } from "../http/app";
-import type { AppEnv } from "../http/env";
+import { z } from "zod";
+import pkg from "../../package.json";
 import { requireToken } from "../auth/middleware";
+import { database } from "../db/client";
+import { type EndpointDoc, endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
+import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { pageCount, relativeLink, resolvePage } from "../http/paging";
 import { parseInteger } from "../http/query";
-import {
-  ContextIn,
-  ContextOut,
-  Count,
-  Description,
-  DESCRIPTION_MAX_ENTRIES,
-  FLAGS_MAX,
-  MetricIn,
-  MetricOut,
-  MetricsIn,
-  METRICS_PER_POST,
-  pageOf,
-  RESOURCES,
-  SessionIn,
-  SessionOut,
-  type Resource,
-} from "./schemas";
+import { metricsAsCsv } from "./csv";
 import {
   components,
   contexts,
   extremes,
+  type Listing,
+  type MetricScope,
   metricScopes,
   metrics,
   pipelines,
-  sessions,
-  type Listing,
-  type MetricScope,
   type Scope,
+  sessions,
 } from "./listings";
 import { projectOf } from "./projects";
-import { contextOut, createContext, createMetrics, createSession, sessionOut } from "./store";
-import { z } from "zod";
-import pkg from "../../package.json";
-import { swaggerDocument } from "./swagger";
-import { metricsAsCsv } from "./csv";
 import { registerRegressionRoutes } from "./regressions-routes";
+import {
+  ContextIn,
+  ContextOut,
+  Count,
+  DESCRIPTION_MAX_ENTRIES,
+  Description,
+  FLAGS_MAX,
+  METRICS_PER_POST,
+  MetricIn,
+  MetricOut,
+  MetricsIn,
+  pageOf,
+  RESOURCES,
+  type Resource,
+  SessionIn,
+  SessionOut,
+} from "./schemas";
+import { contextOut, createContext, createMetrics, createSession, sessionOut } from "./store";
+import { swaggerDocument } from "./swagger";
 
 /** pytest-monitor's remote server (docs/api/monitor.md), mounted at /api/v1. Any token reads and writes. */
 export const monitorRoutes = familyRouter();
@@ -74,7 +74,11 @@ export const COUNT_CAP = 10_000;
 /** The request's project, database and count cap: every read is bound to them. */
 function scopeOf(c: C): Scope {
   const cap = parseInteger((c.env as { MONITOR_COUNT_CAP?: string }).MONITOR_COUNT_CAP);
-  return { db: database(c.env), project: projectOf(c), countCap: cap !== null && cap > 0 ? Math.min(cap, COUNT_CAP) : COUNT_CAP };
+  return {
+    db: database(c.env),
+    project: projectOf(c),
+    countCap: cap !== null && cap > 0 ? Math.min(cap, COUNT_CAP) : COUNT_CAP,
+  };
 }
 
 // ─── Paging (docs/api/monitor.md: "Pagination") ─────────────────────────────
@@ -94,7 +98,8 @@ async function requestedPage(c: C): Promise<number> {
     if (body !== null && typeof body === "object" && !Array.isArray(body)) raw = (body as Record<string, unknown>).page;
   }
   if (raw === undefined) return 1;
-  const page = typeof raw === "number" && Number.isSafeInteger(raw) ? raw : typeof raw === "string" ? parseInteger(raw) : null;
+  const page =
+    typeof raw === "number" && Number.isSafeInteger(raw) ? raw : typeof raw === "string" ? parseInteger(raw) : null;
   if (page === null) throw errors.badRequest("page must be a non-zero integer", { page: "must be a non-zero integer" });
   // The reference answers 404 for page 0: there is no such page.
   if (page === 0) throw errors.notFound("Page 0 does not exist: pages count from 1 (or from -1 at the end).");
@@ -131,7 +136,9 @@ async function sendPage<T>(c: C, q: Scope, key: string, listing: Listing<T>, env
     const [, way, seq, total] = cursor;
     pages = Number(total);
     const found = (
-      await db.batch([listing.rows(way === "a" ? { after: Number(seq), limit: size + 1 } : { before: Number(seq), limit: size + 1 })])
+      await db.batch([
+        listing.rows(way === "a" ? { after: Number(seq), limit: size + 1 } : { before: Number(seq), limit: size + 1 }),
+      ])
     )[0] as unknown[];
     if (found.length === 0) throw errors.notFound(`Page ${requested} does not exist.`);
     const more = found.length > size;
@@ -156,10 +163,10 @@ async function sendPage<T>(c: C, q: Scope, key: string, listing: Listing<T>, env
             size,
           };
     // One row more than the page on the way forward: whether another follows, when the count stopped at its cap.
-    const [counted, found] = (await db.batch([listing.count, listing.rows(requested > 0 ? { ...window, limit: size + 1 } : window)])) as [
-      Array<{ n: number }>,
-      unknown[],
-    ];
+    const [counted, found] = (await db.batch([
+      listing.count,
+      listing.rows(requested > 0 ? { ...window, limit: size + 1 } : window),
+    ])) as [Array<{ n: number }>, unknown[]];
     const total = counted[0]?.n ?? 0;
     if (listing.cap !== undefined && total > listing.cap) {
       // More rows than the count reads: page numbers stay exact, the last page is unknown.
@@ -182,7 +189,8 @@ async function sendPage<T>(c: C, q: Scope, key: string, listing: Listing<T>, env
       const resolved = resolvePage(requested, pages);
       if (total === 0 && (requested === 1 || requested === -1)) {
         if (!envelope) return c.body(null, 204);
-      } else if (resolved === null) throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
+      } else if (resolved === null)
+        throw errors.notFound(`Page ${requested} does not exist: there are ${pages} page(s).`);
       page = Math.max(1, resolved ?? 1);
       if (requested > 0) rows = found.slice(0, size);
       else if (listing.exactFromEnd) rows = found.reverse();
@@ -197,7 +205,8 @@ async function sendPage<T>(c: C, q: Scope, key: string, listing: Listing<T>, env
   }
 
   const url = new URL(c.req.url);
-  const link = (p: number, step: string | null) => relativeLink(url, { page: p, cursor: listing.seq && step ? `${step}.${pages}` : null });
+  const link = (p: number, step: string | null) =>
+    relativeLink(url, { page: p, cursor: listing.seq && step ? `${step}.${pages}` : null });
   const body: Record<string, unknown> = { ...envelope, [key]: rows.map(listing.out), total_page: pages };
   const seqOf = listing.seq;
   if (hasPrev) body.prev_url = link(page - 1, seqOf ? `b${seqOf(rows[0])}` : null);
@@ -225,7 +234,12 @@ const ContextsPage = pageOf("contexts", ContextOut);
 const MetricsPage = pageOf("metrics", MetricOut);
 const links = { total_page: z.number(), prev_url: z.string().nullable(), next_url: z.string().nullable() };
 const NamesPage = (key: string) =>
-  z.object({ [key]: z.array(z.string()), total_page: z.number(), prev_url: z.string().optional(), next_url: z.string().optional() });
+  z.object({
+    [key]: z.array(z.string()),
+    total_page: z.number(),
+    prev_url: z.string().optional(),
+    next_url: z.string().optional(),
+  });
 
 // ─── Writes ─────────────────────────────────────────────────────────────────
 
@@ -239,7 +253,11 @@ async function postSession(c: C, pathHash?: string) {
   const body = await readJson(c);
   // POST /sessions/<h> takes the hash from the path when the body has none (as the reference does).
   const withHash =
-    pathHash !== undefined && body !== null && typeof body === "object" && !Array.isArray(body) && !Object.hasOwn(body, "session_h")
+    pathHash !== undefined &&
+    body !== null &&
+    typeof body === "object" &&
+    !Array.isArray(body) &&
+    !Object.hasOwn(body, "session_h")
       ? { ...body, session_h: pathHash }
       : body;
   const input = parseInput(SessionIn, withHash);
@@ -249,14 +267,23 @@ async function postSession(c: C, pathHash?: string) {
   const description = Description.safeParse(input.description);
   if (!description.success || Array.isArray(input.description)) throw errors.badRequest("Bad description format");
   if (Object.keys(description.data).length > DESCRIPTION_MAX_ENTRIES) {
-    throw errors.badRequest("Input payload validation failed", { description: `at most ${DESCRIPTION_MAX_ENTRIES} entries` });
+    throw errors.badRequest("Input payload validation failed", {
+      description: `at most ${DESCRIPTION_MAX_ENTRIES} entries`,
+    });
   }
-  const { outcome, stored } = await createSession(database(c.env), projectOf(c), { ...input, description: description.data });
+  const { outcome, stored } = await createSession(database(c.env), projectOf(c), {
+    ...input,
+    description: description.data,
+  });
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
 }
 
-endpoint(monitorRoutes, "post", "/sessions", doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }), (c) =>
-  postSession(c),
+endpoint(
+  monitorRoutes,
+  "post",
+  "/sessions",
+  doc("Record a test session", SessionOut, { request: { body: json(SessionIn) } }),
+  (c) => postSession(c),
 );
 endpoint(
   monitorRoutes,
@@ -301,7 +328,9 @@ endpoint(
     const result = await createMetrics(database(c.env), projectOf(c), input);
     if (result.outcome === "conflict") {
       const where = bulk ? ` (item ${result.index})` : "";
-      throw errors.conflict(`A different metric with the same session, start time, path, variant and kind is stored already${where}`);
+      throw errors.conflict(
+        `A different metric with the same session, start time, path, variant and kind is stored already${where}`,
+      );
     }
     const status = result.outcome === "created" ? 201 : 200;
     return bulk ? c.json({ count: input.length }, status) : c.json(input[0], status);
@@ -317,7 +346,9 @@ function flagFilter(c: C) {
   const values = (c.req.query("restrict_flags") ?? "").split(",").map((x) => x.trim());
   if (names.length > FLAGS_MAX || values.length > FLAGS_MAX) {
     const field = names.length > FLAGS_MAX ? "with_flags" : "restrict_flags";
-    throw errors.badRequest(`Too many flags: at most ${FLAGS_MAX}`, { [field]: `at most ${FLAGS_MAX} comma-separated names` });
+    throw errors.badRequest(`Too many flags: at most ${FLAGS_MAX}`, {
+      [field]: `at most ${FLAGS_MAX} comma-separated names`,
+    });
   }
   const flags = names.flatMap((name, i) => (name ? [{ name, value: values[i] ? values[i] : null }] : []));
   return { flags, any: (c.req.query("method") ?? "match_any") === "match_any" };
@@ -342,23 +373,29 @@ get("/sessions/:prefix", doc("Sessions whose hash starts with a prefix", Session
 
 get("/contexts", doc("List execution contexts", ContextsPage), (c, q) => sendPage(c, q, "contexts", contexts.all(q)));
 get("/contexts/count", doc("Number of contexts", Count), (c, q) => count(c, q, contexts.all(q)));
-get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, q) => metricsPage(c, q, metricScopes.context(param(c, "h"))));
+get("/contexts/:h/metrics", doc("Metrics run on a context", MetricsPage), (c, q) =>
+  metricsPage(c, q, metricScopes.context(param(c, "h"))),
+);
 get("/contexts/:h/metrics/count", doc("Number of metrics run on a context", Count), (c, q) =>
   metricsCount(c, q, metricScopes.context(param(c, "h"))),
 );
-get("/contexts/:prefix", doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage), async (c, q) => {
-  const prefix = param(c, "prefix");
-  // The plugin's first call (`GET /contexts/<h>`): one indexed lookup.
-  if (c.req.query("page") !== undefined || c.req.query("cursor") !== undefined || c.req.raw.body) {
-    return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
-  }
-  // A first page that is not full needs no count: its rows are all there is.
-  const size = pageSize(c);
-  const [found] = await q.db.batch([contexts.prefixHead(q, prefix, size + 1)]);
-  if (found.length > size) return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
-  if (found.length === 0) return c.body(null, 204);
-  return c.json({ contexts: found.map(contextOut), total_page: 1 });
-});
+get(
+  "/contexts/:prefix",
+  doc("Contexts whose hash starts with a prefix (the plugin's existence check)", ContextsPage),
+  async (c, q) => {
+    const prefix = param(c, "prefix");
+    // The plugin's first call (`GET /contexts/<h>`): one indexed lookup.
+    if (c.req.query("page") !== undefined || c.req.query("cursor") !== undefined || c.req.raw.body) {
+      return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
+    }
+    // A first page that is not full needs no count: its rows are all there is.
+    const size = pageSize(c);
+    const [found] = await q.db.batch([contexts.prefixHead(q, prefix, size + 1)]);
+    if (found.length > size) return sendPage(c, q, "contexts", contexts.withPrefix(q, prefix));
+    if (found.length === 0) return c.body(null, 204);
+    return c.json({ contexts: found.map(contextOut), total_page: 1 });
+  },
+);
 
 // ─── Metrics by item, variant, SCM reference, scope ─────────────────────────
 
@@ -369,11 +406,15 @@ for (const [what, exact, like] of [
   ["items", (_p: string, x: string) => metricScopes.item(x), metricScopes.itemLike],
   ["variants", (_p: string, x: string) => metricScopes.variant(x), metricScopes.variantLike],
 ] as const) {
-  get(`/${what}/like/:text/metrics`, doc(`Metrics whose ${what.slice(0, -1)} contains a text (literally)`, MetricsPage), (c, q) =>
-    metricsPage(c, q, like(q.project, param(c, "text"))),
+  get(
+    `/${what}/like/:text/metrics`,
+    doc(`Metrics whose ${what.slice(0, -1)} contains a text (literally)`, MetricsPage),
+    (c, q) => metricsPage(c, q, like(q.project, param(c, "text"))),
   );
-  get(`/${what}/like/:text/metrics/count`, doc(`Number of metrics whose ${what.slice(0, -1)} contains a text`, Count), (c, q) =>
-    metricsCount(c, q, like(q.project, param(c, "text"))),
+  get(
+    `/${what}/like/:text/metrics/count`,
+    doc(`Number of metrics whose ${what.slice(0, -1)} contains a text`, Count),
+    (c, q) => metricsCount(c, q, like(q.project, param(c, "text"))),
   );
   get(`/${what}/:name/metrics`, doc(`Metrics of one ${what.slice(0, -1)}`, MetricsPage), (c, q) =>
     metricsPage(c, q, exact(q.project, param(c, "name"))),
@@ -401,7 +442,9 @@ get("/filters/scope/:kind/metrics/count", doc("Number of metrics of a kind", Cou
 
 // ─── Components ─────────────────────────────────────────────────────────────
 
-get("/components", doc("Distinct component names", NamesPage("components")), (c, q) => sendPage(c, q, "components", components.list(q)));
+get("/components", doc("Distinct component names", NamesPage("components")), (c, q) =>
+  sendPage(c, q, "components", components.list(q)),
+);
 get("/components/count", doc("Number of components", Count), (c, q) => count(c, q, components.list(q)));
 get("/components/metrics", doc('Metrics of the unnamed component ("")', MetricsPage), (c, q) =>
   metricsPage(c, q, metricScopes.component("")),
@@ -426,7 +469,10 @@ get("/components/:c/variants/:v/metrics", doc("Metrics of a variant of a compone
 
 get(
   "/pipelines",
-  doc("Pipelines, in order of first appearance (204 when there are none)", z.object({ pipelines: z.array(z.string()) })),
+  doc(
+    "Pipelines, in order of first appearance (204 when there are none)",
+    z.object({ pipelines: z.array(z.string()) }),
+  ),
   async (c, q) => {
     const [rows] = await q.db.batch([pipelines.all(q)]);
     return rows.length ? c.json({ pipelines: rows.map((r) => r.name) }) : c.body(null, 204);
@@ -442,11 +488,18 @@ get(
 );
 for (const scope of ["", "/components/:c"]) {
   const component = (c: C) => (scope ? param(c, "c") : undefined);
-  const envelope = (c: C, extra: Envelope) => ({ ...(scope ? { component: param(c, "c") } : {}), pipeline: param(c, "p"), ...extra });
+  const envelope = (c: C, extra: Envelope) => ({
+    ...(scope ? { component: param(c, "c") } : {}),
+    pipeline: param(c, "p"),
+    ...extra,
+  });
   const componentKey = scope ? { component: z.string() } : {};
   get(
     `${scope}/pipelines/:p/builds`,
-    doc("Builds of a pipeline", z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links })),
+    doc(
+      "Builds of a pipeline",
+      z.object({ ...componentKey, pipeline: z.string(), builds: z.array(z.string()), ...links }),
+    ),
     (c, q) => sendPage(c, q, "builds", pipelines.builds(q, param(c, "p"), component(c)), envelope(c, {})),
   );
   get(
@@ -456,7 +509,13 @@ for (const scope of ["", "/components/:c"]) {
       z.object({ ...componentKey, pipeline: z.string(), build: z.string(), sessions: z.array(z.string()), ...links }),
     ),
     (c, q) =>
-      sendPage(c, q, "sessions", sessions.inBuild(q, param(c, "p"), param(c, "b"), component(c)), envelope(c, { build: param(c, "b") })),
+      sendPage(
+        c,
+        q,
+        "sessions",
+        sessions.inBuild(q, param(c, "p"), param(c, "b"), component(c)),
+        envelope(c, { build: param(c, "b") }),
+      ),
   );
 }
 
@@ -494,7 +553,10 @@ function countOf(c: C): number {
 }
 
 for (const [scope, where] of resourceScopes) {
-  for (const path of [`/resources/:r${scope}/:end{head|tail}/metrics`, `/resources/:r${scope}/:end{head|tail}/:n/metrics`]) {
+  for (const path of [
+    `/resources/:r${scope}/:end{head|tail}/metrics`,
+    `/resources/:r${scope}/:end{head|tail}/:n/metrics`,
+  ]) {
     get(
       path,
       doc(
@@ -502,7 +564,13 @@ for (const [scope, where] of resourceScopes) {
         z.object({ metrics: z.array(MetricOut) }),
       ),
       async (c, q) => {
-        const rows = await extremes(q, resourceOf(c), param(c, "end") as "head" | "tail", countOf(c), where(c, q.project));
+        const rows = await extremes(
+          q,
+          resourceOf(c),
+          param(c, "end") as "head" | "tail",
+          countOf(c),
+          where(c, q.project),
+        );
         return c.json({ metrics: rows });
       },
     );

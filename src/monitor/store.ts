@@ -1,8 +1,9 @@
-import { sql, type SQL } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { chunked, isUniqueViolation, rowsPerStatement } from "../db/d1";
 import {
+  type DescriptionValue,
   monitorBuilds,
   monitorComponents,
   monitorContexts,
@@ -10,10 +11,9 @@ import {
   monitorPipelines,
   monitorSessionFlags,
   monitorSessions,
-  type DescriptionValue,
 } from "../db/schema";
 import { ensureProject, lastSeq, projectId } from "./projects";
-import { METRIC_COLUMNS, type ContextIn, type MetricIn } from "./schemas";
+import { type ContextIn, METRIC_COLUMNS, type MetricIn } from "./schemas";
 
 type SessionRow = typeof monitorSessions.$inferSelect;
 type ContextRow = typeof monitorContexts.$inferSelect;
@@ -34,7 +34,8 @@ export function sessionOut(r: SessionRow) {
 }
 
 /** A description value as the reference's string field shows it: numbers and booleans as JSON text, null stays null. */
-export const scalarText = (v: DescriptionValue): string | null => (v === null || typeof v === "string" ? v : JSON.stringify(v));
+export const scalarText = (v: DescriptionValue): string | null =>
+  v === null || typeof v === "string" ? v : JSON.stringify(v);
 
 export function contextOut(r: ContextRow) {
   return {
@@ -156,7 +157,10 @@ export async function createSession(
   ] as [Statement, ...Statement[]]);
   const stored = (rest.at(-1) as SessionRow[])[0];
   if (changes(inserted) > 0) return { outcome: "created", stored };
-  const same = stored.runDate === input.run_date && stored.scmRef === input.scm_ref && sameRecord(stored.description, input.description);
+  const same =
+    stored.runDate === input.run_date &&
+    stored.scmRef === input.scm_ref &&
+    sameRecord(stored.description, input.description);
   return { outcome: same ? "identical" : "conflict", stored };
 }
 
@@ -198,7 +202,8 @@ export async function createContext(db: Database, project: string, ctx: ContextI
 const METRICS_PER_INSERT = rowsPerStatement(METRIC_COLUMNS.length, 5);
 const metricValues = (x: MetricIn) => METRIC_COLUMNS.map((k) => x[k]);
 /** The five columns that make a metric's identity (the unique key). */
-const metricKey = (x: MetricIn) => JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
+const metricKey = (x: MetricIn) =>
+  JSON.stringify([x.session_h, x.item_start_time, x.item_path, x.item_variant, x.kind]);
 const sameMetric = (a: MetricIn, b: MetricIn) => METRIC_COLUMNS.every((k) => a[k] === b[k]);
 
 /**
@@ -263,7 +268,9 @@ export async function createMetrics(db: Database, project: string, input: Metric
   }
   try {
     const results = await db.batch(statements as [Statement, ...Statement[]]);
-    const inserted = results.slice(1, 1 + Math.ceil(fresh.length / METRICS_PER_INSERT)).reduce((n: number, r) => n + changes(r), 0);
+    const inserted = results
+      .slice(1, 1 + Math.ceil(fresh.length / METRICS_PER_INSERT))
+      .reduce((n: number, r) => n + changes(r), 0);
     return { outcome: inserted > 0 ? "created" : "identical" };
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;

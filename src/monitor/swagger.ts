@@ -21,7 +21,12 @@ export function swaggerDocument(router: OpenAPIHono<any>, version: string): Json
       }));
       const body = op.requestBody?.content?.["application/json"]?.schema;
       if (body)
-        parameters.push({ name: "payload", in: "body", required: true, schema: swaggerSchema(body) } as Json as (typeof parameters)[0]);
+        parameters.push({
+          name: "payload",
+          in: "body",
+          required: true,
+          schema: swaggerSchema(body),
+        } as Json as (typeof parameters)[0]);
       const responses: Json = {};
       for (const [status, r] of Object.entries<Json>(op.responses ?? {})) {
         const schema = r.content?.["application/json"]?.schema;
@@ -57,7 +62,8 @@ function swaggerSchema(schema: Json): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(schema)) {
     if (k === "nullable") out["x-nullable"] = v;
-    else if (k === "anyOf" || k === "oneOf") Object.assign(out, swaggerSchema(v[0]), { "x-alternatives": v.slice(1).map(swaggerSchema) });
+    else if (k === "anyOf" || k === "oneOf")
+      Object.assign(out, swaggerSchema(v[0]), { "x-alternatives": v.slice(1).map(swaggerSchema) });
     else out[k] = typeof v === "object" ? swaggerSchema(v) : v;
   }
   return out;

@@ -18,7 +18,8 @@ const titles: Record<ErrorKind, string> = {
 function freezerDescription(kind: ErrorKind, message: string): string {
   if (kind === "forbidden") return "You are not allowed to access this resource";
   if (kind === "unauthenticated") return "The request you have made requires authentication.";
-  if (kind === "malformed_json" && message === "Malformed JSON") return "Could not decode the request body. The JSON was incorrect.";
+  if (kind === "malformed_json" && message === "Malformed JSON")
+    return "Could not decode the request body. The JSON was incorrect.";
   return message;
 }
 

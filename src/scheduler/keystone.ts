@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { mayUseProject, mayUseUserRoutes, type Principal, presentedToken, resolvePrincipal } from "../auth/middleware";
 import { endpoint, type familyRouter } from "../http/app";
-import { mayUseProject, mayUseUserRoutes, presentedToken, resolvePrincipal, type Principal } from "../auth/middleware";
 import { readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
 
@@ -29,7 +29,9 @@ const keystoneUnauthorized = (m = "The request you have made requires authentica
 /** A `system` token is for the task-logs routes only (docs/api/auth.md): no Keystone token for it. */
 function refuseSystemToken(p: Principal) {
   if (!mayUseUserRoutes(p))
-    throw new ApiError("forbidden", "You are not authorized to perform the requested action.", { extra: { title: "Forbidden" } });
+    throw new ApiError("forbidden", "You are not authorized to perform the requested action.", {
+      extra: { title: "Forbidden" },
+    });
 }
 
 /**
@@ -72,18 +74,24 @@ function tokenDocument(p: Principal, projectId: string | null, now: Date, origin
 export function mountKeystoneShim(router: Router) {
   const tags = ["scheduler: keystone shim"];
 
-  endpoint(router, "get", "/v3", { tags, summary: "Keystone v3 version document (for keystoneauth discovery)" }, (c) => {
-    const self = `${new URL(c.req.url).origin}/v3/`;
-    return c.json({
-      version: {
-        id: "v3.14",
-        status: "stable",
-        updated: "2020-04-07T00:00:00Z",
-        links: [{ rel: "self", href: self }],
-        "media-types": [{ base: "application/json", type: "application/vnd.openstack.identity-v3+json" }],
-      },
-    });
-  });
+  endpoint(
+    router,
+    "get",
+    "/v3",
+    { tags, summary: "Keystone v3 version document (for keystoneauth discovery)" },
+    (c) => {
+      const self = `${new URL(c.req.url).origin}/v3/`;
+      return c.json({
+        version: {
+          id: "v3.14",
+          status: "stable",
+          updated: "2020-04-07T00:00:00Z",
+          links: [{ rel: "self", href: self }],
+          "media-types": [{ base: "application/json", type: "application/vnd.openstack.identity-v3+json" }],
+        },
+      });
+    },
+  );
 
   endpoint(
     router,
@@ -109,7 +117,8 @@ export function mountKeystoneShim(router: Router) {
       const asked = scope ? (scope.project.id ?? scope.project.name ?? null) : null;
       // Unscoped: the token's first project, so a client without OS_PROJECT_ID learns one.
       const projectId = asked ?? principal.projects[0] ?? null;
-      if (asked && !mayUseProject(principal, asked)) throw keystoneUnauthorized(`The token may not use project ${asked}.`);
+      if (asked && !mayUseProject(principal, asked))
+        throw keystoneUnauthorized(`The token may not use project ${asked}.`);
       c.header("X-Subject-Token", secret!);
       return c.json(tokenDocument(principal, projectId, new Date(), new URL(c.req.url).origin), 201);
     },
@@ -131,7 +140,9 @@ export function mountKeystoneShim(router: Router) {
       refuseSystemToken(who);
       if (!subjectPrincipal) throw errors.notFound("Could not find token.");
       c.header("X-Subject-Token", subject!);
-      return c.json(tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date(), new URL(c.req.url).origin));
+      return c.json(
+        tokenDocument(subjectPrincipal, subjectPrincipal.projects[0] ?? null, new Date(), new URL(c.req.url).origin),
+      );
     },
   );
 }

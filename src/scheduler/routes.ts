@@ -1,16 +1,16 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
+import { caller, mayUseProject, principalOf } from "../auth/middleware";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
-import type { AppEnv } from "../http/env";
-import { caller, mayUseProject, principalOf } from "../auth/middleware";
 import { assertJsonDepth, readJson } from "../http/body";
+import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { parseInteger } from "../http/query";
-import { jobFrom, nowSeconds, patchedJob, type Owner } from "./documents";
+import { jobFrom, nowSeconds, type Owner, patchedJob } from "./documents";
 import { mountKeystoneShim } from "./keystone";
 import { JOB_ID, JobBody, JobPatch, parseFreezer, parseTag, Search, SessionBody, SessionPatch } from "./schemas";
-import { unreadableJob, type Outcome, type SessionAction } from "./session-tag-counter";
+import { type Outcome, type SessionAction, unreadableJob } from "./session-tag-counter";
 import {
   deleteJob,
   getJob,
@@ -21,16 +21,18 @@ import {
   listJobs,
   listSessions,
   MAX_SEARCH_TERMS,
+  type Page,
   replaceJob,
+  type SessionRef,
   searchTerms,
+  sessionObjectName,
   setJobEvent,
   updateJobIfUnchanged,
-  sessionObjectName,
-  type Page,
-  type SessionRef,
 } from "./store";
 
-/** OpenStack Freezer v2 sessions and jobs (docs/api/scheduler.md), plus the Keystone shim its client logs in through. */
+/**
+ * OpenStack Freezer v2 sessions and jobs (docs/api/scheduler.md), plus the Keystone shim its client logs in through.
+ */
 export const schedulerRoutes = familyRouter();
 const tags = ["scheduler"];
 type C = Context<AppEnv>;
@@ -91,7 +93,8 @@ async function searchOf(c: C): Promise<Search> {
     assertJsonDepth(raw, "The 'search' argument");
   } else raw = await readJson(c, { maxBytes: BODY_MAX, empty: {} });
   const search = parseFreezer(Search, raw);
-  if (searchTerms(search) > MAX_SEARCH_TERMS) throw errors.badRequest(`A search may hold at most ${MAX_SEARCH_TERMS} terms`);
+  if (searchTerms(search) > MAX_SEARCH_TERMS)
+    throw errors.badRequest(`A search may hold at most ${MAX_SEARCH_TERMS} terms`);
   return search;
 }
 
@@ -99,7 +102,9 @@ async function searchOf(c: C): Promise<Search> {
 const jsonText = (c: C, text: string) => c.body(text, 200, { "content-type": "application/json" });
 
 const listDoc = {
-  request: { query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }) },
+  request: {
+    query: z.object({ limit: z.string().optional(), offset: z.string().optional(), search: z.string().optional() }),
+  },
 };
 
 // ─── Sessions ───────────────────────────────────────────────────────────────
@@ -126,7 +131,10 @@ function existingId(c: C, name: "session_id" | "job_id"): string {
   return id;
 }
 
-const sessionRef = (c: C): SessionRef => ({ projectId: param(c, "project_id"), sessionId: existingId(c, "session_id") });
+const sessionRef = (c: C): SessionRef => ({
+  projectId: param(c, "project_id"),
+  sessionId: existingId(c, "session_id"),
+});
 
 const sessionBodyDoc = { request: { body: { content: { "application/json": { schema: SessionBody } } } } };
 
@@ -143,18 +151,32 @@ endpoint(
   },
 );
 
-endpoint(schedulerRoutes, "post", SESSIONS, { tags, summary: "Create a session", ...sessionBodyDoc }, projectAccess, async (c) => {
-  const input = parseFreezer(SessionBody, await body(c));
-  const ref = { projectId: param(c, "project_id"), sessionId: newId() };
-  settled(c, await sessionStub(c, ref).put(ref, input, owner(c), true));
-  return c.json({ session_id: ref.sessionId }, 201);
-});
+endpoint(
+  schedulerRoutes,
+  "post",
+  SESSIONS,
+  { tags, summary: "Create a session", ...sessionBodyDoc },
+  projectAccess,
+  async (c) => {
+    const input = parseFreezer(SessionBody, await body(c));
+    const ref = { projectId: param(c, "project_id"), sessionId: newId() };
+    settled(c, await sessionStub(c, ref).put(ref, input, owner(c), true));
+    return c.json({ session_id: ref.sessionId }, 201);
+  },
+);
 
-endpoint(schedulerRoutes, "get", `${SESSIONS}/:session_id`, { tags, summary: "A session with its jobs" }, projectAccess, async (c) => {
-  const doc = await getSessionText(database(c.env), sessionRef(c));
-  if (!doc) throw errors.notFound("No session found with the given ID");
-  return jsonText(c, doc);
-});
+endpoint(
+  schedulerRoutes,
+  "get",
+  `${SESSIONS}/:session_id`,
+  { tags, summary: "A session with its jobs" },
+  projectAccess,
+  async (c) => {
+    const doc = await getSessionText(database(c.env), sessionRef(c));
+    if (!doc) throw errors.notFound("No session found with the given ID");
+    return jsonText(c, doc);
+  },
+);
 
 endpoint(
   schedulerRoutes,
@@ -203,11 +225,18 @@ const membership = [
   { method: "delete", summary: "Remove a job from the session (the job is stopped)", change: "removeJob" },
 ] as const;
 for (const { method, summary, change } of membership) {
-  endpoint(schedulerRoutes, method, `${SESSIONS}/:session_id/jobs/:job_id`, { tags, summary }, projectAccess, async (c) => {
-    const ref = sessionRef(c);
-    settled(c, await sessionStub(c, ref)[change](ref, existingId(c, "job_id")));
-    return c.body(null, 204);
-  });
+  endpoint(
+    schedulerRoutes,
+    method,
+    `${SESSIONS}/:session_id/jobs/:job_id`,
+    { tags, summary },
+    projectAccess,
+    async (c) => {
+      const ref = sessionRef(c);
+      settled(c, await sessionStub(c, ref)[change](ref, existingId(c, "job_id")));
+      return c.body(null, 204);
+    },
+  );
 }
 
 const ActionBody = z.union([
@@ -233,7 +262,8 @@ function actionOf(raw: unknown): SessionAction {
     return { action: "end", jobId: p.job_id as string, result: p.result };
   }
   const tag = parseTag(p.current_tag);
-  if (tag === null) throw errors.badRequest(`'current_tag' must be an integer, not ${JSON.stringify(p.current_tag ?? null)}`);
+  if (tag === null)
+    throw errors.badRequest(`'current_tag' must be an integer, not ${JSON.stringify(p.current_tag ?? null)}`);
   return { action: "start", jobId: p.job_id as string, tag };
 }
 
@@ -299,21 +329,28 @@ const unreadableJobError = (jobId: string) => {
 /** Attempts at a job PATCH when concurrent writers keep moving its version. */
 const PATCH_ATTEMPTS = 5;
 
-endpoint(schedulerRoutes, "patch", `${JOBS}/:job_id`, { tags, summary: "Merge changes into a job" }, projectAccess, async (c) => {
-  const { projectId, jobId } = jobRef(c);
-  const patch = parseFreezer(JobPatch, await body(c));
-  if (Object.keys(patch).length === 0) throw errors.badRequest("Empty request body");
-  const db = database(c.env);
-  for (let attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
-    const doc = await getJob(db, projectId, jobId);
-    if (!doc) throw errors.notFound("No job found with the given ID");
-    const next = patchedJob(doc, patch);
-    // A job stored before the depth limit is taken only with a patch that brings it within it.
-    assertJsonDepth(next, "The job's document (stored before the depth limit) with this patch");
-    if (await updateJobIfUnchanged(db, doc, next)) return c.json({ job_id: jobId, version: next.version });
-  }
-  throw errors.conflict("The job kept changing while it was being updated; try again");
-});
+endpoint(
+  schedulerRoutes,
+  "patch",
+  `${JOBS}/:job_id`,
+  { tags, summary: "Merge changes into a job" },
+  projectAccess,
+  async (c) => {
+    const { projectId, jobId } = jobRef(c);
+    const patch = parseFreezer(JobPatch, await body(c));
+    if (Object.keys(patch).length === 0) throw errors.badRequest("Empty request body");
+    const db = database(c.env);
+    for (let attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
+      const doc = await getJob(db, projectId, jobId);
+      if (!doc) throw errors.notFound("No job found with the given ID");
+      const next = patchedJob(doc, patch);
+      // A job stored before the depth limit is taken only with a patch that brings it within it.
+      assertJsonDepth(next, "The job's document (stored before the depth limit) with this patch");
+      if (await updateJobIfUnchanged(db, doc, next)) return c.json({ job_id: jobId, version: next.version });
+    }
+    throw errors.conflict("The job kept changing while it was being updated; try again");
+  },
+);
 
 endpoint(
   schedulerRoutes,

@@ -31,7 +31,8 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     case "unrecognized_keys":
       return `Additional properties are not allowed (${issue.keys.map((k) => `'${k}'`).join(", ")} ${issue.keys.length > 1 ? "were" : "was"} unexpected)${where}`;
     case "invalid_type":
-      if (value === undefined) return issue.path.length ? `'${key}' is a required property${parent}` : "Empty request body";
+      if (value === undefined)
+        return issue.path.length ? `'${key}' is a required property${parent}` : "Empty request body";
       return `${show(value)} is not of type '${jsonType(issue.expected)}'${issue.path.length ? ` ('${issue.path.join(".")}')` : ""}`;
     case "invalid_value":
       return `${show(value)} is not one of ${JSON.stringify(issue.values)} ('${issue.path.join(".")}')`;
@@ -75,7 +76,10 @@ export const Schedule = z.strictObject({
   schedule_end_date: isoDateTime.optional(),
   schedule_interval: z
     .string()
-    .regex(/^(continuous|\d+ +(week|day|hour|minute|second)s?)$/, "must be 'continuous' or 'N weeks|days|hours|minutes|seconds'")
+    .regex(
+      /^(continuous|\d+ +(week|day|hour|minute|second)s?)$/,
+      "must be 'continuous' or 'N weeks|days|hours|minutes|seconds'",
+    )
     .optional(),
   schedule_year: z
     .string()

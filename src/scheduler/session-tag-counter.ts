@@ -1,11 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import { database, type Database } from "../db/client";
 import type { BatchItem } from "drizzle-orm/batch";
+import { type Database, database } from "../db/client";
+import { serialQueue } from "../durable/serially";
 import { JSON_MAX_DEPTH } from "../http/body";
 import { countingD1, D1Cost, type D1Work } from "../http/d1-cost";
-import { serialQueue } from "../durable/serially";
 import type { ErrorKind } from "../http/errors";
-import { LEGACY_HOLD_OFF, NEVER, nowSeconds, patchedSession, sessionFrom, type Owner, type SessionDoc } from "./documents";
+import {
+  LEGACY_HOLD_OFF,
+  NEVER,
+  nowSeconds,
+  type Owner,
+  patchedSession,
+  type SessionDoc,
+  sessionFrom,
+} from "./documents";
 import type { SessionBody, SessionPatch } from "./schemas";
 import {
   addJobWrites,
@@ -17,16 +25,19 @@ import {
   readJobForSession,
   readSession,
   removeJobWrites,
+  type SessionRef,
   sessionObjectName,
   updateSession,
-  type SessionRef,
 } from "./store";
 
 /**
  * What an RPC call answers: errors travel as data (RPC keeps only an Error's message);
  * either way with the D1 work the call did, for the route's Server-Timing.
  */
-export type Outcome<T> = ({ ok: true; value: T } | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string }) & {
+export type Outcome<T> = (
+  | { ok: true; value: T }
+  | { ok: false; kind: ErrorKind; status: 400 | 404 | 409; message: string }
+) & {
   d1: D1Work;
 };
 
@@ -47,7 +58,12 @@ export type StartResult = "success" | "hold-off" | "out-of-sync";
  * The start rule (docs/api/scheduler.md, **start** under Routes), applied to `doc` in
  * place. Returns the result and whether the document changed.
  */
-export function startRun(doc: SessionDoc, jobId: string, tag: number, now: number): { result: StartResult; changed: boolean } {
+export function startRun(
+  doc: SessionDoc,
+  jobId: string,
+  tag: number,
+  now: number,
+): { result: StartResult; changed: boolean } {
   if (tag > doc.session_tag) {
     throw badRequest(`requested tag value too high. Session Tag: ${doc.session_tag} Job Tag: ${tag}`);
   }
@@ -100,7 +116,9 @@ export function endJob(doc: SessionDoc, order: string[], jobId: string, result: 
   }
 }
 
-export type SessionAction = { action: "start"; jobId: string; tag: number } | { action: "end"; jobId: string; result: string };
+export type SessionAction =
+  | { action: "start"; jobId: string; tag: number }
+  | { action: "end"; jobId: string; result: string };
 
 /** A conditional write changed nothing: another writer moved the row since it was read. */
 class Stale {}
@@ -137,11 +155,13 @@ export class SessionTagCounter extends DurableObject<Env> {
           } catch (e) {
             if (!(e instanceof Stale)) throw e;
             this.drop();
-            if (attempt === ATTEMPTS) throw new Refusal("other", 409, "The session kept changing while it was being updated; try again");
+            if (attempt === ATTEMPTS)
+              throw new Refusal("other", 409, "The session kept changing while it was being updated; try again");
           }
         }
       } catch (e) {
-        if (e instanceof Refusal) return { ok: false, kind: e.kind, status: e.status, message: e.message, d1: cost.work() };
+        if (e instanceof Refusal)
+          return { ok: false, kind: e.kind, status: e.status, message: e.message, d1: cost.work() };
         throw e;
       }
     });
@@ -188,7 +208,11 @@ export class SessionTagCounter extends DurableObject<Env> {
    * Runs `writes` (one batch) with the copy dropped; keeps `doc` when the first write
    * changed a row, else the row moved since it was read: Stale.
    */
-  private async commit(doc: SessionDoc | null, writes: readonly [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]], order?: string[]) {
+  private async commit(
+    doc: SessionDoc | null,
+    writes: readonly [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]],
+    order?: string[],
+  ) {
     this.drop();
     const generation = this.generation;
     const results = (await this.db.batch(writes)) as unknown as D1Result[];
@@ -271,7 +295,8 @@ export class SessionTagCounter extends DurableObject<Env> {
       const doc = await this.existing(ref);
       if (!(jobId in doc.jobs)) {
         // Already removed (a retry) or never added: a known job answers the same, an unknown one 404.
-        if (!(await getJob(this.db, ref.projectId, jobId))) throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
+        if (!(await getJob(this.db, ref.projectId, jobId)))
+          throw new Refusal("not_found", 404, `No job found with the given ID: ${jobId}`);
         await detachJob(this.db, doc, jobId).run();
         return null;
       }

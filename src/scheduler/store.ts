@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { rowsPerStatement } from "../db/d1";
 import { schedulerJobs, schedulerSessions } from "../db/schema";
-import type { JobDoc, SessionDoc } from "./documents";
 import { assertJsonDepth } from "../http/body";
+import type { JobDoc, SessionDoc } from "./documents";
 import type { Search } from "./schemas";
 
 /** A session's address: the D1 key, and the name of its Durable Object. */
@@ -20,7 +20,8 @@ export const sessionObjectName = (ref: SessionRef) => JSON.stringify([ref.projec
 
 // ─── Sessions (written only by Durable Objects; every write checks the version it read) ──
 
-const sessionKey = (ref: SessionRef) => and(eq(schedulerSessions.projectId, ref.projectId), eq(schedulerSessions.sessionId, ref.sessionId));
+const sessionKey = (ref: SessionRef) =>
+  and(eq(schedulerSessions.projectId, ref.projectId), eq(schedulerSessions.sessionId, ref.sessionId));
 
 const docVersion = sql`json_extract(${schedulerSessions.doc}, '$.version')`;
 
@@ -32,7 +33,12 @@ export const listBody = (key: string, docs: string[]) => `{"${key}":[${docs.join
 
 /** Reads the session row for its Durable Object. */
 export async function readSession(db: Database, ref: SessionRef): Promise<SessionDoc | null> {
-  const r = (await db.select({ doc: schedulerSessions.doc }).from(schedulerSessions).where(sessionKey(ref)).limit(1).run()) as D1Result<{
+  const r = (await db
+    .select({ doc: schedulerSessions.doc })
+    .from(schedulerSessions)
+    .where(sessionKey(ref))
+    .limit(1)
+    .run()) as D1Result<{
     doc: string;
   }>;
   const row = r.results[0];
@@ -58,7 +64,12 @@ export const updateSession = (db: Database, doc: SessionDoc) =>
   db
     .update(schedulerSessions)
     .set({ doc: doc as unknown as Record<string, unknown> })
-    .where(and(sessionKey({ projectId: doc.project_id, sessionId: doc.session_id }), sql`${docVersion} = ${doc.version - 1}`));
+    .where(
+      and(
+        sessionKey({ projectId: doc.project_id, sessionId: doc.session_id }),
+        sql`${docVersion} = ${doc.version - 1}`,
+      ),
+    );
 
 export const deleteSession = (db: Database, ref: SessionRef) => db.delete(schedulerSessions).where(sessionKey(ref));
 
@@ -74,10 +85,15 @@ export async function getSessionText(db: Database, ref: SessionRef): Promise<str
 
 // ─── Jobs ───────────────────────────────────────────────────────────────────
 
-const jobKey = (projectId: string, jobId: string) => and(eq(schedulerJobs.projectId, projectId), eq(schedulerJobs.jobId, jobId));
+const jobKey = (projectId: string, jobId: string) =>
+  and(eq(schedulerJobs.projectId, projectId), eq(schedulerJobs.jobId, jobId));
 
 export async function getJob(db: Database, projectId: string, jobId: string): Promise<JobDoc | null> {
-  const [row] = await db.select({ doc: schedulerJobs.doc }).from(schedulerJobs).where(jobKey(projectId, jobId)).limit(1);
+  const [row] = await db
+    .select({ doc: schedulerJobs.doc })
+    .from(schedulerJobs)
+    .where(jobKey(projectId, jobId))
+    .limit(1);
   return (row?.doc as unknown as JobDoc) ?? null;
 }
 
@@ -100,7 +116,11 @@ const jobRow = (doc: JobDoc) => ({
 
 /** Inserts a new job; false when the id is taken. */
 export async function insertJob(db: Database, doc: JobDoc): Promise<boolean> {
-  const rows = await db.insert(schedulerJobs).values(jobRow(doc)).onConflictDoNothing().returning({ seq: schedulerJobs.seq });
+  const rows = await db
+    .insert(schedulerJobs)
+    .values(jobRow(doc))
+    .onConflictDoNothing()
+    .returning({ seq: schedulerJobs.seq });
   return rows.length === 1;
 }
 
@@ -207,7 +227,9 @@ export function addJobWrites(db: Database, doc: SessionDoc, jobId: string, from:
   const session = db
     .update(schedulerSessions)
     .set({ doc: doc as unknown as Record<string, unknown> })
-    .where(and(sessionKey({ projectId, sessionId }), sql`${docVersion} = ${doc.version - 1}`, jobIn(projectId, jobId, from)));
+    .where(
+      and(sessionKey({ projectId, sessionId }), sql`${docVersion} = ${doc.version - 1}`, jobIn(projectId, jobId, from)),
+    );
   const job = db
     .update(schedulerJobs)
     .set({
@@ -243,7 +265,12 @@ export function removeJobWrites(db: Database, doc: SessionDoc, jobId: string) {
 }
 
 /** Detaches the job from the session (only if it is in it), when `condition` holds. */
-export const detachJob = (db: Database, ref: { project_id: string; session_id: string }, jobId: string, condition?: SQL) =>
+export const detachJob = (
+  db: Database,
+  ref: { project_id: string; session_id: string },
+  jobId: string,
+  condition?: SQL,
+) =>
   db
     .update(schedulerJobs)
     .set({ sessionId: "", doc: detachedDoc })
@@ -310,7 +337,9 @@ function textContains(doc: SQL, shape: SearchShape, text: string): SQL {
     AND ((t.path = '$' AND t.key IN (${tops})) OR ${trees}))`;
 }
 
-/** Each term binds up to three parameters; 25 of D1's 100 stay for the list's project and paging, with room to spare. */
+/**
+ * Each term binds up to three parameters; 25 of D1's 100 stay for the list's project and paging, with room to spare.
+ */
 export const MAX_SEARCH_TERMS = rowsPerStatement(3, 25);
 
 /**
@@ -318,7 +347,12 @@ export const MAX_SEARCH_TERMS = rowsPerStatement(3, 25);
  * list of pairs means those pairs; any other T is a substring of a string field.
  * `client_id`/`session_id` of jobs use their indexed columns.
  */
-function searchConditions(doc: SQL, shape: SearchShape, search: Search, columns: Record<string, SQL>): { where: SQL[]; lifted: SQL[] } {
+function searchConditions(
+  doc: SQL,
+  shape: SearchShape,
+  search: Search,
+  columns: Record<string, SQL>,
+): { where: SQL[]; lifted: SQL[] } {
   const where: SQL[] = [];
   const lifted: SQL[] = [];
   const match: Array<[string, unknown]> = [];
@@ -406,7 +440,9 @@ export async function listJobs(db: Database, projectId: string, search: Search, 
 export function searchTerms(search: Search): number {
   const count = (list?: Array<Record<string, unknown>>) =>
     (list ?? []).reduce(
-      (n, pairs) => n + Object.entries(pairs).reduce((m, [k, v]) => m + (k === "_all" ? (pairsInText(allText(v))?.length ?? 1) : 1), 0),
+      (n, pairs) =>
+        n +
+        Object.entries(pairs).reduce((m, [k, v]) => m + (k === "_all" ? (pairsInText(allText(v))?.length ?? 1) : 1), 0),
       0,
     );
   return count(search.match) + count(search.match_not);

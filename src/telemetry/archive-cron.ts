@@ -7,12 +7,18 @@
  * anywhere loses and duplicates nothing; the next run resumes from the oldest chunk left.
  */
 import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
-import { database, type Database } from "../db/client";
-import { telemetryArchive, telemetryArchiveGuard, telemetryChunks, telemetryRollups, telemetrySeries } from "../db/schema";
+import { type Database, database } from "../db/client";
+import {
+  telemetryArchive,
+  telemetryArchiveGuard,
+  telemetryChunks,
+  telemetryRollups,
+  telemetrySeries,
+} from "../db/schema";
 import { expand, inJsonList, runBatch, type SampleRow } from "./chunks";
 import { encodeObject, objectKey } from "./cold";
 import { rollupChunks } from "./rollups";
-import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, tiersOf, type Tiers } from "./tiers";
+import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, type Tiers, tiersOf } from "./tiers";
 
 const ch = telemetryChunks;
 /** Most samples one object holds (bounds the Worker's memory: ~20 MB of JSON before gzip). */
@@ -37,7 +43,11 @@ export interface ArchiveReport {
 /** Test hook: called after each stage of a move step; throwing there simulates a crash. */
 export type Stage = "read" | "written" | "committed";
 
-export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> } = {}) {
+export async function runArchive(
+  env: Env,
+  nowMs: number,
+  opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> } = {},
+) {
   const tiers = tiersOf(env);
   const db = database(env);
   const report: ArchiveReport = {
@@ -55,7 +65,12 @@ export async function runArchive(env: Env, nowMs: number, opts: { maxRows?: numb
   for (;;) {
     if (report.moved >= budget) break;
     // The oldest chunk below the hot window: one row of the bucket index.
-    const [oldest] = await db.select({ bucket: ch.bucket }).from(ch).where(lt(ch.bucket, cutoff)).orderBy(asc(ch.bucket)).limit(1);
+    const [oldest] = await db
+      .select({ bucket: ch.bucket })
+      .from(ch)
+      .where(lt(ch.bucket, cutoff))
+      .orderBy(asc(ch.bucket))
+      .limit(1);
     if (!oldest) {
       report.done = true;
       break;
@@ -119,7 +134,10 @@ async function moveStep(
     // The digest in the key: a retried step rewrites its own object and never another's.
     const key = objectKey(projectId, meter, day, minSeq, maxSeq, md5);
     // R2 refuses a body whose MD5 differs; the head confirms it is stored whole.
-    await env.TELEMETRY_ARCHIVE.put(key, bytes, { md5, httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" } });
+    await env.TELEMETRY_ARCHIVE.put(key, bytes, {
+      md5,
+      httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
+    });
     const head = await env.TELEMETRY_ARCHIVE.head(key);
     if (!head || head.size !== bytes.byteLength) throw new Error(`archive object ${key} did not verify`);
     const ts = rows.map((r) => r.timestamp);
@@ -144,7 +162,9 @@ async function moveStep(
   const moved = sql`(${ch.seriesId}, ${ch.bucket}, ${ch.n}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${keys}) j)`;
   const guard = telemetryArchiveGuard;
   const results = await runBatch(env.DB, [
-    db.insert(guard).values({ k: "move", expected: chunks.length, actual: sql`(select count(*) from ${ch} where ${moved})` }),
+    db
+      .insert(guard)
+      .values({ k: "move", expected: chunks.length, actual: sql`(select count(*) from ${ch} where ${moved})` }),
     db.delete(guard).where(eq(guard.k, "move")),
     ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
     rollupChunks(chunks),
@@ -195,7 +215,9 @@ async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, repor
     for (;;) {
       const gone = await db
         .delete(r)
-        .where(sql`rowid in (select rowid from ${r} where ${r.width} = 3600 and ${r.bucket} < ${rollups} limit ${RETAIN_CHUNK})`)
+        .where(
+          sql`rowid in (select rowid from ${r} where ${r.width} = 3600 and ${r.bucket} < ${rollups} limit ${RETAIN_CHUNK})`,
+        )
         .returning({ bucket: r.bucket });
       report.expiredRollups += gone.length;
       if (gone.length < RETAIN_CHUNK) break;

@@ -5,11 +5,17 @@
  * appended in place, each chunk carrying count, sum, min, max, sum of squares, first and
  * last timestamp. Filters resolve to series first; pages merge chunks here, newest first.
  */
-import { and, eq, gte, lte, SQL, sql, type SQLWrapper } from "drizzle-orm";
+import { and, eq, gte, lte, SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { SQLiteAsyncDialect, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
-import { telemetryChunks, telemetryLegacyIds, telemetryMeters, telemetrySeries, telemetrySeriesMetadata } from "../db/schema";
-import { TOTAL_COUNT_LIMIT, type MetadataCondition, type SampleQuery, type StringField } from "./query";
+import {
+  telemetryChunks,
+  telemetryLegacyIds,
+  telemetryMeters,
+  telemetrySeries,
+  telemetrySeriesMetadata,
+} from "../db/schema";
+import { type MetadataCondition, type SampleQuery, type StringField, TOTAL_COUNT_LIMIT } from "./query";
 import type { MetadataEntry, NewSample, SampleRow } from "./schemas";
 import { HOUR_US } from "./tiers";
 
@@ -111,7 +117,10 @@ export function canonicalJson(text: string): string {
   return JSON.stringify(sort(JSON.parse(text)));
 }
 
-export type SampleInput = Omit<NewSample, "metadataEntries"> & { metadataEntries?: MetadataEntry[]; recordedAt: number };
+export type SampleInput = Omit<NewSample, "metadataEntries"> & {
+  metadataEntries?: MetadataEntry[];
+  recordedAt: number;
+};
 
 const SERIES_FIELDS = [
   "meter",
@@ -182,15 +191,23 @@ export function ingestStatements(samples: SampleInput[]) {
       groups.set(gk, g);
     }
     const dt = s.timestamp - bucket;
-    if (!g.entries.some((e) => e[0] === dt && e[1] === s.volume)) g.entries.push([dt, s.volume, s.recordedAt - s.timestamp]);
+    if (!g.entries.some((e) => e[0] === dt && e[1] === s.volume))
+      g.entries.push([dt, s.volume, s.recordedAt - s.timestamp]);
   }
   const seriesJson = jsonParts(
-    [...series].map(([key, s]) => [key, ...SERIES_FIELDS.map((f) => (f === "metadata" ? canonicalJson(s.metadata) : s[f]))]),
+    [...series].map(([key, s]) => [
+      key,
+      ...SERIES_FIELDS.map((f) => (f === "metadata" ? canonicalJson(s.metadata) : s[f])),
+    ]),
   );
-  const metadataJson = jsonParts([...series].flatMap(([key, s]) => (s.metadataEntries ?? []).map((e) => [key, e.key, e.kind, e.value])));
+  const metadataJson = jsonParts(
+    [...series].flatMap(([key, s]) => (s.metadataEntries ?? []).map((e) => [key, e.key, e.kind, e.value])),
+  );
   const meterFields = ["meter", "type", "unit", "resourceId", "projectId", "userId", "source"] as const;
   const meterJson = jsonParts(
-    [...new Set([...series.values()].map((s) => JSON.stringify(meterFields.map((f) => s[f]))))].map((m) => JSON.parse(m)),
+    [...new Set([...series.values()].map((s) => JSON.stringify(meterFields.map((f) => s[f]))))].map((m) =>
+      JSON.parse(m),
+    ),
   );
   const chunkJson = jsonParts(
     [...groups.values()].map((g) => {
@@ -254,7 +271,9 @@ export function ingestStatements(samples: SampleInput[]) {
       ),
     ],
     readBack: jsonParts([...groups.values()].map((g) => [g.key, g.bucket])).map(
-      (keys) => sql`select s.id as id, s.key as key, s.meter as meter, s.type as type, s.unit as unit, s.project_id as projectId,
+      (
+        keys,
+      ) => sql`select s.id as id, s.key as key, s.meter as meter, s.type as type, s.unit as unit, s.project_id as projectId,
         s.resource_id as resourceId, s.resource_name as resourceName, s.display_name as displayName, s.namespace as namespace,
         s.user_id as userId, s.source as source, s.metadata as metadata, c.bucket as bucket, c.samples as samples
       from json_each(${keys}) j join ${se} s on s.key = j.value ->> 0 join ${ch} c on c.series_id = s.id and c.bucket = j.value ->> 1`,
@@ -268,7 +287,10 @@ const dialect = new SQLiteAsyncDialect();
  * Runs drizzle SQL as one D1 batch (drizzle's own batch cannot take raw statements with
  * parameters): all or nothing; each statement's result rows.
  */
-export async function runBatch(d1: D1Database, statements: Array<SQL | SQLWrapper>): Promise<D1Result<Record<string, unknown>>[]> {
+export async function runBatch(
+  d1: D1Database,
+  statements: Array<SQL | SQLWrapper>,
+): Promise<D1Result<Record<string, unknown>>[]> {
   const prepared = statements.map((x) => {
     const q = dialect.sqlToQuery(x instanceof SQL ? x : x.getSQL());
     return d1.prepare(q.sql).bind(...q.params);
@@ -290,7 +312,11 @@ export async function storeSamples(d1: D1Database, samples: SampleInput[]): Prom
     throw e;
   }
   const stored = findStored(
-    (results.slice(writes.length).flatMap((r) => r.results) as unknown as Array<Series & { bucket: number; samples: string }>).map((r) => ({
+    (
+      results.slice(writes.length).flatMap((r) => r.results) as unknown as Array<
+        Series & { bucket: number; samples: string }
+      >
+    ).map((r) => ({
       series: r,
       bucket: r.bucket,
       samples: r.samples,
@@ -331,7 +357,9 @@ export function findStored(readBack: Array<{ series: Series; bucket: number; sam
   const byKey = new Map<string, SampleRow[]>();
   for (const r of readBack) byKey.set(`${r.bucket} ${r.series.key}`, expand(r.series, r.bucket, r.samples));
   return (s: SampleInput) =>
-    byKey.get(`${bucketOf(s.timestamp)} ${seriesKey(s)}`)?.find((x) => x.timestamp === s.timestamp && x.volume === s.volume);
+    byKey
+      .get(`${bucketOf(s.timestamp)} ${seriesKey(s)}`)
+      ?.find((x) => x.timestamp === s.timestamp && x.volume === s.volume);
 }
 
 // ─── Reading ────────────────────────────────────────────────────────────────
@@ -352,7 +380,9 @@ export interface Located {
 /** The series a query can match (every condition but time and message id is a series' property). */
 export function seriesWhere(q: SampleQuery, scope: ProjectScope, located?: Located | null): SQL | undefined {
   return and(
-    ...q.equals.filter((e) => e.field !== "message_id").map(({ field, value }) => eq(FIELDS[field as keyof typeof FIELDS].column, value)),
+    ...q.equals
+      .filter((e) => e.field !== "message_id")
+      .map(({ field, value }) => eq(FIELDS[field as keyof typeof FIELDS].column, value)),
     scopeCondition(se.projectId, scope),
     hasMetadata(q.metadata),
     located === undefined ? undefined : located === null ? sql`0` : eq(se.id, located.seriesId),
@@ -447,7 +477,8 @@ export async function hotRows(
       .select({ seriesId: ch.seriesId, bucket: ch.bucket, samples: ch.samples })
       .from(ch)
       .where(and(inSeries, gte(ch.bucket, from), lte(ch.bucket, below - 1)));
-    for (const c of chunks) for (const r of expand(byId.get(c.seriesId)!, c.bucket, c.samples)) if (keep(r)) rows.push(r);
+    for (const c of chunks)
+      for (const r of expand(byId.get(c.seriesId)!, c.bucket, c.samples)) if (keep(r)) rows.push(r);
     below = from;
     const bottom = from <= floor;
     if (rows.length >= need || bottom) return { rows: rows.sort(newestFirst), complete: bottom };
@@ -456,7 +487,9 @@ export async function hotRows(
       // newest chunk below it rather than growing across empty hours into everything.
       const [next] = await db
         .select({
-          bucket: sql<number | null>`max((select max(c.bucket) from ${ch} c where c.series_id = j.value and c.bucket < ${below}))`,
+          bucket: sql<
+            number | null
+          >`max((select max(c.bucket) from ${ch} c where c.series_id = j.value and c.bucket < ${below}))`,
         })
         .from(sql`json_each(${ids}) j`);
       if (next.bucket === null || next.bucket < floor) return { rows: rows.sort(newestFirst), complete: true };

@@ -4,13 +4,23 @@
  * counted up to TOTAL_COUNT_LIMIT (query.ts), `Total-Exact: false` past it
  * (docs/telemetry-storage.md).
  */
-import type { Database } from "../db/client";
-import { coldObjectsQuery, coldPredicate, newestFirst, readObject, type ArchiveEntry } from "./cold";
-import { TOTAL_COUNT_LIMIT, type Paging, type SampleQuery } from "./query";
+
 import { sql } from "drizzle-orm";
+import type { Database } from "../db/client";
 import { telemetryArchive } from "../db/schema";
-import { hotSampleById, seriesKey, type ProjectScope, type SampleInput, type SampleRow } from "./chunks";
-import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayOf, hotFrom, retainFrom, tooManyColdRows, tooManyObjects, type Tiers } from "./tiers";
+import { hotSampleById, type ProjectScope, type SampleInput, type SampleRow, seriesKey } from "./chunks";
+import { type ArchiveEntry, coldObjectsQuery, coldPredicate, newestFirst, readObject } from "./cold";
+import { type Paging, type SampleQuery, TOTAL_COUNT_LIMIT } from "./query";
+import {
+  COLD_OBJECTS_MAX,
+  COLD_ROWS_MAX,
+  dayOf,
+  hotFrom,
+  retainFrom,
+  type Tiers,
+  tooManyColdRows,
+  tooManyObjects,
+} from "./tiers";
 
 export interface TierContext {
   db: Database;
@@ -91,7 +101,8 @@ async function tieredRows(
   const need = offset + limit;
   const after = paging.cursor ?? undefined;
   const rows = [...hot];
-  const before = (r: SampleRow) => !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
+  const before = (r: SampleRow) =>
+    !after || r.timestamp < after.timestamp || (r.timestamp === after.timestamp && r.seq < after.seq);
   for (const e of [...entries].sort((x, y) => y.last - x.last)) {
     if (rows.length >= need && e.last < rows.sort(newestFirst)[need - 1].timestamp) break;
     rows.push(...(await reader.rows(e)).filter(before));
@@ -104,7 +115,14 @@ async function tieredRows(
  * an object whose index row answers the query alone (only project and meter asked, the
  * whole object within the bounds) counts its `n`; any other is read and filtered.
  */
-async function coldCount(reader: ColdReader, entries: ArchiveEntry[], q: SampleQuery, scope: ProjectScope, floor: number, room: number) {
+async function coldCount(
+  reader: ColdReader,
+  entries: ArchiveEntry[],
+  q: SampleQuery,
+  scope: ProjectScope,
+  floor: number,
+  room: number,
+) {
   let n = 0;
   const byIndex = !q.metadata.length && q.equals.every((e) => e.field === "project_id" || e.field === "meter");
   const within = (e: ArchiveEntry) =>
@@ -183,12 +201,16 @@ export async function coldDuplicates(tier: TierContext, samples: SampleInput[]):
   if (!late.length) return found;
   const a = telemetryArchive;
   const groups = JSON.stringify(
-    [...new Set(late.map(([s]) => JSON.stringify([s.projectId, s.meter, dayOf(s.timestamp)])))].map((g) => JSON.parse(g)),
+    [...new Set(late.map(([s]) => JSON.stringify([s.projectId, s.meter, dayOf(s.timestamp)])))].map((g) =>
+      JSON.parse(g),
+    ),
   );
   const entries = await tier.db
     .select()
     .from(a)
-    .where(sql`(${a.projectId}, ${a.meter}, ${a.day}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${groups}) j)`)
+    .where(
+      sql`(${a.projectId}, ${a.meter}, ${a.day}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${groups}) j)`,
+    )
     .limit(COLD_OBJECTS_MAX + 1);
   if (!entries.length) return found;
   if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);

@@ -9,15 +9,22 @@ import type { Database } from "../db/client";
 import { hex } from "../db/d1";
 import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
+import { FIELDS, type ProjectScope, type SampleRow, scopeCondition } from "./chunks";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
-import { FIELDS, scopeCondition, type ProjectScope, type SampleRow } from "./chunks";
 import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayName, dayOf, tooManyColdRows, tooManyObjects } from "./tiers";
 
 export type ArchiveEntry = typeof telemetryArchive.$inferSelect;
 const a = telemetryArchive;
 
-export const objectKey = (projectId: string, meter: string, day: number, minSeq: number, maxSeq: number, md5: ArrayBuffer) =>
+export const objectKey = (
+  projectId: string,
+  meter: string,
+  day: number,
+  minSeq: number,
+  maxSeq: number,
+  md5: ArrayBuffer,
+) =>
   `telemetry/${encodeURIComponent(projectId)}/${encodeURIComponent(meter)}/${dayName(day)}/${minSeq}-${maxSeq}-${hex(new Uint8Array(md5))}.ndjson.gz`;
 
 /** NDJSON of the stored rows, gzip-compressed. */
@@ -29,9 +36,13 @@ export async function encodeObject(rows: SampleRow[]): Promise<Uint8Array> {
 
 export class ColdReadError extends ApiError {
   constructor(entry: Pick<ArchiveEntry, "day" | "key">, detail: string) {
-    super("other", `Cold samples of ${dayName(entry.day)} cannot be read (${entry.key}: ${detail}); retry later or ask an operator.`, {
-      status: 503,
-    });
+    super(
+      "other",
+      `Cold samples of ${dayName(entry.day)} cannot be read (${entry.key}: ${detail}); retry later or ask an operator.`,
+      {
+        status: 503,
+      },
+    );
   }
 }
 
@@ -66,7 +77,10 @@ export async function* readObject(bucket: R2Bucket, entry: ArchiveEntry): AsyncG
 
 /** Each query field's property on a stored row (cold rows are stored rows): FIELDS's, and the id. */
 const rowField = {
-  ...(Object.fromEntries(Object.entries(FIELDS).map(([k, f]) => [k, f.row])) as Record<keyof typeof FIELDS, keyof SampleRow>),
+  ...(Object.fromEntries(Object.entries(FIELDS).map(([k, f]) => [k, f.row])) as Record<
+    keyof typeof FIELDS,
+    keyof SampleRow
+  >),
   message_id: "id" as const,
 };
 
@@ -93,7 +107,14 @@ export function coldPredicate(q: SampleQuery, scope: ProjectScope): (r: SampleRo
 }
 
 /** Index rows of the objects that may hold matches in [lo, hi], newest day first. */
-export function coldObjectsQuery(db: Database, q: SampleQuery, scope: ProjectScope, lo: number, hi: number, limit = COLD_OBJECTS_MAX + 1) {
+export function coldObjectsQuery(
+  db: Database,
+  q: SampleQuery,
+  scope: ProjectScope,
+  lo: number,
+  hi: number,
+  limit = COLD_OBJECTS_MAX + 1,
+) {
   const named = (field: "project_id" | "meter") => q.equals.filter((e) => e.field === field).map((e) => e.value);
   const conds: Array<SQL | undefined> = [
     ...named("project_id").map((p) => eq(a.projectId, p)),

@@ -20,7 +20,11 @@ export const telemetryDialect: Dialect = {
   name: "telemetry",
   render: (e) => {
     const message =
-      e.kind === "unauthenticated" ? "The request you have made requires authentication." : e.fields ? fieldsMessage(e.fields) : e.message;
+      e.kind === "unauthenticated"
+        ? "The request you have made requires authentication."
+        : e.fields
+          ? fieldsMessage(e.fields)
+          : e.message;
     return { status: e.status, body: { error: { code: e.status, message, title: titles[e.status] ?? "Error" } } };
   },
 };

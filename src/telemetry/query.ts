@@ -20,7 +20,12 @@ export type StringField = (typeof STRING_FIELDS)[number];
 
 export type QueryField = StringField | "timestamp" | "search_offset";
 /** The order Ceilometer's own message lists them in (timestamp after project_id), then the fields this service adds. */
-const SAMPLE_FIELDS: readonly QueryField[] = [STRING_FIELDS[0], "timestamp", ...STRING_FIELDS.slice(1), "search_offset"];
+const SAMPLE_FIELDS: readonly QueryField[] = [
+  STRING_FIELDS[0],
+  "timestamp",
+  ...STRING_FIELDS.slice(1),
+  "search_offset",
+];
 
 const SUPPORTED_TYPES = ["integer", "float", "boolean", "string", "datetime"] as const;
 const TIMESTAMP_OPS = ["ge", "gt", "le", "lt"];
@@ -80,7 +85,9 @@ export function parseSampleQuery(
   // a condition without a field, a field without a value is refused as such.
   const groups = Math.max(names.length, ops.length, values.length, types.length);
   if (groups > MAX_CONDITIONS) {
-    throw badQuery(`Too many conditions in query: ${groups}. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`);
+    throw badQuery(
+      `Too many conditions in query: ${groups}. A query holds at most ${MAX_CONDITIONS} (q.field, q.op, q.value, q.type).`,
+    );
   }
   const query: SampleQuery = { equals: [], metadata: [], projectsNamed: [] };
   let offsetMinutes: number | null = null;
@@ -103,21 +110,25 @@ export function parseSampleQuery(
       continue;
     }
     if (!(fields as readonly string[]).includes(field)) {
-      if (field === "timestamp" || field === "search_offset") throw badQuery(`Unknown argument: "${field}": not valid for this resource`);
+      if (field === "timestamp" || field === "search_offset")
+        throw badQuery(`Unknown argument: "${field}": not valid for this resource`);
       throw badQuery(validKeys());
     }
     const allowed = field === "timestamp" ? TIMESTAMP_OPS : ["eq"];
     if (!allowed.includes(op)) throw badQuery(`Unimplemented operator '${op}' for specified field.`);
     checkType(type);
     if (field === "timestamp") {
-      if (type && type !== "datetime") throw badQuery(`Unimplemented data type '${type}' for timestamp. valid data types: ["datetime"]`);
+      if (type && type !== "datetime")
+        throw badQuery(`Unimplemented data type '${type}' for timestamp. valid data types: ["datetime"]`);
       const us = parseTimestamp(value);
-      if (us === null) throw badQuery(`Unexpected exception converting '${value}' to the expected data type "datetime".`);
+      if (us === null)
+        throw badQuery(`Unexpected exception converting '${value}' to the expected data type "datetime".`);
       const bound = { us, inclusive: op === "ge" || op === "le" };
       if (op === "ge" || op === "gt") query.start = tighter(query.start, bound, 1);
       else query.end = tighter(query.end, bound, -1);
     } else if (field === "search_offset") {
-      if (!convertible(value, "integer")) throw badQuery(`Unable to convert the value '${value}' to the expected data type 'integer'.`);
+      if (!convertible(value, "integer"))
+        throw badQuery(`Unable to convert the value '${value}' to the expected data type 'integer'.`);
       offsetMinutes = Number(value.trim());
     } else {
       // A typed value must convert to its type; the stored fields are strings, so the
@@ -130,7 +141,9 @@ export function parseSampleQuery(
   }
   if (offsetMinutes !== null) {
     if (!query.start && !query.end) {
-      throw badQuery("Invalid input for field/attribute field. Value: 'search_offset'. search_offset cannot be used without timestamp");
+      throw badQuery(
+        "Invalid input for field/attribute field. Value: 'search_offset'. search_offset cannot be used without timestamp",
+      );
     }
     // Widens the range on both sides, as Ceilometer's _get_query_timestamps does.
     const shift = offsetMinutes * 60e6;
@@ -198,7 +211,9 @@ function metadataValue(raw: string, type: string, field: string): { kind: Metada
   const quoted = /^(['"])(.*)\1$/s.exec(v);
   if (quoted) return { kind: "s", value: quoted[2] };
   if (/^[[({]/.test(v) && /[\])}]$/.test(v)) {
-    throw badQuery(`Query on ${field} is of ${v[0] === "{" ? "dict" : v[0] === "(" ? "tuple" : "list"} type and is not supported`);
+    throw badQuery(
+      `Query on ${field} is of ${v[0] === "{" ? "dict" : v[0] === "(" ? "tuple" : "list"} type and is not supported`,
+    );
   }
   return { kind: "s", value: raw };
 }

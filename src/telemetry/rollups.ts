@@ -11,21 +11,21 @@ import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import { telemetryChunks, telemetryRollups } from "../db/schema";
 import {
-  FIELDS,
   bucketOf,
   expand,
+  FIELDS,
   locate,
+  type ProjectScope,
   rowFilter,
+  type SampleRow,
   scopeCondition,
   seriesQuery,
   seriesWhere,
-  type ProjectScope,
-  type SampleRow,
 } from "./chunks";
-import { checkObjectCount, coldObjectsQuery, coldPredicate, coldRows, type ArchiveEntry } from "./cold";
+import { type ArchiveEntry, checkObjectCount, coldObjectsQuery, coldPredicate, coldRows } from "./cold";
 import type { SampleQuery } from "./query";
 import type { GroupField } from "./store";
-import { HOUR_US, MAX_STATISTICS, retainFrom, rollupFrom, tooManyStatistics, type Tiers } from "./tiers";
+import { HOUR_US, MAX_STATISTICS, retainFrom, rollupFrom, type Tiers, tooManyStatistics } from "./tiers";
 
 const r = telemetryRollups;
 const ch = telemetryChunks;
@@ -100,7 +100,11 @@ function plan(input: StatisticsInput): { from: number; to: number } | null {
   const origin = q.start?.us;
   if (periodUs > 0 && (periodUs % HOUR_US !== 0 || (origin !== undefined && origin % HOUR_US !== 0))) return null;
   const w = HOUR_US;
-  const lo = q.start ? (q.start.inclusive ? Math.ceil(q.start.us / w) * w : Math.floor(q.start.us / w) * w + w) : -Infinity;
+  const lo = q.start
+    ? q.start.inclusive
+      ? Math.ceil(q.start.us / w) * w
+      : Math.floor(q.start.us / w) * w + w
+    : -Infinity;
   const hi = q.end ? Math.floor((q.end.us + (q.end.inclusive ? 1 : 0)) / w) * w : Infinity;
   const from = Math.max(lo, rollupFrom(input.nowMs, input.tiers));
   return from < hi ? { from, to: hi } : null;
@@ -167,15 +171,22 @@ export async function computeStatistics(db: Database, archive: R2Bucket, input: 
       (!q.end || (q.end.inclusive ? c.last <= q.end.us : c.last < q.end.us)) &&
       bucketOf_(c.first) === bucketOf_(c.last);
     if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, input, bucketOf_(c.first)));
-    else for (const row of expand(s, c.bucket, c.samples)) if (keep(row)) add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
+    else
+      for (const row of expand(s, c.bucket, c.samples))
+        if (keep(row)) add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
   }
-  for (const row of (p ? rollups : []) as unknown as RollupRow[]) add(merged, fromSeries(row, row, input, bucketOf_(row.bucket)));
+  for (const row of (p ? rollups : []) as unknown as RollupRow[])
+    add(merged, fromSeries(row, row, input, bucketOf_(row.bucket)));
 
   // Cold samples outside the rollups' hours, read from their objects.
   const rawFloor = retainFrom(input.nowMs, input.tiers);
   const inRaw = (ts: number) => !p || ts < p.from || ts >= p.to;
   const coldKeep = coldPredicate(q, input.scope);
-  for await (const row of coldRows(archive, entries, (x) => x.timestamp >= rawFloor && inRaw(x.timestamp) && coldKeep(x))) {
+  for await (const row of coldRows(
+    archive,
+    entries,
+    (x) => x.timestamp >= rawFloor && inRaw(x.timestamp) && coldKeep(x),
+  )) {
     add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
   }
   return [...merged.values()]
@@ -215,7 +226,8 @@ async function firstSample(
   // Oldest objects first: once an object starts after the best so far, none is earlier.
   for (const e of [...entries].sort((x, y) => x.first - y.first)) {
     if (best !== null && e.first >= best) break;
-    for await (const row of coldRows(archive, [e], keep)) if (best === null || row.timestamp < best) best = row.timestamp;
+    for await (const row of coldRows(archive, [e], keep))
+      if (best === null || row.timestamp < best) best = row.timestamp;
   }
   return best;
 }
@@ -242,7 +254,12 @@ function fromSeries(x: Keyed, m: Measures, input: StatisticsInput, bucket: numbe
 
 function fromRow(x: SampleRow, input: StatisticsInput, bucket: number): BucketPartial {
   const v = x.volume;
-  return fromSeries(x, { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit }, input, bucket);
+  return fromSeries(
+    x,
+    { n: 1, total: v, lo: v, hi: v, squares: v * v, first: x.timestamp, last: x.timestamp, unit: x.unit },
+    input,
+    bucket,
+  );
 }
 
 function add(into: Map<string, BucketPartial>, p: BucketPartial) {

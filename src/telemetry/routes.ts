@@ -6,26 +6,30 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import { caller, mayUseProject, type Principal, requireToken } from "../auth/middleware";
 import { database } from "../db/client";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
-import type { AppEnv } from "../http/env";
-import { caller, mayUseProject, requireToken, type Principal } from "../auth/middleware";
 import { parseInput, readJson } from "../http/body";
+import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
+import { CHUNK_MAX, ChunkFull, COUNT_NEED, hotRows, type SampleRow, storeSamples } from "./chunks";
+import { coldPredicate } from "./cold";
+import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
 import {
   badQuery,
   encodeCursor,
+  type Paging,
   pageWithinSkip,
   parsePaging,
   parseSampleQuery,
-  TOTAL_COUNT_LIMIT,
-  type Paging,
   type SampleQuery,
+  TOTAL_COUNT_LIMIT,
 } from "./query";
 import {
   errorDoc,
   meterBody,
+  type NewSample,
   oldSampleBody,
   oldSamplesInput,
   refuseUnknownOldSampleFields,
@@ -34,22 +38,18 @@ import {
   sampleDoc,
   samplesInput,
   uniqueMeterBody,
-  type NewSample,
 } from "./schemas";
+import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./statistics";
 import {
+  type GroupField,
   METER_FIELDS,
   meterCountQuery,
   meterPageQuery,
   meterWhere,
-  uniqueMeterPageQuery,
-  type GroupField,
   type ProjectScope,
+  uniqueMeterPageQuery,
 } from "./store";
-import { CHUNK_MAX, COUNT_NEED, ChunkFull, hotRows, storeSamples, type SampleRow } from "./chunks";
 import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
-import { coldPredicate } from "./cold";
-import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
-import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./statistics";
 
 export const telemetryRoutes = familyRouter();
 type C = Context<AppEnv>;
@@ -139,7 +139,10 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const more = rows.length > paging.perPage;
   rows = rows.slice(0, paging.perPage);
   const last = rows.at(-1);
-  const nextCursor = last && more ? encodeCursor({ timestamp: last.timestamp, seq: last.seq, total: total.n, exact: total.exact }) : null;
+  const nextCursor =
+    last && more
+      ? encodeCursor({ timestamp: last.timestamp, seq: last.seq, total: total.n, exact: total.exact })
+      : null;
   setPagingHeaders(c, paging, total, more, nextCursor);
   return rows;
 }
@@ -155,7 +158,8 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
   for (const sample of samples) {
     if (!sample.projectId && p.role !== "admin") {
       // As Ceilometer does: an unset project is the caller's own, when it has one.
-      if (p.projects.length !== 1) throw errors.badRequest("project_id is required: this token may post into several projects.");
+      if (p.projects.length !== 1)
+        throw errors.badRequest("project_id is required: this token may post into several projects.");
       sample.projectId = p.projects[0];
     }
     if (sample.projectId && !mayUseProject(p, sample.projectId)) throw notAuthorized();
@@ -174,7 +178,8 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
   try {
     if (fresh.length) stored = await storeSamples(c.env.DB, fresh);
   } catch (e) {
-    if (e instanceof ChunkFull) throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
+    if (e instanceof ChunkFull)
+      throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
     throw e;
   }
   let next = 0;
@@ -217,7 +222,9 @@ endpoint(
   {
     summary: "Add samples (up to 1000, all or nothing)",
     tags: ["telemetry"],
-    request: { body: { content: { "application/json": { schema: z.array(sampleDoc.omit({ id: true, recorded_at: true })) } } } },
+    request: {
+      body: { content: { "application/json": { schema: z.array(sampleDoc.omit({ id: true, recorded_at: true })) } } },
+    },
     responses: {
       201: { description: "The stored samples", content: { "application/json": { schema: z.array(sampleDoc) } } },
       ...errorResponses,
@@ -239,7 +246,10 @@ endpoint(
   {
     summary: "One sample",
     tags: ["telemetry"],
-    responses: { 200: { description: "The sample", content: { "application/json": { schema: sampleDoc } } }, ...errorResponses },
+    responses: {
+      200: { description: "The sample", content: { "application/json": { schema: sampleDoc } } },
+      ...errorResponses,
+    },
   },
   requireToken(),
   async (c) => {
@@ -260,7 +270,8 @@ endpoint(
   "get",
   "/meters",
   {
-    summary: "Distinct meters visible to the token (same query language, no timestamp); unique=True: one per meter name",
+    summary:
+      "Distinct meters visible to the token (same query language, no timestamp); unique=True: one per meter name",
     tags: ["telemetry"],
     responses: errorResponses,
   },
@@ -277,7 +288,10 @@ endpoint(
     const offset = (paging.page - 1) * paging.perPage;
     const limit = paging.perPage + 1;
     if (unique) {
-      const [[{ n }], rows] = await db.batch([meterCountQuery(db, where, true), uniqueMeterPageQuery(db, where, limit, offset)]);
+      const [[{ n }], rows] = await db.batch([
+        meterCountQuery(db, where, true),
+        uniqueMeterPageQuery(db, where, limit, offset),
+      ]);
       setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
       return c.json(rows.slice(0, paging.perPage).map(uniqueMeterBody));
     }
@@ -317,7 +331,8 @@ endpoint(
     refuseUnknownOldSampleFields(body);
     const samples = parseInput(oldSamplesInput, body);
     const stray = samples.find((s) => s.meter !== meter);
-    if (stray) throw badQuery(`Invalid input for field/attribute counter_name. Value: '${stray.meter}'. should be ${meter}`);
+    if (stray)
+      throw badQuery(`Invalid input for field/attribute counter_name. Value: '${stray.meter}'. should be ${meter}`);
     const rows = await ingest(c, samples, { ceilometerSource: true });
     return c.json(rows.map(oldSampleBody), 201);
   },
@@ -355,7 +370,9 @@ endpoint(
       tiers: tiersOf(c.env),
       nowMs: Date.now(),
     });
-    return c.json(stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })));
+    return c.json(
+      stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })),
+    );
   },
 );
 

@@ -1,7 +1,7 @@
 /** Bodies the telemetry family accepts and answers, and the mapping from stored rows to them. */
 import { z } from "zod";
 import type { telemetryMeters } from "../db/schema";
-import { badQuery, formatTimestamp, parseTimestamp, type MetadataKind } from "./query";
+import { badQuery, formatTimestamp, type MetadataKind, parseTimestamp } from "./query";
 
 export const SAMPLE_TYPES = ["gauge", "delta", "cumulative"] as const;
 /** Most samples one post may carry (one D1 batch). */
@@ -64,7 +64,8 @@ const volume = z.union([z.number(), z.string()]).transform((v, ctx) => {
   if (!Number.isFinite(n)) {
     ctx.addIssue({
       code: "custom",
-      message: typeof v === "number" ? "must be a finite number" : `Value: '${v}'. Wrong type. Expected 'float', got 'str'`,
+      message:
+        typeof v === "number" ? "must be a finite number" : `Value: '${v}'. Wrong type. Expected 'float', got 'str'`,
     });
     return z.NEVER;
   }
@@ -227,7 +228,10 @@ export const refuseUnknownSampleFields = refuseUnknown(Object.keys(sampleFields.
 export const refuseUnknownOldSampleFields = refuseUnknown(Object.keys(oldSampleFields.shape));
 
 const listOf = <S extends z.ZodType>(item: S) =>
-  z.array(item).min(1, "at least one sample").max(MAX_SAMPLES_PER_POST, `at most ${MAX_SAMPLES_PER_POST} samples per request`);
+  z
+    .array(item)
+    .min(1, "at least one sample")
+    .max(MAX_SAMPLES_PER_POST, `at most ${MAX_SAMPLES_PER_POST} samples per request`);
 export const samplesInput = listOf(sampleInput);
 export const oldSamplesInput = listOf(oldSampleInput);
 

@@ -58,9 +58,18 @@ export function statisticsBody(row: StatisticsRow, req: StatisticsRequest & { st
   const periodStart = period ? Number(row.origin) + row.bucket * period * 1e6 : (req.start ?? row.first);
   const periodEnd = period ? periodStart + period * 1e6 : (req.end ?? row.last);
   const stddev = row.squares === null ? 0 : Math.sqrt(Math.max(0, Number(row.squares) - row.avg * row.avg));
-  const values: Record<string, number> = { count: row.count, min: row.min, max: row.max, sum: row.sum, avg: row.avg, stddev };
+  const values: Record<string, number> = {
+    count: row.count,
+    min: row.min,
+    max: row.max,
+    sum: row.sum,
+    avg: row.avg,
+    stddev,
+  };
   const aggregate = Object.fromEntries(
-    aggregates.map((a) => (a.func === "cardinality" ? [`cardinality/${a.field}`, r[`cardinality/${a.field}`]] : [a.func, values[a.func]])),
+    aggregates.map((a) =>
+      a.func === "cardinality" ? [`cardinality/${a.field}`, r[`cardinality/${a.field}`]] : [a.func, values[a.func]],
+    ),
   );
   return {
     avg: row.avg,

@@ -3,16 +3,22 @@
  * chunks (chunks.ts); meters are kept by the same ingest batch, one row per distinct
  * (meter, type, unit, resource, project, user, source).
  */
-import { and, asc, count, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { telemetryMeters } from "../db/schema";
-import { scopeCondition, type ProjectScope } from "./chunks";
-import { TOTAL_COUNT_LIMIT, type SampleQuery } from "./query";
+import { type ProjectScope, scopeCondition } from "./chunks";
+import { type SampleQuery, TOTAL_COUNT_LIMIT } from "./query";
 
-export { inJsonList, scopeCondition, type ProjectScope, type SampleRow } from "./chunks";
+export { inJsonList, type ProjectScope, type SampleRow, scopeCondition } from "./chunks";
 
 const m = telemetryMeters;
-const meterColumns = { project_id: m.projectId, resource_id: m.resourceId, meter: m.meter, user_id: m.userId, source: m.source };
+const meterColumns = {
+  project_id: m.projectId,
+  resource_id: m.resourceId,
+  meter: m.meter,
+  user_id: m.userId,
+  source: m.source,
+};
 export const METER_FIELDS = Object.keys(meterColumns) as Array<keyof typeof meterColumns>;
 
 export function meterWhere(q: SampleQuery, scope: ProjectScope) {

@@ -43,7 +43,12 @@ function exchange(method: string, path: string, body?: string, headers: Record<s
 async function api(path: string, init: { method?: string; json?: unknown } = {}) {
   const headers: Record<string, string> = { "X-Auth-Token": token };
   if (init.json !== undefined) headers["content-type"] = "application/json";
-  const res = await exchange(init.method ?? "GET", path, init.json !== undefined ? JSON.stringify(init.json) : undefined, headers);
+  const res = await exchange(
+    init.method ?? "GET",
+    path,
+    init.json !== undefined ? JSON.stringify(init.json) : undefined,
+    headers,
+  );
   return { status: res.status, body: res.text ? JSON.parse(res.text) : null };
 }
 
@@ -51,7 +56,13 @@ function aodh(args: string[]) {
   const r = spawnSync("aodh", args, {
     encoding: "utf8",
     timeout: 60_000,
-    env: { ...process.env, OS_AUTH_URL: `${base()}/v3`, OS_AUTH_TYPE: "v3token", OS_TOKEN: token, OS_PROJECT_ID: project },
+    env: {
+      ...process.env,
+      OS_AUTH_URL: `${base()}/v3`,
+      OS_AUTH_TYPE: "v3token",
+      OS_TOKEN: token,
+      OS_PROJECT_ID: project,
+    },
   });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, out: `${r.stdout}${r.stderr}` };
@@ -171,7 +182,12 @@ describe("alarms with the real clients", () => {
     expect(aodhJson(["alarm", "state", "get", aodhId])).toEqual({ state: "alarm" });
     aodhJson(["alarm", "state", "set", "--state", "insufficient data", aodhId]);
     const history = aodhJson(["alarm-history", "show", aodhId]);
-    expect(history.map((h: any) => h.type)).toEqual(["state transition", "state transition", "rule change", "creation"]);
+    expect(history.map((h: any) => h.type)).toEqual([
+      "state transition",
+      "state transition",
+      "rule change",
+      "creation",
+    ]);
     expect(JSON.parse(history[2].detail).rule.threshold).toBe(72);
     // An event alarm: the CLI exits non-zero and prints the faultstring.
     const event = aodh(["alarm", "create", "--type", "event", "--name", "ev", "--event-type", "compute.instance.*"]);
@@ -180,9 +196,13 @@ describe("alarms with the real clients", () => {
   });
 
   it("python-ceilometerclient 2.9.1's alarm commands, replayed", () => {
-    const r = spawnSync(PYTHON, ["test/e2e/ceilometer_alarm_replay.py", base(), token, project, `${hookUrl}/ceilometer`], {
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      PYTHON,
+      ["test/e2e/ceilometer_alarm_replay.py", base(), token, project, `${hookUrl}/ceilometer`],
+      {
+        encoding: "utf8",
+      },
+    );
     if (r.error || /No module named 'requests'/.test(r.stderr))
       throw new Error(`the replay needs ${PYTHON} with requests: ${r.error ?? r.stderr}`);
     expect(r.status, r.stderr).toBe(0);
@@ -216,12 +236,18 @@ describe("alarms with the real clients", () => {
     expect(steps["alarm-combination-create"].message).toContain("combination alarms are not supported");
     expect(steps["alarm-list"]).toMatchObject({ status: 200, names: ["cpu-replay"] });
     expect(steps["alarm-show"].alarm.alarm_id).toBe(steps["alarm-threshold-create"].alarm.alarm_id);
-    expect(steps["alarm-update"]).toMatchObject({ status: 200, alarm: { severity: "critical", threshold_rule: { threshold: 75 } } });
+    expect(steps["alarm-update"]).toMatchObject({
+      status: 200,
+      alarm: { severity: "critical", threshold_rule: { threshold: 75 } },
+    });
     expect(steps["alarm-state-set"].state).toBe("alarm");
     expect(steps["alarm-state-set-bad"]).toMatchObject({ status: 400, message: "state invalid" });
     expect(steps["alarm-state-get"].state).toBe("alarm");
     expect(steps["alarm-history"].types).toEqual(["state transition", "state transition", "rule change", "creation"]);
-    expect(steps["alarm-history"].details[2]).toEqual({ rule: expect.objectContaining({ threshold: 75 }), severity: "critical" });
+    expect(steps["alarm-history"].details[2]).toEqual({
+      rule: expect.objectContaining({ threshold: 75 }),
+      severity: "critical",
+    });
     replayId = steps["alarm-id"].alarm_id;
   });
 
@@ -246,7 +272,8 @@ describe("alarms with the real clients", () => {
       [t + 6 * MINUTE, 10],
     ]);
     await tick(t + 7 * MINUTE);
-    const seen = (path: string) => received.filter((r) => r.path === path).map((r) => [r.body.previous, r.body.current]);
+    const seen = (path: string) =>
+      received.filter((r) => r.path === path).map((r) => [r.body.previous, r.body.current]);
     const crossings = [
       ["insufficient data", "ok"],
       ["ok", "alarm"],
@@ -284,7 +311,13 @@ describe("alarms with the real clients", () => {
     const gone = await api(`/v2/alarms/${aodhId}`);
     expect(gone).toEqual({
       status: 404,
-      body: { error_message: { faultcode: "Client", faultstring: `Alarm ${aodhId} not found in project ${project}`, debuginfo: null } },
+      body: {
+        error_message: {
+          faultcode: "Client",
+          faultstring: `Alarm ${aodhId} not found in project ${project}`,
+          debuginfo: null,
+        },
+      },
     });
   });
 });

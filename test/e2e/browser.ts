@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { type BrowserContext, chromium } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -17,7 +17,9 @@ export interface Chromium {
  */
 export async function launchChromium(test: string, viewport: { width: number; height: number }): Promise<Chromium> {
   if (!existsSync(CHROMIUM))
-    throw new Error(`the ${test} test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`);
+    throw new Error(
+      `the ${test} test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run does it)`,
+    );
   const profile = mkdtempSync(path.join(tmpdir(), `opshub-chromium-${test}-`));
   try {
     const context = await chromium.launchPersistentContext(profile, {

@@ -29,17 +29,20 @@ function goRequest(
   const headers: Record<string, string> = { "User-Agent": "Go-http-client/1.1", "Accept-Encoding": "gzip" };
   if (bytes) headers["Content-Length"] = String(bytes.byteLength);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers, setHost: true }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      // Go's transport asked for gzip itself, so it also undoes it before the daemon reads the body.
-      res.on("end", () => {
-        const raw = Buffer.concat(chunks);
-        const text = (res.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text });
-      });
-      res.on("error", reject);
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers, setHost: true },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        // Go's transport asked for gzip itself, so it also undoes it before the daemon reads the body.
+        res.on("end", () => {
+          const raw = Buffer.concat(chunks);
+          const text = (res.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text });
+        });
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     if (bytes) req.write(bytes);
     req.end();
@@ -99,7 +102,9 @@ describe("the DataHub daemon's own traffic at /api", () => {
   it("publishes abnormal tags as role 1 and clears them by leaving them out", async () => {
     const user = `e2e-publisher-${Date.now()}`;
     const token = await tokenFor(user);
-    const { daemonid } = (await (await fetch(`${base()}/api/daemon/id`, { headers: { Authorization: `Token ${token}` } })).json()) as {
+    const { daemonid } = (await (
+      await fetch(`${base()}/api/daemon/id`, { headers: { Authorization: `Token ${token}` } })
+    ).json()) as {
       daemonid: string;
     };
     const tag = `${user}/weather:2015`;
@@ -112,7 +117,11 @@ describe("the DataHub daemon's own traffic at /api", () => {
     const q = `/api/daemon/tags/status?repname=${user}&itemname=weather`;
     expect(await (await fetch(`${base()}${q}`)).json()).toEqual({ status: "ABNORMAL", total: 1, results: [tag] });
     await goRequest("POST", "/api/heartbeat", goJson({ daemonid, entrypoint: ["http://127.0.0.1:35800"], role: 1 }));
-    expect(await (await fetch(`${base()}${q}&tagname=2015`)).json()).toEqual({ status: "NORMAL", total: 0, results: null });
+    expect(await (await fetch(`${base()}${q}&tagname=2015`)).json()).toEqual({
+      status: "NORMAL",
+      total: 0,
+      results: null,
+    });
   });
 
   it("tells a daemon with an unknown id that it is not registered, and never answers /api without a code", async () => {
@@ -130,7 +139,8 @@ describe("the DataHub daemon's own traffic at /api", () => {
     const miss = await goRequest("GET", "/api/notifications?forclient=1&type=item_event&status=0");
     expect(miss.status).toBe(404);
     expect(JSON.parse(miss.text)).toEqual({ code: 1009, msg: "not found" });
-    // A daemon misconfigured with `/api` in DATAHUB_SERVER beats /api/api/heartbeat: refused with a code, not "available".
+    // A daemon misconfigured with `/api` in DATAHUB_SERVER beats /api/api/heartbeat: refused with a code, not
+    // "available".
     const doubled = await goRequest(
       "POST",
       "/api/api/heartbeat",

@@ -5,7 +5,8 @@ import { tokenFor } from "./tokens";
 // for its id with the user's token, then beats with the id alone every 5 s.
 const base = () => inject("baseUrl");
 
-const get = (path: string, token?: string) => fetch(`${base()}${path}`, { headers: token ? { Authorization: `Token ${token}` } : {} });
+const get = (path: string, token?: string) =>
+  fetch(`${base()}${path}`, { headers: token ? { Authorization: `Token ${token}` } : {} });
 
 // The daemon sends its beat as a JSON body, without asking for anything else.
 const heartbeat = (body: unknown) => fetch(`${base()}/heartbeat`, { method: "POST", body: JSON.stringify(body) });
@@ -38,9 +39,14 @@ describe("daemon registry over HTTP", () => {
     expect(repeat.status).toBe(200);
     expect(repeat.headers.get("server-timing") ?? "").not.toContain("d1;");
 
-    expect(await (await get("/daemon/status", token)).json()).toEqual({ status: "online", entrypoint: ["http://211.10.23.23:35800"] });
+    expect(await (await get("/daemon/status", token)).json()).toEqual({
+      status: "online",
+      entrypoint: ["http://211.10.23.23:35800"],
+    });
     expect(await (await get(`/heartbeat/status/${user}`)).json()).toEqual({ status: "online" });
-    expect(await (await get(`/daemon/ep/${user}`, token)).json()).toEqual({ entrypoint: ["http://211.10.23.23:35800"] });
+    expect(await (await get(`/daemon/ep/${user}`, token)).json()).toEqual({
+      entrypoint: ["http://211.10.23.23:35800"],
+    });
     expect(await (await get("/daemon/log/0?range=1", token)).json()).toEqual({
       log: ["2015/12/01 14:58:29 testlog7", "2015/12/01 14:58:28 testlog6"],
     });
@@ -60,7 +66,11 @@ describe("daemon registry over HTTP", () => {
   });
 
   it("speaks the original error codes", async () => {
-    const unknown = await heartbeat({ daemonid: "ffffffffffffffffffffffffffffffffffffffff", entrypoint: null, role: 0 });
+    const unknown = await heartbeat({
+      daemonid: "ffffffffffffffffffffffffffffffffffffffff",
+      entrypoint: null,
+      role: 0,
+    });
     expect(unknown.status).toBe(403);
     expect(await unknown.json()).toEqual({ code: 6002, msg: "user not registered yet" });
     const empty = await heartbeat({ daemonid: "", entrypoint: null, role: 0 });

@@ -9,7 +9,10 @@ import { type Chromium, launchChromium } from "./browser";
 const base = () => inject("baseUrl");
 const admin = () => inject("adminToken");
 
-async function call(p: string, init: { method?: string; json?: unknown; token?: string; headers?: Record<string, string> } = {}) {
+async function call(
+  p: string,
+  init: { method?: string; json?: unknown; token?: string; headers?: Record<string, string> } = {},
+) {
   const res = await fetch(`${base()}${p}`, {
     method: init.method ?? (init.json === undefined ? "GET" : "POST"),
     headers: { Authorization: `Bearer ${init.token ?? admin()}`, "content-type": "application/json", ...init.headers },
@@ -116,7 +119,9 @@ async function seed() {
   }
 
   // Scheduler: a session with one job, started once (tag 0 → 1, running).
-  const session = await call("/v2/dashproj/sessions", { json: { description: "nightly backup", hold_off: 30, schedule: {} } });
+  const session = await call("/v2/dashproj/sessions", {
+    json: { description: "nightly backup", hold_off: 30, schedule: {} },
+  });
   expect(session.status).toBe(201);
   const job = await call("/v2/dashproj/jobs", {
     json: {
@@ -128,7 +133,9 @@ async function seed() {
     },
   });
   expect(job.status).toBe(201);
-  expect((await call(`/v2/dashproj/sessions/${session.body.session_id}/jobs/dash-job-1`, { method: "PUT" })).status).toBe(204);
+  expect(
+    (await call(`/v2/dashproj/sessions/${session.body.session_id}/jobs/dash-job-1`, { method: "PUT" })).status,
+  ).toBe(204);
   const start = await call(`/v2/dashproj/sessions/${session.body.session_id}/action`, {
     json: { start: { job_id: "dash-job-1", current_tag: 0 } },
   });
@@ -171,7 +178,8 @@ async function expectLabelsOverValues(page: Page) {
   for (let i = 0; i < boxes.length; i++)
     for (let j = i + 1; j < boxes.length; j++) {
       const [a, b] = [boxes[i].box, boxes[j].box];
-      const overlap = a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+      const overlap =
+        a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
       expect(overlap, `${boxes[i].text} / ${boxes[j].text}`).toBe(false);
     }
 }
@@ -307,13 +315,18 @@ describe("dashboard in headless Chromium", () => {
     const sessions = page.locator("table[data-table=sessions] tbody tr");
     await expect.poll(() => sessions.count()).toBe(DURATIONS.length);
     expect(await page.locator(`a[data-session=${OTHER_SESSION}]`).count()).toBe(0);
-    expect(await project.locator("option").allTextContents()).toEqual(expect.arrayContaining(["default", OTHER_PROJECT]));
+    expect(await project.locator("option").allTextContents()).toEqual(
+      expect.arrayContaining(["default", OTHER_PROJECT]),
+    );
 
     await project.selectOption(OTHER_PROJECT);
     await page.locator(`a[data-session=${OTHER_SESSION}]`).waitFor();
     expect(await sessions.count()).toBe(1);
     expect(await sessions.first().textContent()).toContain(OTHER_PIPELINE);
-    expect(await page.locator("select[name=pipeline] option").allTextContents()).toEqual(["all sessions", OTHER_PIPELINE]);
+    expect(await page.locator("select[name=pipeline] option").allTextContents()).toEqual([
+      "all sessions",
+      OTHER_PIPELINE,
+    ]);
 
     // Remembered across a reload; picking default again brings its runs back.
     await page.reload();
@@ -466,7 +479,10 @@ describe("dashboard in headless Chromium", () => {
         }
         await ready();
         if (view === "telemetry") await expectLabelsOverValues(page);
-        expect(await page.evaluate(() => document.documentElement.scrollWidth), `${view} at ${width} px`).toBeLessThanOrEqual(width);
+        expect(
+          await page.evaluate(() => document.documentElement.scrollWidth),
+          `${view} at ${width} px`,
+        ).toBeLessThanOrEqual(width);
         await page.screenshot({ path: path.join(dir, `dashboard-${view}-${width}.png`), fullPage: true });
       }
     }

@@ -45,7 +45,8 @@ describe("/docs with no internet", () => {
       expect(text).toContain(summary);
     expect(text).toMatch(/\/auth\/tokens/);
     // Nothing that needs Scalar's cloud is offered (on localhost the bundle would show them).
-    for (const cloud of ["Ask AI", "Generate SDKs & MCP", "Generate MCP", "Connect MCP"]) expect(text).not.toContain(cloud);
+    for (const cloud of ["Ask AI", "Generate SDKs & MCP", "Generate MCP", "Connect MCP"])
+      expect(text).not.toContain(cloud);
     expect(await page.getByRole("button", { name: /Ask AI|Generate SDKs/ }).count()).toBe(0);
     expect(served).toContain("/docs/assets/api-reference.js");
     expect(served).toContain("/openapi.json");

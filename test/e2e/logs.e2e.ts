@@ -11,7 +11,10 @@ async function api(
   path: string,
   init: { method?: string; token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
 ) {
-  const headers: Record<string, string> = { ...(init.token ? { Authorization: `Bearer ${init.token}` } : admin()), ...init.headers };
+  const headers: Record<string, string> = {
+    ...(init.token ? { Authorization: `Bearer ${init.token}` } : admin()),
+    ...init.headers,
+  };
   let body = init.body;
   if (init.json !== undefined) {
     body = JSON.stringify(init.json);
@@ -53,7 +56,9 @@ describe("IceProd logs over real HTTP", () => {
       expect(r.body.result).toMatch(/^[0-9a-f]{32}$/);
       posted.push(r.body.result);
     }
-    const latest = await json("/datasets/d1234/tasks/t5678/logs?group=true&order=desc&keys=log_id|name|data", { token: website });
+    const latest = await json("/datasets/d1234/tasks/t5678/logs?group=true&order=desc&keys=log_id|name|data", {
+      token: website,
+    });
     expect(latest.status).toBe(200);
     expect(latest.body).toEqual({
       logs: [
@@ -65,7 +70,10 @@ describe("IceProd logs over real HTTP", () => {
     expect(latest.res.headers.get("server-timing")).toMatch(/rows_read=\d+/);
     const search = await json("/logs?dataset_id=d1234&name=stdout&keys=data", { token: pilot });
     expect(Object.keys(search.body)).toEqual([posted[0], posted[3]]);
-    expect(await json("/logs", { token: "wrong" })).toMatchObject({ status: 403, body: { code: 403, error: "authentication failed" } });
+    expect(await json("/logs", { token: "wrong" })).toMatchObject({
+      status: 403,
+      body: { code: 403, error: "authentication failed" },
+    });
   });
 
   it("uploads a raw body with and without Content-Length and reads it back with Range", async () => {
@@ -85,12 +93,19 @@ describe("IceProd logs over real HTTP", () => {
         c.close();
       },
     });
-    const unknown = await json("/datasets/d1234/logs/raw?name=stderr&task_id=raw1", { method: "POST", token: website, body: chunked });
+    const unknown = await json("/datasets/d1234/logs/raw?name=stderr&task_id=raw1", {
+      method: "POST",
+      token: website,
+      body: chunked,
+    });
     expect(unknown.status).toBe(201);
 
     const back = await api(`/logs/${known.body.result}/data`, { token: pilot });
     expect(await back.text()).toBe(text);
-    const tail = await api(`/datasets/d1234/logs/${unknown.body.result}/data`, { token: website, headers: { Range: "bytes=-5" } });
+    const tail = await api(`/datasets/d1234/logs/${unknown.body.result}/data`, {
+      token: website,
+      headers: { Range: "bytes=-5" },
+    });
     expect(tail.status).toBe(206);
     expect(await tail.text()).toBe("tail\n");
     const doc = await json(`/logs/${unknown.body.result}`, { token: pilot });
@@ -118,7 +133,11 @@ describe("IceProd logs over real HTTP", () => {
   });
 
   it("deletes a dataset's logs streaming NDJSON progress to a caller that asks for it", async () => {
-    const res = await api("/datasets/d1234/logs", { method: "DELETE", token: website, headers: { Accept: "application/x-ndjson" } });
+    const res = await api("/datasets/d1234/logs", {
+      method: "DELETE",
+      token: website,
+      headers: { Accept: "application/x-ndjson" },
+    });
     expect(res.status).toBe(200);
     const lines = (await res.text())
       .trim()
@@ -136,13 +155,17 @@ describe("IceProd logs over real HTTP", () => {
     });
     expect(access.status).toBe(200);
     // Debian's python3 with python3-requests, the HTTP library rest_tools builds on.
-    const r = spawnSync("/usr/bin/python3", ["test/e2e/rest_tools_replay.py", base(), website, "d9999"], { encoding: "utf8" });
+    const r = spawnSync("/usr/bin/python3", ["test/e2e/rest_tools_replay.py", base(), website, "d9999"], {
+      encoding: "utf8",
+    });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.posted).toHaveLength(2);
     for (const p of out.posted) expect(p.result).toMatch(/^[0-9a-f]{32}$/);
     expect(out.logs.logs.map((l: { name: string }) => l.name).sort()).toEqual(["stderr", "stdout"]);
-    expect(out.logs.logs.find((l: { name: string }) => l.name === "stdout").data).toBe("stdout \u001b[31mtext\u001b[0m\n");
+    expect(out.logs.logs.find((l: { name: string }) => l.name === "stdout").data).toBe(
+      "stdout \u001b[31mtext\u001b[0m\n",
+    );
     expect(out.deleted).toEqual({ status: "complete", percent_complete: 100 });
     expect(out.after).toBe(404);
   });

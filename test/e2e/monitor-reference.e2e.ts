@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "./server";
+import { type DevServer, startDevServer } from "./server";
 
 // The pytest-monitor reference server's own test scenarios (CFMTech/monitor-server-api,
 // tests/test_monitor_*.py, run with a page size of 5), told in our words and driven over
@@ -48,7 +48,8 @@ function getWithBody(path: string, json: unknown) {
 
 // Generators shaped like the reference's conftest: random hashes, one metric per POST.
 let n = 0;
-const unique = (prefix: string) => `${prefix}${(++n).toString(16).padStart(8, "0")}${Math.random().toString(16).slice(2, 10)}`;
+const unique = (prefix: string) =>
+  `${prefix}${(++n).toString(16).padStart(8, "0")}${Math.random().toString(16).slice(2, 10)}`;
 const newContext = () => ({
   h: unique("ctx"),
   cpu_count: 8,
@@ -128,12 +129,20 @@ describe("an empty store", () => {
   it("serves its API description at /api/v1/swagger.json without a token", async () => {
     const res = await fetch(`${server.baseUrl}${V1}/swagger.json`);
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { swagger: string; basePath: string; paths: Record<string, Record<string, unknown>> };
+    const doc = (await res.json()) as {
+      swagger: string;
+      basePath: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc).not.toEqual({ error: "Unable to render schema" });
     expect(doc.swagger).toBe("2.0");
     expect(doc.basePath).toBe(V1);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/sessions", "/pipelines/{p}/builds/{b}/sessions", "/resources/{r}/components/{c}/{end}/metrics"]),
+      expect.arrayContaining([
+        "/sessions",
+        "/pipelines/{p}/builds/{b}/sessions",
+        "/resources/{r}/components/{c}/{end}/metrics",
+      ]),
     );
     expect(doc.paths["/metrics"]).toHaveProperty("post");
   });
@@ -144,7 +153,9 @@ describe("sessions", () => {
     const s = newSession({}, { scm_ref: "deadmeet" });
     const created = await call("/sessions/", s);
     expect(created.status).toBe(201);
-    expect(created.body.tags.map((t: { name: string; value: string }) => [t.name, t.value])).toEqual(Object.entries(s.description));
+    expect(created.body.tags.map((t: { name: string; value: string }) => [t.name, t.value])).toEqual(
+      Object.entries(s.description),
+    );
     expect((await get(`/sessions/${s.session_h}`)).body.sessions[0]).toMatchObject({
       session_h: s.session_h,
       run_date: s.run_date,
@@ -167,14 +178,16 @@ describe("sessions", () => {
     expect(dead.body).not.toHaveProperty("prev_url");
     expect((await get("/sessions/foo")).status).toBe(204);
     const hashes = (r: { body: { sessions: Array<{ session_h: string }> } }) => r.body.sessions.map((s) => s.session_h);
-    expect(hashes(await get("/sessions/?method=match_any&with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual([
+    expect(
+      hashes(await get("/sessions/?method=match_any&with_flags=wanted_flags,some_flags&restrict_flags=some")),
+    ).toEqual(["deadbeef", "badcoffee"]);
+    expect(hashes(await get("/sessions/?with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual([
       "deadbeef",
       "badcoffee",
     ]);
-    expect(hashes(await get("/sessions/?with_flags=wanted_flags,some_flags&restrict_flags=some"))).toEqual(["deadbeef", "badcoffee"]);
-    expect(hashes(await get("/sessions/?method=match_all&with_flags=wanted_flags,pipeline_branch&restrict_flags=some"))).toEqual([
-      "deadbeef",
-    ]);
+    expect(
+      hashes(await get("/sessions/?method=match_all&with_flags=wanted_flags,pipeline_branch&restrict_flags=some")),
+    ).toEqual(["deadbeef"]);
 
     const wanted: string[] = [];
     for (let i = 1; i < 8; i++) {
@@ -200,7 +213,9 @@ describe("contexts", () => {
     for (let i = 0; i < 3; i++) await post("/metrics/", newMetric(c2, s, { item: `item_c2_${i}` }));
     expect((await get(`/contexts/${c1.h + c2.h}/metrics`)).status).toBe(204);
     const metrics = await get(`/contexts/${c1.h}/metrics`);
-    expect(metrics.body.metrics.map((m: { item: string }) => m.item)).toEqual([0, 1, 2, 3, 4].map((i) => `item_c1_${i}`));
+    expect(metrics.body.metrics.map((m: { item: string }) => m.item)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `item_c1_${i}`),
+    );
     expect((await get(`/contexts/${c1.h + c2.h}/metrics/count`)).body).toEqual({ count: 0 });
     expect((await get(`/contexts/${c1.h}/metrics/count`)).body).toEqual({ count: 5 });
   });
@@ -292,7 +307,10 @@ describe("components", () => {
       expect((await get(path)).status, path).toBe(204);
     }
     for (let i = 0; i < 10; i++)
-      await post("/metrics/", newMetric(c, s, { component: ["comp_A", "comp_B"][i % 2], item: "test_that", item_variant: "test_that[1" }));
+      await post(
+        "/metrics/",
+        newMetric(c, s, { component: ["comp_A", "comp_B"][i % 2], item: "test_that", item_variant: "test_that[1" }),
+      );
     for (let i = 0; i < 10; i++)
       await post("/metrics/", newMetric(c, s, { component: "", item: "test_that", item_variant: "test_that[1" }));
     expect((await get("/components/comp_A/items/test_that/metrics")).body.metrics).toHaveLength(5);
@@ -355,7 +373,8 @@ describe("resources, head and tail, by scope", () => {
     const s2 = newSession({ pipeline_branch: "res-pipeline1", pipeline_build_no: "2" });
     const s3 = newSession({ pipeline_branch: "res-pipeline2", pipeline_build_no: "1" });
     await post("/sessions/", s1, s2, s3);
-    for (let i = 0; i < 20; i++) await post("/metrics/", newMetric(c, s1, { component: "resA", mem_usage: 10_000 + i * 100 }));
+    for (let i = 0; i < 20; i++)
+      await post("/metrics/", newMetric(c, s1, { component: "resA", mem_usage: 10_000 + i * 100 }));
     for (let i = 0; i < 20; i++) await post("/metrics/", newMetric(c, s2, { component: "resB", mem_usage: -1000 + i }));
     for (let i = 0; i < 20; i++) await post("/metrics/", newMetric(c, s3, { component: "resB", mem_usage: 5000 + i }));
     const mem = (r: { body: { metrics: Array<{ mem_usage: number }> } }) => r.body.metrics.map((m) => m.mem_usage);
@@ -390,12 +409,14 @@ describe("paging by 5", () => {
     expect(items.map((m: { item_start_time: string }) => m.item_start_time)).toEqual(mine);
     expect(pages.at(-1).body).not.toHaveProperty("next_url");
     // A session's pages sort that session's own rows (its key prefix): bounded by the session.
-    for (const p of pages.slice(1)) expect(Number(/rows_read=(\d+)/.exec(p.timing)?.[1])).toBeLessThanOrEqual(2 * 100 + 10);
+    for (const p of pages.slice(1))
+      expect(Number(/rows_read=(\d+)/.exec(p.timing)?.[1])).toBeLessThanOrEqual(2 * 100 + 10);
     // An item's pages are its index range: past the first, each step reads its rows and one
     // more (and the project's id), never the count.
     const byItem = await follow("/items/this_item/metrics", "metrics");
     expect(byItem.items.map((m: { item_start_time: string }) => m.item_start_time)).toEqual(mine);
-    for (const p of byItem.pages.slice(1)) expect(Number(/rows_read=(\d+)/.exec(p.timing)?.[1])).toBeLessThanOrEqual(6 + 4);
+    for (const p of byItem.pages.slice(1))
+      expect(Number(/rows_read=(\d+)/.exec(p.timing)?.[1])).toBeLessThanOrEqual(6 + 4);
     expect((await get(`/sessions/${newSession().session_h}/metrics`)).status).toBe(204);
     expect((await get(`/sessions/${s1.session_h}/metrics/count`)).body).toEqual({ count: 100 });
   });

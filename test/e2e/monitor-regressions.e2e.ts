@@ -11,9 +11,13 @@ let token = "";
 
 function replay(run: number, sleeps: Record<string, number>) {
   const remote = `${base().replace("://", `://ci:${token}@`)}/api/v1`;
-  const r = spawnSync(PYTHON, ["test/e2e/pytest_monitor_replay.py", remote, String(run), BRANCH, JSON.stringify(sleeps)], {
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    PYTHON,
+    ["test/e2e/pytest_monitor_replay.py", remote, String(run), BRANCH, JSON.stringify(sleeps)],
+    {
+      encoding: "utf8",
+    },
+  );
   if (r.error || r.status !== 0) throw new Error(`replay ${run} failed: ${r.error ?? r.stderr}`);
   const lines = r.stdout
     .trim()
@@ -50,7 +54,9 @@ describe("regressions of replayed pytest-monitor runs, over HTTP", () => {
     expect(r.status).toBe(200);
     const body = JSON.parse(r.text);
     expect(body.baseline).toMatchObject({ by: "pipeline_branch", value: BRANCH });
-    expect(body.baseline.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(sessions.slice(0, 3).reverse());
+    expect(body.baseline.sessions.map((s: { session_h: string }) => s.session_h)).toEqual(
+      sessions.slice(0, 3).reverse(),
+    );
     const byItem = Object.fromEntries(body.tests.map((t: { item: string }) => [t.item, t]));
     expect(byItem.test_logout.verdict).toBe("regression");
     expect(byItem.test_logout.resources.total_time.verdict).toBe("regression");
@@ -60,7 +66,8 @@ describe("regressions of replayed pytest-monitor runs, over HTTP", () => {
     expect(byItem.test_api.resources.total_time.verdict).toBe("unchanged");
     expect(body.summary.regressions).toBe(1);
     // The README's gate: `jq -e '.summary.regressions == 0'` fails this run, passes the one before.
-    const gate = (text: string) => spawnSync("jq", ["-e", ".summary.regressions == 0"], { input: text, encoding: "utf8" }).status;
+    const gate = (text: string) =>
+      spawnSync("jq", ["-e", ".summary.regressions == 0"], { input: text, encoding: "utf8" }).status;
     expect(gate(r.text)).toBe(1);
     expect(gate((await get(`/sessions/${sessions[2]}/regressions?min_change=0.5`)).text)).toBe(0);
     // The first run of the branch had nothing to compare with.

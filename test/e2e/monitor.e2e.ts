@@ -10,7 +10,9 @@ const base = () => inject("baseUrl");
 function replay(remote: string, run: number) {
   const r = spawnSync(PYTHON, ["test/e2e/pytest_monitor_replay.py", remote, String(run)], { encoding: "utf8" });
   if (r.error || /No module named 'requests'/.test(r.stderr)) {
-    throw new Error(`the replay needs ${PYTHON} with requests (apt-get install -y python3-requests): ${r.error ?? r.stderr}`);
+    throw new Error(
+      `the replay needs ${PYTHON} with requests (apt-get install -y python3-requests): ${r.error ?? r.stderr}`,
+    );
   }
   const lines = r.stdout
     .trim()
@@ -56,13 +58,19 @@ describe("pytest-monitor --remote-server against wrangler dev", () => {
     expect(metrics.status).toBe(200);
     const body = (await metrics.json()) as { metrics: Array<Record<string, unknown>>; total_page: number };
     expect(body.total_page).toBe(1);
-    expect(body.metrics.map((m) => m.item_variant)).toEqual(["test_login[admin, ro]", "test_logout", "test_api[v1, json]"]);
+    expect(body.metrics.map((m) => m.item_variant)).toEqual([
+      "test_login[admin, ro]",
+      "test_logout",
+      "test_api[v1, json]",
+    ]);
     expect(body.metrics[0]).toMatchObject({ context_h, mem_usage: -0.125, component: "" });
     const ctx = (await (await fetch(`${base()}/api/v1/contexts/${context_h}`, { headers: auth })).json()) as {
       contexts: Array<Record<string, unknown>>;
     };
     expect(ctx.contexts[0]).toMatchObject({ cpu_frequency: 2712, python_info: expect.stringContaining("\n[GCC") });
-    const builds = (await (await fetch(`${base()}/api/v1/pipelines/main/builds`, { headers: auth })).json()) as { builds: string[] };
+    const builds = (await (await fetch(`${base()}/api/v1/pipelines/main/builds`, { headers: auth })).json()) as {
+      builds: string[];
+    };
     expect(builds.builds).toEqual(["1001", "1002"]);
   });
 

@@ -100,7 +100,9 @@ describe("freezer CLI against OpsHub", () => {
     expect(table).toContain(otherId);
 
     const found = json(["session-list", "--search", "snapshot"]);
-    expect(found).toEqual([{ "Session ID": sessionId, Description: "consistent snapshot", Status: "active", Result: "", "# Jobs": 0 }]);
+    expect(found).toEqual([
+      { "Session ID": sessionId, Description: "consistent snapshot", Status: "active", Result: "", "# Jobs": 0 },
+    ]);
 
     const shown = json(["session-show", sessionId]);
     expect(shown).toMatchObject({
@@ -188,7 +190,11 @@ describe("freezer CLI against OpsHub", () => {
       "c = client.Client(token=os.environ['OS_TOKEN'], auth_url=os.environ['OS_AUTH_URL'], endpoint=os.environ['OS_BACKUP_URL'], project_id=os.environ['OS_PROJECT_ID'])",
       "print(json.dumps(c.sessions.end_session(sys.argv[1], sys.argv[2], 1, 'success')))",
     ].join("\n");
-    const r = spawnSync(freezerPython(), ["-c", script, sessionId, jobId], { env: freezerEnv(), encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(freezerPython(), ["-c", script, sessionId, jobId], {
+      env: freezerEnv(),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ result: "success", session_tag: 1 });
     shown = json(["session-show", sessionId]);

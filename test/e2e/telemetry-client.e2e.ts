@@ -5,11 +5,17 @@ import { describe, expect, inject, it } from "vitest";
 const PYTHON = "/usr/bin/python3";
 
 function replay(project: string) {
-  const r = spawnSync(PYTHON, ["test/e2e/ceilometer_client_replay.py", inject("baseUrl"), inject("adminToken"), project], {
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    PYTHON,
+    ["test/e2e/ceilometer_client_replay.py", inject("baseUrl"), inject("adminToken"), project],
+    {
+      encoding: "utf8",
+    },
+  );
   if (r.error || /No module named 'requests'/.test(r.stderr)) {
-    throw new Error(`the replay needs ${PYTHON} with requests (apt-get install -y python3-requests): ${r.error ?? r.stderr}`);
+    throw new Error(
+      `the replay needs ${PYTHON} with requests (apt-get install -y python3-requests): ${r.error ?? r.stderr}`,
+    );
   }
   const steps = Object.fromEntries(
     r.stdout
@@ -45,7 +51,10 @@ describe("the ceilometer client's requests against wrangler dev", () => {
     // 00:15 ± 5 minutes reaches the samples at 00:10 and 00:20.
     expect(steps.search_offset.volumes).toEqual([14.5, 13.5]);
     expect(steps["project-twice"].volumes).toEqual([14.5, 13.5, 12.5]);
-    expect(steps["sample-show"]).toMatchObject({ status: 200, metadata: { flavor: { name: "m1.large" }, vcpus: 4, ready: true } });
+    expect(steps["sample-show"]).toMatchObject({
+      status: 200,
+      metadata: { flavor: { name: "m1.large" }, vcpus: 4, ready: true },
+    });
     expect(steps["meter-list-unique"]).toMatchObject({
       status: 200,
       meters: [

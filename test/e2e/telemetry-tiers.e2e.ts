@@ -65,12 +65,17 @@ async function everySample(query: string) {
 const range = q(["project_id", "eq", project], ["timestamp", "ge", iso(T0)], ["timestamp", "lt", iso(T0 + 72 * H)]);
 const snapshot = async () => ({
   all: await everySample(q(["project_id", "eq", project])),
-  vm1: await everySample(q(["project_id", "eq", project], ["resource_id", "eq", "vm-1"], ["timestamp", "ge", iso(T0 + 10 * H)])),
+  vm1: await everySample(
+    q(["project_id", "eq", project], ["resource_id", "eq", "vm-1"], ["timestamp", "ge", iso(T0 + 10 * H)]),
+  ),
   flavor: await everySample(q(["project_id", "eq", project], ["metadata.flavor.name", "eq", "m1.large"])),
-  hourly: (await get(`/v2/meters/${meter}/statistics?period=3600&groupby=resource_id&aggregate.func=stddev&${range}`)).body,
+  hourly: (await get(`/v2/meters/${meter}/statistics?period=3600&groupby=resource_id&aggregate.func=stddev&${range}`))
+    .body,
   whole: (await get(`/v2/meters/${meter}/statistics?${q(["project_id", "eq", project])}`)).body,
   unaligned: (
-    await get(`/v2/meters/${meter}/statistics?period=5400&${q(["project_id", "eq", project], ["timestamp", "gt", iso(T0 + 1234)])}`)
+    await get(
+      `/v2/meters/${meter}/statistics?period=5400&${q(["project_id", "eq", project], ["timestamp", "gt", iso(T0 + 1234)])}`,
+    )
   ).body,
 });
 
@@ -87,7 +92,11 @@ it("answers old samples the same after the Cron Trigger moved them to R2", async
     metadata: { flavor: { name: i % 4 ? "m1.small" : "m1.large" } },
   }));
   const recent = Array.from({ length: 5 }, (_, i) => ({ ...old[i], timestamp: iso(Date.now() - (i + 1) * 60_000) }));
-  const posted = await fetch(`${base()}/v2/samples`, { method: "POST", headers: headers(), body: JSON.stringify([...old, ...recent]) });
+  const posted = await fetch(`${base()}/v2/samples`, {
+    method: "POST",
+    headers: headers(),
+    body: JSON.stringify([...old, ...recent]),
+  });
   expect(posted.status).toBe(201);
   const before = await snapshot();
   expect(before.all.rows).toHaveLength(905);

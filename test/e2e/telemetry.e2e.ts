@@ -8,9 +8,14 @@ const headers = () => ({ "X-Auth-Token": inject("adminToken"), "Content-Type": "
  * four names (unset ones as ""), the names sorted, urlencoded with doseq (quote_plus:
  * spaces as `+`, `+` and `:` escaped), extra params appended after.
  */
-function buildUrl(path: string, q: Array<{ field: string; op?: string; value: string; type?: string }>, params: string[] = []) {
+function buildUrl(
+  path: string,
+  q: Array<{ field: string; op?: string; value: string; type?: string }>,
+  params: string[] = [],
+) {
   const query = new URLSearchParams();
-  for (const name of ["field", "op", "type", "value"] as const) for (const c of q) query.append(`q.${name}`, c[name] ?? "");
+  for (const name of ["field", "op", "type", "value"] as const)
+    for (const c of q) query.append(`q.${name}`, c[name] ?? "");
   return `${path}?${query.toString()}${params.map((p) => `&${p}`).join("")}`;
 }
 
@@ -34,7 +39,11 @@ beforeAll(async () => {
     timestamp: at(i),
     metadata: { flavor: "m1.small" },
   }));
-  const res = await fetch(`${base()}/v2/samples`, { method: "POST", headers: headers(), body: JSON.stringify(samples) });
+  const res = await fetch(`${base()}/v2/samples`, {
+    method: "POST",
+    headers: headers(),
+    body: JSON.stringify(samples),
+  });
   expect(res.status).toBe(201);
   expect(await res.json()).toHaveLength(30);
 });
@@ -80,7 +89,13 @@ it("answers the seed's sample query as Ceilometer's client builds it", async () 
   let link = /<([^>]+)>; rel="next"/.exec(res.headers.get("Link") ?? "")?.[1];
   while (link) {
     expect(link.startsWith(base())).toBe(true);
-    expect(new URL(link).searchParams.getAll("q.field")).toEqual(["meter", "project_id", "timestamp", "timestamp", "resource_name"]);
+    expect(new URL(link).searchParams.getAll("q.field")).toEqual([
+      "meter",
+      "project_id",
+      "timestamp",
+      "timestamp",
+      "resource_name",
+    ]);
     expect(new URL(link).searchParams.get("cursor")).toBeTruthy();
     const page = await fetch(link, { headers: headers() });
     seen.push(...((await page.json()) as Array<{ volume: number }>).map((s) => s.volume));
@@ -90,7 +105,9 @@ it("answers the seed's sample query as Ceilometer's client builds it", async () 
 });
 
 it("answers a bad query in Ceilometer's error body", async () => {
-  const res = await fetch(`${base()}${buildUrl("/v2/samples", [{ field: "timestamp", op: "eq", value: at(0) }])}`, { headers: headers() });
+  const res = await fetch(`${base()}${buildUrl("/v2/samples", [{ field: "timestamp", op: "eq", value: at(0) }])}`, {
+    headers: headers(),
+  });
   expect(res.status).toBe(400);
   expect(await res.json()).toEqual({
     error: { code: 400, message: "Unimplemented operator 'eq' for specified field.", title: "Bad Request" },
@@ -114,5 +131,14 @@ it("answers statistics as `ceilometer statistics -m cpu_util -p 600 -g resource_
   // Three 10-minute buckets × three VMs.
   expect(stats).toHaveLength(9);
   const first = stats.find((s) => s.groupby.resource_id === "vm-0" && s.period_start === at(0));
-  expect(first).toMatchObject({ count: 4, min: 0, max: 9, sum: 18, avg: 4.5, period: 600, period_end: at(10), unit: "%" });
+  expect(first).toMatchObject({
+    count: 4,
+    min: 0,
+    max: 9,
+    sum: 18,
+    avg: 4.5,
+    period: 600,
+    period_end: at(10),
+    unit: "%",
+  });
 });

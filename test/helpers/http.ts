@@ -18,15 +18,26 @@ export async function call(path: string, init: Init = {}): Promise<Response> {
   return exports.default.fetch(new Request(`http://opshub.test${path}`, { ...init, headers, body }));
 }
 
-export async function callJson<T = any>(path: string, init: Init = {}): Promise<{ status: number; body: T; res: Response }> {
+export async function callJson<T = any>(
+  path: string,
+  init: Init = {},
+): Promise<{ status: number; body: T; res: Response }> {
   const res = await call(path, init);
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T, res };
 }
 
 /** Mints a token through the admin route, as an operator would. */
-export async function mintToken(input: { user: string; role: "admin" | "system" | "user"; projects?: string[]; groups?: string[] }) {
-  const { status, body } = await callJson<{ token: string; id: string }>("/auth/tokens", { method: "POST", json: input });
+export async function mintToken(input: {
+  user: string;
+  role: "admin" | "system" | "user";
+  projects?: string[];
+  groups?: string[];
+}) {
+  const { status, body } = await callJson<{ token: string; id: string }>("/auth/tokens", {
+    method: "POST",
+    json: input,
+  });
   if (status !== 201) throw new Error(`minting a token answered ${status}`);
   return body;
 }

@@ -18,7 +18,10 @@ export async function grantDataset(dataset: string) {
   if (status !== 200) throw new Error(`access record for ${dataset} answered ${status}`);
 }
 
-export async function postLog(json: Record<string, unknown>, opts: { token?: string; dataset?: string } = {}): Promise<string> {
+export async function postLog(
+  json: Record<string, unknown>,
+  opts: { token?: string; dataset?: string } = {},
+): Promise<string> {
   const path = opts.dataset ? `/datasets/${opts.dataset}/logs` : "/logs";
   const { status, body } = await callJson(path, { method: "POST", json, token: opts.token });
   if (status !== 201) throw new Error(`posting a log answered ${status}: ${JSON.stringify(body)}`);

@@ -14,7 +14,10 @@ export const pluginContext = (h = "a1b2c3d4e5f60718293a4b5c6d7e8f90") => ({
   h,
 });
 
-export const pluginSession = (session_h = "5d41402abc4b2a76b9719d911017c592", description: Record<string, string> = {}) => ({
+export const pluginSession = (
+  session_h = "5d41402abc4b2a76b9719d911017c592",
+  description: Record<string, string> = {},
+) => ({
   session_h,
   run_date: "2026-11-23T10:15:02.123456",
   scm_ref: "9f2c1e0b7a6d5c4b3a2910f8e7d6c5b4a3928171",

@@ -47,7 +47,13 @@ async function route(me: Whoami) {
 }
 
 function signIn(message?: string) {
-  const token = h("input", { name: "token", type: "password", placeholder: "token", autocomplete: "off", required: true });
+  const token = h("input", {
+    name: "token",
+    type: "password",
+    placeholder: "token",
+    autocomplete: "off",
+    required: true,
+  });
   document.getElementById("who")!.replaceChildren();
   $view().replaceChildren(
     h(
@@ -91,7 +97,9 @@ async function start() {
     },
     "Sign out",
   );
-  document.getElementById("who")!.replaceChildren(h("span", { "data-user": me.user }, `${me.user} (${me.role})`), signOut);
+  document
+    .getElementById("who")!
+    .replaceChildren(h("span", { "data-user": me.user }, `${me.user} (${me.role})`), signOut);
   document.getElementById("tabs")!.replaceChildren(...VIEWS.map(([id, label]) => h("a", { href: `#${id}` }, label)));
   window.onhashchange = () => route(me);
   await route(me);

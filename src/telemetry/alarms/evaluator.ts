@@ -6,14 +6,14 @@
  * the UPDATE is conditional on the version the claim read, and the history entry and the
  * queued notifications follow only that write.
  */
-import { D1Cost, countingD1 } from "../../http/d1-cost";
+import { countingD1, D1Cost } from "../../http/d1-cost";
 import { cronMatches, parseCron, withinConstraint } from "./cron";
-import { drainDeliveries, type DeliveryReport } from "./notifier";
+import { type DeliveryReport, drainDeliveries } from "./notifier";
 import { type AlarmState, pyFloat, type ThresholdRule, type TimeConstraint } from "./schemas";
 import { alarmStatistics, type PeriodStatistic } from "./statistics-source";
 import {
-  actionsOf,
   type AlarmRow,
+  actionsOf,
   claimDue,
   constraintsOf,
   type DeliveryRow,
@@ -78,10 +78,15 @@ const COMPARE: Record<ThresholdRule["comparison_operator"], (a: number, b: numbe
 };
 
 /** A value as Python prints it in Aodh's reason: counts are integers, the other statistics floats. */
-const printed = (rule: ThresholdRule, v: number | null) => (v === null ? "None" : rule.statistic === "count" ? String(v) : pyFloat(v));
+const printed = (rule: ThresholdRule, v: number | null) =>
+  v === null ? "None" : rule.statistic === "count" ? String(v) : pyFloat(v);
 
 /** Aodh's ThresholdEvaluator.evaluate_rule and _transition_alarm, on values already sanitized. */
-export function decide(rule: ThresholdRule, current: { state: AlarmState; repeat: boolean }, values: number[]): Decision {
+export function decide(
+  rule: ThresholdRule,
+  current: { state: AlarmState; repeat: boolean },
+  values: number[],
+): Decision {
   const last = values.length ? values[values.length - 1] : null;
   const reasonFor = (state: AlarmState, outside: number) => {
     const disposition = state === "ok" ? "inside" : "outside";
@@ -114,7 +119,8 @@ export function decide(rule: ThresholdRule, current: { state: AlarmState; repeat
     return { state: null, reason: "", reasonData: null };
   }
   // Mixed: the trend (the last value) decides only for an unknown alarm; a repeating alarm stays and notifies.
-  if (unknown || current.repeat) return reasonFor(unknown ? (compared[compared.length - 1] ? "alarm" : "ok") : current.state, outside);
+  if (unknown || current.repeat)
+    return reasonFor(unknown ? (compared[compared.length - 1] ? "alarm" : "ok") : current.state, outside);
   return { state: null, reason: "", reasonData: null };
 }
 
@@ -146,7 +152,8 @@ interface Evaluated {
 /** Evaluates one claimed alarm at `nowMs` and writes what Aodh would. */
 export async function evaluateAlarm(env: Env, a: AlarmRow, nowMs: number): Promise<Evaluated> {
   const rule = ruleOf(a);
-  if (!withinTimeConstraints(constraintsOf(a), nowMs)) return { skipped: true, transition: false, notifications: 0, rowsRead: 0 };
+  if (!withinTimeConstraints(constraintsOf(a), nowMs))
+    return { skipped: true, transition: false, notifications: 0, rowsRead: 0 };
   const cost = new D1Cost();
   const counted = { ...env, DB: countingD1(env.DB, cost) };
   const { startMs, endMs } = windowOf(rule, nowMs);

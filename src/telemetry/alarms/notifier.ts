@@ -6,8 +6,9 @@
  * failure is retried with exponential backoff up to DELIVERY_ATTEMPTS_MAX; every attempt
  * is an `action` entry in the alarm's history.
  */
-import { type DeliveryRow, claimDeliveries, finishDelivery, historyRow, retryDelivery } from "./store";
+
 import { isoTime } from "./schemas";
+import { claimDeliveries, type DeliveryRow, finishDelivery, historyRow, retryDelivery } from "./store";
 import { allowPrivateTargets, checkAction } from "./targets";
 
 /** Rows one claim takes, and claims one run makes. */
@@ -56,16 +57,22 @@ async function attempt(env: Env, d: DeliveryRow): Promise<Outcome> {
       signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
     });
     await res.body?.cancel();
-    return res.ok ? { ok: true, status: res.status, error: null } : { ok: false, status: res.status, error: `HTTP ${res.status}` };
+    return res.ok
+      ? { ok: true, status: res.status, error: null }
+      : { ok: false, status: res.status, error: `HTTP ${res.status}` };
   } catch (e) {
     const name = (e as Error)?.name;
     const error =
-      name === "TimeoutError" || name === "AbortError" ? `no answer within ${DELIVERY_TIMEOUT_MS} ms` : String((e as Error)?.message ?? e);
+      name === "TimeoutError" || name === "AbortError"
+        ? `no answer within ${DELIVERY_TIMEOUT_MS} ms`
+        : String((e as Error)?.message ?? e);
     return { ok: false, status: null, error: error.slice(0, 500) };
   }
 }
 
-/** Delivers what is due at `nowMs`: claims, POSTs in parallel, records each attempt, and retries or finishes each row. */
+/**
+ * Delivers what is due at `nowMs`: claims, POSTs in parallel, records each attempt, and retries or finishes each row.
+ */
 export async function drainDeliveries(env: Env, nowMs: number): Promise<DeliveryReport> {
   const db = env.DB;
   const report: DeliveryReport = { delivered: 0, failed: 0, givenUp: 0 };

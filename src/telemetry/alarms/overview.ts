@@ -34,7 +34,8 @@ export async function alarmOverview(db: D1Database, scope: Scope): Promise<Alarm
     order by h.seq desc`;
   const [a, t] = await db.batch([db.prepare(alarms).bind(...binds), db.prepare(transitions).bind(...binds)]);
   const byAlarm = new Map<string, HistoryRow[]>();
-  for (const h of t.results as unknown as HistoryRow[]) byAlarm.set(h.alarm_id, [...(byAlarm.get(h.alarm_id) ?? []), h]);
+  for (const h of t.results as unknown as HistoryRow[])
+    byAlarm.set(h.alarm_id, [...(byAlarm.get(h.alarm_id) ?? []), h]);
   return (a.results as unknown as AlarmRow[]).map((row) => {
     const r = ruleOf(row);
     return {

@@ -5,17 +5,26 @@
  * history row conditional on that write.
  */
 import type { Context } from "hono";
+import { caller, mayUseProject, type Principal, requireToken } from "../../auth/middleware";
+import { isUniqueViolation } from "../../db/d1";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../../http/app";
-import { caller, mayUseProject, requireToken, type Principal } from "../../auth/middleware";
 import { readJson } from "../../http/body";
 import type { AppEnv } from "../../http/env";
 import { ApiError, errors } from "../../http/errors";
-import { isUniqueViolation } from "../../db/d1";
 import { parseTimestamp } from "../query";
-import { type AlarmInput, type AlarmState, defaultDescription, isoTime, parseAlarm, parseState, STATES } from "./schemas";
 import {
-  actionsOf,
+  type AlarmInput,
+  type AlarmState,
+  defaultDescription,
+  isoTime,
+  parseAlarm,
+  parseState,
+  STATES,
+} from "./schemas";
+import { checkRuleQuery } from "./statistics-source";
+import {
   type AlarmRow,
+  actionsOf,
   alarmById,
   constraintsOf,
   deleteAlarm,
@@ -30,7 +39,6 @@ import {
   type Scope,
   updateAlarm,
 } from "./store";
-import { checkRuleQuery } from "./statistics-source";
 import { allowPrivateTargets, checkAction } from "./targets";
 
 export const alarmRoutes = familyRouter();
@@ -53,7 +61,8 @@ const notAuthorized = (id: string, aspect = "project") =>
   new ApiError("forbidden", `Not Authorized to access ${aspect} ${id}`, { status: 401 });
 const invalidInput = (field: string, value: string, why: string) =>
   new ApiError("other", `Invalid input for field/attribute ${field}. Value: '${value}'. ${why}`, { status: 400 });
-const unknownArgument = (name: string, why: string) => new ApiError("other", `Unknown argument: "${name}": ${why}`, { status: 400 });
+const unknownArgument = (name: string, why: string) =>
+  new ApiError("other", `Unknown argument: "${name}": ${why}`, { status: 400 });
 
 function notFound(p: Principal, id: string) {
   const project = p.role !== "admin" && p.projects.length === 1 ? p.projects[0] : null;
@@ -137,7 +146,12 @@ export function historyBody(h: HistoryRow) {
  * http(s) targets pass the outbound check (targets.ts); the rule query is one the
  * statistics can run, and names no project but the alarm's.
  */
-function checkAlarm(c: C, p: Principal, input: AlarmInput, current: AlarmRow | null): { projectId: string; userId: string } {
+function checkAlarm(
+  c: C,
+  p: Principal,
+  input: AlarmInput,
+  current: AlarmRow | null,
+): { projectId: string; userId: string } {
   let projectId: string;
   if (p.role === "admin") {
     projectId = input.project_id ?? current?.project_id ?? "";
@@ -155,7 +169,8 @@ function checkAlarm(c: C, p: Principal, input: AlarmInput, current: AlarmRow | n
   if (p.role === "admin") userId = input.user_id ?? current?.user_id ?? p.user;
   else {
     // A client PUTting back what it read carries the creator's user_id: that one may stay.
-    if (input.user_id && input.user_id !== p.user && input.user_id !== current?.user_id) throw notAuthorized(input.user_id, "user");
+    if (input.user_id && input.user_id !== p.user && input.user_id !== current?.user_id)
+      throw notAuthorized(input.user_id, "user");
     userId = current?.user_id ?? p.user;
   }
   const allowPrivate = allowPrivateTargets(c.env);
@@ -169,12 +184,18 @@ function checkAlarm(c: C, p: Principal, input: AlarmInput, current: AlarmRow | n
   checkRuleQuery(input.rule.query);
   for (const q of input.rule.query) if (q.field === "project_id" && q.value !== projectId) throw notAuthorized(q.value);
   // As Aodh's sanitize_query: the rule names the owner's project when it does not already.
-  if (!input.rule.query.some((q) => q.field === "project_id")) input.rule.query.push({ field: "project_id", op: "eq", value: projectId });
+  if (!input.rule.query.some((q) => q.field === "project_id"))
+    input.rule.query.push({ field: "project_id", op: "eq", value: projectId });
   return { projectId, userId };
 }
 
 /** The stored row of a checked alarm; `current` is the row it replaces. */
-function rowOf(input: AlarmInput, owner: { projectId: string; userId: string }, nowMs: number, current: AlarmRow | null): AlarmRow {
+function rowOf(
+  input: AlarmInput,
+  owner: { projectId: string; userId: string },
+  nowMs: number,
+  current: AlarmRow | null,
+): AlarmRow {
   const stateChanged = !current || current.state !== input.state;
   return {
     id: current?.id ?? crypto.randomUUID(),
@@ -270,7 +291,8 @@ const TRANSLATION: Record<string, string> = { user_id: "user", project_id: "proj
 function listFilters(p: Principal, params: URLSearchParams): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
   for (const q of conditions(params)) {
-    if (q.field === "timestamp" || q.field === "search_offset") throw unknownArgument(q.field, "not valid for this resource");
+    if (q.field === "timestamp" || q.field === "search_offset")
+      throw unknownArgument(q.field, "not valid for this resource");
     const key = TRANSLATION[q.field] ?? q.field;
     const column = LIST_KEYS[key];
     if (!column) {
@@ -334,7 +356,11 @@ endpoint(
     const p = caller(c);
     const params = new URL(c.req.url).searchParams;
     if (params.has("sort"))
-      throw invalidInput("sort", params.get("sort") ?? "", "sorting is not supported: alarms are listed by project_id, then name.");
+      throw invalidInput(
+        "sort",
+        params.get("sort") ?? "",
+        "sorting is not supported: alarms are listed by project_id, then name.",
+      );
     const filters = listFilters(p, params);
     const limit = limitOf(params, LIST_LIMIT_MAX, LIST_LIMIT_MAX);
     const marker = params.get("marker");
@@ -372,7 +398,9 @@ endpoint(
     if (!inserted.meta.changes) {
       const taken = (found.results[0] as { taken: number }).taken;
       if (taken) throw new ApiError("conflict", `Alarm with name='${row.name}' exists`, { status: 409 });
-      throw new ApiError("forbidden", `Alarm quota exceeded for user ${row.user_id} on project ${row.project_id}`, { status: 403 });
+      throw new ApiError("forbidden", `Alarm quota exceeded for user ${row.user_id} on project ${row.project_id}`, {
+        status: 403,
+      });
     }
     c.header("Location", `/v2/alarms/${row.id}`);
     return c.json(alarmBody(row), 201);
@@ -384,50 +412,76 @@ endpoint(alarmRoutes, "get", "/:id", { tags, summary: "One alarm" }, requireToke
 });
 
 /** Replaces an alarm (Aodh's PUT: the whole alarm; fields left out take their defaults). */
-endpoint(alarmRoutes, "put", "/:id", { tags, summary: "Replace an alarm; the history records what changed" }, requireToken(), async (c) => {
-  const p = caller(c);
-  const input = parseAlarm(await readJson(c));
-  const current = await readAlarm(c, param(c, "id"));
-  const owner = checkAlarm(c, p, input, current);
-  const nowMs = Date.now();
-  const row = rowOf(input, owner, nowMs, current);
-  const before = modelOf(current);
-  const after = modelOf(row);
-  const change = Object.fromEntries(
-    Object.entries(after).filter(
-      ([k, v]) => k !== "timestamp" && k !== "state_timestamp" && JSON.stringify(v) !== JSON.stringify(before[k as keyof typeof before]),
-    ),
-  );
-  const db = c.env.DB;
-  const statements = [updateAlarm(db, row, current.version)];
-  if (Object.keys(change).length) statements.push(historyAfterWrite(db, history(p, row, "rule change", change, nowMs), row.write_id));
-  let updated: D1Result;
-  try {
-    [updated] = await db.batch(statements);
-  } catch (e) {
-    if (isUniqueViolation(e)) throw new ApiError("conflict", `Alarm with name=${row.name} exists`, { status: 409 });
-    throw e;
-  }
-  if (!updated.meta.changes) throw errors.conflict(`Alarm ${row.id} was changed by another request: read it again and retry.`);
-  return c.json(alarmBody(row));
-});
+endpoint(
+  alarmRoutes,
+  "put",
+  "/:id",
+  { tags, summary: "Replace an alarm; the history records what changed" },
+  requireToken(),
+  async (c) => {
+    const p = caller(c);
+    const input = parseAlarm(await readJson(c));
+    const current = await readAlarm(c, param(c, "id"));
+    const owner = checkAlarm(c, p, input, current);
+    const nowMs = Date.now();
+    const row = rowOf(input, owner, nowMs, current);
+    const before = modelOf(current);
+    const after = modelOf(row);
+    const change = Object.fromEntries(
+      Object.entries(after).filter(
+        ([k, v]) =>
+          k !== "timestamp" &&
+          k !== "state_timestamp" &&
+          JSON.stringify(v) !== JSON.stringify(before[k as keyof typeof before]),
+      ),
+    );
+    const db = c.env.DB;
+    const statements = [updateAlarm(db, row, current.version)];
+    if (Object.keys(change).length)
+      statements.push(historyAfterWrite(db, history(p, row, "rule change", change, nowMs), row.write_id));
+    let updated: D1Result;
+    try {
+      [updated] = await db.batch(statements);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ApiError("conflict", `Alarm with name=${row.name} exists`, { status: 409 });
+      throw e;
+    }
+    if (!updated.meta.changes)
+      throw errors.conflict(`Alarm ${row.id} was changed by another request: read it again and retry.`);
+    return c.json(alarmBody(row));
+  },
+);
 
-endpoint(alarmRoutes, "delete", "/:id", { tags, summary: "Delete an alarm (its history stays readable)" }, requireToken(), async (c) => {
-  const p = caller(c);
-  const current = await readAlarm(c, param(c, "id"));
-  const db = c.env.DB;
-  const scope = scopeOf(p);
-  const [, gone] = await db.batch([
-    historyIfPresent(db, history(p, current, "deletion", modelOf(current), Date.now()), scope),
-    deleteAlarm(db, current.id, scope),
-  ]);
-  if (!gone.results.length) throw notFound(p, current.id);
-  return c.body(null, 204);
-});
+endpoint(
+  alarmRoutes,
+  "delete",
+  "/:id",
+  { tags, summary: "Delete an alarm (its history stays readable)" },
+  requireToken(),
+  async (c) => {
+    const p = caller(c);
+    const current = await readAlarm(c, param(c, "id"));
+    const db = c.env.DB;
+    const scope = scopeOf(p);
+    const [, gone] = await db.batch([
+      historyIfPresent(db, history(p, current, "deletion", modelOf(current), Date.now()), scope),
+      deleteAlarm(db, current.id, scope),
+    ]);
+    if (!gone.results.length) throw notFound(p, current.id);
+    return c.body(null, 204);
+  },
+);
 
-endpoint(alarmRoutes, "get", "/:id/state", { tags, summary: "The alarm's state, as a JSON string" }, requireToken(), async (c) => {
-  return c.json((await readAlarm(c, param(c, "id"))).state);
-});
+endpoint(
+  alarmRoutes,
+  "get",
+  "/:id/state",
+  { tags, summary: "The alarm's state, as a JSON string" },
+  requireToken(),
+  async (c) => {
+    return c.json((await readAlarm(c, param(c, "id"))).state);
+  },
+);
 
 endpoint(
   alarmRoutes,
@@ -501,7 +555,9 @@ function complexFilter(p: Principal, node: unknown, out: Array<[string, unknown]
     out.push(...listFilters(p, params));
     return;
   }
-  throw errors.badRequest(`Operator ${op} is not supported: this service's alarm queries take "=" and "and" (docs/api/alarms.md).`);
+  throw errors.badRequest(
+    `Operator ${op} is not supported: this service's alarm queries take "=" and "and" (docs/api/alarms.md).`,
+  );
 }
 
 endpoint(
@@ -517,7 +573,11 @@ endpoint(
       throw errors.badRequest("Invalid input for field/attribute data.");
     const { filter, limit, orderby } = body as Record<string, unknown>;
     if (orderby !== undefined && orderby !== null)
-      throw invalidInput("orderby", String(orderby), "ordering is not supported: alarms are listed by project_id, then name.");
+      throw invalidInput(
+        "orderby",
+        String(orderby),
+        "ordering is not supported: alarms are listed by project_id, then name.",
+      );
     const filters: Array<[string, unknown]> = [];
     if (filter !== undefined && filter !== null) {
       let parsed: unknown;
@@ -528,7 +588,10 @@ endpoint(
       }
       complexFilter(p, parsed, filters);
     }
-    const max = typeof limit === "number" && Number.isInteger(limit) && limit > 0 ? Math.min(limit, LIST_LIMIT_MAX) : LIST_LIMIT_MAX;
+    const max =
+      typeof limit === "number" && Number.isInteger(limit) && limit > 0
+        ? Math.min(limit, LIST_LIMIT_MAX)
+        : LIST_LIMIT_MAX;
     const { results } = await listAlarms(c.env.DB, filters, scopeOf(p), max, null).all<AlarmRow>();
     return c.json(results.map(alarmBody));
   },

@@ -110,12 +110,21 @@ const RULE_FIELDS = new Set([
 ]);
 
 const py = (v: unknown) => (v === null || v === undefined ? "None" : typeof v === "string" ? v : JSON.stringify(v));
-const invalid = (field: string, v: unknown, why: string) => errors.badRequest(why, { [field]: `Value: '${py(v)}'. ${why}` });
+const invalid = (field: string, v: unknown, why: string) =>
+  errors.badRequest(why, { [field]: `Value: '${py(v)}'. ${why}` });
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const wrongType = (field: string, v: unknown, expected: string) =>
-  invalid(field, v, `Wrong type. Expected '${expected}', got '${Array.isArray(v) ? "list" : v === null ? "NoneType" : typeof v}'`);
+  invalid(
+    field,
+    v,
+    `Wrong type. Expected '${expected}', got '${Array.isArray(v) ? "list" : v === null ? "NoneType" : typeof v}'`,
+  );
 
-function text(o: Record<string, unknown>, field: string, opts: { max: number; mandatory?: boolean; fallback?: string | null }) {
+function text(
+  o: Record<string, unknown>,
+  field: string,
+  opts: { max: number; mandatory?: boolean; fallback?: string | null },
+) {
   const v = o[field];
   if (v === undefined || v === null) {
     if (opts.mandatory) throw invalid(field, v, "Mandatory field missing.");
@@ -131,7 +140,8 @@ function bool(o: Record<string, unknown>, field: string, fallback: boolean): boo
   if (v === undefined || v === null) return fallback;
   if (typeof v === "boolean") return v;
   // WSME reads the strings oslo's bool_from_string does.
-  if (typeof v === "string" && /^(true|false|1|0|yes|no|on|off|t|f|y|n)$/i.test(v)) return /^(true|1|yes|on|t|y)$/i.test(v);
+  if (typeof v === "string" && /^(true|false|1|0|yes|no|on|off|t|f|y|n)$/i.test(v))
+    return /^(true|1|yes|on|t|y)$/i.test(v);
   throw wrongType(field, v, "bool");
 }
 
@@ -162,14 +172,16 @@ function unknownAttributes(o: Record<string, unknown>, allowed: Set<string>, whe
 function ruleQuery(v: unknown): RuleQuery[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw wrongType("query", v, "list");
-  if (v.length > RULE_QUERY_MAX) throw invalid("query", `${v.length} conditions`, `At most ${RULE_QUERY_MAX} conditions.`);
+  if (v.length > RULE_QUERY_MAX)
+    throw invalid("query", `${v.length} conditions`, `At most ${RULE_QUERY_MAX} conditions.`);
   return v.map((q) => {
     if (!isObject(q)) throw wrongType("query", q, "Query");
     unknownAttributes(q, new Set(["field", "op", "value", "type"]), "query");
     const field = text(q, "field", { max: 255, mandatory: true }) as string;
     const raw = q.value;
     if (raw === undefined || raw === null) throw invalid("value", raw, "Mandatory field missing.");
-    if (typeof raw !== "string" && typeof raw !== "number" && typeof raw !== "boolean") throw wrongType("value", raw, "str");
+    if (typeof raw !== "string" && typeof raw !== "number" && typeof raw !== "boolean")
+      throw wrongType("value", raw, "str");
     const value = String(raw);
     if (value.length > 255) throw invalid("value", `${value.slice(0, 40)}…`, "Longer than 255 characters.");
     const op = oneOf(q, "op", OPERATORS, "eq");
@@ -200,7 +212,8 @@ function thresholdRule(v: unknown): ThresholdRule {
 function timeConstraints(v: unknown): TimeConstraint[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw wrongType("time_constraints", v, "list");
-  if (v.length > TIME_CONSTRAINTS_MAX) throw invalid("time_constraints", `${v.length} constraints`, `At most ${TIME_CONSTRAINTS_MAX}.`);
+  if (v.length > TIME_CONSTRAINTS_MAX)
+    throw invalid("time_constraints", `${v.length} constraints`, `At most ${TIME_CONSTRAINTS_MAX}.`);
   const out = v.map((tc) => {
     if (!isObject(tc)) throw wrongType("time_constraints", tc, "AlarmTimeConstraint");
     unknownAttributes(tc, new Set(["name", "description", "start", "duration", "timezone"]), "time_constraints");
@@ -211,7 +224,8 @@ function timeConstraints(v: unknown): TimeConstraint[] {
     } catch (e) {
       throw invalid("start", start, `${(e as Error).message}`);
     }
-    if (tc.duration === undefined || tc.duration === null) throw invalid("duration", tc.duration, "Mandatory field missing.");
+    if (tc.duration === undefined || tc.duration === null)
+      throw invalid("duration", tc.duration, "Mandatory field missing.");
     const duration = int(tc, "duration", 0, 0, TIME_CONSTRAINT_DURATION_MAX);
     const timezone = text(tc, "timezone", { max: 64, fallback: "" }) as string;
     if (timezone) {
@@ -221,7 +235,9 @@ function timeConstraints(v: unknown): TimeConstraint[] {
         throw errors.badRequest(`Timezone ${timezone} is not valid`);
       }
     }
-    const description = text(tc, "description", { max: DESCRIPTION_MAX }) ?? `Time constraint at ${start} lasting for ${duration} seconds`;
+    const description =
+      text(tc, "description", { max: DESCRIPTION_MAX }) ??
+      `Time constraint at ${start} lasting for ${duration} seconds`;
     return { name, description, start, duration, timezone };
   });
   if (new Set(out.map((tc) => tc.name)).size < out.length)
@@ -247,7 +263,8 @@ function actionList(o: Record<string, unknown>, field: string): string[] {
 
 /** The alarm of a POST or PUT body, or the 400 Aodh answers. */
 export function parseAlarm(body: unknown): AlarmInput {
-  if (!isObject(body)) throw errors.badRequest("Invalid input for field/attribute data. Value: 'None'. Mandatory field missing.");
+  if (!isObject(body))
+    throw errors.badRequest("Invalid input for field/attribute data. Value: 'None'. Mandatory field missing.");
   unknownAttributes(body, ALARM_FIELDS, "data");
   const type = body.type;
   if (type === undefined || type === null) throw invalid("type", type, "Mandatory field missing.");

@@ -110,7 +110,9 @@ export function insertAlarm(db: D1Database, a: AlarmRow, quota: number) {
 export function updateAlarm(db: D1Database, a: AlarmRow, version: number) {
   const set = ALARM_COLUMNS.filter((c) => c !== "id" && c !== "version");
   return db
-    .prepare(`update telemetry_alarms set ${set.map((c) => `${c} = ?`).join(", ")}, version = version + 1 where id = ? and version = ?`)
+    .prepare(
+      `update telemetry_alarms set ${set.map((c) => `${c} = ?`).join(", ")}, version = version + 1 where id = ? and version = ?`,
+    )
     .bind(...set.map((c) => a[c]), a.id, version);
 }
 
@@ -143,7 +145,9 @@ export function listAlarms(
     where.push("(project_id > ? or (project_id = ? and name > ?))");
     binds.push(after.project, after.project, after.name);
   }
-  return db.prepare(`select * from telemetry_alarms where ${where.join(" and ")} order by project_id, name limit ?`).bind(...binds, limit);
+  return db
+    .prepare(`select * from telemetry_alarms where ${where.join(" and ")} order by project_id, name limit ?`)
+    .bind(...binds, limit);
 }
 
 export interface NewHistory {
@@ -183,7 +187,9 @@ export function historyAfterWrite(db: D1Database, h: NewHistory, writeId: string
 export function historyIfPresent(db: D1Database, h: NewHistory, scope: Scope) {
   const s = scopeSql(scope);
   return db
-    .prepare(`${HISTORY_INSERT} select ?, ?, ?, ?, ?, ?, ?, ?, ? where exists (select 1 from telemetry_alarms where id = ? and ${s.sql})`)
+    .prepare(
+      `${HISTORY_INSERT} select ?, ?, ?, ?, ?, ?, ?, ?, ? where exists (select 1 from telemetry_alarms where id = ? and ${s.sql})`,
+    )
     .bind(...historyBinds(h), h.alarmId, ...s.binds);
 }
 
@@ -221,7 +227,9 @@ export function historyOf(
     where.push(`timestamp ${filters.to.inclusive ? "<=" : "<"} ?`);
     binds.push(filters.to.ms);
   }
-  return db.prepare(`select * from telemetry_alarm_history where ${where.join(" and ")} order by seq desc limit ?`).bind(...binds, limit);
+  return db
+    .prepare(`select * from telemetry_alarm_history where ${where.join(" and ")} order by seq desc limit ?`)
+    .bind(...binds, limit);
 }
 
 // ─── Evaluation ─────────────────────────────────────────────────────────────
@@ -254,7 +262,11 @@ export function writeState(
 }
 
 /** Notifications to deliver, queued only if the evaluation's write (or the alarm's unchanged version) holds. */
-export function queueDeliveries(db: D1Database, rows: DeliveryRow[], guard: { alarmId: string; writeId?: string; version?: number }) {
+export function queueDeliveries(
+  db: D1Database,
+  rows: DeliveryRow[],
+  guard: { alarmId: string; writeId?: string; version?: number },
+) {
   const cond = guard.writeId !== undefined ? "write_id = ?" : "version = ?";
   return db
     .prepare(
@@ -285,5 +297,7 @@ export function finishDelivery(db: D1Database, id: string) {
 }
 
 export function retryDelivery(db: D1Database, id: string, attempts: number, nextMs: number) {
-  return db.prepare("update telemetry_alarm_deliveries set attempts = ?, next_attempt_at = ? where id = ?").bind(attempts, nextMs, id);
+  return db
+    .prepare("update telemetry_alarm_deliveries set attempts = ?, next_attempt_at = ? where id = ?")
+    .bind(attempts, nextMs, id);
 }

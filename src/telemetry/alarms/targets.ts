@@ -58,7 +58,9 @@ export function isInternalHost(url: URL): boolean {
 }
 
 export const allowPrivateTargets = (env: Env) =>
-  /^(1|true|yes|on)$/i.test(((env as unknown as { ALARM_ALLOW_PRIVATE_TARGETS?: string }).ALARM_ALLOW_PRIVATE_TARGETS ?? "").trim());
+  /^(1|true|yes|on)$/i.test(
+    ((env as unknown as { ALARM_ALLOW_PRIVATE_TARGETS?: string }).ALARM_ALLOW_PRIVATE_TARGETS ?? "").trim(),
+  );
 
 /** The kind of an action, or why it is refused (Aodh's "Unsupported action" sentence, and ours for internal hosts). */
 export function checkAction(action: string, allowPrivate: boolean): { kind: ActionKind } | { refused: string } {
@@ -70,7 +72,8 @@ export function checkAction(action: string, allowPrivate: boolean): { kind: Acti
   }
   if (url.protocol === "log:") return { kind: "log" };
   if (url.protocol !== "http:" && url.protocol !== "https:") return { refused: `Unsupported action ${action}` };
-  if (url.username || url.password) return { refused: `Unsupported action ${action}: credentials in the URL are not kept` };
+  if (url.username || url.password)
+    return { refused: `Unsupported action ${action}: credentials in the URL are not kept` };
   if (!allowPrivate && isInternalHost(url)) {
     return {
       refused: `Unsupported action ${action}: the host is loopback, private or internal (allowed only where ALARM_ALLOW_PRIVATE_TARGETS is set)`,

@@ -32,7 +32,11 @@ export async function alarmsView(root: HTMLElement) {
           alarms.map((a) => [
             h("span", { title: a.alarm_id }, a.name, a.enabled ? "" : " (disabled)"),
             a.project_id,
-            h("span", { class: `badge ${BADGE[a.state] ?? ""}`, "data-state": a.state, title: a.state_reason }, a.state),
+            h(
+              "span",
+              { class: `badge ${BADGE[a.state] ?? ""}`, "data-state": a.state, title: a.state_reason },
+              a.state,
+            ),
             a.severity,
             h("code", {}, a.condition),
             utc(a.state_timestamp),
@@ -46,6 +50,8 @@ export async function alarmsView(root: HTMLElement) {
           ]),
           { "data-table": "alarms" },
         )
-      : notice("No alarm yet: create one with `ceilometer alarm-threshold-create` or `aodh alarm create --type threshold`."),
+      : notice(
+          "No alarm yet: create one with `ceilometer alarm-threshold-create` or `aodh alarm create --type threshold`.",
+        ),
   );
 }

@@ -29,7 +29,11 @@ export async function daemonsView(root: HTMLElement) {
             fmtTime(d.last_beat),
             h("ul", { class: "plain" }, ...d.entrypoints.map((e) => h("li", {}, h("code", {}, e)))),
             d.abnormal_tags.length
-              ? h("ul", { class: "chips bad" }, ...d.abnormal_tags.map((t) => h("li", { title: `since ${fmtTime(t.since)}` }, t.tag)))
+              ? h(
+                  "ul",
+                  { class: "chips bad" },
+                  ...d.abnormal_tags.map((t) => h("li", { title: `since ${fmtTime(t.since)}` }, t.tag)),
+                )
               : "none",
           ]),
           { "data-table": "daemons" },

@@ -28,12 +28,21 @@ export async function schedulerView(root: HTMLElement, projects: string[]) {
     out.replaceChildren(notice("Loading…"));
     try {
       const sessions = p
-        ? ((await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))?.sessions ?? [])
+        ? (
+            (await getJson<{ sessions: SchedulerSession[] }>(`/v2/${encodeURIComponent(p)}/sessions?limit=1000`))
+              ?.sessions ?? []
+          )
             .map((s) => ({ ...s, project_id: p }))
             .reverse()
         : ((await getJson<{ sessions: SchedulerSession[] }>("/dashboard/api/sessions"))?.sessions ?? []);
       out.replaceChildren(
-        h("h3", {}, p ? `Sessions of ${p} (${sessions.length}), newest first` : `Newest sessions of my projects (${sessions.length})`),
+        h(
+          "h3",
+          {},
+          p
+            ? `Sessions of ${p} (${sessions.length}), newest first`
+            : `Newest sessions of my projects (${sessions.length})`,
+        ),
         sessions.length
           ? table(
               ["project", "session", "description", "tag", "status", "result", "started", "jobs"],
@@ -49,7 +58,12 @@ export async function schedulerView(root: HTMLElement, projects: string[]) {
                   "ul",
                   { class: "plain" },
                   ...Object.entries(s.jobs ?? {}).map(([id, j]) =>
-                    h("li", { "data-job": id }, h("code", {}, id), ` ${j.client_id}: ${j.status}${j.result ? ` (${j.result})` : ""}`),
+                    h(
+                      "li",
+                      { "data-job": id },
+                      h("code", {}, id),
+                      ` ${j.client_id}: ${j.status}${j.result ? ` (${j.result})` : ""}`,
+                    ),
                   ),
                 ),
               ]),

@@ -29,7 +29,11 @@ export async function telemetryView(root: HTMLElement) {
   const names = [...new Set(meters.map((m) => m.name))].sort();
   const meter = h("select", { name: "meter" }, ...names.map((n) => h("option", { value: n }, n)));
   const now = new Date();
-  const from = h("input", { name: "from", type: "datetime-local", value: isoLocal(new Date(now.getTime() - 24 * 3600_000)) });
+  const from = h("input", {
+    name: "from",
+    type: "datetime-local",
+    value: isoLocal(new Date(now.getTime() - 24 * 3600_000)),
+  });
   const to = h("input", { name: "to", type: "datetime-local", value: isoLocal(new Date(now.getTime() + 60_000)) });
   const out = h("div", {});
 
@@ -55,18 +59,23 @@ export async function telemetryView(root: HTMLElement) {
         const link = res.headers.get("Link")?.match(/<([^>]+)>;\s*rel="next"/)?.[1];
         next = link ? new URL(link).pathname + new URL(link).search : null;
       }
-      const stats = (await getJson<Statistics[]>(`/v2/meters/${encodeURIComponent(meter.value)}/statistics?${q}`)) ?? [];
+      const stats =
+        (await getJson<Statistics[]>(`/v2/meters/${encodeURIComponent(meter.value)}/statistics?${q}`)) ?? [];
       samples.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
       const resources = [...new Set(samples.map((s) => s.resource_id))];
       const xs = [...new Set(samples.map((s) => Date.parse(s.timestamp) / 1000))];
       const colors = ["#2563eb", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2"];
       const series = resources.map((r, i) => {
-        const byTime = new Map(samples.filter((s) => s.resource_id === r).map((s) => [Date.parse(s.timestamp) / 1000, s.volume]));
+        const byTime = new Map(
+          samples.filter((s) => s.resource_id === r).map((s) => [Date.parse(s.timestamp) / 1000, s.volume]),
+        );
         return { label: r, color: colors[i % colors.length], values: xs.map((x) => byTime.get(x) ?? null) };
       });
       const s = stats[0];
       out.replaceChildren(
-        samples.length ? lineChart("telemetry", `${meter.value} (${samples[0].unit})`, xs, series) : notice("No samples in this range."),
+        samples.length
+          ? lineChart("telemetry", `${meter.value} (${samples[0].unit})`, xs, series)
+          : notice("No samples in this range."),
         h("h3", {}, "Statistics of the period"),
         s
           ? h(

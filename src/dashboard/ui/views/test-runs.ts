@@ -1,6 +1,7 @@
-// Test runs (pytest-monitor): sessions of a pipeline, the server's verdicts on one, a test's trend, two sessions compared.
+// Test runs (pytest-monitor): sessions of a pipeline, the server's verdicts on one, a test's trend, two sessions
+// compared.
 import { getJson, monitorNewest } from "../api";
-import { lineChart, type Band } from "../charts";
+import { type Band, lineChart } from "../charts";
 import { failed, field, fmtTime, h, notice, percent, round, short, table } from "../dom";
 
 interface MonitorSession {
@@ -44,7 +45,14 @@ interface TestVerdict {
 interface RegressionReport {
   session: { session_h: string };
   baseline: { by: string | null; value: string | null; sessions: unknown[] };
-  summary: { tests: number; regressions: number; improvements: number; unchanged: number; insufficient_history: number; leaks: number };
+  summary: {
+    tests: number;
+    regressions: number;
+    improvements: number;
+    unchanged: number;
+    insufficient_history: number;
+    leaks: number;
+  };
   tests: TestVerdict[];
 }
 interface Comparison {
@@ -60,7 +68,9 @@ const VERDICT_ORDER: Verdict[] = ["regression", "improvement", "unchanged", "ins
 const verdictBadge = (v: Verdict) => h("span", { class: `badge verdict-${v}`, "data-verdict": v }, v.replace("_", " "));
 /** "1.6 (median 1.0, +60 %)" for a judged resource. */
 const judged = (j: Judgement) =>
-  j.median === null ? String(round(j.value)) : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`;
+  j.median === null
+    ? String(round(j.value))
+    : `${round(j.value)} (median ${round(j.median)}, ${percent(j.relative_change)})`;
 
 interface MonitorProjects {
   projects: Array<{ name: string; has_data: boolean }>;
@@ -87,7 +97,9 @@ export async function testRunsView(root: HTMLElement) {
   const projectSelect = h(
     "select",
     { name: "project" },
-    ...names.map((n) => h("option", { value: n }, choice.projects.some((p) => p.name === n && p.has_data) ? n : `${n} (no runs yet)`)),
+    ...names.map((n) =>
+      h("option", { value: n }, choice.projects.some((p) => p.name === n && p.has_data) ? n : `${n} (no runs yet)`),
+    ),
   );
   projectSelect.value = current;
   projectSelect.addEventListener("change", () => {
@@ -103,7 +115,12 @@ export async function testRunsView(root: HTMLElement) {
     ...pipelines.map((p) => h("option", { value: p }, p)),
   );
   const commit = h("input", { name: "commit", placeholder: "commit prefix", autocomplete: "off" });
-  const test = h("input", { name: "test", placeholder: "test item, e.g. test_login", list: "items", autocomplete: "off" });
+  const test = h("input", {
+    name: "test",
+    placeholder: "test item, e.g. test_login",
+    list: "items",
+    autocomplete: "off",
+  });
   const items = h("datalist", { id: "items" });
   const sessionsBox = h("div", { class: "sessions" });
   const verdictBox = h("div", { class: "verdicts" });
@@ -130,7 +147,11 @@ export async function testRunsView(root: HTMLElement) {
       for (const s of sessions) known.set(s.session_h, s);
       // Compare: newest (b) against the one before it (a) unless the person picks others.
       const option = (s: MonitorSession) =>
-        h("option", { value: s.session_h }, `${short(s.session_h, 8)} · ${tagOf(s, "pipeline_build_no") || fmtTime(s.run_date)}`);
+        h(
+          "option",
+          { value: s.session_h },
+          `${short(s.session_h, 8)} · ${tagOf(s, "pipeline_build_no") || fmtTime(s.run_date)}`,
+        );
       sideA.replaceChildren(...sessions.map(option));
       sideB.replaceChildren(...sessions.map(option));
       if (sessions[1]) sideA.value = sessions[1].session_h;
@@ -181,7 +202,8 @@ export async function testRunsView(root: HTMLElement) {
       report = await getJson<RegressionReport>(api(`/sessions/${encodeURIComponent(sessionH)}/regressions`));
       if (!report) return;
       const tests = [...report.tests].sort(
-        (a, b) => Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict),
+        (a, b) =>
+          Number(b.leak) - Number(a.leak) || VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict),
       );
       items.replaceChildren(...[...new Set(tests.map((t) => t.item))].map((n) => h("option", { value: n })));
       const { summary, baseline } = report;
@@ -242,7 +264,10 @@ export async function testRunsView(root: HTMLElement) {
       compareBox.replaceChildren(
         h(
           "p",
-          { class: "summary", "data-compare-summary": `${c.summary.both},${c.summary.only_in_a},${c.summary.only_in_b}` },
+          {
+            class: "summary",
+            "data-compare-summary": `${c.summary.both},${c.summary.only_in_a},${c.summary.only_in_b}`,
+          },
           `${c.summary.both} test(s) in both, ${c.summary.only_in_a} only in A, ${c.summary.only_in_b} only in B.`,
         ),
         table(
@@ -269,7 +294,9 @@ export async function testRunsView(root: HTMLElement) {
       if (pipeline.value) {
         // `known` holds the pipeline's sessions, loaded just before the trend: keep their runs.
         metrics = metrics.filter(
-          (m) => tagOf(known.get(m.session_h) ?? ({ tags: [] } as unknown as MonitorSession), "pipeline_branch") === pipeline.value,
+          (m) =>
+            tagOf(known.get(m.session_h) ?? ({ tags: [] } as unknown as MonitorSession), "pipeline_branch") ===
+            pipeline.value,
         );
       }
       metrics.sort((a, b) => Date.parse(a.item_start_time) - Date.parse(b.item_start_time));
