@@ -52,10 +52,10 @@ const ALARMS = [
     rule({ period: 60, evaluation_periods: 3, query: [{ field: "resource_id", value: "vm-1" }] }),
   ],
   ["whole project (20 series), period 60 s × 3", rule({ period: 60, evaluation_periods: 3 })],
-  ["whole project, period 600 s × 3 (minute rollups)", rule({ period: 600, evaluation_periods: 3 })],
-  ["whole project, period 3600 s × 2 (hour rollups)", rule({ period: 3600, evaluation_periods: 2 })],
+  ["whole project, period 600 s × 3", rule({ period: 600, evaluation_periods: 3 })],
+  ["whole project, period 3600 s × 2", rule({ period: 3600, evaluation_periods: 2 })],
   [
-    "one resource, metadata query, period 60 s × 3 (raw samples)",
+    "one resource, metadata query, period 60 s × 3",
     rule({
       period: 60,
       evaluation_periods: 3,
@@ -138,7 +138,7 @@ export default {
         rows,
         notes: [
           `${num(state.seeded)} samples (${state.stoppedEarly ? `seeding stopped at the ${BUDGET_MS / 60_000}-minute budget, of ${num(TARGET)}` : "all"}) of 100 series (5 meters × 20 resources, one project) over 6 days: ≈ ${num(perSeries / (SPAN / MINUTE))} samples per series and minute, seeded in ${state.seconds.toFixed(0)} s.`,
-          "Rows read are the D1 rows of the evaluation's statistics (the Worker's own count, `rowsReadMax` of the cron's report with one alarm due), not the claim or the state write. A window aligned to whole minutes reads rollups: (evaluation_periods + 1) × period/60 minute buckets (or hours) × every series of the meter (the rollup key leads with meter and bucket, so a query on one resource reads the bucket rows of all 20 and keeps its own), plus a few index probes; a metadata query reads the raw samples of its window.",
+          "Rows read are the D1 rows of the evaluation's statistics (the Worker's own count, `rowsReadMax` of the cron's report with one alarm due), not the claim or the state write. The statistics come from the chunk rows of the matching series (one row per series and hour, docs/telemetry-storage.md): the series the query selects, then their chunks overlapping the window, so the rows read are about series × hours of the window (plus the series rows and a few index probes), whatever the period; a chunk inside one period answers from its summary, one that straddles a period edge is read sample by sample from that one row. A query on one resource reads that resource's series only; a metadata condition narrows the series first.",
         ],
       },
     ];
