@@ -1,6 +1,6 @@
 import { and, asc, countDistinct, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Database } from "../db/client";
+import { batchAll, type Database } from "../db/client";
 import { randomHex } from "../db/d1";
 import { daemonAbnormalTags, daemons } from "../db/schema";
 import { parseTagRef, type TagRef, tagRefText } from "./schemas";
@@ -53,8 +53,7 @@ export async function recordPresenceChange(
     const [owners] = await db.batch([ownerQuery(db, daemonId), ...writes]);
     return { owner: owners[0]?.user ?? null };
   }
-  const [first, ...rest] = writes;
-  if (first) await db.batch([first, ...rest]);
+  await batchAll(db, writes);
   return {};
 }
 

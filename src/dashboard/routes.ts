@@ -2,7 +2,7 @@ import { z } from "zod";
 import { caller, requireToken } from "../auth/middleware";
 import { readableDatasets } from "../auth/store";
 import { onlineDaemons } from "../daemon/store";
-import { database } from "../db/client";
+import { batchAll, database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
 import { type LogRow, listPage, listQuery } from "../logs/store";
 import { DEFAULT_PROJECT, existingMonitorProjects } from "../monitor/project-list";
@@ -127,8 +127,10 @@ endpoint(
       return c.json({ datasets: null, logs: rows.map(recentLog) });
     }
     const datasets = await readableDatasets(db, me, { scan: ACCESS_SCANNED, limit: DATASETS_SHOWN });
-    const [first, ...rest] = datasets.map((d) => listQuery(db, { ...quiet, datasetId: d }, null, LOGS_PER_DATASET));
-    const pages = first ? await db.batch([first, ...rest]) : [];
+    const pages = await batchAll(
+      db,
+      datasets.map((d) => listQuery(db, { ...quiet, datasetId: d }, null, LOGS_PER_DATASET)),
+    );
     const rows = pages.flat().sort((a, b) => b.timestamp.localeCompare(a.timestamp));
     return c.json({ datasets, logs: rows.slice(0, LOGS_SHOWN).map(recentLog) });
   },
@@ -166,8 +168,7 @@ endpoint(
     const me = caller(c);
     const db = database(c.env);
     const projects = me.role === "admin" ? null : me.projects.slice(0, PROJECTS_SHOWN);
-    const [first, ...rest] = newestSessionsQueries(db, projects, SESSIONS_SHOWN);
-    const pages = first ? await db.batch([first, ...rest]) : [];
+    const pages = await batchAll(db, newestSessionsQueries(db, projects, SESSIONS_SHOWN));
     const rows = pages
       .flat()
       .sort((a, b) => b.seq - a.seq)

@@ -1,3 +1,4 @@
+import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import * as schema from "./schema";
 
@@ -19,4 +20,14 @@ export function database(env: Env): Database {
  */
 export function primaryDatabase(env: Env): Database {
   return drizzle(env.DB.withSession("first-primary") as unknown as D1Database, { schema });
+}
+
+/**
+ * Any number of statements of one kind as one batch (one round trip; none for none, where
+ * `db.batch` wants at least one), their results in order.
+ */
+export async function batchAll<Q extends BatchItem<"sqlite">>(db: Database, queries: readonly Q[]) {
+  const [first, ...rest] = queries;
+  const results: BatchResponse<[Q]>[0][] = first ? await db.batch([first, ...rest]) : [];
+  return results;
 }

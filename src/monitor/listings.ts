@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
-import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { alias, type SQLiteColumn, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import {
   monitorBuilds,
@@ -454,17 +454,28 @@ const c = monitorComponents;
 export const components = {
   list: (q: Scope, prefix = ""): Listing<string> => {
     const where = and(eq(c.projectId, projectId(q.project)), startsWith(c.name, prefix));
-    return names(q, sql`SELECT 1 FROM ${c} WHERE ${where}`, (order, limit, offset) =>
-      q.db
-        .select({ name: c.name })
-        .from(c)
-        .where(where)
-        .orderBy(order === "asc" ? asc(c.seq) : desc(c.seq))
-        .limit(limit)
-        .offset(offset),
-    );
+    return namesInInsertionOrder(q, c, c.name, c.seq, where);
   },
 };
+
+/** One name column of a small table's rows matching `where`, in insertion order (its `seq`). */
+function namesInInsertionOrder(
+  q: Scope,
+  table: SQLiteTable,
+  name: SQLiteColumn,
+  seq: SQLiteColumn,
+  where: SQL | undefined,
+): Listing<string> {
+  return names(q, sql`SELECT 1 FROM ${table} WHERE ${where}`, (order, limit, offset) =>
+    q.db
+      .select({ name: sql<string>`${name}` })
+      .from(table)
+      .where(where)
+      .orderBy(order === "asc" ? asc(seq) : desc(seq))
+      .limit(limit)
+      .offset(offset),
+  );
+}
 
 /** The distinct values of a session column over the sessions matching `where`, in order of first appearance. */
 function distinctOfSessions(q: Scope, column: SQLiteColumn, where: SQL | undefined): Listing<string> {
@@ -497,15 +508,7 @@ export const pipelines = {
     if (component === undefined) {
       const b = monitorBuilds;
       const where = and(eq(b.projectId, projectId(q.project)), eq(b.branch, branch));
-      return names(q, sql`SELECT 1 FROM ${b} WHERE ${where}`, (order, limit, offset) =>
-        q.db
-          .select({ name: b.buildNo })
-          .from(b)
-          .where(where)
-          .orderBy(order === "asc" ? asc(b.seq) : desc(b.seq))
-          .limit(limit)
-          .offset(offset),
-      );
+      return namesInInsertionOrder(q, b, b.buildNo, b.seq, where);
     }
     const where = and(
       ofProject(q.project),
