@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// `npm start`: apply local D1 migrations, make sure .dev.vars holds an ADMIN_TOKEN,
+// `npm start`: apply local D1 migrations (main DB and shards), make sure .dev.vars holds an ADMIN_TOKEN,
 // then run `wrangler dev` on 127.0.0.1. Honours PORT; extra arguments go to wrangler dev
 // (`npm start -- --port 9000`).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { migrateAll } from "./migrate.mjs";
 
 const wrangler = (args, opts = {}) => spawnSync("npx", ["wrangler", ...args], { stdio: "inherit", ...opts });
 
@@ -17,8 +18,9 @@ if (!token) {
   console.log("Wrote a new ADMIN_TOKEN to .dev.vars");
 }
 
-const migrate = wrangler(["d1", "migrations", "apply", "DB", "--local"], { env: { ...process.env, CI: "true" } });
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+// The main DB and both local shards (wrangler.toml): the fan-out path runs every day.
+const migrate = migrateAll(["--local"]);
+if (migrate.status !== 0) process.exit(migrate.status);
 
 const extra = process.argv.slice(2);
 const portArg = extra.findIndex((a) => a === "--port" || a.startsWith("--port="));

@@ -557,3 +557,48 @@ export const telemetryAlarmDeliveries = sqliteTable(
   },
   (t) => [index("telemetry_alarm_deliveries_due").on(t.nextAttemptAt)],
 );
+
+// ─── Shards (src/db/shards.ts) ──────────────────────────────────────────────
+// Telemetry and monitor rows live in shard databases (docs/deploy.md, "Shards"); which
+// shard holds a project is kept here, in the main DB. Every database carries the whole
+// schema (one migrations directory), so the main DB can itself be a shard.
+
+/**
+ * Where each project's telemetry and monitor rows are, and the project's number: the base
+ * of its id ranges (monitor rowids, telemetry series ids), so ids stay unique whichever
+ * shard holds them and a project moves without renumbering. Written on a project's first write.
+ */
+export const shardMap = sqliteTable("shard_map", {
+  project: text("project").primaryKey(),
+  number: integer("number").notNull().unique(),
+  /** The D1 binding of the shard that holds the project. */
+  shard: text("shard").notNull(),
+  /** 1 while a move copies its last changes: writers wait for the switch. */
+  frozen: integer("frozen").notNull().default(0),
+});
+
+/**
+ * A project's move between shards, resumable: the step it is at and its copy cursor
+ * (src/db/shard-move.ts).
+ */
+export const shardMoves = sqliteTable("shard_moves", {
+  project: text("project").primaryKey(),
+  source: text("source").notNull(),
+  target: text("target").notNull(),
+  step: text("step").notNull(),
+  /** JSON: which table the copy is at and the last key it copied. */
+  cursor: text("cursor").notNull().default("{}"),
+  startedAt: integer("started_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+  /** When the map switched to the target (ms): the source copy is dropped a while after. */
+  switchedAt: integer("switched_at"),
+});
+
+/**
+ * Projects this database does not accept writes for (kept in each shard): every write batch
+ * starts by re-inserting its projects' rows here, which breaks this table's primary key, and
+ * so fails the batch, when one is fenced: a writer that still thinks the project is here.
+ */
+export const shardFences = sqliteTable("shard_fences", {
+  project: text("project").primaryKey(),
+});

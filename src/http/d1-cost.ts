@@ -140,10 +140,26 @@ export function bookmarkOf(value: string | undefined): string | null {
 export const serverTiming = timing({ total: false, enabled: (c) => (c.get("metric")?.headers.length ?? 0) > 0 });
 
 /**
- * Gives the request an env whose DB is a D1 session (read replicas may answer it;
- * with the client's `x-d1-bookmark` it sees at least that state) that counts its cost,
- * reported as `Server-Timing: d1;dur=…;desc="round_trips=… queries=… rows_read=…
- * rows_written=…"` (an entry of serverTiming's header), and returns the session's bookmark in `x-d1-bookmark`. Durable
+ * The bookmarks a client sent back, by binding: D1's bookmarks are per database, so a
+ * request that touched shards answers `<DB bookmark>, SHARD_1=<bookmark>, …` (a bare one is
+ * the main DB's, as before shards).
+ */
+export function bookmarksOf(value: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (value ?? "").split(",")) {
+    const eq = part.indexOf("=");
+    const [name, raw] = eq < 0 ? ["DB", part] : [part.slice(0, eq).trim(), part.slice(eq + 1)];
+    const bookmark = bookmarkOf(raw);
+    if (bookmark && /^[A-Z][A-Z0-9_]{0,62}$/.test(name) && !out.has(name)) out.set(name, bookmark);
+  }
+  return out;
+}
+
+/**
+ * Gives the request an env whose DB, and each shard (SHARDS, src/db/shards.ts), is a D1
+ * session (read replicas may answer it; with the client's `x-d1-bookmark` it sees at
+ * least that state) that counts its cost, reported as `Server-Timing: d1;dur=…;desc="round_trips=… queries=… rows_read=…
+ * rows_written=…"` (an entry of serverTiming's header), and returns the sessions' bookmarks in `x-d1-bookmark`. Durable
  * Objects that write D1 keep their plain binding (their env is their own): they count
  * their calls with `countingD1` into a D1Cost of their own and hand back its `work()`.
  */
@@ -151,11 +167,25 @@ export const serverTiming = timing({ total: false, enabled: (c) => (c.get("metri
 export const d1CostReport: MiddlewareHandler<{ Bindings: Env; Variables: { d1Cost: D1Cost } }> = async (c, next) => {
   const cost = new D1Cost();
   c.set("d1Cost", cost);
-  const root = c.env.DB;
-  const session = root.withSession(bookmarkOf(c.req.header(BOOKMARK_HEADER)) ?? "first-unconstrained");
-  c.env = { ...c.env, DB: countingD1(session, cost, root) };
+  const sent = bookmarksOf(c.req.header(BOOKMARK_HEADER));
+  const bindings = c.env as unknown as Record<string, unknown>;
+  const shards = ((bindings.SHARDS as string | undefined) ?? "").split(/[\s,]+/).filter((s) => s && s !== "DB");
+  const sessions = new Map<string, D1DatabaseSession>();
+  const env: Record<string, unknown> = { ...bindings };
+  for (const name of ["DB", ...new Set(shards)]) {
+    const root = bindings[name] as D1Database | undefined;
+    if (!root || typeof root.withSession !== "function") continue;
+    const session = root.withSession(sent.get(name) ?? "first-unconstrained");
+    sessions.set(name, session);
+    env[name] = countingD1(session, cost, root);
+  }
+  c.env = env as unknown as Env;
   await next();
   if (cost.queries > 0) setMetric(c, "d1", cost.ms, cost.description(), 2);
-  const bookmark = session.getBookmark();
-  if (bookmark) c.res.headers.set(BOOKMARK_HEADER, bookmark);
+  const parts: string[] = [];
+  for (const [name, session] of sessions) {
+    const bookmark = session.getBookmark();
+    if (bookmark) parts.push(name === "DB" ? bookmark : `${name}=${bookmark}`);
+  }
+  if (parts.length) c.res.headers.set(BOOKMARK_HEADER, parts.join(", "));
 };

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { d1Bindings } from "../../scripts/migrate.mjs";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -40,11 +41,15 @@ export interface DevServer {
 export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
   const state = mkdtempSync(path.join(tmpdir(), "opshub-e2e-"));
   const adminToken = `e2e-admin-${Date.now()}`;
-  const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], {
-    encoding: "utf8",
-    env: { ...process.env, CI: "true" },
-  });
-  if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+  // Every D1 database of wrangler.toml: the main DB and the shards.
+  for (const binding of d1Bindings()) {
+    const migrate = spawnSync(
+      "npx",
+      ["wrangler", "d1", "migrations", "apply", binding, "--local", "--persist-to", state],
+      { encoding: "utf8", env: { ...process.env, CI: "true" } },
+    );
+    if (migrate.status !== 0) throw new Error(`migrations of ${binding} failed:\n${migrate.stdout}\n${migrate.stderr}`);
+  }
   const port = await freePort();
   const varArgs = Object.entries({ MONITOR_PAGE_SIZE: "500", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const dev = spawn(
