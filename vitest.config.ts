@@ -5,6 +5,9 @@ import { defineConfig } from "vitest/config";
 /** Test files that run with small vars (page sizes…), in a project of their own. */
 const SMALL_VARS_TESTS = ["test/monitor-small-pages.test.ts"];
 
+/** Test files that also run with the main DB as the only shard (SHARDS = "DB"), the other supported layout. */
+const SINGLE_SHARD_TESTS = ["test/telemetry.test.ts", "test/telemetry-query.test.ts", "test/monitor.test.ts"];
+
 /** Several workerd suites share two cores (as on CI's machine): a limit for hangs, not for speed. */
 const TEST_TIMEOUT = 30_000;
 
@@ -35,6 +38,15 @@ export default defineConfig(async () => {
             name: "small-vars",
             testTimeout: TEST_TIMEOUT,
             include: SMALL_VARS_TESTS,
+            setupFiles: ["./test/setup.ts"],
+          },
+        },
+        {
+          plugins: [workers({ SHARDS: "DB" })],
+          test: {
+            name: "single-shard",
+            testTimeout: TEST_TIMEOUT,
+            include: SINGLE_SHARD_TESTS,
             setupFiles: ["./test/setup.ts"],
           },
         },

@@ -131,7 +131,8 @@ function mainDb(env: Env, fresh: boolean): D1Database {
   return fresh ? (env.DB.withSession("first-primary") as unknown as D1Database) : env.DB;
 }
 
-const MAP_LOOKUP = "SELECT project, number, shard, frozen FROM shard_map WHERE project IN (SELECT value FROM json_each(?1))";
+const MAP_LOOKUP =
+  "SELECT project, number, shard, frozen FROM shard_map WHERE project IN (SELECT value FROM json_each(?1))";
 
 /**
  * The places of `projects` that have one (an unplaced project has no rows anywhere): from
