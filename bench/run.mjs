@@ -7,6 +7,7 @@
 //
 //   npm run bench                 full run (about 18 min on 2 cores, under 20)
 //   npm run bench -- --quick      small sizes, short runs (development); writes bench/.work/RESULTS.quick.md
+//   npm run bench -- --only shards  two shards beside one (a second wrangler dev); writes bench/RESULTS-shards.md
 //   options: --only monitor,logs  --port 8795  --seconds 5  --connections 10  --big-mib 100  --out FILE
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
@@ -18,6 +19,7 @@ import daemon from "./families/daemon.mjs";
 import logs from "./families/logs.mjs";
 import monitor from "./families/monitor.mjs";
 import scheduler from "./families/scheduler.mjs";
+import shards from "./families/shards.mjs";
 import telemetry from "./families/telemetry.mjs";
 import telemetryScale from "./families/telemetry-scale.mjs";
 import { client, load, sampleCost } from "./lib/measure.mjs";
@@ -39,7 +41,7 @@ const { values: opts } = parseArgs({
 const quick = opts.quick;
 const seconds = Number(opts.seconds ?? (quick ? 2 : 5));
 const connections = Number(opts.connections);
-const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale, alarms];
+const all = [monitor, telemetry, logs, daemon, scheduler, telemetryScale, alarms, shards];
 // An opt-in family runs only when named, and a family run alone may name its own file.
 const families = opts.only ? all.filter((f) => opts.only.split(",").includes(f.name)) : all.filter((f) => !f.optIn);
 const own = families.length === 1 ? families[0].out : undefined;

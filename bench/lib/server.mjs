@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { d1Bindings } from "../../scripts/migrate.mjs";
 
 const quietEnv = () => ({ ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" });
 
@@ -76,10 +77,10 @@ function rssKiB(pid) {
 }
 
 /**
- * Builds the Worker, applies the migrations to a fresh state directory and starts
+ * Builds the Worker, applies the migrations to a fresh state directory (every D1 database) and starts
  * `wrangler dev` on loopback. Returns { baseUrl, adminToken, rss(), stop() }.
  */
-export async function startService({ root, port: preferred = 8795, log = () => {}, logLevel = "warn" }) {
+export async function startService({ root, port: preferred = 8795, log = () => {}, logLevel = "warn", vars = {} }) {
   const work = path.join(root, "bench", ".work");
   mkdirSync(work, { recursive: true });
   const build = mkdtempSync(path.join(work, "build-"));
@@ -97,7 +98,9 @@ export async function startService({ root, port: preferred = 8795, log = () => {
     }
   }
   log(`applying migrations to ${state}`);
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root });
+  // Every D1 database of wrangler.toml: the main DB and the shards.
+  for (const binding of d1Bindings())
+    wrangler(["d1", "migrations", "apply", binding, "--local", "--persist-to", state], { cwd: root });
 
   const port = await freePort(preferred);
   const adminToken = `bench-admin-${Date.now()}`;
@@ -116,6 +119,8 @@ export async function startService({ root, port: preferred = 8795, log = () => {
     state,
     "--var",
     `ADMIN_TOKEN:${adminToken}`,
+    // `vars` override wrangler.toml's (bench/families/shards.mjs runs one service with SHARDS=DB).
+    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     "--show-interactive-dev-session=false",
     "--log-level",
     logLevel,
