@@ -113,6 +113,18 @@ function requests(api, multi) {
       req: () => ({ method: "POST", path: "/v2/samples", body: PROJECTS.map((p) => fresh(p)) }),
     },
     {
+      label: "POST 1,000 samples, one project, 100 series",
+      write: true,
+      req: () => ({
+        method: "POST",
+        path: "/v2/samples",
+        body: Array.from({ length: 1000 }, (_, k) => ({
+          ...fresh(PROJECTS[0]),
+          resource_id: `burst-${k % 100}`,
+        })),
+      }),
+    },
+    {
       label: "GET 100 samples of one project (`q.field=project_id`)",
       req: () => ({ path: `/v2/samples?${q("project_id", PROJECTS[1])}&limit=100` }),
     },
@@ -215,10 +227,11 @@ export default {
               String(c.roundTrips ?? "?"),
               String(c.read),
               String(c.written),
+              c.ms.toFixed(2),
               `${c.floorRatio.toFixed(2)}×`,
               `$${dollarsPerMillion(c).toFixed(2)}`,
             ]
-          : [`${c.status}`, "", "", "", ""];
+          : [`${c.status}`, "", "", "", "", ""];
       return [label, ...cell(a), ...cell(b)];
     });
     const split = two.placement?.shards
@@ -232,17 +245,19 @@ export default {
           "1 shard: D1 round trips",
           "rows read",
           "rows written",
+          "D1 ms",
           "req/s ÷ floor",
           "$ / M requests",
           "2 shards: D1 round trips",
           "rows read",
           "rows written",
+          "D1 ms",
           "req/s ÷ floor",
           "$ / M requests",
         ],
         rows,
         notes: [
-          `Each layout seeded the same ${SAMPLES[ctx.quick ? "quick" : "full"].toLocaleString("en-US")} samples in ${PROJECTS.length} projects (1,000 a post) and ${2 * MONITOR_SESSIONS * METRICS_PER_SESSION} monitor metrics in two projects; then each request was sampled 3 times (medians from Server-Timing, which sums every shard a request touched) and driven for ${ctx.seconds} s at ${ctx.connections} connections. "req/s ÷ floor" is against \`GET /health/d1\` measured first in the same layout. Dollars: D1 list prices, $0.001 per million rows read and $1.00 per million rows written.`,
+          `Each layout seeded the same ${SAMPLES[ctx.quick ? "quick" : "full"].toLocaleString("en-US")} samples in ${PROJECTS.length} projects (1,000 a post) and ${2 * MONITOR_SESSIONS * METRICS_PER_SESSION} monitor metrics in two projects; then each request was sampled 3 times (medians from Server-Timing, which sums every shard a request touched) and driven for ${ctx.seconds} s at ${ctx.connections} connections. "D1 ms" is D1's own time for the request (statement durations summed, all shards): a write's share of its database's one writer. "req/s ÷ floor" is against \`GET /health/d1\` measured first in the same layout. Dollars: D1 list prices, $0.001 per million rows read and $1.00 per million rows written.`,
           `Two shards: ${split}. Seeding took ${one.seconds.toFixed(0)} s (one shard) and ${two.seconds.toFixed(0)} s (two).`,
         ],
       },

@@ -91,6 +91,8 @@ export async function sampleCost(api, req, samples = 3) {
     written: med("written"),
     queries: med("queries"),
     roundTrips: med("roundTrips"),
+    /** D1's own time (the `duration` of each statement, summed): what the database's one writer spends. */
+    ms: med("ms"),
     records: recordsOf(sent),
     bytes: last.text.length,
     last,
