@@ -247,6 +247,8 @@ describe("the test-run monitor on shards", () => {
       projects: [projects[1], "mon-shards-dash-none", projects[0]],
     });
     const user = await callJson("/dashboard/api/monitor-projects", { token });
+    // The token's record, the shard map (a project never written is not cached), both shards in parallel.
+    expect(user.res.headers.get("server-timing")).toMatch(/round_trips=4 queries=4 /);
     expect(user.body).toEqual({
       projects: [
         { name: projects[1], has_data: true },
