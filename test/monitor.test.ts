@@ -2,13 +2,16 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, callJson, mintToken } from "./helpers/http";
 import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } from "./helpers/monitor";
+import { countAll, databaseOf, shardBindings } from "./helpers/shards";
 
 const api = "/api/v1";
 const post = (path: string, json: unknown, token?: string) =>
   callJson(`${api}${path}`, { method: "POST", json, token });
 const get = (path: string) => callJson(`${api}${path}`);
-const rowCount = async (table: string, where = "1") =>
-  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).first<{ n: number }>())!.n;
+/** Rows of a table on every shard (two, or the main DB alone: vitest.config.ts). */
+const rowCount = (table: string, where = "1") => countAll(`SELECT count(*) AS n FROM ${table} WHERE ${where}`);
+/** Project `default`'s id on the shard holding it (NULL, so no rows, on the others). */
+const DEFAULT_ID = "(SELECT id FROM monitor_projects WHERE name = 'default')";
 const rowsRead = (res: Response) => Number(/rows_read=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
 const hex = (n: number) => n.toString(16).padStart(32, "0");
 
@@ -83,6 +86,40 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
   it("accepts a metric naming a session and context that do not exist yet", async () => {
     const r = await post("/metrics", pluginMetric({ session_h: hex(0xabc), context_h: hex(0xdef) }));
     expect(r.status).toBe(201);
+  });
+});
+
+describe("a project's shard (docs/api/monitor.md, 'Shards')", () => {
+  it("reads a project never written as empty, without asking the map when there is one shard", async () => {
+    const res = await call("/projects/mon-never-written/api/v1/sessions/");
+    expect(res.status).toBe(204);
+    // Shards: the map (a project without a place is never cached), then the shard the placement
+    // rule names; the main DB alone: that one query.
+    const shards = shardBindings().length;
+    expect(res.headers.get("server-timing")).toMatch(shards === 1 ? /round_trips=1 / : /round_trips=2 /);
+    expect((await callJson("/projects/mon-never-written/api/v1/metrics/count")).body).toEqual({ count: 0 });
+    expect(await rowCount("monitor_projects", "name = 'mon-never-written'")).toBe(0);
+  });
+
+  it("writes a project's rows on its shard, its monitor_projects id the shard map's number", async () => {
+    const r = await callJson("/projects/mon-placed/api/v1/sessions/", {
+      method: "POST",
+      json: pluginSession(hex(0x5a)),
+    });
+    expect(r.status).toBe(201);
+    const placed = await env.DB.prepare("SELECT number, shard FROM shard_map WHERE project = 'mon-placed'").first<{
+      number: number;
+      shard: string;
+    }>();
+    expect(shardBindings()).toContain(placed?.shard);
+    const home = await databaseOf("mon-placed");
+    expect(await home.prepare("SELECT id FROM monitor_projects WHERE name = 'mon-placed'").first()).toEqual({
+      id: placed?.number,
+    });
+    expect(
+      await home.prepare("SELECT count(*) AS n FROM monitor_sessions WHERE session_h = ?").bind(hex(0x5a)).first(),
+    ).toEqual({ n: 1 });
+    expect(await rowCount("monitor_sessions", `session_h = '${hex(0x5a)}'`)).toBe(1);
   });
 });
 
@@ -303,10 +340,10 @@ describe("counts, lookups and filters", () => {
 
   it("counts whole collections from the project's newest rowid: a few rows read, nothing kept up to date on insert", async () => {
     const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
-    // The admin token works in project `default` (id 0).
-    expect(s.body.count).toBe(await rowCount("monitor_sessions", "project_id = 0"));
-    expect(c.body.count).toBe(await rowCount("monitor_contexts", "project_id = 0"));
-    expect(m.body.count).toBe(await rowCount("monitor_metrics", "project_id = 0"));
+    // The admin token works in project `default`.
+    expect(s.body.count).toBe(await rowCount("monitor_sessions", `project_id = ${DEFAULT_ID}`));
+    expect(c.body.count).toBe(await rowCount("monitor_contexts", `project_id = ${DEFAULT_ID}`));
+    expect(m.body.count).toBe(await rowCount("monitor_metrics", `project_id = ${DEFAULT_ID}`));
     const res = await call(`${api}/metrics/count`);
     // Rows are never deleted and rowids are dense per project: the newest rowid less the
     // project's floor is the count (that row and the project's, looked up by name).
@@ -321,10 +358,7 @@ describe("counts, lookups and filters", () => {
     ).map((r) => r.status);
     expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((s) => s === 201 || s === 200)).toBe(true);
-    const truth = async (where: string) =>
-      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE project_id = 0 AND ${where}`).first<{
-        n: number;
-      }>())!.n;
+    const truth = (where: string) => rowCount("monitor_metrics", `project_id = ${DEFAULT_ID} AND ${where}`);
     const checks: Array<[string, string]> = [
       [`/sessions/${sh}/metrics/count`, `session_h = '${sh}'`],
       [`/items/test_3/metrics/count`, `item = 'test_3'`],
@@ -414,7 +448,9 @@ describe("counts, lookups and filters", () => {
     // As the reference (skip_none): absent links are left out of the components list.
     expect(comps.body).toEqual({ components: expect.any(Array), total_page: 1 });
     expect((await get("/components/bil")).body.components).toEqual(["billing"]);
-    expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components", "project_id = 0"));
+    expect((await get("/components/count")).body.count).toBe(
+      await rowCount("monitor_components", `project_id = ${DEFAULT_ID}`),
+    );
   });
 
   it("lists pipelines, builds and their sessions, also by component", async () => {
