@@ -268,6 +268,23 @@ describe("telemetry on two shards", () => {
     expect(await counts()).toBe(before);
   });
 
+  it("a project with no rows anywhere answers empty from the shard map alone", async () => {
+    const nobody = q(["project_id", "tsh-nobody"]);
+    for (const path of [
+      `/v2/samples?${nobody}`,
+      `/v2/meters?${nobody}`,
+      `/v2/meters?unique=True&${nobody}`,
+      `/v2/meters/tsh.cpu/statistics?${nobody}`,
+    ]) {
+      const res = await call(path);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual([]);
+      if (!path.includes("statistics")) expect(res.headers.get("Total")).toBe("0");
+      // One round trip: the map's lookup in the main DB (absence is not cached); no shard read.
+      expect(cost(res).roundTrips).toBe(1);
+    }
+  });
+
   it("places a new project by the rule, numbers its series in its range, and old keys take no ids", async () => {
     const [fresh] = await projectsOnShards("tsh-new", 1);
     const first = await callJson<Sample[]>("/v2/samples", { method: "POST", json: [sample(fresh, 1)] });
