@@ -176,7 +176,10 @@ interface Group {
  * reading back the chunks they touched (last). New series, their metadata entries and
  * meters are inserted (known ones skipped); each (series, hour) is one upsert appending
  * the entries its chunk does not hold yet (same timestamp and volume: the same sample),
- * so a retried post writes nothing.
+ * so a retried post writes nothing. A new series takes the next id above the highest in
+ * its project's range, `floors` giving each project's first (src/db/shards.ts,
+ * seriesFloor): the insert reads the table before writing, so ids are numbered by rank
+ * among the new keys, known keys filtered out first so they take none.
  */
 export function ingestStatements(samples: SampleInput[], floors: ReadonlyMap<string, number>) {
   const series = new Map<string, SampleInput>();
