@@ -325,6 +325,36 @@ describe("telemetry on two shards", () => {
     }
   });
 
+  it("refuses a new series past its project's id range (507), writing nothing", async () => {
+    const [full] = await projectsOnShards("tsh-full", 1);
+    expect((await callJson("/v2/samples", { method: "POST", json: [sample(full, 1)] })).status).toBe(201);
+    const { number } = (await env.DB.prepare("SELECT number FROM shard_map WHERE project = ?")
+      .bind(full)
+      .first<{ number: number }>())!;
+    const db = shardDatabase((await shardOf(full))!);
+    // The range's last id taken (as by 2^24 − 2 series before it).
+    await db
+      .prepare(
+        "INSERT INTO telemetry_series (id, key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata) VALUES (?, 'filler', 'x', 'gauge', '', ?, '', '', '', '', '', '', '')",
+      )
+      .bind(seriesFloor(number) + SERIES_SPAN - 1, full)
+      .run();
+    const series = async () =>
+      (await db
+        .prepare("SELECT count(*) AS n FROM telemetry_series WHERE project_id = ?")
+        .bind(full)
+        .first<{ n: number }>())!.n;
+    const res = await callJson<any>("/v2/samples", {
+      method: "POST",
+      json: [sample(full, 4), sample(full, 2, { meter: "tsh.other" })],
+    });
+    expect(res.status).toBe(507);
+    expect(res.body.error.message).toContain("series");
+    expect(await series()).toBe(2);
+    // A known series still takes samples.
+    expect((await callJson("/v2/samples", { method: "POST", json: [sample(full, 4)] })).status).toBe(201);
+  });
+
   it("a write fenced on its old shard goes to the shard the map names now", async () => {
     const [moved] = await projectsOnShards("tsh-fence", 1);
     expect((await callJson("/v2/samples", { method: "POST", json: [sample(moved, 1)] })).status).toBe(201);

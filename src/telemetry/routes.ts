@@ -8,13 +8,22 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { caller, mayUseProject, type Principal, requireToken } from "../auth/middleware";
-import { fenceGuard, seriesFloor, writeToShards } from "../db/shards";
+import { fenceGuard, SERIES_SPAN, seriesFloor, writeToShards } from "../db/shards";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
 import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { CHUNK_MAX, ChunkFull, COUNT_NEED, hotRows, newestFirst, type SampleRow, storeSamples } from "./chunks";
+import {
+  CHUNK_MAX,
+  ChunkFull,
+  COUNT_NEED,
+  hotRows,
+  newestFirst,
+  type SampleRow,
+  SeriesRangeFull,
+  storeSamples,
+} from "./chunks";
 import { coldPredicate } from "./cold";
 import { coldDuplicates, coldPage, coldProbe } from "./cold-page";
 import { byFields, findSample, onShard, shardsOfQuery } from "./fan-out";
@@ -211,6 +220,10 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
     } catch (e) {
       if (e instanceof ChunkFull)
         throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
+      if (e instanceof SeriesRangeFull)
+        throw new ApiError("other", `A project holds at most ${SERIES_SPAN - 1} series: this post would pass it.`, {
+          status: 507,
+        });
       throw e;
     }
     let next = 0;
