@@ -276,7 +276,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs a write of `projects` on the shards that hold them (placing new ones): `write` is
- * called once per shard with the projects there, and must start its batch with
+ * called once per shard with the projects there (in parallel), and must start its batch with
  * `fenceGuard` of them. A fenced batch wrote nothing: the map is read again from the
  * primary and the write goes where the projects are now, after waiting out a move's last
  * pass (503 with Retry-After past FROZEN_WAIT_MS). Each shard's part is all or nothing;
@@ -309,16 +309,22 @@ export async function writeToShards<T>(
       const p = placed.get(project) as Placement;
       byShard.set(p.shard, [...(byShard.get(p.shard) ?? []), p]);
     }
+    // The shards' parts at once: one round trip of time however many shards a post spans.
+    const parts = [...byShard];
+    const settled = await Promise.allSettled(
+      parts.map(([shard, ps]) => write({ shard, db: shardDb(env, shard), projects: ps })),
+    );
     const retry: string[] = [];
-    for (const [shard, ps] of byShard) {
-      try {
-        out.push(await write({ shard, db: shardDb(env, shard), projects: ps }));
-      } catch (e) {
-        if (!isFenced(e)) throw e;
-        for (const p of ps) forgetPlacements(p.project);
-        retry.push(...ps.map((p) => p.project));
-      }
-    }
+    settled.forEach((r, i) => {
+      if (r.status === "fulfilled") out.push(r.value);
+      else if (isFenced(r.reason))
+        for (const p of parts[i][1]) {
+          forgetPlacements(p.project);
+          retry.push(p.project);
+        }
+    });
+    const failed = settled.find((r) => r.status === "rejected" && !isFenced(r.reason));
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     pending = retry;
     if (retry.length) placed = await placementsOf(env, retry, { fresh: true });
     if (retry.length && Date.now() > deadline)
