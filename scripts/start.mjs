@@ -2,12 +2,10 @@
 // `npm start`: apply local D1 migrations (main DB and shards), make sure .dev.vars holds an ADMIN_TOKEN,
 // then run `wrangler dev` on 127.0.0.1. Honours PORT; extra arguments go to wrangler dev
 // (`npm start -- --port 9000`).
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { migrateAll } from "./migrate.mjs";
-
-const wrangler = (args, opts = {}) => spawnSync("npx", ["wrangler", ...args], { stdio: "inherit", ...opts });
 
 let vars = existsSync(".dev.vars") ? readFileSync(".dev.vars", "utf8") : "";
 let token = vars.match(/^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/m)?.[1];
