@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { expect, inject, it } from "vitest";
+import { d1Bindings } from "../../scripts/migrate.mjs";
 
 // The storage tiers against a real `wrangler dev --test-scheduled` (server.ts): samples
 // older than the hot window, moved to R2 by the Cron Trigger, answer as they did from D1.
@@ -20,15 +21,19 @@ function q(...conds: Array<[string, string, string]>) {
   return p.toString();
 }
 
-/** Samples of this project still in D1, read from the dev server's local state. */
+/** Samples of this project still in D1 (whichever shard holds it), read from the dev server's local state. */
 function hotRows(): number {
+  return d1Bindings().reduce((n, binding) => n + hotRowsIn(binding), 0);
+}
+
+function hotRowsIn(binding: string): number {
   const r = spawnSync(
     "npx",
     [
       "wrangler",
       "d1",
       "execute",
-      "DB",
+      binding,
       "--local",
       "--persist-to",
       inject("stateDir"),
