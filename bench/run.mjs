@@ -64,6 +64,8 @@ const service = await startService({
   port: Number(opts.port),
   log,
   logLevel: families.some((f) => f.workerLogs) ? "log" : "warn",
+  // A family may need vars of its own (telemetry-scale: one shard).
+  vars: Object.assign({}, ...families.map((f) => f.vars ?? {})),
 });
 const stop = () => service.stop();
 process.on("SIGINT", () => stop().then(() => process.exit(130)));

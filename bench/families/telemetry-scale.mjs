@@ -160,6 +160,8 @@ export default {
   unit: "samples",
   /** Only when named (`--only telemetry-scale`); its own results file; the cron's logged report. */
   optIn: true,
+  /** One shard: its sizes are read from the main DB's SQLite file (pragmas below). */
+  vars: { SHARDS: "DB" },
   workerLogs: true,
   out: "RESULTS-telemetry-scale.md",
   sizes: { quick: [Math.min(TARGET, 20_000)], full: [TARGET] },
