@@ -138,16 +138,6 @@ async function move(to: string, query = "?steps=1", project = P) {
   });
 }
 
-/** Runs single steps until the move reaches `step` (each call one bounded unit). */
-async function stepUntil(to: string, step: string, max = 500): Promise<MoveState> {
-  for (let i = 0; i < max; i++) {
-    const r = await move(to);
-    expect(r.status).toBe(200);
-    if (r.body.step === step) return r.body;
-  }
-  throw new Error(`never reached ${step}`);
-}
-
 /** Lets the cleanup start: the switch is made two map lifetimes old. */
 const ageSwitch = () =>
   env.DB.prepare("UPDATE shard_moves SET switched_at = switched_at - 300000 WHERE project = ?1").bind(P).run();
@@ -313,6 +303,16 @@ describe("moving a project between shards", () => {
     expect(await db("SHARD_1").prepare("SELECT project FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual({
       project: P,
     });
+    // A second call while one holds the move's lease: refused until the lease ends.
+    await env.DB.prepare("UPDATE shard_moves SET cursor = json_set(cursor, '$.leaseUntil', ?2) WHERE project = ?1")
+      .bind(P, Date.now() + 60_000)
+      .run();
+    const busy = await move("SHARD_1");
+    expect(busy.status).toBe(409);
+    expect(busy.body.message).toMatch(/Another call is running/);
+    await env.DB.prepare("UPDATE shard_moves SET cursor = json_set(cursor, '$.leaseUntil', 0) WHERE project = ?1")
+      .bind(P)
+      .run();
     // Another target while it runs: refused.
     const other = await move("DB");
     expect(other.status).toBe(409);
@@ -323,8 +323,16 @@ describe("moving a project between shards", () => {
     let archived = false;
     let removed = 0;
     let state = first.body;
-    while (state.step === "copy") {
+    let caughtUp = false;
+    while (state.step === "copy" || state.step === "catchup") {
       copying++;
+      if (state.step === "catchup" && !caughtUp) {
+        // Live still: the catch-up pass and then the frozen sync pick this up.
+        caughtUp = true;
+        const w = sample(11, { volume: 11.5 });
+        written.push(w);
+        await writeSamples([w]);
+      }
       if (copying === 3) {
         const w = [sample(5, { volume: 5.5 }), sample(2000), sample(7, { resourceId: "vm-new", volume: 7.25 })];
         written.push(...w);
@@ -364,9 +372,15 @@ describe("moving a project between shards", () => {
     }
     expect(copying).toBeGreaterThan(3);
     expect(archived).toBe(true);
+    expect(caughtUp).toBe(true);
     expect(state.step).toBe("freeze");
     expect(await shardOf(P)).toBe("DB");
 
+    // Written after the catch-up, before the freeze: the frozen sync must bring these.
+    const late = sample(12, { volume: 12.5 });
+    written.push(late);
+    await writeSamples([late]);
+    await writeMetric("before-freeze");
     // Freeze: the map frozen, the source fenced.
     state = (await move("SHARD_1")).body;
     expect(state.step).toBe("sync");
@@ -401,7 +415,10 @@ describe("moving a project between shards", () => {
     expect(state.step).toBe("cleanup");
     expect(state.switched_at).toBeGreaterThan(0);
     expect(state.cursor.frozenMs).toBeGreaterThanOrEqual(0);
-    console.log(`frozen ${state.cursor.frozenMs} ms over ${syncs} sync units, ${state.cursor.synced} rows synced`);
+    expect(state.cursor.frozenRows).toBe(2); // the late sample's chunk, the metric
+    console.log(
+      `frozen ${state.cursor.frozenMs} ms (one HTTP call per unit, ${syncs} units), ${state.cursor.frozenRows} rows written`,
+    );
     expect(await shardOf(P)).toBe("SHARD_1");
     await Promise.all([frozenWrite, frozenMetric]);
 
@@ -435,7 +452,7 @@ describe("moving a project between shards", () => {
     const was = sizes(before);
     expect(grew.series).toBe(was.series + 1); // vm-new
     expect(grew.meters).toBe(was.meters + 1);
-    expect(grew.metrics).toBe(was.metrics + 2);
+    expect(grew.metrics).toBe(was.metrics + 3);
     expect(grew.archive).toBe(was.archive + 1);
     for (const k of [
       "legacy",
@@ -457,7 +474,8 @@ describe("moving a project between shards", () => {
       expect(entries.filter((e) => e.endsWith(`@${w.timestamp}=${w.volume}`)).length, String(w.timestamp)).toBe(1);
     expect(entries.some((e) => e.includes(`@${stale.timestamp}=`))).toBe(false);
     const items = (after.metrics as Array<{ item: string }>).map((m) => m.item);
-    expect(items.filter((i) => i === "during-copy" || i === "while-frozen").sort()).toEqual([
+    expect(items.filter((i) => /^(during-copy|before-freeze|while-frozen)$/.test(i)).sort()).toEqual([
+      "before-freeze",
       "during-copy",
       "while-frozen",
     ]);
@@ -477,6 +495,7 @@ describe("moving a project between shards", () => {
     const r = await move("DB", "?budget_ms=20000");
     expect(r.status).toBe(200);
     expect(r.body.step).toBe("cleanup");
+    console.log(`move back in one call: frozen ${r.body.cursor.frozenMs} ms, ${r.body.cursor.frozenRows} rows written`);
     expect(await shardOf(P)).toBe("DB");
     expect(await snapshot("DB")).toEqual(there);
     expect(await db("DB").prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual(

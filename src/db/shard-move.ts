@@ -7,6 +7,8 @@
  *
  *   copy     the project live on the source: a fence row in the target (nobody may write
  *            the project there), then every table's rows upserted into the target, page by page.
+ *   catchup  still live: the sync below once, so the frozen one copies only what changed
+ *            since (a long copy leaves every active chunk behind).
  *   freeze   shard_map.frozen = 1 (fresh writers wait), then a fence row in the source
  *            (writers with a stale map are bounced and re-read it): nothing writes the project.
  *   sync     the target made equal to the source: append-only tables from where the copy
@@ -70,7 +72,7 @@ export interface MoveTable {
   read(db: D1Database, p: MoveProject, cursor: Key | null, limit: number, columns: readonly string[]): Promise<Page>;
 }
 
-export const STEPS = ["copy", "freeze", "sync", "switch", "cleanup", "done"] as const;
+export const STEPS = ["copy", "catchup", "freeze", "sync", "switch", "cleanup", "done"] as const;
 export type Step = (typeof STEPS)[number];
 
 /** Default rows a page reads. */
@@ -79,6 +81,13 @@ export const PAGE_ROWS = 500;
 const COMPARE_ROWS = 2000;
 /** Default time a call works before answering (the script calls again). */
 export const CALL_BUDGET_MS = 5000;
+/**
+ * A call runs a move only while it holds its lease, renewed by every unit it saves: two
+ * calls at once (the script and an operator) would otherwise interleave units, and a
+ * stale sync page written after the switch would undo newer writes. A call that died
+ * frees the move when its lease runs out.
+ */
+const LEASE_MS = 60_000;
 /** A value D1 takes is ≤ 2 MB: rows travel as JSON parameters of at most this many characters (≤ 3 bytes each). */
 const JSON_PARAM_CHARS = 600_000;
 
@@ -96,6 +105,11 @@ interface Cursor {
   /** When the freeze began and how long it lasted (ms), for the report. */
   frozenAt?: number;
   frozenMs?: number;
+  /** Rows written to the target while frozen. */
+  frozenRows?: number;
+  /** The call running the move, and until when (ms). */
+  runner?: string;
+  leaseUntil?: number;
 }
 
 export interface MoveState {
@@ -257,15 +271,33 @@ export async function moveState(env: Env, project: string): Promise<MoveState | 
   return row ? stateOf(row) : null;
 }
 
-async function save(env: Env, s: MoveState, extra: D1PreparedStatement[] = []) {
+/** `shard_moves` still names this runner (its lease not taken over), as SQL on ?1 = project, ?9 = runner. */
+const HOLDS = "EXISTS (SELECT 1 FROM shard_moves WHERE project = ?1 AND cursor ->> '$.runner' = ?9)";
+
+/** Saves the state and renews the lease; `extra` (the switch's map update) only while the lease holds. */
+async function save(env: Env, s: MoveState, extra: (main: D1Database) => D1PreparedStatement[] = () => []) {
   s.updated_at = Date.now();
+  s.cursor.leaseUntil = s.updated_at + LEASE_MS;
   const main = fresh(env);
-  await main.batch([
-    ...extra,
+  const results = await main.batch([
+    ...extra(main),
     main
-      .prepare("UPDATE shard_moves SET step = ?2, cursor = ?3, updated_at = ?4, switched_at = ?5 WHERE project = ?1")
-      .bind(s.project, s.step, JSON.stringify(s.cursor), s.updated_at, s.switched_at),
+      .prepare(
+        `UPDATE shard_moves SET step = ?2, cursor = ?3, updated_at = ?4, switched_at = ?5 WHERE project = ?1 AND ${HOLDS}`,
+      )
+      .bind(
+        s.project,
+        s.step,
+        JSON.stringify(s.cursor),
+        s.updated_at,
+        s.switched_at,
+        null,
+        null,
+        null,
+        s.cursor.runner,
+      ),
   ]);
+  if (!results.at(-1)?.meta.changes) throw new MoveRefused(`Another call took over the move of ${s.project}`, 409);
 }
 
 /**
@@ -284,6 +316,9 @@ export async function startMove(env: Env, project: string, target: string): Prom
   const placed = (await placementsOf(env, [project], { fresh: true })).get(project);
   if (!placed) throw new MoveRefused(`Project ${project} has no shard yet (no rows): nothing to move`, 404);
   if (placed.shard === target) throw new MoveRefused(`Project ${project} is on ${target} already`, 409);
+  // The target refuses the project's writes before anything is copied there (before the
+  // move exists: a call that takes it over finds the fence in place).
+  await fence(shardDb(env, target), project);
   const now = Date.now();
   const s: MoveState = {
     project,
@@ -332,22 +367,43 @@ export async function runMove(
 ): Promise<MoveState> {
   const now = opts.now ?? Date.now;
   const until = now() + (opts.budgetMs ?? CALL_BUDGET_MS);
-  let s = await moveState(env, project);
-  if (!s) throw new MoveRefused(`No move of project ${project}`, 404);
   const placed = (await placementsOf(env, [project], { fresh: true })).get(project);
   if (!placed) throw new MoveRefused(`Project ${project} has no shard`, 404);
   const p: MoveProject = { project, number: placed.number };
-  let units = 0;
-  while (s.step !== "done") {
-    if (opts.steps !== undefined && units >= opts.steps) break;
-    const frozen = s.step === "freeze" || s.step === "sync" || s.step === "switch";
-    if (opts.steps === undefined && !frozen && units > 0 && now() >= until) break;
-    const worked = await unit(env, s, p, tables, now);
-    if (!worked) break; // cleanup waits for stale map caches to expire
-    units++;
-    s = (await moveState(env, project)) as MoveState;
+  const runner = crypto.randomUUID();
+  const main = fresh(env);
+  const claimed = await main
+    .prepare(
+      `UPDATE shard_moves SET cursor = json_set(cursor, '$.runner', ?2, '$.leaseUntil', ?3)
+       WHERE project = ?1 AND coalesce(cursor ->> '$.leaseUntil', 0) < ?4`,
+    )
+    .bind(project, runner, Date.now() + LEASE_MS, Date.now())
+    .run();
+  if (!claimed.meta.changes) {
+    if (!(await moveState(env, project))) throw new MoveRefused(`No move of project ${project}`, 404);
+    throw new MoveRefused(`Another call is running the move of ${project}: try again in a minute at most`, 409);
   }
-  return s;
+  try {
+    let s = (await moveState(env, project)) as MoveState;
+    let units = 0;
+    while (s.step !== "done") {
+      if (opts.steps !== undefined && units >= opts.steps) break;
+      const frozen = s.step === "freeze" || s.step === "sync" || s.step === "switch";
+      if (opts.steps === undefined && !frozen && units > 0 && now() >= until) break;
+      const worked = await unit(env, s, p, tables, now);
+      if (!worked) break; // cleanup waits for stale map caches to expire
+      units++;
+      s = (await moveState(env, project)) as MoveState;
+    }
+  } finally {
+    await main
+      .prepare(
+        "UPDATE shard_moves SET cursor = json_set(cursor, '$.leaseUntil', 0) WHERE project = ?1 AND cursor ->> '$.runner' = ?2",
+      )
+      .bind(project, runner)
+      .run();
+  }
+  return (await moveState(env, project)) as MoveState;
 }
 
 /** One unit of work of the current step, its cursor saved; false when the step must wait. */
@@ -359,8 +415,7 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
   const t = tables[i];
   switch (s.step) {
     case "copy": {
-      if (i === 0 && !c.at) await fence(target, p.project);
-      if (!t) return next(env, s, "freeze");
+      if (!t) return next(env, s, "catchup");
       const page = await t.read(source, p, c.at ?? null, t.pageRows ?? PAGE_ROWS, t.columns);
       if (page.rows.length) await target.batch(upserts(target, t, page.rows));
       c.copied = (c.copied ?? 0) + page.rows.length;
@@ -375,22 +430,28 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
     case "freeze": {
       // The map first: a writer that read it before the freeze and writes the source
       // before the fence below is caught by the sync, which starts after both.
-      const main = fresh(env);
-      await main.prepare("UPDATE shard_map SET frozen = 1 WHERE project = ?1").bind(p.project).run();
+      await fresh(env)
+        .prepare(`UPDATE shard_map SET frozen = 1 WHERE project = ?1 AND ${HOLDS}`)
+        .bind(p.project, null, null, null, null, null, null, null, c.runner)
+        .run();
       await fence(source, p.project);
       forgetPlacements(p.project);
       c.frozenAt = now();
       return next(env, s, "sync");
     }
+    case "catchup":
     case "sync": {
-      if (!t) return next(env, s, "switch");
+      if (!t) return next(env, s, s.step === "sync" ? "switch" : "freeze");
       if (t.mode === "fixed") return advance(env, s);
       if (t.mode === "append") {
         const from = c.at !== undefined && c.at !== null ? c.at : (c.ends?.[t.name] ?? null);
         const page = await t.read(source, p, from, t.pageRows ?? PAGE_ROWS, t.columns);
         if (page.rows.length) await target.batch(upserts(target, t, page.rows));
-        c.synced = (c.synced ?? 0) + page.rows.length;
-        if (page.done) return advance(env, s);
+        count(s, page.rows.length);
+        if (page.done) {
+          c.ends = { ...c.ends, [t.name]: page.next };
+          return advance(env, s);
+        }
         c.at = page.next;
         await save(env, s);
         return true;
@@ -400,14 +461,15 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
     case "switch": {
       // The target's fence goes before the map names it: nobody writes it until then.
       await target.prepare("DELETE FROM shard_fences WHERE project = ?1").bind(p.project).run();
-      const main = fresh(env);
       s.switched_at = now();
       c.frozenMs = c.frozenAt === undefined ? undefined : s.switched_at - c.frozenAt;
       s.step = "cleanup";
       c.table = tables.length - 1;
       c.at = null;
-      await save(env, s, [
-        main.prepare("UPDATE shard_map SET shard = ?2, frozen = 0 WHERE project = ?1").bind(p.project, s.target),
+      await save(env, s, (main) => [
+        main
+          .prepare(`UPDATE shard_map SET shard = ?2, frozen = 0 WHERE project = ?1 AND ${HOLDS}`)
+          .bind(p.project, s.target, null, null, null, null, null, null, c.runner),
       ]);
       forgetPlacements(p.project);
       return true;
@@ -441,6 +503,12 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
 /** A fence row: writes of the project are refused in this shard (idempotent). */
 async function fence(db: D1Database, project: string) {
   await db.prepare("INSERT OR IGNORE INTO shard_fences (project) VALUES (?1)").bind(project).run();
+}
+
+/** Rows a sync unit wrote or deleted in the target (while frozen: the frozen window's rows too). */
+function count(s: MoveState, rows: number) {
+  s.cursor.synced = (s.cursor.synced ?? 0) + rows;
+  if (s.step === "sync") s.cursor.frozenRows = (s.cursor.frozenRows ?? 0) + rows;
 }
 
 async function advance(env: Env, s: MoveState) {
@@ -493,8 +561,7 @@ async function syncMutable(
   const rows = await rowsAt(source, t.table, t.columns, t.key, changed);
   const writes = [...deletes(target, t, gone), ...upserts(target, t, rows)];
   if (writes.length) await target.batch(writes);
-  c.synced = (c.synced ?? 0) + rows.length;
-  c.deleted = (c.deleted ?? 0) + gone.length;
+  count(s, rows.length + gone.length);
   if (bound === null) return advance(env, s);
   c.at = bound;
   await save(env, s);
