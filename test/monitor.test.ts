@@ -2,13 +2,16 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, callJson, mintToken } from "./helpers/http";
 import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } from "./helpers/monitor";
+import { countAll } from "./helpers/shards";
 
 const api = "/api/v1";
 const post = (path: string, json: unknown, token?: string) =>
   callJson(`${api}${path}`, { method: "POST", json, token });
 const get = (path: string) => callJson(`${api}${path}`);
-const rowCount = async (table: string, where = "1") =>
-  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).first<{ n: number }>())!.n;
+/** Rows of a table on every shard (two, or the main DB alone: vitest.config.ts). */
+const rowCount = (table: string, where = "1") => countAll(`SELECT count(*) AS n FROM ${table} WHERE ${where}`);
+/** Project `default`'s id on the shard holding it (NULL, so no rows, on the others). */
+const DEFAULT_ID = "(SELECT id FROM monitor_projects WHERE name = 'default')";
 const rowsRead = (res: Response) => Number(/rows_read=(\d+)/.exec(res.headers.get("server-timing") ?? "")?.[1] ?? NaN);
 const hex = (n: number) => n.toString(16).padStart(32, "0");
 
@@ -303,10 +306,10 @@ describe("counts, lookups and filters", () => {
 
   it("counts whole collections from the project's newest rowid: a few rows read, nothing kept up to date on insert", async () => {
     const [s, c, m] = await Promise.all(["/sessions/count", "/contexts/count", "/metrics/count"].map((p) => get(p)));
-    // The admin token works in project `default` (id 0).
-    expect(s.body.count).toBe(await rowCount("monitor_sessions", "project_id = 0"));
-    expect(c.body.count).toBe(await rowCount("monitor_contexts", "project_id = 0"));
-    expect(m.body.count).toBe(await rowCount("monitor_metrics", "project_id = 0"));
+    // The admin token works in project `default`.
+    expect(s.body.count).toBe(await rowCount("monitor_sessions", `project_id = ${DEFAULT_ID}`));
+    expect(c.body.count).toBe(await rowCount("monitor_contexts", `project_id = ${DEFAULT_ID}`));
+    expect(m.body.count).toBe(await rowCount("monitor_metrics", `project_id = ${DEFAULT_ID}`));
     const res = await call(`${api}/metrics/count`);
     // Rows are never deleted and rowids are dense per project: the newest rowid less the
     // project's floor is the count (that row and the project's, looked up by name).
@@ -321,10 +324,7 @@ describe("counts, lookups and filters", () => {
     ).map((r) => r.status);
     expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((s) => s === 201 || s === 200)).toBe(true);
-    const truth = async (where: string) =>
-      (await env.DB.prepare(`SELECT count(*) AS n FROM monitor_metrics WHERE project_id = 0 AND ${where}`).first<{
-        n: number;
-      }>())!.n;
+    const truth = (where: string) => rowCount("monitor_metrics", `project_id = ${DEFAULT_ID} AND ${where}`);
     const checks: Array<[string, string]> = [
       [`/sessions/${sh}/metrics/count`, `session_h = '${sh}'`],
       [`/items/test_3/metrics/count`, `item = 'test_3'`],
@@ -414,7 +414,9 @@ describe("counts, lookups and filters", () => {
     // As the reference (skip_none): absent links are left out of the components list.
     expect(comps.body).toEqual({ components: expect.any(Array), total_page: 1 });
     expect((await get("/components/bil")).body.components).toEqual(["billing"]);
-    expect((await get("/components/count")).body.count).toBe(await rowCount("monitor_components", "project_id = 0"));
+    expect((await get("/components/count")).body.count).toBe(
+      await rowCount("monitor_components", `project_id = ${DEFAULT_ID}`),
+    );
   });
 
   it("lists pipelines, builds and their sessions, also by component", async () => {

@@ -1,21 +1,15 @@
 // Moving a project between shards (src/db/shard-move.ts, docs/deploy.md "Shards: adding one,
-// moving a project"): interrupted between every step, written to between steps (also while
-// frozen, and by a writer with a stale map), resumed, and compared row by row.
+// moving a project"): a project seeded through the HTTP API, moved while interrupted between
+// every step and written to between steps (also while frozen, and by a writer with a stale
+// map), resumed, then compared row by row and answer by answer; moved back; the refusals.
 import { env } from "cloudflare:workers";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compareKeys, type MoveState } from "../src/db/shard-move";
-import {
-  fenceGuard,
-  fenceGuardStatement,
-  forgetPlacements,
-  isFenced,
-  seriesFloor,
-  writeToShards,
-} from "../src/db/shards";
+import { fenceGuardStatement, isFenced, SERIES_SPAN, seriesFloor } from "../src/db/shards";
 import { monitorMoveTables } from "../src/monitor/shard-tables";
-import { ingestStatements, runBatch, type SampleInput, seriesKey } from "../src/telemetry/chunks";
-import { flattenMetadata } from "../src/telemetry/schemas";
+import { runArchive } from "../src/telemetry/archive-cron";
+import { ingestStatements, seriesKey } from "../src/telemetry/chunks";
 import { telemetryMoveTables } from "../src/telemetry/shard-tables";
 import { callJson, mintToken } from "./helpers/http";
 import { metricsOf, pluginContext, pluginSession } from "./helpers/monitor";
@@ -23,12 +17,22 @@ import { shardDatabase, shardOf } from "./helpers/shards";
 
 const P = "mover";
 const Q = "stayer";
-const HOUR_US = 3_600_000_000;
-const T0 = Date.parse("2025-01-01T00:00:00Z") * 1000;
+const HOUR_MS = 3_600_000;
 const SPAN = 2 ** 40;
+/** Recent samples start here (hot: within TELEMETRY_HOT_DAYS); old ones a month before (the archive moves them). */
+const T0 = Math.floor((Date.now() - 3 * 86_400_000) / HOUR_MS) * HOUR_MS;
+const OLD = T0 - 30 * 86_400_000;
+const LEGACY_ID = 7; // a series id from before shards (< 2^24)
+const api = `/projects/${P}/api/v1`;
+const H1 = "5e000000000000000000000000000001";
+const LIVE = "5e0000000000000000000000000000ff";
 const db = (shard: string) => shardDatabase(shard);
+const iso = (ms: number) => new Date(ms).toISOString().replace("Z", "+00:00");
 
-let number = 0; // P's project number (its monitor_projects.id)
+let SRC = "";
+let DST = "";
+let number = 0; // P's project number
+let qNumber = 0;
 
 const rows = async (d: D1Database, q: string, ...params: unknown[]) =>
   (
@@ -38,7 +42,11 @@ const rows = async (d: D1Database, q: string, ...params: unknown[]) =>
       .all()
   ).results;
 
-/** Every row of project P on one shard, table by table, in a fixed order (plain SQL, not the move's own reads). */
+const numberOf = async (project: string) =>
+  (await env.DB.prepare("SELECT number FROM shard_map WHERE project = ?1").bind(project).first<{ number: number }>())!
+    .number;
+
+/** Every row of a project on one shard, table by table, in a fixed order (plain SQL, not the move's own reads). */
 async function snapshot(shard: string, project = P, n = number): Promise<Record<string, unknown[]>> {
   const d = db(shard);
   const ids = `(SELECT id FROM telemetry_series WHERE project_id = ?1)`;
@@ -70,11 +78,19 @@ async function snapshot(shard: string, project = P, n = number): Promise<Record<
     projects: await rows(d, "SELECT * FROM monitor_projects WHERE id = ?1", n),
     ...Object.fromEntries(
       await Promise.all(
-        ["sessions", "contexts", "metrics", "components", "pipelines", "builds"].map(async (t) => [
+        ["sessions", "contexts", "metrics"].map(async (t) => [
           t,
           await rows(d, `SELECT * FROM monitor_${t} WHERE seq > ?1 AND seq < ?2 ORDER BY seq`, lo, lo + SPAN),
         ]),
       ),
+    ),
+    // Numbered by the whole table: their order (of first appearance) is what a copy keeps.
+    components: await rows(d, "SELECT project_id, name FROM monitor_components WHERE project_id = ?1 ORDER BY seq", n),
+    pipelines: await rows(d, "SELECT project_id, branch FROM monitor_pipelines WHERE project_id = ?1 ORDER BY seq", n),
+    builds: await rows(
+      d,
+      "SELECT project_id, branch, build_no FROM monitor_builds WHERE project_id = ?1 ORDER BY seq",
+      n,
     ),
     flags: await rows(
       d,
@@ -85,51 +101,87 @@ async function snapshot(shard: string, project = P, n = number): Promise<Record<
   };
 }
 
+const empty = (s: Record<string, unknown[]>) => Object.values(s).every((v) => v.length === 0);
 const sizes = (s: Record<string, unknown[]>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.length]));
 const samplesIn = (s: Record<string, unknown[]>) => (s.chunks as Array<{ n: number }>).reduce((a, c) => a + c.n, 0);
+const chunkEntries = (chunks: unknown[]) =>
+  (chunks as Array<{ series_id: number; bucket: number; samples: string }>).flatMap((c) =>
+    (JSON.parse(c.samples) as number[][]).map((e) => `${c.series_id}@${c.bucket + e[0]}=${e[1]}`),
+  );
 
-/** A telemetry sample as the ingest takes it. */
-function sample(i: number, over: Partial<SampleInput> = {}): SampleInput {
-  const metadata = over.metadata ?? JSON.stringify({ flavor: { name: "m1" }, tags: ["a", i % 2 === 0], size: 2 });
+type Sample = Record<string, unknown>;
+/** A sample as clients post it, `i` minutes after `base`. */
+function sample(i: number, over: Sample = {}, base = T0): Sample {
   return {
     meter: "cpu",
     type: "gauge",
     unit: "%",
     volume: i,
-    projectId: P,
-    resourceId: `vm-${i % 2}`,
-    resourceName: "",
-    displayName: "",
-    namespace: "",
-    userId: "u1",
+    resource_id: `vm-${i % 2}`,
+    project_id: P,
+    user_id: "u1",
     source: "openstack",
-    timestamp: T0 + i * 60_000_000,
-    recordedAt: T0 + i * 60_000_000 + 5,
+    timestamp: iso(base + i * 60_000),
+    metadata: { flavor: { name: "m1" }, tags: ["a", i % 2 === 0], size: 2 },
     ...over,
-    metadata,
-    metadataEntries: metadata ? (flattenMetadata(JSON.parse(metadata)) ?? []) : [],
   };
 }
+const us = (s: Sample) => Date.parse(String(s.timestamp)) * 1000;
 
-/** A telemetry write as the family makes it: fenced, through the map (waits while frozen). */
-const writeSamples = (samples: SampleInput[]) =>
-  writeToShards(env, [P], ({ db: d }) => runBatch(d, [fenceGuard([P]), ...ingestStatements(samples).writes]));
+async function postSamples(samples: Sample[]) {
+  for (let i = 0; i < samples.length; i += 1000) {
+    const r = await callJson("/v2/samples", { method: "POST", json: samples.slice(i, i + 1000) });
+    if (r.status !== 201) throw new Error(`posting samples answered ${r.status}: ${JSON.stringify(r.body)}`);
+  }
+}
 
-/** A monitor metric row written the same way: the project's next rowid, behind the fence. */
-const writeMetric = (item: string) =>
-  writeToShards(env, [P], ({ db: d }) =>
-    d.batch([
-      fenceGuardStatement(d, [P]),
-      d
-        .prepare(
-          `INSERT INTO monitor_metrics (seq, project_id, session_h, context_h, item_start_time, item_path, item, item_variant,
-             item_fs_loc, kind, component, total_time, user_time, kernel_time, cpu_usage, mem_usage)
-           SELECT coalesce((SELECT max(seq) FROM monitor_metrics WHERE seq > ?1 AND seq < ?1 + ${SPAN}), ?1) + 1, ?2,
-             's-move', 'ctx', ?3, 'tests.move', ?3, ?3, 'tests/move.py', 'function', '', 1, 1, 0, 0.5, 1`,
-        )
-        .bind(number * SPAN, number, item),
-    ]),
-  );
+/** A metric of session LIVE, through the API. */
+async function postMetric(item: string) {
+  const [m] = metricsOf(LIVE, 1, {
+    item,
+    item_variant: item,
+    component: "comp0",
+    item_start_time: `2026-11-23T${item}`,
+  });
+  const r = await callJson(`${api}/metrics/`, { method: "POST", json: [m] });
+  if (r.status !== 201) throw new Error(`posting a metric answered ${r.status}: ${JSON.stringify(r.body)}`);
+}
+
+const q = (...conds: Array<[string, string]>) => {
+  const p = new URLSearchParams();
+  for (const [f, v] of conds) {
+    p.append("q.field", f);
+    p.append("q.op", "eq");
+    p.append("q.value", v);
+  }
+  return p.toString();
+};
+
+/** What clients read of P that writes made while frozen do not change (they go to meter `live` and session LIVE). */
+async function answers() {
+  const out: Record<string, unknown> = {};
+  const get = async (path: string) => {
+    const r = await callJson(path);
+    expect(r.status, path).toBeLessThan(300);
+    out[path] = { status: r.status, body: r.body, total: r.res.headers.get("Total") };
+  };
+  for (const meter of ["cpu", "disk", "legacy.mem"]) {
+    await get(`/v2/samples?${q(["project_id", P], ["meter", meter])}&limit=50`);
+    await get(`/v2/meters/${meter}/statistics?${q(["project_id", P])}`);
+    await get(`/v2/meters/${meter}/statistics?${q(["project_id", P])}&period=86400`);
+  }
+  await get(`/v2/meters?${q(["project_id", P])}`);
+  for (const path of [
+    "/sessions/",
+    "/sessions/count",
+    `/sessions/${H1}/metrics`,
+    "/contexts/",
+    "/components/",
+    "/pipelines/",
+  ])
+    await get(`${api}${path}`);
+  return out;
+}
 
 async function move(to: string, query = "?steps=1", project = P) {
   return callJson<MoveState & { message?: string }>(`/admin/shards/moves${query}`, {
@@ -142,82 +194,63 @@ async function move(to: string, query = "?steps=1", project = P) {
 const ageSwitch = () =>
   env.DB.prepare("UPDATE shard_moves SET switched_at = switched_at - 300000 WHERE project = ?1").bind(P).run();
 
-const chunkEntries = (chunks: unknown[]) =>
-  (chunks as Array<{ series_id: number; bucket: number; samples: string }>).flatMap((c) =>
-    (JSON.parse(c.samples) as number[][]).map((e) => `${c.series_id}@${c.bucket + e[0]}=${e[1]}`),
-  );
-
 beforeAll(async () => {
-  const api = `/projects/${P}/api/v1`;
-  // The monitor: a context, two sessions with flags, metrics, through the HTTP API (the main DB).
+  // The monitor, through the API: a context, two sessions with flags, a session for later writes, metrics.
   expect((await callJson(`${api}/contexts/`, { method: "POST", json: pluginContext() })).status).toBe(201);
-  for (const [i, h] of ["5e000000000000000000000000000001", "5e000000000000000000000000000002"].entries()) {
+  for (const [i, h] of [H1, "5e000000000000000000000000000002"].entries()) {
     const s = await callJson(`${api}/sessions/`, {
       method: "POST",
       json: pluginSession(h, { pipeline_branch: "main", pipeline_build_no: String(i + 1), python: "3.11" }),
     });
     expect(s.status).toBe(201);
-    const m = await callJson(`${api}/metrics/`, {
-      method: "POST",
-      json: metricsOf(h, 30, { component: `comp${i}` }),
-    });
+    const m = await callJson(`${api}/metrics/`, { method: "POST", json: metricsOf(h, 30, { component: `comp${i}` }) });
     expect(m.status).toBe(201);
   }
-  const row = await env.DB.prepare("SELECT id FROM monitor_projects WHERE name = ?1").bind(P).first<{ id: number }>();
-  number = row!.id;
-  // Telemetry: samples stored before the project had a range (legacy series ids < 2^24)…
-  const legacy = Array.from({ length: 40 }, (_, i) => sample(i, { meter: "legacy.mem" }));
-  await runBatch(env.DB, ingestStatements(legacy).writes);
-  // …Q's, on the same meter names (its rows must stay where they are)…
-  await runBatch(env.DB, ingestStatements([0, 1, 2].map((i) => sample(i, { projectId: Q }))).writes);
-  // …then a series at the project's floor: series made after it take the ids above it.
-  const first = sample(0);
-  await env.DB.prepare(
-    `INSERT INTO telemetry_series (id, key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata)
-     VALUES (?1, ?2, 'cpu', 'gauge', '%', ?3, 'vm-0', '', '', '', 'u1', 'openstack', ?4)`,
-  )
-    .bind(seriesFloor(number), seriesKey(first), P, JSON.parse(seriesKey(first))[10])
-    .run();
-  await runBatch(env.DB, ingestStatements([first]).writes);
-  // 600 samples over 10 hours, three meters: chunks of 60.
-  for (let k = 0; k < 3; k++) {
-    const batch = Array.from({ length: 600 }, (_, i) =>
-      sample(i, { meter: ["cpu", "disk", "net"][k], metadata: k === 2 ? "" : undefined }),
-    );
-    await runBatch(env.DB, ingestStatements(batch).writes);
-  }
-  // Legacy message ids of a legacy series (P's and Q's), rollups and the cold index (as the archive cron makes them).
-  const legacySeries = await env.DB.prepare("SELECT id, project_id FROM telemetry_series WHERE id < 16777216").all<{
-    id: number;
-    project_id: string;
-  }>();
-  for (const [i, s] of legacySeries.results.entries())
-    await env.DB.prepare("INSERT INTO telemetry_legacy_ids (id, series_id, timestamp) VALUES (?1, ?2, ?3)")
-      .bind(`legacy-${s.project_id}-${i}`, s.id, T0)
-      .run();
-  for (const project of [P, Q])
-    for (const meter of ["cpu", "legacy.mem"])
-      for (let h = 0; h < 3; h++)
-        await env.DB.prepare(
-          `INSERT INTO telemetry_rollups (width, meter, bucket, project_id, resource_id, user_id, source, n, total, lo, hi, squares, first, last, unit)
-           VALUES (3600, ?1, ?2, ?3, 'vm-0', 'u1', 'openstack', 60, 100, 0, 9, 300, ?2, ?2 + 59, '%')`,
-        )
-          .bind(meter, T0 - (h + 1) * HOUR_US, project)
-          .run();
-  for (const project of [P, Q])
-    await env.DB.prepare(
-      `INSERT INTO telemetry_archive (key, project_id, meter, day, first, last, n, bytes, min_seq, max_seq, moved_at)
-       VALUES (?1, ?2, 'cpu', ?3, ?3, ?3, 60, 1000, 1, 60, 1)`,
+  expect((await callJson(`${api}/sessions/`, { method: "POST", json: pluginSession(LIVE) })).status).toBe(201);
+  SRC = (await shardOf(P)) as string;
+  DST = SRC === "DB" ? "SHARD_1" : "DB";
+  number = await numberOf(P);
+  // A series from before shards (a legacy id), as migration 0017 left them: later posts find it by its key.
+  const legacy = sample(0, { meter: "legacy.mem" });
+  const key = seriesKey({
+    meter: "legacy.mem",
+    type: "gauge",
+    unit: "%",
+    projectId: P,
+    resourceId: "vm-0",
+    resourceName: "",
+    displayName: "",
+    namespace: "",
+    userId: "u1",
+    source: "openstack",
+    metadata: JSON.stringify(legacy.metadata),
+  });
+  await db(SRC)
+    .prepare(
+      `INSERT INTO telemetry_series (id, key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata)
+       VALUES (?1, ?2, 'legacy.mem', 'gauge', '%', ?3, 'vm-0', '', '', '', 'u1', 'openstack', ?4)`,
     )
-      .bind(`cold/${project}/1`, project, T0 - 86_400_000_000)
-      .run();
-  // The map: both projects on the main DB (Q numbered far from P).
-  await env.DB.prepare(
-    "INSERT OR REPLACE INTO shard_map (project, number, shard) VALUES (?1, ?2, 'DB'), (?3, 900, 'DB')",
-  )
-    .bind(P, number, Q)
+    .bind(LEGACY_ID, key, P, JSON.parse(key)[10])
     .run();
-  forgetPlacements();
+  // Telemetry through the API: 40 samples of the legacy series, three meters × 600 over ten hours, and a
+  // month-old day the archive cron moves to R2 (rollups and the cold index); Q's on the same meters.
+  await postSamples(Array.from({ length: 40 }, (_, i) => sample(i * 2, { meter: "legacy.mem" })));
+  for (const [k, meter] of ["cpu", "disk", "net"].entries())
+    await postSamples(
+      Array.from({ length: 600 }, (_, i) => sample(i, { meter, ...(k === 2 ? { metadata: null } : {}) })),
+    );
+  await postSamples(Array.from({ length: 120 }, (_, i) => sample(i, {}, OLD)));
+  await postSamples(Array.from({ length: 20 }, (_, i) => sample(i, { project_id: Q }, OLD)));
+  await postSamples(Array.from({ length: 20 }, (_, i) => sample(i, { project_id: Q })));
+  const report = await runArchive(env, Date.now());
+  expect(report.moved).toBe(140);
+  qNumber = await numberOf(Q);
+  // Legacy message ids of the legacy series (the table keeps them findable).
+  for (let i = 0; i < 3; i++)
+    await db(SRC)
+      .prepare("INSERT INTO telemetry_legacy_ids (id, series_id, timestamp) VALUES (?1, ?2, ?3)")
+      .bind(`legacy-${i}`, LEGACY_ID, T0 * 1000)
+      .run();
 });
 
 describe("the move's tables", () => {
@@ -226,7 +259,9 @@ describe("the move's tables", () => {
       const cols = (await rows(env.DB, `SELECT name FROM pragma_table_info('${t.table}')`)).map(
         (r) => (r as { name: string }).name,
       );
-      expect([...t.columns].sort(), t.name).toEqual(cols.sort());
+      // Rows numbered by the whole table are copied without their rowid (the target numbers them).
+      const renumbered = t.conflict === "ignore" && cols.includes("seq") ? ["seq"] : [];
+      expect([...t.columns, ...renumbered].sort(), t.name).toEqual(cols.sort());
     }
     const tables = new Set([...telemetryMoveTables, ...monitorMoveTables].map((t) => t.table));
     const all = (
@@ -249,15 +284,11 @@ describe("the move's tables", () => {
 });
 
 describe("moving a project between shards", () => {
-  let before: Record<string, unknown[]>;
-  let qBefore: Record<string, unknown[]>;
-  const written: SampleInput[] = [];
-
   it("refuses what it cannot do", async () => {
     const user = (await mintToken({ user: "eve", role: "user", projects: [P] })).token;
     const asUser = await callJson("/admin/shards/moves", {
       method: "POST",
-      json: { project: P, to: "SHARD_1" },
+      json: { project: P, to: DST },
       token: user,
     });
     expect(asUser.status).toBe(403);
@@ -266,15 +297,15 @@ describe("moving a project between shards", () => {
     const nowhere = await move("SHARD_9");
     expect(nowhere.status).toBe(400);
     expect(nowhere.body.message).toMatch(/not one of SHARDS/);
-    const here = await move("DB");
+    const here = await move(SRC);
     expect(here.status).toBe(409);
-    expect(here.body.message).toMatch(/on DB already/);
-    const unplaced = await move("SHARD_1", "?steps=1", "never-written");
+    expect(here.body.message).toMatch(/already/);
+    const unplaced = await move(DST, "?steps=1", "never-written");
     expect(unplaced.status).toBe(404);
     const bad = await callJson("/admin/shards/moves", { method: "POST", json: { project: P } });
     expect(bad.status).toBe(400);
     expect(bad.body.errors).toHaveProperty("to");
-    expect((await move("SHARD_1", "?steps=0")).status).toBe(400);
+    expect((await move(DST, "?steps=0")).status).toBe(400);
     expect((await callJson(`/admin/shards/moves/${P}`)).status).toBe(404);
     expect((await callJson("/admin/shards/moves", { method: "DELETE" })).status).toBe(405);
   });
@@ -282,249 +313,266 @@ describe("moving a project between shards", () => {
   it("lists the shards with their projects", async () => {
     const { status, body } = await callJson("/admin/shards");
     expect(status).toBe(200);
-    const db0 = body.shards.find((s: { shard: string }) => s.shard === "DB");
-    expect(db0.projects).toBeGreaterThanOrEqual(2);
-    expect(body.shards.map((s: { shard: string }) => s.shard)).toContain("SHARD_1");
+    expect(body.shards.map((s: { shard: string }) => s.shard).sort()).toEqual(["DB", "SHARD_1"]);
+    const total = body.shards.reduce((a: number, s: { projects: number }) => a + s.projects, 0);
+    expect(total).toBe((await env.DB.prepare("SELECT count(*) AS n FROM shard_map").first<{ n: number }>())!.n);
   });
 
-  it("copies, freezes, syncs, switches and cleans up, interrupted between every step", async () => {
-    before = await snapshot("DB");
-    qBefore = await snapshot("DB", Q, 900);
-    expect(before.series.length).toBeGreaterThan(6);
+  it("copies, catches up, freezes, syncs, switches and cleans up, interrupted between every step", async () => {
+    const before = await snapshot(SRC);
+    const qShard = (await shardOf(Q)) as string;
+    const qBefore = await snapshot(qShard, Q, qNumber);
+    expect(before.series.map((s) => (s as { id: number }).id)).toContain(LEGACY_ID);
+    expect((before.chunks as Array<{ series_id: number }>).some((c) => c.series_id === LEGACY_ID)).toBe(true);
+    expect((before.series as Array<{ id: number }>).filter((s) => s.id >= seriesFloor(number)).length).toBe(6);
     expect(before.metadata.length).toBeGreaterThan(10);
-    expect(before.legacy.length).toBeGreaterThan(0);
+    expect(before.legacy.length).toBe(3);
     expect(before.flags.length).toBeGreaterThan(0);
+    expect(before.pipelines.length).toBe(1);
+    expect(before.builds.length).toBe(2);
+    expect(before.components.length).toBe(2);
+    expect(before.rollups.length).toBeGreaterThan(0);
+    expect(before.archive.length).toBeGreaterThan(0);
     const counted = (await callJson("/admin/shards")).body.shards;
+    const written: Sample[] = [];
 
     // The first unit: the target fenced, the first page copied.
-    const first = await move("SHARD_1");
+    const first = await move(DST);
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({ project: P, source: "DB", target: "SHARD_1", step: "copy" });
-    expect(await db("SHARD_1").prepare("SELECT project FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual({
+    expect(first.body).toMatchObject({ project: P, source: SRC, target: DST, step: "copy" });
+    expect(await db(DST).prepare("SELECT project FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual({
       project: P,
     });
     // A second call while one holds the move's lease: refused until the lease ends.
     await env.DB.prepare("UPDATE shard_moves SET cursor = json_set(cursor, '$.leaseUntil', ?2) WHERE project = ?1")
       .bind(P, Date.now() + 60_000)
       .run();
-    const busy = await move("SHARD_1");
+    const busy = await move(DST);
     expect(busy.status).toBe(409);
     expect(busy.body.message).toMatch(/Another call is running/);
     await env.DB.prepare("UPDATE shard_moves SET cursor = json_set(cursor, '$.leaseUntil', 0) WHERE project = ?1")
       .bind(P)
       .run();
     // Another target while it runs: refused.
-    const other = await move("DB");
+    const other = await move(SRC);
     expect(other.status).toBe(409);
     expect(other.body.message).toMatch(/already moving/);
 
-    // Writes while copying land on the source: an append to a copied chunk, a new hour, a new series, a metric.
-    let copying = 0;
-    let archived = false;
+    let units = 0;
+    let late = false;
+    let caughtUp = false;
     let removed = 0;
     let state = first.body;
-    let caughtUp = false;
     while (state.step === "copy" || state.step === "catchup") {
-      copying++;
+      units++;
+      if (units === 3) {
+        // Writes while copying land on the source: an append to a chunk, a new hour, new series, a metric.
+        const w = [
+          sample(5, { volume: 5.5 }),
+          sample(2000),
+          sample(7, { resource_id: "vm-new", volume: 7.25 }),
+          sample(1, { meter: "live", volume: 1.75 }),
+        ];
+        written.push(...w);
+        await postSamples(w);
+        await postMetric("10:00:00.000001");
+      }
+      if (!late && state.step === "copy" && (state.cursor.table ?? 0) >= 7) {
+        // The chunks are copied: a post appends to one; one goes from the source (as if expired), and
+        // the target holds a chunk the source never had (a leftover): the sync must set both right.
+        late = true;
+        const w = sample(9, { volume: 9.5 });
+        written.push(w);
+        await postSamples([w]);
+        const gone = await db(SRC)
+          .prepare("DELETE FROM telemetry_chunks WHERE series_id = ?1 AND bucket = ?2 RETURNING n")
+          .bind(seriesFloor(number) + 1, T0 * 1000 + 9 * HOUR_MS * 1000)
+          .first<{ n: number }>();
+        removed = gone!.n;
+        await db(DST)
+          .prepare(
+            "INSERT INTO telemetry_chunks (series_id, bucket, n, total, lo, hi, squares, first, last, samples) VALUES (?1, 0, 1, 1, 1, 1, 1, 0, 0, '[[0,1,0]]')",
+          )
+          .bind(seriesFloor(number) + 1)
+          .run();
+        await db(SRC)
+          .prepare("UPDATE telemetry_rollups SET n = n + 60 WHERE project_id = ?1 AND meter = 'cpu' AND width = 3600")
+          .bind(P)
+          .run();
+      }
       if (state.step === "catchup" && !caughtUp) {
-        // Live still: the catch-up pass and then the frozen sync pick this up.
+        // Live still: the catch-up pass (or the frozen sync) brings it.
         caughtUp = true;
         const w = sample(11, { volume: 11.5 });
         written.push(w);
-        await writeSamples([w]);
-      }
-      if (copying === 3) {
-        const w = [sample(5, { volume: 5.5 }), sample(2000), sample(7, { resourceId: "vm-new", volume: 7.25 })];
-        written.push(...w);
-        await writeSamples(w);
-        await writeMetric("during-copy");
-      }
-      if (!archived && (state.cursor.table ?? 0) >= 7) {
-        // Chunks copied: a post appends to one, and the archive cron moves another (rows and rollups change).
-        archived = true;
-        const w = sample(9, { volume: 9.5 });
-        written.push(w);
-        await writeSamples([w]);
-        const gone = await env.DB.prepare("SELECT n FROM telemetry_chunks WHERE series_id = ?1 AND bucket = ?2")
-          .bind(seriesFloor(number), T0 + 9 * HOUR_US)
-          .first<{ n: number }>();
-        removed = gone!.n;
-        await env.DB.batch([
-          env.DB.prepare("DELETE FROM telemetry_chunks WHERE series_id = ?1 AND bucket = ?2").bind(
-            seriesFloor(number),
-            T0 + 9 * HOUR_US,
-          ),
-          env.DB.prepare(
-            "UPDATE telemetry_rollups SET n = n + 60 WHERE project_id = ?1 AND meter = 'cpu' AND bucket = ?2",
-          ).bind(P, T0 - HOUR_US),
-          env.DB.prepare(
-            `INSERT INTO telemetry_archive (key, project_id, meter, day, first, last, n, bytes, min_seq, max_seq, moved_at)
-             VALUES ('cold/mover/2', ?1, 'cpu', ?2, ?2, ?2, 60, 1000, 1, 60, 2)`,
-          ).bind(P, T0),
-        ]);
+        await postSamples([w]);
       }
       // A crash between steps: the state is what the route answers, as saved.
-      const saved = await callJson<MoveState>(`/admin/shards/moves/${P}`);
-      expect(saved.body).toEqual(state);
-      const r = await move("SHARD_1");
+      expect((await callJson<MoveState>(`/admin/shards/moves/${P}`)).body).toEqual(state);
+      const r = await move(DST);
       expect(r.status).toBe(200);
       state = r.body;
     }
-    expect(copying).toBeGreaterThan(3);
-    expect(archived).toBe(true);
-    expect(caughtUp).toBe(true);
+    expect(units).toBeGreaterThan(10);
+    expect(late && caughtUp).toBe(true);
     expect(state.step).toBe("freeze");
-    expect(await shardOf(P)).toBe("DB");
+    expect(await shardOf(P)).toBe(SRC);
 
     // Written after the catch-up, before the freeze: the frozen sync must bring these.
-    const late = sample(12, { volume: 12.5 });
-    written.push(late);
-    await writeSamples([late]);
-    await writeMetric("before-freeze");
+    const lastLive = sample(12, { volume: 12.5 });
+    written.push(lastLive);
+    await postSamples([lastLive]);
+    await postMetric("10:00:00.000002");
+
     // Freeze: the map frozen, the source fenced.
-    state = (await move("SHARD_1")).body;
+    state = (await move(DST)).body;
     expect(state.step).toBe("sync");
     expect(
       await env.DB.prepare("SELECT frozen FROM shard_map WHERE project = ?1").bind(P).first<{ frozen: number }>(),
     ).toEqual({ frozen: 1 });
     // A writer with a stale map writes the source: bounced, nothing written.
     const stale = sample(3000);
-    const bounced = await db("DB")
-      .batch([fenceGuardStatement(db("DB"), [P]), ...runStatements(db("DB"), [stale])])
+    const src = db(SRC);
+    const bounced = await src
+      .batch([
+        fenceGuardStatement(src, [P]),
+        ...prepared(src, [{ ...stale, recordedAt: 0, timestamp: us(stale), projectId: P }]),
+      ])
       .then(
         () => null,
         (e) => e,
       );
     expect(isFenced(bounced)).toBe(true);
-    // A writer with a fresh map waits for the switch, then writes the target.
-    const waiting = sample(4000);
+    // Writers with a fresh map wait for the switch, then write the target.
+    const waiting = sample(3, { meter: "live", volume: 3.5 });
     written.push(waiting);
-    const frozenWrite = writeSamples([waiting]);
-    const frozenMetric = writeMetric("while-frozen");
+    const frozenWrite = postSamples([waiting]);
+    const frozenMetric = postMetric("10:00:00.000003");
     let syncs = 0;
     while (state.step === "sync") {
       syncs++;
-      state = (await move("SHARD_1")).body;
+      state = (await move(DST)).body;
     }
     expect(state.step).toBe("switch");
-    // Synced: the target holds exactly the source's rows of the project.
-    const atSwitch = await snapshot("DB");
-    expect(await snapshot("SHARD_1")).toEqual(atSwitch);
-    expect(chunkEntries(atSwitch.chunks)).not.toContainEqual(expect.stringContaining(`@${waiting.timestamp}=`));
-    state = (await move("SHARD_1")).body;
+    // Synced: the target holds exactly the source's rows of the project; what clients read is taken here.
+    const atSwitch = await snapshot(SRC);
+    expect(await snapshot(DST)).toEqual(atSwitch);
+    expect(chunkEntries(atSwitch.chunks).some((e) => e.endsWith(`@${us(waiting)}=3.5`))).toBe(false);
+    const read = await answers();
+    state = (await move(DST)).body;
     expect(state.step).toBe("cleanup");
     expect(state.switched_at).toBeGreaterThan(0);
-    expect(state.cursor.frozenMs).toBeGreaterThanOrEqual(0);
-    expect(state.cursor.frozenRows).toBe(2); // the late sample's chunk, the metric
+    expect(state.cursor.frozenRows).toBe(2); // the last sample's chunk, the last metric
     console.log(
       `frozen ${state.cursor.frozenMs} ms (one HTTP call per unit, ${syncs} units), ${state.cursor.frozenRows} rows written`,
     );
-    expect(await shardOf(P)).toBe("SHARD_1");
+    expect(await shardOf(P)).toBe(DST);
     await Promise.all([frozenWrite, frozenMetric]);
+    // Read from the target now: the same answers.
+    expect(await answers()).toEqual(read);
 
     // Cleanup waits two map lifetimes (stale readers may read the source until then).
-    const waited = await move("SHARD_1");
+    const waited = await move(DST);
     expect(waited.body.step).toBe("cleanup");
     expect(waited.body.cursor.deleted).toBe(state.cursor.deleted);
-    expect((await snapshot("DB")).chunks.length).toBe(atSwitch.chunks.length);
+    expect((await snapshot(SRC)).chunks.length).toBe(atSwitch.chunks.length);
     await ageSwitch();
     // Resumable: the script's loop (no steps) finishes it.
-    const done = await move("SHARD_1", "");
+    const done = await move(DST, "");
     expect(done.status).toBe(200);
     expect(done.body.step).toBe("done");
+    expect(await answers()).toEqual(read);
 
     // The source holds nothing of P (its fence stays), Q untouched.
-    const gone = await snapshot("DB");
-    expect(Object.values(gone).every((v) => v.length === 0)).toBe(true);
-    expect(await db("DB").prepare("SELECT project FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual({
+    expect(empty(await snapshot(SRC))).toBe(true);
+    expect(await db(SRC).prepare("SELECT project FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual({
       project: P,
     });
-    expect(
-      await db("SHARD_1").prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first(),
-    ).toEqual({
-      n: 0,
-    });
-    expect(await snapshot("DB", Q, 900)).toEqual(qBefore);
+    const dstFence = await db(DST).prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first();
+    expect(dstFence).toEqual({ n: 0 });
+    expect(await snapshot(qShard, Q, qNumber)).toEqual(qBefore);
 
     // The target: everything, plus the writes made during the move, none lost, none twice.
-    const after = await snapshot("SHARD_1");
+    const after = await snapshot(DST);
     const grew = sizes(after);
     const was = sizes(before);
-    expect(grew.series).toBe(was.series + 1); // vm-new
-    expect(grew.meters).toBe(was.meters + 1);
+    expect(grew.series).toBe(was.series + 2); // vm-new, live
+    expect(grew.meters).toBe(was.meters + 2);
     expect(grew.metrics).toBe(was.metrics + 3);
-    expect(grew.archive).toBe(was.archive + 1);
-    for (const k of [
-      "legacy",
-      "rollups",
-      "sessions",
-      "contexts",
-      "flags",
-      "components",
-      "pipelines",
-      "builds",
-      "projects",
-    ])
+    for (const k of ["legacy", "rollups", "archive", "sessions", "contexts", "flags", "components", "pipelines"])
       expect(grew[k], k).toBe(was[k]);
-    // One chunk archived, the writes added.
+    expect(grew.builds).toBe(was.builds);
+    expect(grew.projects).toBe(1);
     expect(samplesIn(after)).toBe(samplesIn(before) - removed + written.length);
     const entries = chunkEntries(after.chunks);
     expect(new Set(entries).size).toBe(entries.length);
     for (const w of written)
-      expect(entries.filter((e) => e.endsWith(`@${w.timestamp}=${w.volume}`)).length, String(w.timestamp)).toBe(1);
-    expect(entries.some((e) => e.includes(`@${stale.timestamp}=`))).toBe(false);
-    const items = (after.metrics as Array<{ item: string }>).map((m) => m.item);
-    expect(items.filter((i) => /^(during-copy|before-freeze|while-frozen)$/.test(i)).sort()).toEqual([
-      "before-freeze",
-      "during-copy",
-      "while-frozen",
-    ]);
-    expect((after.rollups as Array<{ n: number }>).reduce((a, r) => a + r.n, 0)).toBe(
-      (before.rollups as Array<{ n: number }>).reduce((a, r) => a + r.n, 0) + 60,
+      expect(entries.filter((e) => e.endsWith(`@${us(w)}=${w.volume}`)).length, String(w.timestamp)).toBe(1);
+    expect(entries.some((e) => e.includes(`@${us(stale)}=`))).toBe(false);
+    expect(entries.some((e) => e.startsWith(`${seriesFloor(number) + 1}@0=`))).toBe(false);
+    const items = (after.metrics as Array<{ item: string }>).map((m) => m.item).filter((i) => i.startsWith("10:"));
+    expect(items.sort()).toEqual(["10:00:00.000001", "10:00:00.000002", "10:00:00.000003"]);
+    const sumN = (s: Record<string, unknown[]>) => (s.rollups as Array<{ n: number }>).reduce((a, r) => a + r.n, 0);
+    expect(sumN(after)).toBe(
+      sumN(before) + 60 * (before.rollups as Array<{ meter: string }>).filter((r) => r.meter === "cpu").length,
     );
+    // The legacy series came along, its id unchanged.
+    expect((after.series as Array<{ id: number }>).filter((s) => s.id < SERIES_SPAN).map((s) => s.id)).toEqual([
+      LEGACY_ID,
+    ]);
 
     const now = (await callJson("/admin/shards")).body.shards;
     const count = (list: Array<{ shard: string; projects: number }>, s: string) =>
       list.find((x) => x.shard === s)?.projects;
-    expect(count(now, "SHARD_1")).toBe((count(counted, "SHARD_1") ?? 0) + 1);
-    expect(count(now, "DB")).toBe((count(counted, "DB") ?? 0) - 1);
+    expect(count(now, DST)).toBe((count(counted, DST) ?? 0) + 1);
+    expect(count(now, SRC)).toBe((count(counted, SRC) ?? 0) - 1);
   });
 
-  it("moves it back (the old source's fence lifted at the switch)", async () => {
-    const there = await snapshot("SHARD_1");
-    const r = await move("DB", "?budget_ms=20000");
+  it("moves it back in one call, the answers unchanged (the old source's fence lifted at the switch)", async () => {
+    const there = await snapshot(DST);
+    const read = await answers();
+    const r = await move(SRC, "?budget_ms=20000");
     expect(r.status).toBe(200);
     expect(r.body.step).toBe("cleanup");
     console.log(`move back in one call: frozen ${r.body.cursor.frozenMs} ms, ${r.body.cursor.frozenRows} rows written`);
-    expect(await shardOf(P)).toBe("DB");
-    expect(await snapshot("DB")).toEqual(there);
-    expect(await db("DB").prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first()).toEqual(
-      {
-        n: 0,
-      },
-    );
-    // New writes go to the main DB again.
-    await writeSamples([sample(5000)]);
-    expect(samplesIn(await snapshot("DB"))).toBe(samplesIn(there) + 1);
+    expect(await shardOf(P)).toBe(SRC);
+    expect(await snapshot(SRC)).toEqual(there);
+    expect(await answers()).toEqual(read);
+    const fences = await db(SRC).prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first();
+    expect(fences).toEqual({ n: 0 });
+    // New writes go to the source again.
+    await postSamples([sample(5000)]);
+    expect(samplesIn(await snapshot(SRC))).toBe(samplesIn(there) + 1);
     await ageSwitch();
-    expect((await move("DB", "")).body.step).toBe("done");
-    expect(Object.values(await snapshot("SHARD_1")).every((v) => v.length === 0)).toBe(true);
-    expect((await callJson(`/admin/shards/moves/${P}`)).body).toMatchObject({
-      source: "SHARD_1",
-      target: "DB",
-      step: "done",
-    });
+    expect((await move(SRC, "")).body.step).toBe("done");
+    expect(empty(await snapshot(DST))).toBe(true);
+    expect((await callJson(`/admin/shards/moves/${P}`)).body).toMatchObject({ source: DST, target: SRC, step: "done" });
   });
 });
 
 const dialect = new SQLiteAsyncDialect();
 
-/** The ingest's statements as prepared D1 statements (for a hand-made batch). */
-function runStatements(d: D1Database, samples: SampleInput[]): D1PreparedStatement[] {
-  // runBatch prepares drizzle SQL; here the batch needs them prepared, after a raw fence statement.
-  const { writes } = ingestStatements(samples);
+/** The ingest's statements prepared on `d` (a hand-made batch, as a writer with a stale map would send). */
+function prepared(d: D1Database, samples: Array<Record<string, unknown>>): D1PreparedStatement[] {
+  const inputs = samples.map((s) => ({
+    meter: String(s.meter),
+    type: "gauge" as const,
+    unit: String(s.unit),
+    volume: Number(s.volume),
+    projectId: P,
+    resourceId: String(s.resource_id),
+    resourceName: "",
+    displayName: "",
+    namespace: "",
+    userId: "u1",
+    source: "openstack",
+    timestamp: Number(s.timestamp),
+    recordedAt: Number(s.timestamp),
+    metadata: "",
+  }));
+  const { writes } = ingestStatements(inputs, new Map([[P, seriesFloor(number)]]));
   return writes.map((w) => {
-    const q = dialect.sqlToQuery(w);
-    return d.prepare(q.sql).bind(...q.params);
+    const x = dialect.sqlToQuery(w);
+    return d.prepare(x.sql).bind(...x.params);
   });
 }

@@ -3,11 +3,11 @@
  * metadata queries, message_id, search_offset, unique meters, the default source, the
  * last of a repeated field; and the bounds on what one request may ask for.
  */
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_CONDITIONS, TOTAL_COUNT_LIMIT } from "../src/telemetry/query";
 import { MAX_METADATA_ENTRIES } from "../src/telemetry/schemas";
 import { call, callJson, mintToken } from "./helpers/http";
+import { countAll } from "./helpers/shards";
 
 type Condition = { field: string; op?: string; value: string; type?: string };
 
@@ -29,8 +29,7 @@ async function post(samples: unknown[], token?: string) {
   return r.body as any[];
 }
 
-const metadataRows = async () =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM telemetry_series_metadata").first<{ n: number }>())!.n;
+const metadataRows = () => countAll("SELECT count(*) AS n FROM telemetry_series_metadata");
 
 describe("sample-create: POST /v2/meters/{meter} as the client posts it", () => {
   const body = (over: Record<string, unknown> = {}) => [

@@ -1,8 +1,10 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
-import { database } from "../src/db/client";
+import type { Database } from "../src/db/client";
+import * as schema from "../src/db/schema";
 import { telemetryArchive, telemetryChunks, telemetryRollups, telemetrySeries } from "../src/db/schema";
 import worker from "../src/index";
 import { runArchive } from "../src/telemetry/archive-cron";
@@ -11,6 +13,12 @@ import { computeStatistics } from "../src/telemetry/statistics";
 import type { GroupField } from "../src/telemetry/store";
 import { tiersOf } from "../src/telemetry/tiers";
 import { call, callJson } from "./helpers/http";
+import { shardBindings, shardDatabase } from "./helpers/shards";
+
+/** Drizzle over every shard; a read run on each, its rows joined (these tests look at all projects). */
+const shardDbs = (): Database[] => shardBindings().map((s) => drizzle(shardDatabase(s), { schema }));
+const everyShard = async <T>(read: (db: Database) => Promise<T[]>) => (await Promise.all(shardDbs().map(read))).flat();
+const sum = (rows: Array<{ n: number }>) => rows.reduce((n, r) => n + r.n, 0);
 
 const T0 = Date.parse("2015-11-14T00:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString().replace("Z", "+00:00");
@@ -125,7 +133,7 @@ function reference(list: Posted[], meter: string, query: string, periodS: number
 async function both(list: Posted[], meter: string, query: string, periodS: number, groupby: GroupField[]) {
   const sq = parseSampleQuery(new URLSearchParams(query));
   sq.equals.push({ field: "meter", value: meter });
-  const tiered = await computeStatistics(database(env), env.TELEMETRY_ARCHIVE, {
+  const tiered = await computeStatistics(shardDbs(), env.TELEMETRY_ARCHIVE, {
     q: sq,
     scope: null,
     periodUs: periodS * 1e6,
@@ -198,15 +206,20 @@ describe("chunk summaries", () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as Array<{ count: number }>;
     expect(body.reduce((n, b) => n + b.count, 0)).toBe(3000);
-    const [{ n: chunks }] = await database(env)
-      .select({ n: sql<number>`count(*)` })
-      .from(telemetryChunks)
-      .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
-      .where(eq(telemetrySeries.meter, "dyadic"));
-    const [{ n: series }] = await database(env)
-      .select({ n: sql<number>`count(*)` })
-      .from(telemetrySeries)
-      .where(eq(telemetrySeries.meter, "dyadic"));
+    const chunks = sum(
+      await everyShard((db) =>
+        db
+          .select({ n: sql<number>`count(*)` })
+          .from(telemetryChunks)
+          .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+          .where(eq(telemetrySeries.meter, "dyadic")),
+      ),
+    );
+    const series = sum(
+      await everyShard((db) =>
+        db.select({ n: sql<number>`count(*)` }).from(telemetrySeries).where(eq(telemetrySeries.meter, "dyadic")),
+      ),
+    );
     expect(chunks).toBeGreaterThan(200);
     // O(buckets × series) + a constant: the chunks of the range; each series read once
     // through its index (entry and row) and listed twice by json_each.
@@ -220,11 +233,13 @@ describe("chunk summaries", () => {
     await seed(list);
     await seed(list);
     await seed([...list.slice(0, 10), { ...list[0], volume: 12345 }]);
-    const rows = await database(env)
-      .select({ chunk: telemetryChunks })
-      .from(telemetryChunks)
-      .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
-      .where(eq(telemetrySeries.meter, "retry"));
+    const rows = await everyShard((db) =>
+      db
+        .select({ chunk: telemetryChunks })
+        .from(telemetryChunks)
+        .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+        .where(eq(telemetrySeries.meter, "retry")),
+    );
     expect(rows.reduce((n, r) => n + r.chunk.n, 0)).toBe(51);
     expect(Math.max(...rows.map((r) => r.chunk.hi))).toBe(12345);
   });
@@ -264,7 +279,6 @@ describe("hot and cold", () => {
     lists: await Promise.all(queries.map((x) => everySample(x))),
     stats: await Promise.all(stats.map(async (p) => (await callJson(p)).body)),
   });
-  const db = () => database(env);
 
   it("answers the same rows, totals and statistics after the move, even when a run dies between steps", async () => {
     // Three days of one meter, dyadic volumes so statistics compare exactly.
@@ -278,11 +292,13 @@ describe("hot and cold", () => {
     expect(before.lists[3].total).toBe(String(before.lists[3].rows.length));
     const hotChunks = async () =>
       (
-        await db()
-          .select({ n: telemetryChunks.n })
-          .from(telemetryChunks)
-          .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
-          .where(eq(telemetrySeries.meter, meter))
+        await everyShard((db) =>
+          db
+            .select({ n: telemetryChunks.n })
+            .from(telemetryChunks)
+            .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+            .where(eq(telemetrySeries.meter, meter)),
+        )
       ).reduce((n, c) => n + c.n, 0);
     expect(await hotChunks()).toBe(1500);
 
@@ -294,7 +310,7 @@ describe("hot and cold", () => {
         },
       }),
     ).rejects.toThrow("crash");
-    expect(await db().select().from(telemetryArchive)).toEqual([]);
+    expect(await everyShard((db) => db.select().from(telemetryArchive))).toEqual([]);
     expect(await snapshot()).toEqual(before);
 
     // A run that dies after its first committed step, then a whole run.
@@ -305,13 +321,13 @@ describe("hot and cold", () => {
         },
       }),
     ).rejects.toThrow("crash");
-    expect((await db().select().from(telemetryArchive)).length).toBeGreaterThan(0);
+    expect((await everyShard((db) => db.select().from(telemetryArchive))).length).toBeGreaterThan(0);
     expect(await snapshot()).toEqual(before);
     const report = await runArchive(env, Date.now());
     expect(report.done).toBe(true);
 
     expect(await hotChunks()).toBe(0);
-    const index = await db().select().from(telemetryArchive).where(eq(telemetryArchive.meter, meter));
+    const index = await everyShard((db) => db.select().from(telemetryArchive).where(eq(telemetryArchive.meter, meter)));
     expect(index.reduce((n, e) => n + e.n, 0)).toBe(1500);
     // One object per project and day (3 days × 2 projects), each small enough to be one part.
     expect(new Set(index.map((e) => `${e.projectId}/${e.day}`)).size).toBe(6);
@@ -328,13 +344,17 @@ describe("hot and cold", () => {
     expect(await callJson(`/v2/samples/${coldOne.id}`)).toMatchObject({ status: 200, body: coldOne });
     expect((await callJson<any[]>(`/v2/samples?${q(["message_id", "eq", coldOne.id])}`)).body).toEqual([coldOne]);
     // The moved chunks' summaries stay as hour rollups.
-    const rollups = await db().select().from(telemetryRollups).where(eq(telemetryRollups.meter, meter));
+    const rollups = await everyShard((db) =>
+      db.select().from(telemetryRollups).where(eq(telemetryRollups.meter, meter)),
+    );
     expect(rollups.every((r) => r.width === 3600)).toBe(true);
     expect(rollups.reduce((n, r) => n + r.n, 0)).toBe(1500);
   }, 120_000);
 
   it("answers a 503 naming the day when a cold object cannot be read", async () => {
-    const [entry] = await db().select().from(telemetryArchive).where(eq(telemetryArchive.meter, meter)).limit(1);
+    const [entry] = await everyShard((db) =>
+      db.select().from(telemetryArchive).where(eq(telemetryArchive.meter, meter)).limit(1),
+    );
     const saved = await env.TELEMETRY_ARCHIVE.get(entry.key);
     const bytes = await saved!.arrayBuffer();
     await env.TELEMETRY_ARCHIVE.put(entry.key, new Uint8Array(bytes).slice(0, 40));
@@ -353,11 +373,13 @@ describe("hot and cold", () => {
     await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: "*/10 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
     expect(
-      await db()
-        .select()
-        .from(telemetryChunks)
-        .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
-        .where(eq(telemetrySeries.meter, "cronm")),
+      await everyShard((db) =>
+        db
+          .select()
+          .from(telemetryChunks)
+          .innerJoin(telemetrySeries, eq(telemetrySeries.id, telemetryChunks.seriesId))
+          .where(eq(telemetrySeries.meter, "cronm")),
+      ),
     ).toEqual([]);
     expect((await everySample(q(["meter", "eq", "cronm"]))).rows).toHaveLength(40);
   });
@@ -392,15 +414,17 @@ describe("hot and cold", () => {
     const r = await runArchive(retained, now);
     expect(r.expiredObjects).toBeGreaterThan(0);
     expect(r.expiredRows).toBeGreaterThanOrEqual(1);
-    expect(await db().select().from(telemetryArchive)).toEqual([]);
+    expect(await everyShard((db) => db.select().from(telemetryArchive))).toEqual([]);
     expect(await lateTotal()).toBe("0");
-    expect(await db().select().from(telemetryChunks)).toEqual([]);
+    expect(await everyShard((db) => db.select().from(telemetryChunks))).toEqual([]);
     const objects = await env.TELEMETRY_ARCHIVE.list();
     expect(objects.objects).toEqual([]);
-    expect((await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).length).toBeGreaterThan(
-      0,
-    );
+    expect(
+      (await everyShard((db) => db.select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600)))).length,
+    ).toBeGreaterThan(0);
     await runArchive({ ...retained, TELEMETRY_ROLLUP_RETAIN_DAYS: "30" } as Env, now);
-    expect(await db().select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))).toEqual([]);
+    expect(
+      await everyShard((db) => db.select().from(telemetryRollups).where(eq(telemetryRollups.width, 3600))),
+    ).toEqual([]);
   });
 });

@@ -208,9 +208,9 @@ endpoint(
   requireToken(),
   async (c) => {
     const me = caller(c);
-    const db = database(c.env);
     const mine = me.role === "admin" ? null : me.projects.slice(0, MONITOR_PROJECTS_SHOWN);
-    const existing = await existingMonitorProjects(db, mine, MONITOR_PROJECTS_SHOWN);
+    // Admins: every shard in parallel, merged by name; users: their projects on their shards.
+    const existing = await existingMonitorProjects(c.env, mine, MONITOR_PROJECTS_SHOWN);
     const withData = new Set(existing);
     const projects = (mine ?? existing).map((name) => ({ name, has_data: withData.has(name) }));
     // Admin: `default` (where its plain /api/v1 works) unless other projects exist without it;

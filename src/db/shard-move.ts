@@ -60,6 +60,12 @@ export interface MoveTable {
   columns: readonly string[];
   /** A unique key: rows are written over and deleted by it. */
   key: readonly string[];
+  /**
+   * How a copied row meets a stored one: `replace` (default) writes it over; `ignore` keeps
+   * the stored one — for rows copied without their rowid (the target numbers them), whose
+   * rowid order is their order and must not change when a page is copied twice.
+   */
+  conflict?: "replace" | "ignore";
   mode: MoveMode;
   /** `mutable`: the columns that tell a changed row (read narrow, then the changed rows whole). */
   compare?: readonly string[];
@@ -193,7 +199,8 @@ function upserts(db: D1Database, t: MoveTable, rows: Row[]): D1PreparedStatement
   return jsonParts(rows.map((r) => t.columns.map((c) => r[c]))).map((json) =>
     db
       .prepare(
-        `INSERT OR REPLACE INTO ${t.table} (${t.columns.join(", ")}) SELECT ${pick(t.columns)} FROM json_each(?1) j`,
+        `INSERT OR ${t.conflict === "ignore" ? "IGNORE" : "REPLACE"} INTO ${t.table} (${t.columns.join(", ")})
+         SELECT ${pick(t.columns)} FROM json_each(?1) j ORDER BY j.key`,
       )
       .bind(json),
   );

@@ -1,8 +1,8 @@
 import { html, raw } from "hono/html";
 import { requireToken } from "../auth/middleware";
-import { database } from "../db/client";
 import { endpoint, familyRouter } from "../http/app";
 import { projectTotals } from "./listings";
+import { projectDatabase } from "./project-db";
 import { projectOf } from "./projects";
 
 /**
@@ -22,7 +22,7 @@ const doc = {
 for (const path of ["/index.html", "/projects/:project/index.html"]) {
   endpoint(monitorIndexPage, "get", path, doc, requireToken(), async (c) => {
     const project = projectOf(c);
-    const q = { db: database(c.env), project, countCap: 0 };
+    const q = { db: await projectDatabase(c.env, project), project, countCap: 0 };
     const [[totals]] = await q.db.batch([projectTotals(q)]);
     const base =
       project === "default" && !c.req.path.startsWith("/projects/")

@@ -1,25 +1,46 @@
 import { asc, sql } from "drizzle-orm";
-import type { Database } from "../db/client";
+import { drizzle } from "drizzle-orm/d1";
+import * as schema from "../db/schema";
 import { monitorProjects } from "../db/schema";
+import { shardsForRead } from "../db/shards";
 
 export { DEFAULT_PROJECT } from "./projects";
 
 /**
- * Monitor projects by name, for the dashboard's project picker (docs/dashboard.md):
- * `names === null` (an admin) the first `limit` projects in name order, a range of the
- * name index; otherwise those of `names` that exist, looked up through the name index
- * with the names bound as one JSON parameter.
+ * Monitor projects by name, for the dashboard's project picker (docs/dashboard.md), from
+ * every shard that may hold them, queried in parallel: `names === null` (an admin) the
+ * first `limit` projects in name order of each shard (a range of its name index), merged
+ * and cut to the first `limit`; otherwise those of `names` that exist, each looked up on
+ * the shard the map names (names bound as one JSON parameter a shard).
  */
-export async function existingMonitorProjects(db: Database, names: string[] | null, limit: number): Promise<string[]> {
-  const q = db.select({ name: monitorProjects.name }).from(monitorProjects);
-  const rows =
-    names === null
-      ? await q.orderBy(asc(monitorProjects.name)).limit(limit)
-      : await q
-          .where(
-            sql`${monitorProjects.name} IN (SELECT value FROM json_each(${JSON.stringify(names.slice(0, limit))}))`,
-          )
-          .orderBy(asc(monitorProjects.name))
-          .limit(limit);
-  return rows.map((r) => r.name);
+export async function existingMonitorProjects(env: Env, names: string[] | null, limit: number): Promise<string[]> {
+  const wanted = names?.slice(0, limit) ?? null;
+  const shards = await shardsForRead(env, wanted);
+  const lists = await Promise.all(
+    shards.map(async ({ db, projects }) => {
+      const q = drizzle(db, { schema }).select({ name: monitorProjects.name }).from(monitorProjects);
+      const rows =
+        projects === null
+          ? await q.orderBy(asc(monitorProjects.name)).limit(limit)
+          : await q
+              .where(
+                sql`${monitorProjects.name} IN (SELECT value FROM json_each(${JSON.stringify(projects.map((p) => p.project))}))`,
+              )
+              .orderBy(asc(monitorProjects.name))
+              .limit(limit);
+      return rows.map((r) => r.name);
+    }),
+  );
+  // A project in the middle of a move is on two shards for a moment: once by name.
+  return [...new Set(lists.flat())].sort(byName).slice(0, limit);
+}
+
+/** The order of SQLite's default collation (UTF-8 bytes, that is code points), which each shard's list is in. */
+function byName(a: string, b: string): number {
+  const [x, y] = [[...a], [...b]];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = (x[i].codePointAt(0) as number) - (y[i].codePointAt(0) as number);
+    if (d) return d;
+  }
+  return x.length - y.length;
 }

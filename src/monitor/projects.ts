@@ -95,7 +95,3 @@ export const rowsInProject = (table: SQLWrapper, seq: SQLWrapper, project: strin
  */
 export const seqWindow = (seq: SQLWrapper, project: string, from: SQLWrapper, n: SQLWrapper | number) =>
   sql`${seq} > ${floor(project)} + max(${from}, 0) AND ${seq} <= ${floor(project)} + ${from} + ${n}`;
-
-/** Creates the project on its first write (a no-op, nothing written, once it exists). */
-export const ensureProject = (project: string) =>
-  sql`INSERT OR IGNORE INTO ${monitorProjects} (name) VALUES (${project})`;

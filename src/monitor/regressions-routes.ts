@@ -2,6 +2,7 @@ import { z } from "zod";
 import { endpoint, type familyRouter, param } from "../http/app";
 import { errors } from "../http/errors";
 import { parseInteger } from "../http/query";
+import { projectD1 } from "./project-db";
 import { projectOf } from "./projects";
 import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, JUDGED, MAX_WINDOW } from "./regressions";
 import { compareSessions, MAX_METRICS_READ, sessionRegressions } from "./regressions-store";
@@ -30,7 +31,8 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
     async (c) => {
       const args = regressionArgs((name) => c.req.query(name));
       const h = param(c, "h");
-      const answer = await sessionRegressions(c.env.DB, projectOf(c), h, args, readCap(c.env));
+      const project = projectOf(c);
+      const answer = await sessionRegressions(await projectD1(c.env, project), project, h, args, readCap(c.env));
       if (!answer) throw errors.notFound(`Session ${h} does not exist`);
       if (answer === "too_many") {
         throw errors.badRequest(
@@ -54,7 +56,9 @@ export function registerRegressionRoutes(router: ReturnType<typeof familyRouter>
       responses: ok(CompareOut),
     },
     async (c) => {
-      const answer = await compareSessions(c.env.DB, projectOf(c), param(c, "a"), param(c, "b"), readCap(c.env));
+      const project = projectOf(c);
+      const d1 = await projectD1(c.env, project);
+      const answer = await compareSessions(d1, project, param(c, "a"), param(c, "b"), readCap(c.env));
       if (answer.found === false) throw errors.notFound(`Session ${answer.missing.join(" and ")} does not exist`);
       if (answer.found === "too_many")
         throw errors.badRequest(`These two sessions hold more than ${readCap(c.env)} metrics together`);

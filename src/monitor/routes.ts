@@ -2,7 +2,6 @@ import type { Context } from "hono";
 import { z } from "zod";
 import pkg from "../../package.json";
 import { requireToken } from "../auth/middleware";
-import { database } from "../db/client";
 import { type EndpointDoc, endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
 import type { AppEnv } from "../http/env";
@@ -22,6 +21,7 @@ import {
   type Scope,
   sessions,
 } from "./listings";
+import { projectDatabase, writeInProject } from "./project-db";
 import { projectOf } from "./projects";
 import { registerRegressionRoutes } from "./regressions-routes";
 import {
@@ -66,17 +66,18 @@ const doc = (summary: string, out?: z.ZodType, extra: EndpointDoc = {}): Endpoin
   ...extra,
 });
 const get = (path: string, d: EndpointDoc, handler: (c: C, q: Scope) => Promise<Response>) =>
-  endpoint(monitorRoutes, "get", path, d, (c) => handler(c, scopeOf(c)));
+  endpoint(monitorRoutes, "get", path, d, async (c) => handler(c, await scopeOf(c)));
 
 /** Counts of filtered lists stop here (docs/api/monitor.md, "Counts"); MONITOR_COUNT_CAP may lower it. */
 export const COUNT_CAP = 10_000;
 
-/** The request's project, database and count cap: every read is bound to them. */
-function scopeOf(c: C): Scope {
+/** The request's project, its shard and the count cap: every read is bound to them. */
+async function scopeOf(c: C): Promise<Scope> {
   const cap = parseInteger((c.env as { MONITOR_COUNT_CAP?: string }).MONITOR_COUNT_CAP);
+  const project = projectOf(c);
   return {
-    db: database(c.env),
-    project: projectOf(c),
+    db: await projectDatabase(c.env, project),
+    project,
     countCap: cap !== null && cap > 0 ? Math.min(cap, COUNT_CAP) : COUNT_CAP,
   };
 }
@@ -271,10 +272,9 @@ async function postSession(c: C, pathHash?: string) {
       description: `at most ${DESCRIPTION_MAX_ENTRIES} entries`,
     });
   }
-  const { outcome, stored } = await createSession(database(c.env), projectOf(c), {
-    ...input,
-    description: description.data,
-  });
+  const { outcome, stored } = await writeInProject(c.env, projectOf(c), (w) =>
+    createSession(w, { ...input, description: description.data }),
+  );
   return created(c, "Session", input.session_h, outcome, sessionOut(stored));
 }
 
@@ -295,7 +295,7 @@ endpoint(
 
 async function postContext(c: C) {
   const input = parseInput(ContextIn, await readJson(c));
-  const { outcome, stored } = await createContext(database(c.env), projectOf(c), input);
+  const { outcome, stored } = await writeInProject(c.env, projectOf(c), (w) => createContext(w, input));
   return created(c, "Context", input.h, outcome, contextOut(stored));
 }
 endpoint(
@@ -325,7 +325,7 @@ endpoint(
     const body = await readJson(c, { maxBytes: 4 * 1024 * 1024 });
     const bulk = Array.isArray(body);
     const input = bulk ? parseInput(MetricsIn, body) : [parseInput(MetricIn, body)];
-    const result = await createMetrics(database(c.env), projectOf(c), input);
+    const result = await writeInProject(c.env, projectOf(c), (w) => createMetrics(w, input));
     if (result.outcome === "conflict") {
       const where = bulk ? ` (item ${result.index})` : "";
       throw errors.conflict(

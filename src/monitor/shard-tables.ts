@@ -1,8 +1,8 @@
 /**
  * The monitor's tables as a project move sees them (src/db/shard-move.ts). Project number
- * n owns the rowids (n·2^40, (n+1)·2^40) of every table and is monitor_projects.id: each
- * table's rows of the project are a primary-key range, and rows are only ever appended
- * there (never updated or deleted), so sync goes on from where the copy ended.
+ * n is monitor_projects.id and owns the rowids (n·2^40, (n+1)·2^40) of sessions, contexts
+ * and metrics: their rows of the project are a primary-key range. Monitor rows are only
+ * ever appended (never updated or deleted), so sync goes on from where the copy ended.
  */
 import type { DescriptionValue } from "../db/schema";
 import { type Key, keysetPage, type MoveProject, type MoveTable, rowsAt } from "../db/shard-move";
@@ -22,6 +22,29 @@ const rangeTable = (table: string, columns: readonly string[]): MoveTable => ({
   mode: "append",
   read: (db, p, cursor, limit, cols) =>
     keysetPage(db, { table, columns: cols, order: ["seq"], ...inRange(p) }, cursor, limit),
+});
+
+/**
+ * Names in order of first appearance (components, pipelines, builds): numbered by the whole
+ * table's rowid, not the project's range, so a copy cannot keep it (another project's row may
+ * hold that rowid on the target). Found by the project's index in rowid order, copied in that
+ * order without it (the target numbers them in the same order), matched by their unique key.
+ */
+const namesTable = (table: string, columns: readonly string[]): MoveTable => ({
+  name: table,
+  table,
+  columns,
+  key: columns,
+  mode: "append",
+  conflict: "ignore",
+  read: (db, p, cursor, limit, cols) =>
+    keysetPage(
+      db,
+      { table, columns: [...cols, "seq AS _seq"], where: "project_id = ?", params: [p.number], order: ["seq"] },
+      cursor,
+      limit,
+      (r) => [r._seq as number],
+    ),
 });
 
 const sessions = rangeTable("monitor_sessions", [
@@ -113,7 +136,7 @@ export const monitorMoveTables: MoveTable[] = [
     "cpu_usage",
     "mem_usage",
   ]),
-  rangeTable("monitor_components", ["seq", "project_id", "name"]),
-  rangeTable("monitor_pipelines", ["seq", "project_id", "branch"]),
-  rangeTable("monitor_builds", ["seq", "project_id", "branch", "build_no"]),
+  namesTable("monitor_components", ["project_id", "name"]),
+  namesTable("monitor_pipelines", ["project_id", "branch"]),
+  namesTable("monitor_builds", ["project_id", "branch", "build_no"]),
 ];

@@ -12,7 +12,9 @@ import {
   monitorSessionFlags,
   monitorSessions,
 } from "../db/schema";
-import { ensureProject, lastSeq, projectId } from "./projects";
+import { fenceGuard, isFenced } from "../db/shards";
+import { createProject, type ProjectWrite } from "./project-db";
+import { lastSeq, projectId } from "./projects";
 import { type ContextIn, METRIC_COLUMNS, type MetricIn } from "./schemas";
 
 type SessionRow = typeof monitorSessions.$inferSelect;
@@ -95,15 +97,25 @@ function rawStatement(db: Database, query: SQL): Statement {
 const changes = (r: unknown) => (r as { meta?: { changes?: number } }).meta?.changes ?? 0;
 
 /**
+ * The two statements every write batch starts with: the shard's fence (it fails the batch
+ * when the project is not, or no longer, on this shard; src/db/shards.ts) and the project's
+ * creation under its number.
+ */
+const head = (w: ProjectWrite): [Statement, Statement] => [
+  rawStatement(w.db, fenceGuard([w.project])),
+  rawStatement(w.db, createProject(w)),
+];
+
+/**
  * Stores a session with its flags, pipeline and build in one batch (one round trip) and
  * reads back what is stored. An existing session is never overwritten: its flags,
  * pipeline and build are only added when the stored description is the posted one.
  */
 export async function createSession(
-  db: Database,
-  project: string,
+  w: ProjectWrite,
   input: { session_h: string; run_date: string; scm_ref: string | null; description: Record<string, DescriptionValue> },
 ): Promise<Upsert<SessionRow>> {
+  const { db, project } = w;
   const text = JSON.stringify(input.description);
   const branch = scalarText(input.description.pipeline_branch ?? null) || null;
   const build = scalarText(input.description.pipeline_build_no ?? null) || null;
@@ -121,8 +133,8 @@ export async function createSession(
       sql`INSERT OR IGNORE INTO ${monitorSessionFlags} (session_seq, name, value) SELECT (${isThisSession}), column1, column2 FROM (VALUES ${values}) WHERE EXISTS (${isThisSession})`,
     );
   });
-  const [, inserted, ...rest] = await db.batch([
-    rawStatement(db, ensureProject(project)),
+  const [, , inserted, ...rest] = await db.batch([
+    ...head(w),
     db
       .insert(s)
       .values({
@@ -169,7 +181,8 @@ function sameRecord(a: Record<string, DescriptionValue>, b: Record<string, Descr
   return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
-export async function createContext(db: Database, project: string, ctx: ContextIn): Promise<Upsert<ContextRow>> {
+export async function createContext(w: ProjectWrite, ctx: ContextIn): Promise<Upsert<ContextRow>> {
+  const { db, project } = w;
   const row = {
     h: ctx.h,
     cpuCount: ctx.cpu_count,
@@ -185,8 +198,8 @@ export async function createContext(db: Database, project: string, ctx: ContextI
   };
   const t = monitorContexts;
   const pid = projectId(project);
-  const [, inserted, [stored]] = await db.batch([
-    rawStatement(db, ensureProject(project)),
+  const [, , inserted, [stored]] = await db.batch([
+    ...head(w),
     db
       .insert(t)
       .values({ ...row, seq: sql`${lastSeq(t, t.seq, project)} + 1`, projectId: pid })
@@ -239,7 +252,8 @@ export type MetricsOutcome = { outcome: "created" | "identical" } | { outcome: "
  * stored already is skipped when identical (a retried post) and refuses the whole post
  * when different; nothing is read first: the unique key decides.
  */
-export async function createMetrics(db: Database, project: string, input: MetricIn[]): Promise<MetricsOutcome> {
+export async function createMetrics(w: ProjectWrite, input: MetricIn[]): Promise<MetricsOutcome> {
+  const { db, project } = w;
   const fresh: MetricIn[] = [];
   const seen = new Map<string, MetricIn>();
   for (const [index, x] of input.entries()) {
@@ -250,7 +264,7 @@ export async function createMetrics(db: Database, project: string, input: Metric
     seen.set(key, x);
   }
   const statements: Statement[] = [
-    rawStatement(db, ensureProject(project)),
+    ...head(w),
     ...chunked(fresh, METRICS_PER_INSERT).map((part) => insertMetrics(db, project, part)),
   ];
   const components = [...new Set(fresh.map((x) => x.component))];
@@ -269,11 +283,12 @@ export async function createMetrics(db: Database, project: string, input: Metric
   try {
     const results = await db.batch(statements as [Statement, ...Statement[]]);
     const inserted = results
-      .slice(1, 1 + Math.ceil(fresh.length / METRICS_PER_INSERT))
+      .slice(2, 2 + Math.ceil(fresh.length / METRICS_PER_INSERT))
       .reduce((n: number, r) => n + changes(r), 0);
     return { outcome: inserted > 0 ? "created" : "identical" };
   } catch (e) {
-    if (!isUniqueViolation(e)) throw e;
+    // A fenced batch is a unique violation too: the project moved, and writeInProject retries.
+    if (isFenced(e) || !isUniqueViolation(e)) throw e;
     return { outcome: "conflict", index: await firstConflict(db, project, fresh, input) };
   }
 }

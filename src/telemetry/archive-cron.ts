@@ -6,8 +6,9 @@
  * exactly the chunks they hold (a CHECK aborts the batch otherwise), so a run that dies
  * anywhere loses and duplicates nothing; the next run resumes from the oldest chunk left.
  */
-import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
-import { type Database, database } from "../db/client";
+import { and, asc, eq, gte, lt, not, type SQL, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import type { Database } from "../db/client";
 import {
   telemetryArchive,
   telemetryArchiveGuard,
@@ -15,8 +16,10 @@ import {
   telemetryRollups,
   telemetrySeries,
 } from "../db/schema";
+import { fenceGuard, isFenced, shardNames } from "../db/shards";
 import { expand, inJsonList, runBatch, type SampleRow } from "./chunks";
 import { encodeObject, objectKey } from "./cold";
+import { onShard } from "./fan-out";
 import { rollupChunks } from "./rollups";
 import { DAY_US, dayOf, hotFrom, retainFrom, rollupFrom, type Tiers, tiersOf } from "./tiers";
 
@@ -49,7 +52,6 @@ export async function runArchive(
   opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> } = {},
 ) {
   const tiers = tiersOf(env);
-  const db = database(env);
   const report: ArchiveReport = {
     moved: 0,
     objects: 0,
@@ -58,27 +60,62 @@ export async function runArchive(
     expiredRows: 0,
     expiredRollups: 0,
     rowsWritten: 0,
-    done: false,
+    done: true,
   };
+  // A project a move is copying keeps its rows where they are until the move is done
+  // (src/db/shard-move.ts): read once a run, from the main DB.
+  const { results } = await env.DB.prepare("SELECT project FROM shard_moves WHERE step <> 'done'").all<{
+    project: string;
+  }>();
+  const skip = JSON.stringify(results.map((r) => r.project));
+  // Each shard moves, indexes and rolls up its own projects' chunks (R2 keys name the project).
+  for (const shard of shardNames(env)) {
+    const { d1, db } = onShard(env, shard);
+    const done = await archiveShard(d1, db, env.TELEMETRY_ARCHIVE, nowMs, tiers, skip, report, opts);
+    report.done &&= done;
+    await expire(env.TELEMETRY_ARCHIVE, db, nowMs, tiers, skip, report);
+  }
+  return report;
+}
+
+/**
+ * Projects a run leaves alone on a shard: those a move is copying (`skip`, a JSON list),
+ * and those fenced there (moved away: their rows are the move's to drop, and their R2
+ * objects are the new shard's now).
+ */
+const leftAlone = (column: SQL | SQLiteColumn, skip: string) =>
+  sql`(${column} in (select value from json_each(${skip})) or ${column} in (select project from shard_fences))`;
+
+/** One shard's moves, up to `opts.maxRows` (RUN_ROWS) samples; whether no chunk older than the hot window is left. */
+async function archiveShard(
+  d1: D1Database,
+  db: Database,
+  archive: R2Bucket,
+  nowMs: number,
+  tiers: Tiers,
+  skip: string,
+  report: ArchiveReport,
+  opts: { maxRows?: number; onStage?: (s: Stage) => void | Promise<void> },
+): Promise<boolean> {
   const cutoff = hotFrom(nowMs, tiers);
   const budget = opts.maxRows ?? RUN_ROWS;
-  for (;;) {
-    if (report.moved >= budget) break;
-    // The oldest chunk below the hot window: one row of the bucket index.
+  let moved = 0;
+  while (moved < budget) {
+    // The oldest chunk below the hot window: the bucket index in order, the first of a project moved here.
     const [oldest] = await db
       .select({ bucket: ch.bucket })
       .from(ch)
-      .where(lt(ch.bucket, cutoff))
+      .innerJoin(telemetrySeries, eq(telemetrySeries.id, ch.seriesId))
+      .where(and(lt(ch.bucket, cutoff), not(leftAlone(telemetrySeries.projectId, skip))))
       .orderBy(asc(ch.bucket))
       .limit(1);
-    if (!oldest) {
-      report.done = true;
-      break;
-    }
-    await moveStep(env, db, dayOf(oldest.bucket), cutoff, nowMs, report, opts.onStage);
+    if (!oldest) return true;
+    const step = await moveStep(d1, db, archive, dayOf(oldest.bucket), cutoff, nowMs, skip, report, opts.onStage);
+    // A project fenced meanwhile (a move switched it): the next run leaves it alone.
+    if (step === null) return false;
+    moved += step;
   }
-  await expire(env, db, nowMs, tiers, report);
-  return report;
+  return false;
 }
 
 /** Most chunks one step reads (their samples then fill objects of at most PART_ROWS). */
@@ -91,19 +128,27 @@ const STEP_CHUNKS = 2000;
  * post appended meanwhile), the CHECK aborts the batch and the next run retries.
  */
 async function moveStep(
-  env: Env,
+  d1: D1Database,
   db: Database,
+  archive: R2Bucket,
   day: number,
   cutoff: number,
   nowMs: number,
+  skip: string,
   report: ArchiveReport,
   onStage?: (s: Stage) => void | Promise<void>,
-) {
+): Promise<number | null> {
   const read = await db
     .select({ chunk: ch, series: telemetrySeries })
     .from(ch)
     .innerJoin(telemetrySeries, eq(telemetrySeries.id, ch.seriesId))
-    .where(and(gte(ch.bucket, day), lt(ch.bucket, Math.min(day + DAY_US, cutoff))))
+    .where(
+      and(
+        gte(ch.bucket, day),
+        lt(ch.bucket, Math.min(day + DAY_US, cutoff)),
+        not(leftAlone(telemetrySeries.projectId, skip)),
+      ),
+    )
     .orderBy(asc(ch.bucket), asc(ch.seriesId))
     .limit(STEP_CHUNKS);
   const taken: typeof read = [];
@@ -134,11 +179,11 @@ async function moveStep(
     // The digest in the key: a retried step rewrites its own object and never another's.
     const key = objectKey(projectId, meter, day, minSeq, maxSeq, md5);
     // R2 refuses a body whose MD5 differs; the head confirms it is stored whole.
-    await env.TELEMETRY_ARCHIVE.put(key, bytes, {
+    await archive.put(key, bytes, {
       md5,
       httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
     });
-    const head = await env.TELEMETRY_ARCHIVE.head(key);
+    const head = await archive.head(key);
     if (!head || head.size !== bytes.byteLength) throw new Error(`archive object ${key} did not verify`);
     const ts = rows.map((r) => r.timestamp);
     entries.push({
@@ -161,19 +206,28 @@ async function moveStep(
   const keys = JSON.stringify(chunks.map((c) => [c.seriesId, c.bucket, c.n]));
   const moved = sql`(${ch.seriesId}, ${ch.bucket}, ${ch.n}) in (select j.value ->> 0, j.value ->> 1, j.value ->> 2 from json_each(${keys}) j)`;
   const guard = telemetryArchiveGuard;
-  const results = await runBatch(env.DB, [
-    db
-      .insert(guard)
-      .values({ k: "move", expected: chunks.length, actual: sql`(select count(*) from ${ch} where ${moved})` }),
-    db.delete(guard).where(eq(guard.k, "move")),
-    ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
-    rollupChunks(chunks),
-    db.delete(ch).where(moved),
-  ]);
+  let results: D1Result<Record<string, unknown>>[];
+  try {
+    results = await runBatch(d1, [
+      // A shard's write batches begin with the fence (src/db/shards.ts).
+      fenceGuard([...new Set(taken.map((t) => t.series.projectId))]),
+      db
+        .insert(guard)
+        .values({ k: "move", expected: chunks.length, actual: sql`(select count(*) from ${ch} where ${moved})` }),
+      db.delete(guard).where(eq(guard.k, "move")),
+      ...entries.map((e) => db.insert(telemetryArchive).values(e).onConflictDoNothing()),
+      rollupChunks(chunks),
+      db.delete(ch).where(moved),
+    ]);
+  } catch (e) {
+    if (isFenced(e)) return null;
+    throw e;
+  }
   for (const r of results) report.rowsWritten += r.meta?.rows_written ?? 0;
   await onStage?.("committed");
   report.moved += rowsTaken;
   report.objects += entries.length;
+  return rowsTaken;
 }
 
 /**
@@ -181,12 +235,23 @@ async function moveStep(
  * row first, so no query ever reads a deleted object; raw rows with their metadata
  * index rows), hour rollups older than TELEMETRY_ROLLUP_RETAIN_DAYS.
  */
-async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, report: ArchiveReport) {
+async function expire(
+  archive: R2Bucket,
+  db: Database,
+  nowMs: number,
+  tiers: Tiers,
+  skip: string,
+  report: ArchiveReport,
+) {
   const a = telemetryArchive;
   const raw = retainFrom(nowMs, tiers);
   if (Number.isFinite(raw)) {
     for (;;) {
-      const old = await db.select({ key: a.key }).from(a).where(lt(a.day, raw)).limit(RETAIN_CHUNK);
+      const old = await db
+        .select({ key: a.key })
+        .from(a)
+        .where(and(lt(a.day, raw), not(leftAlone(a.projectId, skip))))
+        .limit(RETAIN_CHUNK);
       if (!old.length) break;
       await db.delete(a).where(
         inJsonList(
@@ -194,7 +259,7 @@ async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, repor
           old.map((o) => o.key),
         ),
       );
-      await env.TELEMETRY_ARCHIVE.delete(old.map((o) => o.key));
+      await archive.delete(old.map((o) => o.key));
       report.expiredObjects += old.length;
     }
     for (;;) {
@@ -202,7 +267,8 @@ async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, repor
       const gone = await db
         .delete(ch)
         .where(
-          sql`(${ch.seriesId}, ${ch.bucket}) in (select series_id, bucket from ${ch} where ${ch.bucket} < ${raw} limit ${RETAIN_CHUNK})`,
+          sql`(${ch.seriesId}, ${ch.bucket}) in (select c.series_id, c.bucket from ${ch} c join ${telemetrySeries} s on s.id = c.series_id
+            where c.bucket < ${raw} and not ${leftAlone(sql`s.project_id`, skip)} limit ${RETAIN_CHUNK})`,
         )
         .returning({ n: ch.n });
       report.expiredRows += gone.reduce((n, g) => n + g.n, 0);
@@ -216,7 +282,7 @@ async function expire(env: Env, db: Database, nowMs: number, tiers: Tiers, repor
       const gone = await db
         .delete(r)
         .where(
-          sql`rowid in (select rowid from ${r} where ${r.width} = 3600 and ${r.bucket} < ${rollups} limit ${RETAIN_CHUNK})`,
+          sql`rowid in (select rowid from ${r} where ${r.width} = 3600 and ${r.bucket} < ${rollups} and not ${leftAlone(r.projectId, skip)} limit ${RETAIN_CHUNK})`,
         )
         .returning({ bucket: r.bucket });
       report.expiredRollups += gone.length;

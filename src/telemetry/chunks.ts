@@ -15,6 +15,7 @@ import {
   telemetrySeries,
   telemetrySeriesMetadata,
 } from "../db/schema";
+import { SERIES_SPAN } from "../db/shards";
 import { type MetadataCondition, type SampleQuery, type StringField, TOTAL_COUNT_LIMIT } from "./query";
 import type { MetadataEntry, NewSample, SampleRow } from "./schemas";
 import { HOUR_US } from "./tiers";
@@ -177,7 +178,7 @@ interface Group {
  * the entries its chunk does not hold yet (same timestamp and volume: the same sample),
  * so a retried post writes nothing.
  */
-export function ingestStatements(samples: SampleInput[]) {
+export function ingestStatements(samples: SampleInput[], floors: ReadonlyMap<string, number>) {
   const series = new Map<string, SampleInput>();
   const groups = new Map<string, Group>();
   for (const s of samples) {
@@ -194,10 +195,16 @@ export function ingestStatements(samples: SampleInput[]) {
     if (!g.entries.some((e) => e[0] === dt && e[1] === s.volume))
       g.entries.push([dt, s.volume, s.recordedAt - s.timestamp]);
   }
+  const floorOf = (project: string) => {
+    const floor = floors.get(project);
+    if (floor === undefined) throw new Error(`No series id range for project '${project}'`);
+    return floor;
+  };
   const seriesJson = jsonParts(
     [...series].map(([key, s]) => [
       key,
       ...SERIES_FIELDS.map((f) => (f === "metadata" ? canonicalJson(s.metadata) : s[f])),
+      floorOf(s.projectId),
     ]),
   );
   const metadataJson = jsonParts(
@@ -240,9 +247,12 @@ export function ingestStatements(samples: SampleInput[]) {
       ...seriesJson.map(
         (
           seriesJson,
-        ) => sql`insert into ${se} (key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata)
-        select ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)}, ${col(9)}, ${col(10)}, ${col(11)}
-        from json_each(${seriesJson}) j where true order by j.key on conflict (key) do nothing`,
+        ) => sql`insert into ${se} (id, key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata)
+        select coalesce((select max(x.id) from ${se} x where x.id >= (${col(12)}) and x.id < (${col(12)}) + ${sql.raw(String(SERIES_SPAN))}), ${col(12)})
+            + row_number() over (partition by ${col(12)} order by j.key),
+          ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)}, ${col(9)}, ${col(10)}, ${col(11)}
+        from json_each(${seriesJson}) j where not exists (select 1 from ${se} o where o.key = ${col(0)})
+        order by j.key on conflict (key) do nothing`,
       ),
       ...metadataJson.map(
         (metadataJson) => sql`insert into ${sm} (key, kind, value, series_id)
@@ -302,18 +312,23 @@ export async function runBatch(
  * Stores `samples` in one D1 round trip and answers each as stored (its id, its first
  * recorded_at). A chunk past CHUNK_MAX fails the whole batch (its CHECK): `tooFull`.
  */
-export async function storeSamples(d1: D1Database, samples: SampleInput[]): Promise<Array<SampleRow | undefined>> {
-  const { writes, readBack } = ingestStatements(samples);
+export async function storeSamples(
+  d1: D1Database,
+  samples: SampleInput[],
+  opts: { floors: ReadonlyMap<string, number>; guard?: SQL },
+): Promise<Array<SampleRow | undefined>> {
+  const { writes, readBack } = ingestStatements(samples, opts.floors);
+  const head = opts.guard ? [opts.guard] : [];
   let results: D1Result<Record<string, unknown>>[];
   try {
-    results = await runBatch(d1, [...writes, ...readBack]);
+    results = await runBatch(d1, [...head, ...writes, ...readBack]);
   } catch (e) {
     if (/telemetry_chunks_size/.test(`${String(e)} ${String((e as Error)?.cause ?? "")}`)) throw new ChunkFull();
     throw e;
   }
   const stored = findStored(
     (
-      results.slice(writes.length).flatMap((r) => r.results) as unknown as Array<
+      results.slice(head.length + writes.length).flatMap((r) => r.results) as unknown as Array<
         Series & { bucket: number; samples: string }
       >
     ).map((r) => ({

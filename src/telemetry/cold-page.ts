@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { telemetryArchive } from "../db/schema";
 import { hotSampleById, type ProjectScope, type SampleInput, type SampleRow, seriesKey } from "./chunks";
-import { type ArchiveEntry, coldObjectsQuery, coldPredicate, newestFirst, readObject } from "./cold";
+import { type ArchiveEntry, coldObjectsAcross, coldObjectsQuery, coldPredicate, newestFirst, readObject } from "./cold";
 import { type Paging, type SampleQuery, TOTAL_COUNT_LIMIT } from "./query";
 import {
   COLD_OBJECTS_MAX,
@@ -150,11 +150,12 @@ export async function coldPage(
   scope: ProjectScope,
   paging: Paging,
   hot: { rows: SampleRow[]; limit: number; offset: number; count?: number },
+  shards: Database[] = [tier.db],
 ): Promise<{ rows: SampleRow[]; count?: number }> {
   const [lo, hi] = pageRange(q, paging);
-  // The newest COLD_OBJECTS_MAX + 1 objects: a page reads the newest first and stops at
-  // COLD_OBJECTS_MAX reads; a count past them is not exact.
-  const entries = await coldObjectsQuery(tier.db, q, scope, lo, hi);
+  // The newest COLD_OBJECTS_MAX + 1 objects of all the shards read: a page reads the newest
+  // first and stops at COLD_OBJECTS_MAX reads; a count past them is not exact.
+  const entries = await coldObjectsAcross(shards, q, scope, lo, hi);
   const reader = new ColdReader(tier, q, scope);
   const rows = pageNeedsCold(hot.rows, hot.offset + hot.limit, tier)
     ? await tieredRows(reader, entries, hot.rows, paging, hot.offset, hot.limit)

@@ -133,6 +133,27 @@ export function coldObjectsQuery(
     .limit(limit);
 }
 
+/**
+ * The same index rows over several shards (each holds its projects' rows): each shard's
+ * newest `limit`, merged in the index's order and cut to `limit`, which is what one
+ * database holding them all would answer.
+ */
+export async function coldObjectsAcross(
+  dbs: Database[],
+  q: SampleQuery,
+  scope: ProjectScope,
+  lo: number,
+  hi: number,
+  limit = COLD_OBJECTS_MAX + 1,
+): Promise<ArchiveEntry[]> {
+  if (dbs.length === 1) return coldObjectsQuery(dbs[0], q, scope, lo, hi, limit);
+  const lists = await Promise.all(dbs.map((db) => coldObjectsQuery(db, q, scope, lo, hi, limit)));
+  return lists
+    .flat()
+    .sort((x, y) => y.day - x.day || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))
+    .slice(0, limit);
+}
+
 /** Statistics read every object in range: refused up front past either bound. */
 export function checkObjectCount(entries: ArchiveEntry[]) {
   if (entries.length > COLD_OBJECTS_MAX) throw tooManyObjects(entries.length);

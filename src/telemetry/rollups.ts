@@ -116,67 +116,47 @@ function plan(input: StatisticsInput): { from: number; to: number } | null {
  * entries (else a 400); cold reads are bounded as cold.ts bounds them. The alarm
  * evaluator calls this too.
  */
-export async function computeStatistics(db: Database, archive: R2Bucket, input: StatisticsInput): Promise<StatRow[]> {
+export async function computeStatistics(
+  shards: Database | Database[],
+  archive: R2Bucket,
+  input: StatisticsInput,
+): Promise<StatRow[]> {
   const { q } = input;
-  const lo = q.start?.us ?? -Infinity;
-  const hi = q.end?.us ?? Infinity;
   const id = q.equals.find((e) => e.field === "message_id")?.value;
-  const located = id === undefined ? undefined : await locate(db, id);
-
-  // Hot: the matching series, and their chunks overlapping the range.
   const p = plan(input);
-  const rawRanges: Array<[number, number]> = p
-    ? [
-        [-Infinity, p.from],
-        [p.to, Infinity],
-      ]
-    : [[-Infinity, Infinity]];
-  const objectQueries = rawRanges
-    .map(([x, y]) => [Math.max(lo, x), Math.min(hi, y - 1)] as const)
-    .filter(([x, y]) => x <= y)
-    .map(([x, y]) => coldObjectsQuery(db, q, input.scope, x, y));
-  const seriesList = await seriesQuery(db, seriesWhere(q, input.scope, located));
-  const byId = new Map(seriesList.map((s) => [s.id, s]));
-  const chunkQuery = () =>
-    db
-      .select()
-      .from(ch)
-      .where(
-        and(
-          sql`${ch.seriesId} in (select value from json_each(${JSON.stringify([...byId.keys()])}))`,
-          Number.isFinite(lo) ? gte(ch.bucket, bucketOf(lo)) : undefined,
-          Number.isFinite(hi) ? lte(ch.bucket, hi) : undefined,
-        ),
-      );
-  // Drizzle's builders are mutable: the placeholder for "no rollups" is a query of its own.
-  const rollupQuery = p ? rollupRows(db, input, p) : chunkQuery().limit(0);
-  const [chunks, rollups, ...objectLists] = await db.batch([chunkQuery(), rollupQuery, ...objectQueries] as unknown as [
-    ReturnType<typeof chunkQuery>,
-    ReturnType<typeof chunkQuery>,
-  ]);
-  const entries = [...new Map((objectLists as unknown as ArchiveEntry[][]).flat().map((e) => [e.key, e])).values()];
+  // Each shard's sources in its own round trips (as one database's), in parallel; their
+  // partials merge as a single database's would (a series, chunk or rollup row is on one shard).
+  const gathered = await Promise.all((Array.isArray(shards) ? shards : [shards]).map((db) => gather(db, input, p)));
+  const entries = [...new Map(gathered.flatMap((g) => g.entries).map((e) => [e.key, e])).values()];
   checkObjectCount(entries);
 
   let origin = q.start?.us ?? null;
-  if (input.periodUs > 0 && origin === null) origin = await firstSample(archive, input, entries, chunks);
+  if (input.periodUs > 0 && origin === null)
+    origin = await firstSample(
+      archive,
+      input,
+      entries,
+      gathered.flatMap((g) => g.chunks),
+    );
   const bucketOf_ = (ts: number) => (input.periodUs > 0 ? Math.trunc((ts - (origin as number)) / input.periodUs) : 0);
   const merged = new Map<string, BucketPartial>();
   const keep = rowFilter(q);
 
-  for (const c of chunks) {
-    const s = byId.get(c.seriesId)!;
-    const whole =
-      id === undefined &&
-      (!q.start || (q.start.inclusive ? c.first >= q.start.us : c.first > q.start.us)) &&
-      (!q.end || (q.end.inclusive ? c.last <= q.end.us : c.last < q.end.us)) &&
-      bucketOf_(c.first) === bucketOf_(c.last);
-    if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, input, bucketOf_(c.first)));
-    else
-      for (const row of expand(s, c.bucket, c.samples))
-        if (keep(row)) add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
+  for (const { chunks, rollups, byId } of gathered) {
+    for (const c of chunks) {
+      const s = byId.get(c.seriesId)!;
+      const whole =
+        id === undefined &&
+        (!q.start || (q.start.inclusive ? c.first >= q.start.us : c.first > q.start.us)) &&
+        (!q.end || (q.end.inclusive ? c.last <= q.end.us : c.last < q.end.us)) &&
+        bucketOf_(c.first) === bucketOf_(c.last);
+      if (whole) add(merged, fromSeries(s, { ...c, unit: s.unit }, input, bucketOf_(c.first)));
+      else
+        for (const row of expand(s, c.bucket, c.samples))
+          if (keep(row)) add(merged, fromRow(row, input, bucketOf_(row.timestamp)));
+    }
+    for (const row of rollups) add(merged, fromSeries(row, row, input, bucketOf_(row.bucket)));
   }
-  for (const row of (p ? rollups : []) as unknown as RollupRow[])
-    add(merged, fromSeries(row, row, input, bucketOf_(row.bucket)));
 
   // Cold samples outside the rollups' hours, read from their objects.
   const rawFloor = retainFrom(input.nowMs, input.tiers);
@@ -206,6 +186,53 @@ export async function computeStatistics(db: Database, archive: R2Bucket, input: 
       last: m.last,
       unit: m.unit,
     }));
+}
+
+/**
+ * One database's sources of a statistics answer: the matching series and their chunks in
+ * range, the hour rollups of `p`'s cold hours, and the cold index rows of the other hours.
+ */
+async function gather(db: Database, input: StatisticsInput, p: { from: number; to: number } | null) {
+  const { q } = input;
+  const lo = q.start?.us ?? -Infinity;
+  const hi = q.end?.us ?? Infinity;
+  const id = q.equals.find((e) => e.field === "message_id")?.value;
+  const located = id === undefined ? undefined : await locate(db, id);
+  const rawRanges: Array<[number, number]> = p
+    ? [
+        [-Infinity, p.from],
+        [p.to, Infinity],
+      ]
+    : [[-Infinity, Infinity]];
+  const objectQueries = rawRanges
+    .map(([x, y]) => [Math.max(lo, x), Math.min(hi, y - 1)] as const)
+    .filter(([x, y]) => x <= y)
+    .map(([x, y]) => coldObjectsQuery(db, q, input.scope, x, y));
+  const seriesList = await seriesQuery(db, seriesWhere(q, input.scope, located));
+  const byId = new Map(seriesList.map((s) => [s.id, s]));
+  const chunkQuery = () =>
+    db
+      .select()
+      .from(ch)
+      .where(
+        and(
+          sql`${ch.seriesId} in (select value from json_each(${JSON.stringify([...byId.keys()])}))`,
+          Number.isFinite(lo) ? gte(ch.bucket, bucketOf(lo)) : undefined,
+          Number.isFinite(hi) ? lte(ch.bucket, hi) : undefined,
+        ),
+      );
+  // Drizzle's builders are mutable: the placeholder for "no rollups" is a query of its own.
+  const rollupQuery = p ? rollupRows(db, input, p) : chunkQuery().limit(0);
+  const [chunks, rollups, ...objectLists] = await db.batch([chunkQuery(), rollupQuery, ...objectQueries] as unknown as [
+    ReturnType<typeof chunkQuery>,
+    ReturnType<typeof chunkQuery>,
+  ]);
+  return {
+    byId,
+    chunks,
+    rollups: (p ? rollups : []) as unknown as RollupRow[],
+    entries: (objectLists as unknown as ArchiveEntry[][]).flat(),
+  };
 }
 
 function compareGroups(x: string[], y: string[]) {

@@ -4,18 +4,22 @@
  * from rollups where they align and raw samples elsewhere; samples older than the hot
  * window are read from R2 (docs/telemetry-storage.md).
  */
+
+import { drizzle } from "drizzle-orm/d1";
 import type { Context } from "hono";
 import { z } from "zod";
 import { caller, mayUseProject, type Principal, requireToken } from "../auth/middleware";
-import { database } from "../db/client";
+import * as schema from "../db/schema";
+import { fenceGuard, seriesFloor, writeToShards } from "../db/shards";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
 import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { CHUNK_MAX, ChunkFull, COUNT_NEED, hotRows, type SampleRow, storeSamples } from "./chunks";
+import { CHUNK_MAX, ChunkFull, COUNT_NEED, hotRows, newestFirst, type SampleRow, storeSamples } from "./chunks";
 import { coldPredicate } from "./cold";
-import { coldDuplicates, coldPage, coldProbe, sampleById } from "./cold-page";
+import { coldDuplicates, coldPage, coldProbe } from "./cold-page";
+import { byFields, findSample, shardsOfQuery } from "./fan-out";
 import {
   badQuery,
   encodeCursor,
@@ -43,10 +47,13 @@ import { computeStatistics, parseStatisticsRequest, statisticsBody } from "./sta
 import {
   type GroupField,
   METER_FIELDS,
+  METER_ORDER,
   meterCountQuery,
   meterPageQuery,
   meterWhere,
   type ProjectScope,
+  UNIQUE_METER_ORDER,
+  uniqueMeterKeysQuery,
   uniqueMeterPageQuery,
 } from "./store";
 import { MAX_STATISTICS, tiersOf, tooManyStatistics } from "./tiers";
@@ -108,33 +115,42 @@ function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nex
 async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
   const scope = readScope(caller(c), q);
   const paging = parsePaging(queryOf(c));
-  const db = database(c.env);
   const limit = paging.perPage + 1;
-  const t = { db, archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  const tier = { archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
   // A message id names its sample's place: one lookup, hot or cold, then the other conditions.
   const messageId = q.equals.find((e) => e.field === "message_id")?.value;
   if (messageId !== undefined) {
-    const row = await sampleById(t, messageId, scope);
+    const row = await findSample(c.env, tier, messageId, scope);
     const rows = row && coldPredicate(q, scope)(row) ? [row] : [];
     setPagingHeaders(c, paging, totalOf(rows.length), false);
     return paging.cursor || paging.page > 1 ? [] : rows;
   }
+  const shards = await shardsOfQuery(c.env, q, scope);
   const after = paging.cursor ?? undefined;
   const offset = paging.cursor ? 0 : (paging.page - 1) * paging.perPage;
   const counting = !paging.cursor;
-  const probe = coldProbe(t, q, scope, paging);
-  const [hot, cold = []] = await Promise.all([
-    hotRows(db, q, scope, counting ? Math.max(offset + limit, COUNT_NEED) : offset + limit, after),
-    probe ?? Promise.resolve([]),
-  ]);
-  const hotCount = counting ? Math.min(hot.rows.length, COUNT_NEED) : undefined;
+  const need = counting ? Math.max(offset + limit, COUNT_NEED) : offset + limit;
+  // Each shard gathers its own newest `need` (all when fewer) under the cursor, in
+  // parallel: the newest `need` of their union are the newest of the whole.
+  const parts = await Promise.all(
+    shards.map(({ db }) =>
+      Promise.all([
+        hotRows(db, q, scope, need, after),
+        coldProbe({ ...tier, db }, q, scope, paging) ?? Promise.resolve([]),
+      ]),
+    ),
+  );
+  const hot = parts.length === 1 ? parts[0][0].rows : parts.flatMap(([h]) => h.rows).sort(newestFirst);
+  const coldShards = shards.filter((_s, i) => parts[i][1].length).map((s) => s.db);
+  const hotCount = counting ? Math.min(hot.length, COUNT_NEED) : undefined;
   let rows: SampleRow[];
   let counted = hotCount;
-  if (cold.length) {
-    const tiered = await coldPage(t, q, scope, paging, { rows: hot.rows, limit, offset, count: hotCount });
+  if (coldShards.length) {
+    const t = { ...tier, db: coldShards[0] };
+    const tiered = await coldPage(t, q, scope, paging, { rows: hot, limit, offset, count: hotCount }, coldShards);
     rows = tiered.rows;
     counted = tiered.count;
-  } else rows = hot.rows.slice(offset, offset + limit);
+  } else rows = hot.slice(offset, offset + limit);
   const total = paging.cursor ? { n: paging.cursor.total, exact: paging.cursor.exact } : totalOf(counted ?? 0);
   const more = rows.length > paging.perPage;
   rows = rows.slice(0, paging.perPage);
@@ -148,10 +164,12 @@ async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
 }
 
 /**
- * Stores posted samples in one D1 round trip: new series, meters and metadata entries,
- * one upsert per series and hour appending what its chunk does not hold yet (a retry
- * finds its samples there and writes nothing), and a read-back of the chunks touched.
- * Answers the stored samples in input order, with ids that say where they live.
+ * Stores posted samples, grouped by project, on the shards that hold them (placing new
+ * projects): per shard one D1 batch, fenced (src/db/shards.ts), of new series (ids in
+ * their project's range), meters and metadata entries, one upsert per series and hour
+ * appending what its chunk does not hold yet (a retry finds its samples there and writes
+ * nothing), and a read-back of the chunks touched. Answers the stored samples in input
+ * order, with ids that say where they live.
  */
 async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: boolean }): Promise<SampleRow[]> {
   const p = caller(c);
@@ -169,21 +187,39 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
     else if (!sample.source) sample.source = `${sample.projectId}:openstack`;
   }
   const recordedAt = Date.now() * 1000;
-  const rows = samples.map((s) => ({ ...s, recordedAt }));
-  // A late sample may be a re-post of one already moved to R2: answered from there, not stored again.
-  const t = { db: database(c.env), archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
-  const cold = await coldDuplicates(t, rows);
-  const fresh = rows.filter((_r, i) => !cold.has(i));
-  let stored: Array<SampleRow | undefined> = [];
-  try {
-    if (fresh.length) stored = await storeSamples(c.env.DB, fresh);
-  } catch (e) {
-    if (e instanceof ChunkFull)
-      throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
-    throw e;
+  const rows = samples.map((s) => ({ ...s, projectId: s.projectId ?? "", recordedAt }));
+  const byProject = new Map<string, number[]>();
+  for (const [i, r] of rows.entries()) {
+    const list = byProject.get(r.projectId);
+    if (list) list.push(i);
+    else byProject.set(r.projectId, [i]);
   }
-  let next = 0;
-  return rows.map((_r, i) => cold.get(i) ?? (stored[next++] as SampleRow));
+  const answers: SampleRow[] = new Array(rows.length);
+  const tier = { archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
+  await writeToShards(c.env, [...byProject.keys()], async ({ db: d1, projects }) => {
+    const indexes = projects.flatMap((x) => byProject.get(x.project) ?? []);
+    const mine = indexes.map((i) => rows[i]);
+    // A late sample may be a re-post of one already moved to R2: answered from there, not stored again.
+    const cold = await coldDuplicates({ ...tier, db: drizzle(d1, { schema }) }, mine);
+    const fresh = mine.filter((_r, k) => !cold.has(k));
+    let stored: Array<SampleRow | undefined> = [];
+    try {
+      if (fresh.length)
+        stored = await storeSamples(d1, fresh, {
+          floors: new Map(projects.map((x) => [x.project, seriesFloor(x.number)])),
+          guard: fenceGuard(projects.map((x) => x.project)),
+        });
+    } catch (e) {
+      if (e instanceof ChunkFull)
+        throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
+      throw e;
+    }
+    let next = 0;
+    indexes.forEach((i, k) => {
+      answers[i] = cold.get(k) ?? (stored[next++] as SampleRow);
+    });
+  });
+  return answers;
 }
 
 const SAMPLE_BODY_MAX = 4 * 1024 * 1024;
@@ -255,8 +291,9 @@ endpoint(
   async (c) => {
     const id = param(c, "id");
     const p = caller(c);
-    const row = await sampleById(
-      { db: database(c.env), archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() },
+    const row = await findSample(
+      c.env,
+      { archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() },
       id,
       p.role === "admin" ? null : p.projects,
     );
@@ -280,24 +317,59 @@ endpoint(
     const params = queryOf(c);
     // Metadata conditions are for samples and statistics; meters keep no metadata here.
     const q = parseSampleQuery(params, METER_FIELDS, { metadata: false });
-    const where = meterWhere(q, readScope(caller(c), q));
+    const scope = readScope(caller(c), q);
+    const where = meterWhere(q, scope);
     const paging = parsePaging(params);
     // As oslo's bool_from_string: `True`, `1`, `yes`... anything else is false.
     const unique = /^\s*(1|t|true|on|y|yes)\s*$/i.test(params.get("unique") ?? "");
-    const db = database(c.env);
     const offset = (paging.page - 1) * paging.perPage;
     const limit = paging.perPage + 1;
-    if (unique) {
-      const [[{ n }], rows] = await db.batch([
-        meterCountQuery(db, where, true),
-        uniqueMeterPageQuery(db, where, limit, offset),
-      ]);
-      setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
-      return c.json(rows.slice(0, paging.perPage).map(uniqueMeterBody));
+    const shards = await shardsOfQuery(c.env, q, scope);
+    if (!shards.length) {
+      setPagingHeaders(c, paging, totalOf(0), false);
+      return c.json([]);
     }
-    const [[{ n }], rows] = await db.batch([meterCountQuery(db, where), meterPageQuery(db, where, limit, offset)]);
-    setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
-    return c.json(rows.slice(0, paging.perPage).map(meterBody));
+    if (shards.length === 1) {
+      const { db } = shards[0];
+      if (unique) {
+        const [[{ n }], rows] = await db.batch([
+          meterCountQuery(db, where, true),
+          uniqueMeterPageQuery(db, where, limit, offset),
+        ]);
+        setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
+        return c.json(rows.slice(0, paging.perPage).map(uniqueMeterBody));
+      }
+      const [[{ n }], rows] = await db.batch([meterCountQuery(db, where), meterPageQuery(db, where, limit, offset)]);
+      setPagingHeaders(c, paging, totalOf(n), rows.length > paging.perPage);
+      return c.json(rows.slice(0, paging.perPage).map(meterBody));
+    }
+    // Several shards: each its first offset + limit in the index's order, merged; a meter row
+    // names its project, so no two shards hold one, but a unique (meter, type, unit) may be on
+    // several: counted as the union of each shard's first TOTAL_COUNT_LIMIT + 1 keys.
+    if (unique) {
+      const parts = await Promise.all(
+        shards.map(({ db }) =>
+          db.batch([uniqueMeterKeysQuery(db, where), uniqueMeterPageQuery(db, where, offset + limit, 0)]),
+        ),
+      );
+      const key = (m: { meter: string; type: string; unit: string }) => JSON.stringify([m.meter, m.type, m.unit]);
+      const n = new Set(parts.flatMap(([keys]) => keys.map(key))).size;
+      const merged = [...new Map(parts.flatMap(([, page]) => page.map((m) => [key(m), m]))).values()]
+        .sort(byFields(UNIQUE_METER_ORDER))
+        .slice(offset, offset + limit);
+      setPagingHeaders(c, paging, totalOf(n), merged.length > paging.perPage);
+      return c.json(merged.slice(0, paging.perPage).map(uniqueMeterBody));
+    }
+    const parts = await Promise.all(
+      shards.map(({ db }) => db.batch([meterCountQuery(db, where), meterPageQuery(db, where, offset + limit, 0)])),
+    );
+    const n = parts.reduce((sum, [[count]]) => sum + count.n, 0);
+    const merged = parts
+      .flatMap(([, page]) => page)
+      .sort(byFields(METER_ORDER))
+      .slice(offset, offset + limit);
+    setPagingHeaders(c, paging, totalOf(n), merged.length > paging.perPage);
+    return c.json(merged.slice(0, paging.perPage).map(meterBody));
   },
 );
 
@@ -360,16 +432,21 @@ endpoint(
     }
     const scope = readScope(caller(c), q);
     const cardinality = aggregates.filter((a) => a.func === "cardinality").map((a) => a.field);
-    const stats = await computeStatistics(database(c.env), c.env.TELEMETRY_ARCHIVE, {
-      q,
-      scope,
-      periodUs: period * 1e6,
-      groupby: [...new Set(groupby)] as GroupField[],
-      stddev: aggregates.some((a) => a.func === "stddev"),
-      cardinality: [...new Set(cardinality)],
-      tiers: tiersOf(c.env),
-      nowMs: Date.now(),
-    });
+    const shards = await shardsOfQuery(c.env, q, scope);
+    const stats = await computeStatistics(
+      shards.map((x) => x.db),
+      c.env.TELEMETRY_ARCHIVE,
+      {
+        q,
+        scope,
+        periodUs: period * 1e6,
+        groupby: [...new Set(groupby)] as GroupField[],
+        stddev: aggregates.some((a) => a.func === "stddev"),
+        cardinality: [...new Set(cardinality)],
+        tiers: tiersOf(c.env),
+        nowMs: Date.now(),
+      },
+    );
     return c.json(
       stats.map((row) => statisticsBody(row, { period, groupby, aggregates, start: q.start?.us, end: q.end?.us })),
     );

@@ -164,6 +164,7 @@ const metersTable: MoveTable = {
   columns: METER_COLUMNS,
   key: ["meter", "resource_id", "project_id", "user_id", "source", "type", "unit"],
   mode: "append",
+  conflict: "ignore",
   read: (db, p, cursor, limit, columns) =>
     keysetPage(
       db,

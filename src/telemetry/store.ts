@@ -28,6 +28,10 @@ export function meterWhere(q: SampleQuery, scope: ProjectScope) {
   );
 }
 
+/** The meters' unique index order (and a list's), by field. */
+export const METER_ORDER = ["meter", "resourceId", "projectId", "userId", "source", "type", "unit"] as const;
+export const UNIQUE_METER_ORDER = ["meter", "type", "unit"] as const;
+
 /** In the order of the meters' unique index, so an unfiltered or by-meter list needs no sort. */
 export function meterPageQuery(db: Database, where: SQL | undefined, limit: number, offset: number) {
   return db
@@ -59,6 +63,16 @@ export function meterCountQuery(db: Database, where: SQL | undefined, unique = f
     .where(where);
   const matches = (unique ? rows.groupBy(m.meter, m.type, m.unit) : rows).limit(TOTAL_COUNT_LIMIT + 1).as("matches");
   return db.select({ n: count() }).from(matches);
+}
+
+/** The first TOTAL_COUNT_LIMIT + 1 unique (meter, type, unit): shards count their union. */
+export function uniqueMeterKeysQuery(db: Database, where: SQL | undefined) {
+  return db
+    .select({ meter: m.meter, type: m.type, unit: m.unit })
+    .from(m)
+    .where(where)
+    .groupBy(m.meter, m.type, m.unit)
+    .limit(TOTAL_COUNT_LIMIT + 1);
 }
 
 export const GROUPBY_FIELDS = ["user_id", "resource_id", "project_id", "source"] as const;

@@ -1,9 +1,10 @@
 /**
  * The one place alarms read the telemetry store: an alarm's statistics per period over
  * a window, computed by the code that answers GET /v2/meters/{meter}/statistics
- * (computeStatistics, from chunk summaries and hour rollups).
+ * (computeStatistics, from chunk summaries and hour rollups), on the shard of the alarm's project.
  */
-import { database } from "../../db/client";
+import { shardForRead } from "../../db/shards";
+import { onShard } from "../fan-out";
 import { parseSampleQuery, STRING_FIELDS } from "../query";
 import { computeStatistics } from "../statistics";
 import { tiersOf } from "../tiers";
@@ -69,7 +70,10 @@ export async function alarmStatistics(env: Env, r: AlarmStatisticsRequest): Prom
   q.equals.push({ field: "meter", value: r.meter });
   q.start = { us: r.startMs * 1000, inclusive: true };
   q.end = { us: r.endMs * 1000, inclusive: false };
-  const rows = await computeStatistics(database(env), env.TELEMETRY_ARCHIVE, {
+  // The alarm's project's shard (alarms stay in the main DB); no shard yet: no samples.
+  const shard = await shardForRead(env, r.projectId);
+  if (!shard) return [];
+  const rows = await computeStatistics(onShard(env, shard.shard).db, env.TELEMETRY_ARCHIVE, {
     q,
     scope: [r.projectId],
     periodUs: r.periodS * 1e6,
