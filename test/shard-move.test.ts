@@ -550,6 +550,34 @@ describe("moving a project between shards", () => {
   });
 });
 
+describe("the frozen window", () => {
+  it("is one compare pass over the project's mutable rows, well under the writers' wait", async () => {
+    // 10,000 chunks: 250 resources × 40 hours, one sample each.
+    const B = "bigmove";
+    const samples = Array.from({ length: 10_000 }, (_, i) =>
+      sample(i % 40, {
+        project_id: B,
+        resource_id: `r${Math.floor(i / 40)}`,
+        metadata: null,
+        timestamp: iso(T0 + (i % 40) * HOUR_MS),
+      }),
+    );
+    await postSamples(samples);
+    const from = (await shardOf(B)) as string;
+    const to = from === "DB" ? "SHARD_1" : "DB";
+    const n = await numberOf(B);
+    const before = await snapshot(from, B, n);
+    expect(before.chunks.length).toBe(10_000);
+    let state = (await move(to, "?budget_ms=25000", B)).body;
+    while (state.step !== "cleanup") state = (await move(to, "?budget_ms=25000", B)).body;
+    console.log(
+      `10,000 chunks, 250 series: frozen ${state.cursor.frozenMs} ms (${state.cursor.frozenRows} rows written), copy ${state.cursor.copied} rows`,
+    );
+    expect(state.cursor.frozenMs).toBeLessThan(10_000);
+    expect(await snapshot(to, B, n)).toEqual(before);
+  }, 180_000);
+});
+
 const dialect = new SQLiteAsyncDialect();
 
 /** The ingest's statements prepared on `d` (a hand-made batch, as a writer with a stale map would send). */
