@@ -262,7 +262,9 @@ export async function keysetPage(
 
 // ─── State ──────────────────────────────────────────────────────────────────
 
-const fresh = (env: Env) => env.DB.withSession("first-primary") as unknown as D1Database;
+/** A database read on its primary: a replica could miss writes made just before the freeze. */
+const primary = (db: D1Database) => db.withSession("first-primary") as unknown as D1Database;
+const fresh = (env: Env) => primary(env.DB);
 
 function stateOf(r: MoveRow): MoveState {
   return { ...r, step: r.step as Step, cursor: JSON.parse(r.cursor) as Cursor };
@@ -415,8 +417,8 @@ export async function runMove(
 
 /** One unit of work of the current step, its cursor saved; false when the step must wait. */
 async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly MoveTable[], now: () => number) {
-  const source = shardDb(env, s.source);
-  const target = shardDb(env, s.target);
+  const source = primary(shardDb(env, s.source));
+  const target = primary(shardDb(env, s.target));
   const c = s.cursor;
   const i = c.table ?? 0;
   const t = tables[i];
