@@ -482,6 +482,10 @@ describe("moving a project between shards", () => {
     expect(done.status).toBe(200);
     expect(done.body.step).toBe("done");
     expect(await answers()).toEqual(read);
+    // The script run again: the finished move, nothing done.
+    const again = await move(DST, "");
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(done.body);
 
     // The source holds nothing of P (its fence stays), Q untouched.
     expect(empty(await snapshot(SRC))).toBe(true);

@@ -56,9 +56,9 @@ endpoint(
     const steps = intQuery(c.req.query("steps"), "steps", 1000);
     const budgetMs = intQuery(c.req.query("budget_ms"), "budget_ms", BUDGET_MAX_MS);
     try {
-      await startMove(c.env, input.project, input.to);
-      const state = await runMove(c.env, input.project, tables, { steps, budgetMs });
-      return c.json(state);
+      const started = await startMove(c.env, input.project, input.to);
+      if (started.step === "done") return c.json(started);
+      return c.json(await runMove(c.env, input.project, tables, { steps, budgetMs }));
     } catch (e) {
       throw refused(e);
     }

@@ -324,6 +324,8 @@ export async function startMove(env: Env, project: string, target: string): Prom
   }
   const placed = (await placementsOf(env, [project], { fresh: true })).get(project);
   if (!placed) throw new MoveRefused(`Project ${project} has no shard yet (no rows): nothing to move`, 404);
+  // The script run again after its move finished: the finished move.
+  if (placed.shard === target && running?.target === target) return running;
   if (placed.shard === target) throw new MoveRefused(`Project ${project} is on ${target} already`, 409);
   // The target refuses the project's writes before anything is copied there (before the
   // move exists: a call that takes it over finds the fence in place).
