@@ -576,6 +576,20 @@ describe("moving a project between shards", () => {
   });
 });
 
+describe("a project numbered past the monitor's limit", () => {
+  it("moves its telemetry (the monitor has no rows of it)", async () => {
+    const F = "far-project";
+    await env.DB.prepare("INSERT INTO shard_map (project, number, shard) VALUES (?1, 9000, 'DB')").bind(F).run();
+    await postSamples(Array.from({ length: 30 }, (_, i) => sample(i, { project_id: F })));
+    const before = await snapshot("DB", F, 9000);
+    expect(before.chunks.length).toBeGreaterThan(0);
+    expect((before.series[0] as { id: number }).id).toBe(seriesFloor(9000) + 1);
+    const r = await move("SHARD_1", "?budget_ms=20000", F);
+    expect(r.body.step).toBe("cleanup");
+    expect(await snapshot("SHARD_1", F, 9000)).toEqual(before);
+  });
+});
+
 describe("the frozen window", () => {
   it("is one compare pass over the project's mutable rows, well under the writers' wait", async () => {
     // 10,000 chunks: 250 resources × 40 hours, one sample each.

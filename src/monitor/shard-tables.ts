@@ -5,7 +5,8 @@
  * ever appended (never updated or deleted), so sync goes on from where the copy ended.
  */
 import type { DescriptionValue } from "../db/schema";
-import { type Key, keysetPage, type MoveProject, type MoveTable, rowsAt } from "../db/shard-move";
+import { type Key, keysetPage, type MoveProject, type MoveTable, type Page, rowsAt } from "../db/shard-move";
+import { MONITOR_NUMBER_LIMIT } from "./project-db";
 import { scalarText } from "./store";
 
 const SPAN = 2 ** 40;
@@ -85,58 +86,69 @@ const flags: MoveTable = {
   },
 };
 
+/** A project numbered past the monitor's limit has no monitor rows (and its rowid range would not be exact). */
+const withinLimit = (t: MoveTable): MoveTable => ({
+  ...t,
+  read: (db, p, cursor, limit, columns): Promise<Page> =>
+    p.number >= MONITOR_NUMBER_LIMIT
+      ? Promise.resolve({ rows: [], next: cursor, done: true })
+      : t.read(db, p, cursor, limit, columns),
+});
+
 /** The monitor's tables for a move, parents first (the cleanup deletes in reverse). */
-export const monitorMoveTables: MoveTable[] = [
-  {
-    name: "monitor_projects",
-    table: "monitor_projects",
-    columns: ["id", "name"],
-    key: ["id"],
-    mode: "append",
-    read: (db, p, cursor, limit, cols) =>
-      keysetPage(
-        db,
-        { table: "monitor_projects", columns: cols, where: "id = ?", params: [p.number], order: ["id"] },
-        cursor,
-        limit,
-      ),
-  },
-  sessions,
-  flags,
-  rangeTable("monitor_contexts", [
-    "seq",
-    "project_id",
-    "h",
-    "cpu_count",
-    "cpu_frequency",
-    "cpu_type",
-    "cpu_vendor",
-    "ram_total",
-    "machine_node",
-    "machine_type",
-    "machine_arch",
-    "system_info",
-    "python_info",
-  ]),
-  rangeTable("monitor_metrics", [
-    "seq",
-    "project_id",
-    "session_h",
-    "context_h",
-    "item_start_time",
-    "item_path",
-    "item",
-    "item_variant",
-    "item_fs_loc",
-    "kind",
-    "component",
-    "total_time",
-    "user_time",
-    "kernel_time",
-    "cpu_usage",
-    "mem_usage",
-  ]),
-  namesTable("monitor_components", ["project_id", "name"]),
-  namesTable("monitor_pipelines", ["project_id", "branch"]),
-  namesTable("monitor_builds", ["project_id", "branch", "build_no"]),
-];
+export const monitorMoveTables: MoveTable[] = (
+  [
+    {
+      name: "monitor_projects",
+      table: "monitor_projects",
+      columns: ["id", "name"],
+      key: ["id"],
+      mode: "append",
+      read: (db, p, cursor, limit, cols) =>
+        keysetPage(
+          db,
+          { table: "monitor_projects", columns: cols, where: "id = ?", params: [p.number], order: ["id"] },
+          cursor,
+          limit,
+        ),
+    },
+    sessions,
+    flags,
+    rangeTable("monitor_contexts", [
+      "seq",
+      "project_id",
+      "h",
+      "cpu_count",
+      "cpu_frequency",
+      "cpu_type",
+      "cpu_vendor",
+      "ram_total",
+      "machine_node",
+      "machine_type",
+      "machine_arch",
+      "system_info",
+      "python_info",
+    ]),
+    rangeTable("monitor_metrics", [
+      "seq",
+      "project_id",
+      "session_h",
+      "context_h",
+      "item_start_time",
+      "item_path",
+      "item",
+      "item_variant",
+      "item_fs_loc",
+      "kind",
+      "component",
+      "total_time",
+      "user_time",
+      "kernel_time",
+      "cpu_usage",
+      "mem_usage",
+    ]),
+    namesTable("monitor_components", ["project_id", "name"]),
+    namesTable("monitor_pipelines", ["project_id", "branch"]),
+    namesTable("monitor_builds", ["project_id", "branch", "build_no"]),
+  ] satisfies MoveTable[]
+).map(withinLimit);
