@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compareKeys, type MoveState } from "../src/db/shard-move";
+import { compareKeys, type Key, type MoveState } from "../src/db/shard-move";
 import { fenceGuardStatement, isFenced, SERIES_SPAN, seriesFloor } from "../src/db/shards";
 import { monitorMoveTables } from "../src/monitor/shard-tables";
 import { runArchive } from "../src/telemetry/archive-cron";
@@ -287,6 +287,72 @@ describe("the move's tables", () => {
     expect(kept.filter((n) => !tables.has(n))).toEqual([]);
   });
 
+  it("page through every row of the project, however small the pages", async () => {
+    const want = await snapshot(SRC);
+    // Rollups of other projects on the same meters, before and after P's in key order, and P's of
+    // both widths (they stay: the moves below pass over them too).
+    for (const [project, width] of [
+      ["aaa-other", 3600],
+      ["zzz-other", 3600],
+      [P, 60],
+      ["zzz-other", 60],
+    ] as const)
+      await db(SRC)
+        .prepare(
+          `INSERT INTO telemetry_rollups (width, meter, bucket, project_id, resource_id, user_id, source, n, total, lo, hi, squares, first, last, unit)
+           SELECT ?1, meter, bucket, ?2, resource_id, user_id, source, n, total, lo, hi, squares, first, last, unit
+           FROM telemetry_rollups WHERE project_id = ?3 AND width = 3600`,
+        )
+        .bind(width, project, P)
+        .run();
+    const rollups = await rows(
+      db(SRC),
+      "SELECT * FROM telemetry_rollups WHERE project_id = ?1 ORDER BY width, meter, bucket, resource_id, user_id, source",
+      P,
+    );
+    expect(rollups.length).toBe(2 * want.rollups.length);
+    const of: Record<string, string> = {
+      telemetry_series: "series",
+      telemetry_series_metadata: "metadata",
+      telemetry_chunks: "chunks",
+      telemetry_legacy_ids: "legacy",
+      telemetry_meters: "meters",
+      telemetry_rollups: "rollups",
+      telemetry_archive: "archive",
+      monitor_projects: "projects",
+      monitor_session_flags: "flags",
+    };
+    const got: Record<string, unknown[]> = {};
+    for (const t of [...telemetryMoveTables, ...monitorMoveTables]) {
+      let cursor: Key | null = null;
+      for (let i = 0; ; i++) {
+        expect(i, t.name).toBeLessThan(10_000);
+        const page = await t.read(db(SRC), { project: P, number }, cursor, 3, t.columns);
+        const k = of[t.table] ?? t.table.replace("monitor_", "");
+        got[k] = [...(got[k] ?? []), ...page.rows];
+        if (page.done) break;
+        cursor = page.next;
+      }
+    }
+    const key = (r: unknown) => JSON.stringify(Object.entries(r as object).sort());
+    const same = (a: unknown[], b: unknown[]) => expect(a.map(key).sort()).toEqual(b.map(key).sort());
+    same(got.rollups, rollups);
+    for (const k of [
+      "series",
+      "metadata",
+      "chunks",
+      "legacy",
+      "archive",
+      "projects",
+      "sessions",
+      "contexts",
+      "metrics",
+      "flags",
+    ])
+      same(got[k], want[k]);
+    for (const k of ["meters", "components", "pipelines", "builds"]) expect(got[k].length, k).toBe(want[k].length);
+  });
+
   it("orders keys as SQLite does (numbers before text, text by its UTF-8 bytes)", () => {
     expect(compareKeys([1, "b"], [1, "a"])).toBeGreaterThan(0);
     expect(compareKeys([2], ["1"])).toBeLessThan(0);
@@ -347,6 +413,8 @@ describe("moving a project between shards", () => {
     expect(before.archive.length).toBeGreaterThan(0);
     const counted = (await callJson("/admin/shards")).body.shards;
     const written: Sample[] = [];
+    const others = "SELECT count(*) AS n FROM telemetry_rollups WHERE project_id IN ('aaa-other', 'zzz-other')";
+    const othersBefore = await db(SRC).prepare(others).first();
 
     // The first unit: the target fenced, the first page copied.
     const first = await move(DST);
@@ -517,6 +585,8 @@ describe("moving a project between shards", () => {
     const dstFence = await db(DST).prepare("SELECT count(*) AS n FROM shard_fences WHERE project = ?1").bind(P).first();
     expect(dstFence).toEqual({ n: 0 });
     expect(await snapshot(qShard, Q, qNumber)).toEqual(qBefore);
+    expect(await db(SRC).prepare(others).first()).toEqual(othersBefore);
+    expect(await db(DST).prepare(others).first()).toEqual({ n: 0 });
 
     // The target: everything, plus the writes made during the move, none lost, none twice.
     const after = await snapshot(DST);
@@ -540,7 +610,11 @@ describe("moving a project between shards", () => {
     expect(items.sort()).toEqual(["10:00:00.000001", "10:00:00.000002", "10:00:00.000003"]);
     const sumN = (s: Record<string, unknown[]>) => (s.rollups as Array<{ n: number }>).reduce((a, r) => a + r.n, 0);
     expect(sumN(after)).toBe(
-      sumN(before) + 60 * (before.rollups as Array<{ meter: string }>).filter((r) => r.meter === "cpu").length,
+      sumN(before) +
+        60 *
+          (before.rollups as Array<{ meter: string; width: number }>).filter(
+            (r) => r.meter === "cpu" && r.width === 3600,
+          ).length,
     );
     // The legacy series came along, its id unchanged.
     expect((after.series as Array<{ id: number }>).filter((s) => s.id < SERIES_SPAN).map((s) => s.id)).toEqual([
