@@ -12,6 +12,7 @@ import {
 import { backoffMs, drainDeliveries } from "../src/telemetry/alarms/notifier";
 import type { AlarmRow } from "../src/telemetry/alarms/store";
 import { ADMIN_TOKEN, callJson } from "./helpers/http";
+import { projectsOnShards, shardBindings, shardOf } from "./helpers/shards";
 
 const MINUTE = 60_000;
 /** A clock ten minutes ahead, on a minute: the alarms created now are due at its first tick. */
@@ -261,5 +262,29 @@ describe("alarm evaluation", () => {
       startMs: Date.UTC(2030, 0, 1, 0, 10) - 4 * 300_000,
       endMs: Date.UTC(2030, 0, 1, 0, 7),
     });
+  });
+  it("reads each alarm's statistics on its project's shard, counting the rows read there", async () => {
+    const [pa, pb] = await projectsOnShards(`eval-shard-${crypto.randomUUID().slice(0, 6)}`, 2);
+    const [a, b] = [await createAlarm(pa), await createAlarm(pb)];
+    const t = clock();
+    await samples(pa, [
+      [t, 90],
+      [t + MINUTE, 95],
+    ]);
+    await samples(pb, [
+      [t, 10],
+      [t + MINUTE, 20],
+    ]);
+    if (shardBindings().length > 1) expect(await shardOf(pa)).not.toBe(await shardOf(pb));
+    await runAlarmCron(env, t + 2 * MINUTE);
+    expect((await row(a))?.state).toBe("alarm");
+    expect((await row(b))?.state).toBe("ok");
+    for (const id of [a, b]) {
+      const again = await evaluateAlarm(env, (await row(id))!, t + 2 * MINUTE);
+      expect(again.transition).toBe(false);
+      expect(again.rowsRead).toBeGreaterThan(0);
+      // Gone, so later crons of this file do not evaluate them.
+      expect((await callJson(`/v2/alarms/${id}`, { method: "DELETE" })).status).toBe(204);
+    }
   });
 });

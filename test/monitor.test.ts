@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, callJson, mintToken } from "./helpers/http";
 import { ciDescription, metricsOf, pluginContext, pluginMetric, pluginSession } from "./helpers/monitor";
-import { countAll } from "./helpers/shards";
+import { countAll, databaseOf, shardBindings } from "./helpers/shards";
 
 const api = "/api/v1";
 const post = (path: string, json: unknown, token?: string) =>
@@ -86,6 +86,40 @@ describe("what the plugin does (spec: 'What the plugin sends')", () => {
   it("accepts a metric naming a session and context that do not exist yet", async () => {
     const r = await post("/metrics", pluginMetric({ session_h: hex(0xabc), context_h: hex(0xdef) }));
     expect(r.status).toBe(201);
+  });
+});
+
+describe("a project's shard (docs/api/monitor.md, 'Shards')", () => {
+  it("reads a project never written as empty, without asking the map when there is one shard", async () => {
+    const res = await call("/projects/mon-never-written/api/v1/sessions/");
+    expect(res.status).toBe(204);
+    // Shards: the map (a project without a place is never cached), then the shard the placement
+    // rule names; the main DB alone: that one query.
+    const shards = shardBindings().length;
+    expect(res.headers.get("server-timing")).toMatch(shards === 1 ? /round_trips=1 / : /round_trips=2 /);
+    expect((await callJson("/projects/mon-never-written/api/v1/metrics/count")).body).toEqual({ count: 0 });
+    expect(await rowCount("monitor_projects", "name = 'mon-never-written'")).toBe(0);
+  });
+
+  it("writes a project's rows on its shard, its monitor_projects id the shard map's number", async () => {
+    const r = await callJson("/projects/mon-placed/api/v1/sessions/", {
+      method: "POST",
+      json: pluginSession(hex(0x5a)),
+    });
+    expect(r.status).toBe(201);
+    const placed = await env.DB.prepare("SELECT number, shard FROM shard_map WHERE project = 'mon-placed'").first<{
+      number: number;
+      shard: string;
+    }>();
+    expect(shardBindings()).toContain(placed?.shard);
+    const home = await databaseOf("mon-placed");
+    expect(await home.prepare("SELECT id FROM monitor_projects WHERE name = 'mon-placed'").first()).toEqual({
+      id: placed?.number,
+    });
+    expect(
+      await home.prepare("SELECT count(*) AS n FROM monitor_sessions WHERE session_h = ?").bind(hex(0x5a)).first(),
+    ).toEqual({ n: 1 });
+    expect(await rowCount("monitor_sessions", `session_h = '${hex(0x5a)}'`)).toBe(1);
   });
 });
 

@@ -3,7 +3,7 @@ import { drizzle } from "drizzle-orm/d1";
 import type { Database } from "../db/client";
 import * as schema from "../db/schema";
 import { monitorProjects } from "../db/schema";
-import { openShardNames, placementOf, shardDb, shardForRead, writeToShards } from "../db/shards";
+import { openShardNames, placementOf, shardDb, shardForRead, shardNames, writeToShards } from "../db/shards";
 import { ApiError } from "../http/errors";
 
 /**
@@ -22,8 +22,12 @@ export const MONITOR_NUMBER_LIMIT = 8192;
  * The D1 database a read of `project` goes to: its shard. A project without rows anywhere
  * reads the shard the placement rule would give it, where it has no `monitor_projects` row,
  * so every list is empty the way a new project's always was (no special case, no extra query).
+ * With a single shard (SHARDS unset or one name) the map is not read at all.
  */
 export async function projectD1(env: Env, project: string): Promise<D1Database> {
+  // One shard holds every project: no need to ask the map.
+  const all = shardNames(env);
+  if (all.length === 1) return shardDb(env, all[0]);
   const target = await shardForRead(env, project);
   return target?.db ?? shardDb(env, placementOf(project, openShardNames(env)));
 }

@@ -176,7 +176,10 @@ interface Group {
  * reading back the chunks they touched (last). New series, their metadata entries and
  * meters are inserted (known ones skipped); each (series, hour) is one upsert appending
  * the entries its chunk does not hold yet (same timestamp and volume: the same sample),
- * so a retried post writes nothing.
+ * so a retried post writes nothing. A new series takes the next id above the highest in
+ * its project's range, `floors` giving each project's first (src/db/shards.ts,
+ * seriesFloor): the insert reads the table before writing, so ids are numbered by rank
+ * among the new keys, known keys filtered out first so they take none.
  */
 export function ingestStatements(samples: SampleInput[], floors: ReadonlyMap<string, number>) {
   const series = new Map<string, SampleInput>();
@@ -235,6 +238,11 @@ export function ingestStatements(samples: SampleInput[], floors: ReadonlyMap<str
     }),
   );
   const col = (i: number) => sql.raw(`j.value ->> ${i}`);
+  const span = sql.raw(String(SERIES_SPAN));
+  // The highest id of the project's range (its floor when none) plus the rank of the key
+  // among the new ones; one past the range makes the key null, which fails the batch.
+  const nextId = sql`(coalesce((select max(x.id) from ${se} x where x.id >= (${col(12)}) and x.id < (${col(12)}) + ${span}), ${col(12)})
+    + row_number() over (partition by ${col(12)} order by j.key))`;
   // The entries of excluded (the post) that the stored chunk does not hold: one outside
   // its first..last cannot be there (in-order appends never scan the stored entries).
   const fresh = sql.raw(
@@ -248,9 +256,8 @@ export function ingestStatements(samples: SampleInput[], floors: ReadonlyMap<str
         (
           seriesJson,
         ) => sql`insert into ${se} (id, key, meter, type, unit, project_id, resource_id, resource_name, display_name, namespace, user_id, source, metadata)
-        select coalesce((select max(x.id) from ${se} x where x.id >= (${col(12)}) and x.id < (${col(12)}) + ${sql.raw(String(SERIES_SPAN))}), ${col(12)})
-            + row_number() over (partition by ${col(12)} order by j.key),
-          ${col(0)}, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)}, ${col(9)}, ${col(10)}, ${col(11)}
+        select ${nextId},
+          case when ${nextId} < (${col(12)}) + ${span} then ${col(0)} end, ${col(1)}, ${col(2)}, ${col(3)}, ${col(4)}, ${col(5)}, ${col(6)}, ${col(7)}, ${col(8)}, ${col(9)}, ${col(10)}, ${col(11)}
         from json_each(${seriesJson}) j where not exists (select 1 from ${se} o where o.key = ${col(0)})
         order by j.key on conflict (key) do nothing`,
       ),
@@ -323,7 +330,9 @@ export async function storeSamples(
   try {
     results = await runBatch(d1, [...head, ...writes, ...readBack]);
   } catch (e) {
-    if (/telemetry_chunks_size/.test(`${String(e)} ${String((e as Error)?.cause ?? "")}`)) throw new ChunkFull();
+    const text = `${String(e)} ${String((e as Error)?.cause ?? "")}`;
+    if (/telemetry_chunks_size/.test(text)) throw new ChunkFull();
+    if (/NOT NULL constraint failed: telemetry_series\.key/.test(text)) throw new SeriesRangeFull();
     throw e;
   }
   const stored = findStored(
@@ -341,6 +350,8 @@ export async function storeSamples(
 }
 
 export class ChunkFull extends Error {}
+/** A project's series ids are all taken (SERIES_SPAN − 1 series). */
+export class SeriesRangeFull extends Error {}
 
 /** The samples of a chunk, in insertion order. */
 export function expand(s: Series, bucket: number, samples: string): SampleRow[] {

@@ -1,25 +1,32 @@
 /**
  * Ceilometer v2 samples and meters (mounted at /v2): the query language of query.ts,
- * paging headers with a cursor in the `next` link, ingest in one D1 batch, statistics
- * from rollups where they align and raw samples elsewhere; samples older than the hot
- * window are read from R2 (docs/telemetry-storage.md).
+ * paging headers with a cursor in the `next` link, ingest in one D1 batch per shard,
+ * statistics from rollups where they align and raw samples elsewhere; samples older than
+ * the hot window are read from R2 (docs/telemetry-storage.md). Projects live on shards
+ * (fan-out.ts): a query naming one reads its shard, any other the caller's, merged.
  */
-
-import { drizzle } from "drizzle-orm/d1";
 import type { Context } from "hono";
 import { z } from "zod";
 import { caller, mayUseProject, type Principal, requireToken } from "../auth/middleware";
-import * as schema from "../db/schema";
-import { fenceGuard, seriesFloor, writeToShards } from "../db/shards";
+import { fenceGuard, SERIES_SPAN, seriesFloor, writeToShards } from "../db/shards";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
 import type { AppEnv } from "../http/env";
 import { ApiError, errors } from "../http/errors";
 import { absoluteLink, pageCount } from "../http/paging";
-import { CHUNK_MAX, ChunkFull, COUNT_NEED, hotRows, newestFirst, type SampleRow, storeSamples } from "./chunks";
+import {
+  CHUNK_MAX,
+  ChunkFull,
+  COUNT_NEED,
+  hotRows,
+  newestFirst,
+  type SampleRow,
+  SeriesRangeFull,
+  storeSamples,
+} from "./chunks";
 import { coldPredicate } from "./cold";
 import { coldDuplicates, coldPage, coldProbe } from "./cold-page";
-import { byFields, findSample, shardsOfQuery } from "./fan-out";
+import { byFields, findSample, onShard, shardsOfQuery } from "./fan-out";
 import {
   badQuery,
   encodeCursor,
@@ -196,11 +203,12 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
   }
   const answers: SampleRow[] = new Array(rows.length);
   const tier = { archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
-  await writeToShards(c.env, [...byProject.keys()], async ({ db: d1, projects }) => {
+  await writeToShards(c.env, [...byProject.keys()], async ({ shard, projects }) => {
+    const { d1, db } = onShard(c.env, shard);
     const indexes = projects.flatMap((x) => byProject.get(x.project) ?? []);
     const mine = indexes.map((i) => rows[i]);
     // A late sample may be a re-post of one already moved to R2: answered from there, not stored again.
-    const cold = await coldDuplicates({ ...tier, db: drizzle(d1, { schema }) }, mine);
+    const cold = await coldDuplicates({ ...tier, db }, mine);
     const fresh = mine.filter((_r, k) => !cold.has(k));
     let stored: Array<SampleRow | undefined> = [];
     try {
@@ -212,6 +220,10 @@ async function ingest(c: C, samples: NewSample[], opts: { ceilometerSource: bool
     } catch (e) {
       if (e instanceof ChunkFull)
         throw badQuery(`A series holds at most ${CHUNK_MAX} samples per hour: this post would pass it.`);
+      if (e instanceof SeriesRangeFull)
+        throw new ApiError("other", `A project holds at most ${SERIES_SPAN - 1} series: this post would pass it.`, {
+          status: 507,
+        });
       throw e;
     }
     let next = 0;

@@ -6,6 +6,7 @@
  * the UPDATE is conditional on the version the claim read, and the history entry and the
  * queued notifications follow only that write.
  */
+import { MAIN, shardDb, shardNames } from "../../db/shards";
 import { countingD1, D1Cost } from "../../http/d1-cost";
 import { cronMatches, parseCron, withinConstraint } from "./cron";
 import { type DeliveryReport, drainDeliveries } from "./notifier";
@@ -155,7 +156,11 @@ export async function evaluateAlarm(env: Env, a: AlarmRow, nowMs: number): Promi
   if (!withinTimeConstraints(constraintsOf(a), nowMs))
     return { skipped: true, transition: false, notifications: 0, rowsRead: 0 };
   const cost = new D1Cost();
-  const counted = { ...env, DB: countingD1(env.DB, cost) };
+  // The main DB and every shard counted: the statistics read the alarm's project's shard.
+  const counted = { ...env, DB: countingD1(env.DB, cost) } as Env;
+  for (const shard of shardNames(env))
+    if (shard !== MAIN)
+      (counted as unknown as Record<string, D1Database>)[shard] = countingD1(shardDb(env, shard), cost);
   const { startMs, endMs } = windowOf(rule, nowMs);
   const stats = await alarmStatistics(counted, {
     projectId: a.project_id,
