@@ -3,6 +3,7 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import pkg from "../package.json";
+import { shardRoutes } from "./admin/shards";
 import { authRoutes } from "./auth/routes";
 import { daemonDialect } from "./daemon/dialect";
 import { daemonRoutes } from "./daemon/routes";
@@ -39,7 +40,8 @@ const dialects = new DialectTable()
   // any other `/api/...` miss must still carry one.
   .add(/^\/api(\/|$)/, daemonDialect)
   .add(/^\/(logs|datasets)(\/|$)/, logsDialect)
-  .add(/^\/auth(\/|$)/, plainDialect);
+  .add(/^\/auth(\/|$)/, plainDialect)
+  .add(/^\/admin(\/|$)/, plainDialect);
 
 app.use(requestId, serverTiming, d1CostReport);
 
@@ -58,6 +60,7 @@ app.get("/health/d1", async (c) => {
 });
 
 app.route("/auth", authRoutes);
+app.route("/admin/shards", shardRoutes);
 app.route("/api/v1", monitorRoutes);
 // The same API within a named project (docs/api/monitor.md, "Projects"); listed once in /openapi.json.
 app.route("/projects/:project/api/v1", new Hono<AppEnv>().route("/", monitorRoutes));
