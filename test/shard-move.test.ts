@@ -650,6 +650,37 @@ describe("moving a project between shards", () => {
   });
 });
 
+describe("reads that span shards during a move", () => {
+  it("count a moving project once: its copy on the other shard is fenced until the switch", async () => {
+    // An admin's lists and statistics read both shards; P's rows are on the source and, from the
+    // copy on, on the target too.
+    const adminView = async () => {
+      const list = await callJson<unknown[]>("/v2/samples?limit=1000");
+      const meters = await callJson<Array<{ meter: string; project_id: string }>>("/v2/meters?limit=1000");
+      const stats = await callJson<Array<{ count: number; sum: number }>>("/v2/meters/cpu_util/statistics");
+      return {
+        total: list.res.headers.get("Total"),
+        ids: (list.body as Array<{ id: string }>).map((x) => x.id).sort(),
+        meters: meters.body.map((m) => `${m.meter} ${m.project_id}`).sort(),
+        stats: stats.body.map((x) => [x.count, x.sum]),
+      };
+    };
+    const before = await adminView();
+    expect(before.ids.length).toBeGreaterThan(0);
+    let state = (await move(DST)).body;
+    while (state.step === "copy" || state.step === "catchup") state = (await move(DST)).body;
+    // Copied and caught up, not frozen: both shards hold P, the target fenced for it.
+    expect(state.step).toBe("freeze");
+    expect(samplesIn(await snapshot(DST))).toBe(samplesIn(await snapshot(SRC)));
+    expect(await adminView()).toEqual(before);
+    const done = await move(DST, "?budget_ms=20000");
+    expect(done.body.step).toBe("cleanup");
+    // Switched, not cleaned up: the source's copy is the fenced one now.
+    expect(samplesIn(await snapshot(SRC))).toBe(samplesIn(await snapshot(DST)));
+    expect(await adminView()).toEqual(before);
+  });
+});
+
 describe("a project numbered past the monitor's limit", () => {
   it("moves its telemetry (the monitor has no rows of it)", async () => {
     const F = "far-project";

@@ -53,8 +53,27 @@ export const FIELDS = {
   { column: SQLiteColumn; row: keyof SampleRow; groupable: boolean; rollup: boolean }
 >;
 
-/** The projects a caller may read; null when it may read all (admin). */
-export type ProjectScope = string[] | null;
+/**
+ * The projects a caller may read; null when it may read all (admin). A read fanned out over
+ * several shards wraps it as `{ unfenced }`: each shard then leaves out the projects it is
+ * fenced for, the other copy of a project being moved (src/db/shard-move.ts), so no row is
+ * answered twice. (While a move's last pass runs both copies are fenced: for that moment a
+ * fanned-out list leaves the project out; a read naming it is not fanned out.)
+ */
+export type ProjectScope = string[] | null | { unfenced: string[] | null };
+
+/** The scope of a read over `shards` shards: wrapped when it spans several. */
+export const scopeOverShards = (scope: ProjectScope, shards: number): ProjectScope =>
+  shards > 1 && (scope === null || Array.isArray(scope)) ? { unfenced: scope } : scope;
+
+/** The caller's projects of a scope (null: all). */
+const projectsOf = (scope: ProjectScope) => (scope === null || Array.isArray(scope) ? scope : scope.unfenced);
+
+/** Whether a row of `project` is in the scope (rows read through `scopeCondition` are already unfenced). */
+export const inScope = (scope: ProjectScope, project: string) => {
+  const projects = projectsOf(scope);
+  return projects === null || projects.includes(project);
+};
 
 /** `column` is one of `values`, bound as one JSON parameter (D1 binds at most 100). */
 export function inJsonList(column: SQLiteColumn, values: readonly (string | number)[]) {
@@ -62,8 +81,11 @@ export function inJsonList(column: SQLiteColumn, values: readonly (string | numb
 }
 
 export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
-  if (scope === null) return undefined;
-  return scope.length === 1 ? eq(column, scope[0]) : inJsonList(column, scope);
+  const projects = projectsOf(scope);
+  const listed =
+    projects === null ? undefined : projects.length === 1 ? eq(column, projects[0]) : inJsonList(column, projects);
+  if (scope === null || Array.isArray(scope)) return listed;
+  return and(listed, sql`${column} not in (select project from shard_fences)`);
 }
 
 // ─── Message ids ────────────────────────────────────────────────────────────

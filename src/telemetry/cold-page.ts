@@ -8,7 +8,7 @@
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { telemetryArchive } from "../db/schema";
-import { hotSampleById, type ProjectScope, type SampleInput, type SampleRow, seriesKey } from "./chunks";
+import { hotSampleById, inScope, type ProjectScope, type SampleInput, type SampleRow, seriesKey } from "./chunks";
 import { type ArchiveEntry, coldObjectsAcross, coldObjectsQuery, coldPredicate, newestFirst, readObject } from "./cold";
 import { type Paging, type SampleQuery, TOTAL_COUNT_LIMIT } from "./query";
 import {
@@ -127,7 +127,7 @@ async function coldCount(
   const byIndex = !q.metadata.length && q.equals.every((e) => e.field === "project_id" || e.field === "meter");
   const within = (e: ArchiveEntry) =>
     e.day >= floor &&
-    (scope === null || scope.includes(e.projectId)) &&
+    inScope(scope, e.projectId) &&
     (!q.start || (q.start.inclusive ? e.first >= q.start.us : e.first > q.start.us)) &&
     (!q.end || (q.end.inclusive ? e.last <= q.end.us : e.last < q.end.us));
   for (const e of entries) {

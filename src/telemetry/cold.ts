@@ -9,7 +9,7 @@ import type { Database } from "../db/client";
 import { hex } from "../db/d1";
 import { telemetryArchive } from "../db/schema";
 import { ApiError } from "../http/errors";
-import { FIELDS, type ProjectScope, type SampleRow, scopeCondition } from "./chunks";
+import { FIELDS, inScope, type ProjectScope, type SampleRow, scopeCondition } from "./chunks";
 import type { SampleQuery } from "./query";
 import { flattenMetadata } from "./schemas";
 import { COLD_OBJECTS_MAX, COLD_ROWS_MAX, dayName, dayOf, tooManyColdRows, tooManyObjects } from "./tiers";
@@ -102,7 +102,7 @@ export function coldPredicate(q: SampleQuery, scope: ProjectScope): (r: SampleRo
     equals.every(([f, v]) => r[f] === v) &&
     (!start || (start.inclusive ? r.timestamp >= start.us : r.timestamp > start.us)) &&
     (!end || (end.inclusive ? r.timestamp <= end.us : r.timestamp < end.us)) &&
-    (scope === null || scope.includes(r.projectId)) &&
+    inScope(scope, r.projectId) &&
     hasMetadata(r);
 }
 

@@ -28,7 +28,7 @@ export function onShard(env: Env, shard: string): TelemetryShard {
  * The shards a query reads: the named project's (none when it has no rows anywhere), else
  * those holding the caller's projects (`scope` null: every shard).
  */
-export async function shardsOfQuery(env: Env, q: SampleQuery, scope: ProjectScope): Promise<TelemetryShard[]> {
+export async function shardsOfQuery(env: Env, q: SampleQuery, scope: string[] | null): Promise<TelemetryShard[]> {
   const named = q.equals.find((e) => e.field === "project_id")?.value;
   if (named !== undefined) {
     const one = await shardForRead(env, named);

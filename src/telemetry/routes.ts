@@ -22,6 +22,7 @@ import {
   newestFirst,
   type SampleRow,
   SeriesRangeFull,
+  scopeOverShards,
   storeSamples,
 } from "./chunks";
 import { coldPredicate } from "./cold";
@@ -58,7 +59,6 @@ import {
   meterCountQuery,
   meterPageQuery,
   meterWhere,
-  type ProjectScope,
   UNIQUE_METER_ORDER,
   uniqueMeterKeysQuery,
   uniqueMeterPageQuery,
@@ -75,7 +75,7 @@ const queryOf = (c: C) => new URL(c.req.url).searchParams;
  * The projects the caller may read for this query. Every project_id the query names must
  * be the caller's (as Ceilometer checks each); the one that won then confines the query.
  */
-function readScope(p: Principal, q: SampleQuery): ProjectScope {
+function readScope(p: Principal, q: SampleQuery): string[] | null {
   if (p.role === "admin") return null;
   if (q.projectsNamed.some((project) => !mayUseProject(p, project))) throw notAuthorized();
   return q.equals.some((e) => e.field === "project_id") ? null : p.projects;
@@ -120,19 +120,21 @@ function setPagingHeaders(c: C, paging: Paging, total: Total, more: boolean, nex
  * page tells whether there is a next one. Cold objects in range are merged (cold-page.ts).
  */
 async function samplePage(c: C, q: SampleQuery): Promise<SampleRow[]> {
-  const scope = readScope(caller(c), q);
+  const readable = readScope(caller(c), q);
   const paging = parsePaging(queryOf(c));
   const limit = paging.perPage + 1;
   const tier = { archive: c.env.TELEMETRY_ARCHIVE, tiers: tiersOf(c.env), nowMs: Date.now() };
   // A message id names its sample's place: one lookup, hot or cold, then the other conditions.
   const messageId = q.equals.find((e) => e.field === "message_id")?.value;
   if (messageId !== undefined) {
-    const row = await findSample(c.env, tier, messageId, scope);
-    const rows = row && coldPredicate(q, scope)(row) ? [row] : [];
+    const row = await findSample(c.env, tier, messageId, readable);
+    const rows = row && coldPredicate(q, readable)(row) ? [row] : [];
     setPagingHeaders(c, paging, totalOf(rows.length), false);
     return paging.cursor || paging.page > 1 ? [] : rows;
   }
-  const shards = await shardsOfQuery(c.env, q, scope);
+  const shards = await shardsOfQuery(c.env, q, readable);
+  // Over several shards, each leaves out the other copy of a project being moved.
+  const scope = scopeOverShards(readable, shards.length);
   const after = paging.cursor ?? undefined;
   const offset = paging.cursor ? 0 : (paging.page - 1) * paging.perPage;
   const counting = !paging.cursor;
@@ -330,13 +332,13 @@ endpoint(
     // Metadata conditions are for samples and statistics; meters keep no metadata here.
     const q = parseSampleQuery(params, METER_FIELDS, { metadata: false });
     const scope = readScope(caller(c), q);
-    const where = meterWhere(q, scope);
     const paging = parsePaging(params);
     // As oslo's bool_from_string: `True`, `1`, `yes`... anything else is false.
     const unique = /^\s*(1|t|true|on|y|yes)\s*$/i.test(params.get("unique") ?? "");
     const offset = (paging.page - 1) * paging.perPage;
     const limit = paging.perPage + 1;
     const shards = await shardsOfQuery(c.env, q, scope);
+    const where = meterWhere(q, scopeOverShards(scope, shards.length));
     if (!shards.length) {
       setPagingHeaders(c, paging, totalOf(0), false);
       return c.json([]);
@@ -450,7 +452,7 @@ endpoint(
       c.env.TELEMETRY_ARCHIVE,
       {
         q,
-        scope,
+        scope: scopeOverShards(scope, shards.length),
         periodUs: period * 1e6,
         groupby: [...new Set(groupby)] as GroupField[],
         stddev: aggregates.some((a) => a.func === "stddev"),
