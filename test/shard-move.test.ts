@@ -394,6 +394,12 @@ describe("moving a project between shards", () => {
     expect(body.shards.map((s: { shard: string }) => s.shard).sort()).toEqual(["DB", "SHARD_1"]);
     const total = body.shards.reduce((a: number, s: { projects: number }) => a + s.projects, 0);
     expect(total).toBe((await env.DB.prepare("SELECT count(*) AS n FROM shard_map").first<{ n: number }>())!.n);
+    // One project's place, as the map holds it; a project never written has none.
+    const one = await callJson(`/admin/shards/projects/${P}`);
+    expect(one.body).toEqual({ project: P, number, shard: SRC, frozen: false });
+    expect((await callJson("/admin/shards/projects/nobody-yet")).status).toBe(404);
+    const { token: user } = await mintToken({ user: "u", role: "user", projects: [P] });
+    expect((await callJson(`/admin/shards/projects/${P}`, { token: user })).status).toBe(403);
   });
 
   it("copies, catches up, freezes, syncs, switches and cleans up, interrupted between every step", async () => {

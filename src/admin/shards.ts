@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { requireToken } from "../auth/middleware";
 import { MoveRefused, moveState, runMove, shardCounts, startMove } from "../db/shard-move";
+import { placementsOf } from "../db/shards";
 import { endpoint, familyRouter, param, refuseOtherMethods } from "../http/app";
 import { parseInput, readJson } from "../http/body";
 import { ApiError, errors } from "../http/errors";
@@ -62,6 +63,20 @@ endpoint(
     } catch (e) {
       throw refused(e);
     }
+  },
+);
+
+endpoint(
+  shardRoutes,
+  "get",
+  "/projects/:project",
+  { tags, summary: "Where a project's telemetry and monitor rows are: its shard, number and whether a move holds it" },
+  admin,
+  async (c) => {
+    const project = param(c, "project");
+    const placement = (await placementsOf(c.env, [project], { fresh: true })).get(project);
+    if (!placement) throw errors.notFound(`Project ${project} has no rows on any shard`);
+    return c.json(placement);
   },
 );
 
