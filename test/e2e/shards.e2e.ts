@@ -129,7 +129,9 @@ it("moves a project to the other shard under load, interrupted once, with nothin
   const { body: placed } = await getJson(`/admin/shards/projects/${project}`);
   const to = placed.shard === "DB" ? "SHARD_1" : "DB";
   const before = await observe();
-  expect(before.total).toBe("3000");
+  expect(before.stats.count).toBe(3000);
+  // Total counts to 1,000 (docs/api/telemetry.md): past that it says so.
+  expect([before.total, before.exact]).toEqual(["1000", "false"]);
 
   // Writers keep posting while the move runs: a sample a post, a metric a post.
   let writing = true;
@@ -157,15 +159,15 @@ it("moves a project to the other shard under load, interrupted once, with nothin
   expect(log).toMatch(/cleanup/);
   writing = false;
   await Promise.all(writers);
+  console.log(`moved under load: ${posted - 3000} samples and ${metrics - 400} metrics posted during the move`);
 
   const { body: after } = await getJson(`/admin/shards/projects/${project}`);
   expect(after.shard).toBe(to);
   expect(after.frozen).toBe(false);
 
-  // Everything posted is there once: samples (Total is exact below 10,000), metrics, statistics.
+  // Everything posted is there once: samples (statistics count them all), metrics.
   const seen = await observe();
-  expect(seen.total).toBe(String(posted));
-  expect(seen.exact).toBe("true");
+  expect([seen.total, seen.exact]).toEqual(["1000", "false"]);
   expect(seen.stats.count).toBe(posted);
   const volumes = Array.from({ length: posted }, (_, n) => n % 100);
   expect(seen.stats.sum).toBe(volumes.reduce((a, b) => a + b, 0));
