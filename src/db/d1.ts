@@ -8,6 +8,31 @@ export function rowsPerStatement(paramsPerRow: number, fixed = 0): number {
   return Math.floor((D1_MAX_PARAMS - fixed) / paramsPerRow);
 }
 
+/**
+ * Rows travel to D1 as one JSON parameter per statement (read back by json_each), so many
+ * rows are a handful of statements; D1 takes a value of up to 2 MB, so a list longer than
+ * this many characters (≤ 3 bytes each) is split over several statements.
+ */
+const JSON_PARAM_CHARS = 600_000;
+
+/** `rows` as JSON array texts, each small enough to bind as one parameter, in order. */
+export function jsonParts(rows: readonly unknown[]): string[] {
+  const out: string[] = [];
+  let part: string[] = [];
+  let size = 2;
+  for (const text of rows.map((r) => JSON.stringify(r))) {
+    if (part.length && size + text.length + 1 > JSON_PARAM_CHARS) {
+      out.push(`[${part.join(",")}]`);
+      part = [];
+      size = 2;
+    }
+    part.push(text);
+    size += text.length + 1;
+  }
+  if (part.length) out.push(`[${part.join(",")}]`);
+  return out;
+}
+
 /** `items` cut into consecutive runs of at most `size` (one statement each). */
 export function chunked<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

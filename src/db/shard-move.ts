@@ -20,6 +20,7 @@
  * This file knows no family: each family describes its tables as `MoveTable`s
  * (src/telemetry/shard-tables.ts, src/monitor/shard-tables.ts) and the caller passes them.
  */
+import { jsonParts } from "./d1";
 import { forgetPlacements, MAIN, placementsOf, SHARD_MAP_TTL_MS, shardDb, shardNames } from "./shards";
 
 /** A key or a cursor: column values in the table's order (SQLite's: numbers before text). */
@@ -94,8 +95,6 @@ export const CALL_BUDGET_MS = 5000;
  * frees the move when its lease runs out.
  */
 const LEASE_MS = 60_000;
-/** A value D1 takes is ≤ 2 MB: rows travel as JSON parameters of at most this many characters (≤ 3 bytes each). */
-const JSON_PARAM_CHARS = 600_000;
 
 interface Cursor {
   /** Index of the table the step is at. */
@@ -172,24 +171,6 @@ const same = (a: Row, b: Row, cols: readonly string[]) => cols.every((c) => a[c]
 export function after(columns: readonly string[], cursor: Key | null): { sql: string; params: Key } {
   if (!cursor) return { sql: "true", params: [] };
   return { sql: `(${columns.join(", ")}) > (${columns.map(() => "?").join(", ")})`, params: cursor };
-}
-
-/** Lists of rows as JSON texts small enough to bind. */
-function jsonParts(rows: unknown[][]): string[] {
-  const out: string[] = [];
-  let part: string[] = [];
-  let size = 2;
-  for (const text of rows.map((r) => JSON.stringify(r))) {
-    if (part.length && size + text.length + 1 > JSON_PARAM_CHARS) {
-      out.push(`[${part.join(",")}]`);
-      part = [];
-      size = 2;
-    }
-    part.push(text);
-    size += text.length + 1;
-  }
-  if (part.length) out.push(`[${part.join(",")}]`);
-  return out;
 }
 
 const pick = (cols: readonly string[]) => cols.map((_, i) => `j.value ->> ${i}`).join(", ");
@@ -427,16 +408,7 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
   switch (s.step) {
     case "copy": {
       if (!t) return next(env, s, "catchup");
-      const page = await t.read(source, p, c.at ?? null, t.pageRows ?? PAGE_ROWS, t.columns);
-      if (page.rows.length) await target.batch(upserts(target, t, page.rows));
-      c.copied = (c.copied ?? 0) + page.rows.length;
-      if (page.done) {
-        c.ends = { ...c.ends, [t.name]: page.next };
-        return advance(env, s);
-      }
-      c.at = page.next;
-      await save(env, s);
-      return true;
+      return copyPage(env, s, t, p, source, target, c.at ?? null);
     }
     case "freeze": {
       // The map first: a writer that read it before the freeze and writes the source
@@ -456,16 +428,7 @@ async function unit(env: Env, s: MoveState, p: MoveProject, tables: readonly Mov
       if (t.mode === "fixed") return advance(env, s);
       if (t.mode === "append") {
         const from = c.at !== undefined && c.at !== null ? c.at : (c.ends?.[t.name] ?? null);
-        const page = await t.read(source, p, from, t.pageRows ?? PAGE_ROWS, t.columns);
-        if (page.rows.length) await target.batch(upserts(target, t, page.rows));
-        count(s, page.rows.length);
-        if (page.done) {
-          c.ends = { ...c.ends, [t.name]: page.next };
-          return advance(env, s);
-        }
-        c.at = page.next;
-        await save(env, s);
-        return true;
+        return copyPage(env, s, t, p, source, target, from);
       }
       return syncMutable(env, s, t, p, source, target);
     }
@@ -517,6 +480,33 @@ async function fence(db: D1Database, project: string) {
 }
 
 /** Rows a sync unit wrote or deleted in the target (while frozen: the frozen window's rows too). */
+/**
+ * One page of a table's rows from `from` on, upserted into the target: the copy's unit, and
+ * an append-only table's in catch-up and sync (which go on from where the copy ended).
+ */
+async function copyPage(
+  env: Env,
+  s: MoveState,
+  t: MoveTable,
+  p: MoveProject,
+  source: D1Database,
+  target: D1Database,
+  from: Key | null,
+) {
+  const c = s.cursor;
+  const page = await t.read(source, p, from, t.pageRows ?? PAGE_ROWS, t.columns);
+  if (page.rows.length) await target.batch(upserts(target, t, page.rows));
+  if (s.step === "copy") c.copied = (c.copied ?? 0) + page.rows.length;
+  else count(s, page.rows.length);
+  if (page.done) {
+    c.ends = { ...c.ends, [t.name]: page.next };
+    return advance(env, s);
+  }
+  c.at = page.next;
+  await save(env, s);
+  return true;
+}
+
 function count(s: MoveState, rows: number) {
   s.cursor.synced = (s.cursor.synced ?? 0) + rows;
   if (s.step === "sync") s.cursor.frozenRows = (s.cursor.frozenRows ?? 0) + rows;

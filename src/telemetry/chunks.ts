@@ -8,6 +8,7 @@
 import { and, eq, gte, lte, SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { SQLiteAsyncDialect, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
+import { jsonParts } from "../db/d1";
 import {
   telemetryChunks,
   telemetryLegacyIds,
@@ -161,30 +162,6 @@ const SERIES_FIELDS = [
 
 export function seriesKey(s: Pick<SampleInput, (typeof SERIES_FIELDS)[number]>): string {
   return JSON.stringify(SERIES_FIELDS.map((f) => (f === "metadata" ? canonicalJson(s.metadata) : s[f])));
-}
-
-/**
- * Rows travel to D1 as one JSON parameter per statement (read back by json_each), so a
- * 1000-sample post is a handful of statements; D1 takes a value of up to 2 MB, so a list
- * longer than this many characters (≤ 3 bytes each) is split over several statements.
- */
-const JSON_PARAM_CHARS = 600_000;
-
-function jsonParts(rows: unknown[]): string[] {
-  const out: string[] = [];
-  let part: string[] = [];
-  let size = 2;
-  for (const row of rows.map((r) => JSON.stringify(r))) {
-    if (part.length && size + row.length + 1 > JSON_PARAM_CHARS) {
-      out.push(`[${part.join(",")}]`);
-      part = [];
-      size = 2;
-    }
-    part.push(row);
-    size += row.length + 1;
-  }
-  if (part.length) out.push(`[${part.join(",")}]`);
-  return out;
 }
 
 interface Group {
