@@ -86,7 +86,7 @@ export function scopeCondition(column: SQLiteColumn, scope: ProjectScope) {
   const listed =
     projects === null ? undefined : projects.length === 1 ? eq(column, projects[0]) : inJsonList(column, projects);
   if (scope === null || Array.isArray(scope)) return listed;
-  return and(listed, sql`${column} not in (select project from shard_fences)`);
+  return and(listed, sql`not exists (select 1 from shard_fences f where f.project = ${column})`);
 }
 
 // ─── Message ids ────────────────────────────────────────────────────────────
