@@ -97,20 +97,31 @@ const nextOf = (headers) => /<([^>]+)>;\s*rel="next"/.exec(headers.get("link") ?
 
 /** The requests compared, each `{ label, req(i) }`; `multi` is a user token with two projects. */
 function requests(api, multi) {
-  let n = 10_000_000;
-  const fresh = (project) => ({ ...sample(n++), project_id: project, timestamp: iso(Date.UTC(2026, 5, 1) + n * 1000) });
+  // Each write route posts from its own day, a sample a second: the sampled requests (made
+  // before the load) meet the same series and hours in both layouts, however fast the load ran.
+  const from = (day) => {
+    let n = 0;
+    return (project) => ({
+      ...sample(n),
+      project_id: project,
+      timestamp: iso(Date.UTC(2026, 5, day) + n++ * 1000),
+    });
+  };
+  const one = from(1);
+  const eight = from(2);
+  const burst = from(3);
   let m = 0;
   return [
     { label: "floor: `GET /health/d1` (one primary-key read)", req: () => ({ path: "/health/d1", noAuth: true }) },
     {
       label: "POST one sample, one project",
       write: true,
-      req: () => ({ method: "POST", path: "/v2/samples", body: [fresh(PROJECTS[0])] }),
+      req: () => ({ method: "POST", path: "/v2/samples", body: [one(PROJECTS[0])] }),
     },
     {
       label: "POST 8 samples, one in each of 8 projects (admin)",
       write: true,
-      req: () => ({ method: "POST", path: "/v2/samples", body: PROJECTS.map((p) => fresh(p)) }),
+      req: () => ({ method: "POST", path: "/v2/samples", body: PROJECTS.map((p) => eight(p)) }),
     },
     {
       label: "POST 1,000 samples, one project, 100 series",
@@ -119,7 +130,7 @@ function requests(api, multi) {
         method: "POST",
         path: "/v2/samples",
         body: Array.from({ length: 1000 }, (_, k) => ({
-          ...fresh(PROJECTS[0]),
+          ...burst(PROJECTS[0]),
           resource_id: `burst-${k % 100}`,
         })),
       }),

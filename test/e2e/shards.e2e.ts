@@ -133,15 +133,15 @@ it("moves a project to the other shard under load, interrupted once, with nothin
   // Total counts to 1,000 (docs/api/telemetry.md): past that it says so.
   expect([before.total, before.exact]).toEqual(["1000", "false"]);
 
-  // Writers keep posting while the move runs: a sample a post, a metric a post.
+  // Writers keep posting while the move runs: four posting a sample at a time, two a metric.
   let writing = true;
   const writers = [
-    (async () => {
+    ...Array.from({ length: 4 }, async () => {
       while (writing) await post("/v2/samples", [sample(posted++)]);
-    })(),
-    (async () => {
+    }),
+    ...Array.from({ length: 2 }, async () => {
       while (writing) await post(`/projects/${project}/api/v1/metrics/`, metric(metrics++));
-    })(),
+    }),
   ];
 
   // The move starts and stops after one bounded step each call (an operator's call that died),
