@@ -10,7 +10,12 @@ export type Database = DrizzleD1Database<typeof schema>;
  * that holds at least the state of the client's bookmark; writes go to the primary.
  */
 export function database(env: Env): Database {
-  return drizzle(env.DB, { schema });
+  return databaseOn(env.DB);
+}
+
+/** Drizzle over any D1 binding or session: a shard's (src/db/shards.ts), a Durable Object's own. */
+export function databaseOn(d1: D1Database): Database {
+  return drizzle(d1, { schema });
 }
 
 /**

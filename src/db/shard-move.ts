@@ -479,7 +479,6 @@ async function fence(db: D1Database, project: string) {
   await db.prepare("INSERT OR IGNORE INTO shard_fences (project) VALUES (?1)").bind(project).run();
 }
 
-/** Rows a sync unit wrote or deleted in the target (while frozen: the frozen window's rows too). */
 /**
  * One page of a table's rows from `from` on, upserted into the target: the copy's unit, and
  * an append-only table's in catch-up and sync (which go on from where the copy ended).
@@ -507,6 +506,7 @@ async function copyPage(
   return true;
 }
 
+/** Rows a sync unit wrote or deleted in the target (while frozen: the frozen window's rows too). */
 function count(s: MoveState, rows: number) {
   s.cursor.synced = (s.cursor.synced ?? 0) + rows;
   if (s.step === "sync") s.cursor.frozenRows = (s.cursor.frozenRows ?? 0) + rows;

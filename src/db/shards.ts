@@ -212,13 +212,22 @@ export interface ShardRead {
  */
 export async function shardsForRead(env: Env, scope: readonly string[] | null): Promise<ShardRead[]> {
   if (scope === null) return shardNames(env).map((shard) => ({ shard, db: shardDb(env, shard), projects: null }));
-  const placed = await placementsOf(env, scope);
-  const byShard = new Map<string, Placement[]>();
-  for (const p of placed.values()) byShard.set(p.shard, [...(byShard.get(p.shard) ?? []), p]);
+  const byShard = groupByShard((await placementsOf(env, scope)).values());
   const order = shardNames(env);
   return [...byShard]
     .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
     .map(([shard, projects]) => ({ shard, db: shardDb(env, shard), projects }));
+}
+
+/** Places grouped by the shard that holds them, in the order met. */
+function groupByShard(placements: Iterable<Placement>): Map<string, Placement[]> {
+  const byShard = new Map<string, Placement[]>();
+  for (const p of placements) {
+    const list = byShard.get(p.shard);
+    if (list) list.push(p);
+    else byShard.set(p.shard, [p]);
+  }
+  return byShard;
 }
 
 /** The project numbered `number` (a telemetry series id names it), or null. */
@@ -247,17 +256,15 @@ export async function shardForRead(env: Env, project: string): Promise<(ShardRea
  * shard does not hold one of them (nothing is read or written when it holds them all).
  */
 export function fenceGuard(projects: readonly string[]): SQL {
-  return sql`INSERT INTO shard_fences (project) SELECT project FROM shard_fences WHERE project IN (SELECT value FROM json_each(${JSON.stringify([...new Set(projects)])}))`;
+  return sql`${sql.raw(FENCE_GUARD)} (SELECT value FROM json_each(${JSON.stringify([...new Set(projects)])}))`;
 }
 
 /** The same guard as a prepared D1 statement, for stores that batch D1 statements themselves. */
 export function fenceGuardStatement(db: D1Database, projects: readonly string[]): D1PreparedStatement {
-  return db
-    .prepare(
-      "INSERT INTO shard_fences (project) SELECT project FROM shard_fences WHERE project IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(JSON.stringify([...new Set(projects)]));
+  return db.prepare(`${FENCE_GUARD} (SELECT value FROM json_each(?1))`).bind(JSON.stringify([...new Set(projects)]));
 }
+
+const FENCE_GUARD = "INSERT INTO shard_fences (project) SELECT project FROM shard_fences WHERE project IN";
 
 /** Whether a failed batch was stopped by `fenceGuard`. */
 export function isFenced(e: unknown): boolean {
@@ -273,6 +280,13 @@ export interface ShardWrite {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A write that waited FROZEN_WAIT_MS for a move's last pass: the client is told to come back. */
+const stillMoving = (project: string) =>
+  new ApiError("other", `Project ${project} is moving between shards: retry in a few seconds`, {
+    status: 503,
+    headers: { "Retry-After": "5" },
+  });
 
 /**
  * Runs a write of `projects` on the shards that hold them (placing new ones): `write` is
@@ -295,20 +309,12 @@ export async function writeToShards<T>(
   while (pending.length) {
     const frozen = pending.filter((p) => placed.get(p)?.frozen);
     if (frozen.length) {
-      if (Date.now() > deadline)
-        throw new ApiError("other", `Project ${frozen[0]} is moving between shards: retry in a few seconds`, {
-          status: 503,
-          headers: { "Retry-After": "5" },
-        });
+      if (Date.now() > deadline) throw stillMoving(frozen[0]);
       await sleep(FROZEN_POLL_MS);
       placed = await placementsOf(env, pending, { fresh: true });
       continue;
     }
-    const byShard = new Map<string, Placement[]>();
-    for (const project of pending) {
-      const p = placed.get(project) as Placement;
-      byShard.set(p.shard, [...(byShard.get(p.shard) ?? []), p]);
-    }
+    const byShard = groupByShard(pending.map((project) => placed.get(project) as Placement));
     // The shards' parts at once: one round trip of time however many shards a post spans.
     const parts = [...byShard];
     const settled = await Promise.allSettled(
@@ -327,11 +333,7 @@ export async function writeToShards<T>(
     if (failed) throw (failed as PromiseRejectedResult).reason;
     pending = retry;
     if (retry.length) placed = await placementsOf(env, retry, { fresh: true });
-    if (retry.length && Date.now() > deadline)
-      throw new ApiError("other", `Project ${retry[0]} is moving between shards: retry in a few seconds`, {
-        status: 503,
-        headers: { "Retry-After": "5" },
-      });
+    if (retry.length && Date.now() > deadline) throw stillMoving(retry[0]);
   }
   return out;
 }

@@ -1,7 +1,5 @@
 import { sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import type { Database } from "../db/client";
-import * as schema from "../db/schema";
+import { type Database, databaseOn } from "../db/client";
 import { monitorProjects } from "../db/schema";
 import { openShardNames, placementOf, shardDb, shardForRead, shardNames, writeToShards } from "../db/shards";
 import { ApiError } from "../http/errors";
@@ -34,7 +32,7 @@ export async function projectD1(env: Env, project: string): Promise<D1Database> 
 
 /** The same, through drizzle. */
 export async function projectDatabase(env: Env, project: string): Promise<Database> {
-  return drizzle(await projectD1(env, project), { schema });
+  return databaseOn(await projectD1(env, project));
 }
 
 /** What a write's batch works with: its shard and the project's number (the base of its rowids). */
@@ -57,7 +55,7 @@ export async function writeInProject<T>(env: Env, project: string, write: (w: Pr
         `Project ${project} is numbered ${placement.number}: the test-run monitor keeps data of projects numbered below ${MONITOR_NUMBER_LIMIT} only`,
         { status: 507 },
       );
-    return write({ db: drizzle(db, { schema }), project, number: placement.number });
+    return write({ db: databaseOn(db), project, number: placement.number });
   });
   return out;
 }

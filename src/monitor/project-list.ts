@@ -1,6 +1,5 @@
 import { asc, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import * as schema from "../db/schema";
+import { databaseOn } from "../db/client";
 import { monitorProjects } from "../db/schema";
 import { shardDb, shardNames, shardsForRead } from "../db/shards";
 
@@ -23,7 +22,7 @@ export async function existingMonitorProjects(env: Env, names: string[] | null, 
       : await shardsForRead(env, wanted);
   const lists = await Promise.all(
     shards.map(async ({ db, projects }) => {
-      const q = drizzle(db, { schema }).select({ name: monitorProjects.name }).from(monitorProjects);
+      const q = databaseOn(db).select({ name: monitorProjects.name }).from(monitorProjects);
       const rows =
         projects === null
           ? await q.orderBy(asc(monitorProjects.name)).limit(limit)

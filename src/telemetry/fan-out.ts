@@ -4,9 +4,7 @@
  * project's shard alone; any other reads the shards of the caller's projects (an admin:
  * all of them), in parallel, merged so the answer is the one a single database would give.
  */
-import { drizzle } from "drizzle-orm/d1";
-import type { Database } from "../db/client";
-import * as schema from "../db/schema";
+import { type Database, databaseOn } from "../db/client";
 import { placementByNumber, seriesProjectNumber, shardDb, shardForRead, shardNames, shardsForRead } from "../db/shards";
 import { type ProjectScope, parseSampleId, type SampleRow } from "./chunks";
 import { sampleById, type TierContext } from "./cold-page";
@@ -21,7 +19,7 @@ export interface TelemetryShard {
 
 export function onShard(env: Env, shard: string): TelemetryShard {
   const d1 = shardDb(env, shard);
-  return { shard, d1, db: drizzle(d1, { schema }) };
+  return { shard, d1, db: databaseOn(d1) };
 }
 
 /**
